@@ -1,0 +1,86 @@
+"""Starting and seeding pubkit itself (``python -m pubkit ...`` from the running interpreter)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import procs
+from corpus import Dist
+from upload import upload_all
+
+PUBKIT_USER = "bench"
+
+
+def pubkit_available() -> str | None:
+    """None when ``python -m pubkit serve --help`` works, else the reason why not."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pubkit", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode == 0:
+        return None
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {proc.returncode}"
+
+
+def add_user(data_dir: Path, password: str) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pubkit",
+            "user",
+            "add",
+            PUBKIT_USER,
+            "--password-stdin",
+            "--data-dir",
+            str(data_dir),
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"pubkit user add failed ({proc.returncode}):\n{proc.stderr}")
+
+
+def start_pubkit(data_dir: Path, log_dir: Path, workers: int = 2) -> procs.Server:
+    port = procs.free_port()
+    argv = [sys.executable, "-m", "pubkit", "serve", "--host", procs.HOST, "--port", str(port)]
+    argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    server = procs.start("pubkit", argv, log_dir / "pubkit.log", port)
+    procs.wait_http(server, "/simple/", timeout=120, ok=lambda status: status == 200)
+    return server
+
+
+def seed_pubkit(
+    state: Path, dists: Sequence[Dist], password: str, log: Callable[[str], None]
+) -> None:
+    """A pubkit data dir holding the corpus, uploaded over HTTP (cached; ``done`` marker last)."""
+    if (state / "done").exists():
+        return
+    if state.exists():
+        shutil.rmtree(state)
+    data_dir = state / "data"
+    data_dir.mkdir(parents=True)
+    add_user(data_dir, password)
+    server = start_pubkit(data_dir, state / "logs")
+    try:
+        secs = upload_all(
+            server.base + "/",
+            (PUBKIT_USER, password),
+            dists,
+            progress=lambda n, t: log(f"  pubkit {n}/{t}"),
+        )
+        log(f"  pubkit seeded {len(dists)} files in {secs:.0f}s ({len(dists) / secs:.0f}/s)")
+    finally:
+        procs.stop(server)
+    (state / "password").write_text(password)
+    (state / "done").write_text("ok\n")

@@ -1,0 +1,3 @@
+from pubkit.cli import main
+
+main()

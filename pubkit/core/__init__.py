@@ -1,0 +1,1 @@
+"""Pure logic: no subprocess, no network, no disk writes."""

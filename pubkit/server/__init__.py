@@ -1,0 +1,1 @@
+"""The index server: an ASGI app over a storage (the truth) and a catalog (a cache)."""

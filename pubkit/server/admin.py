@@ -1,0 +1,125 @@
+"""Administrative operations shared by the CLI and (later) the admin HTTP API."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from packaging.version import InvalidVersion, Version
+
+from pubkit.core.distributions import normalize_name
+from pubkit.errors import CatalogError, NotFoundError, UsageError
+from pubkit.server.auth.passwords import check_password_strength, hash_password
+from pubkit.server.catalog import OWNER, Catalog, User
+from pubkit.server.layout import (
+    METADATA_SUFFIX,
+    SIDECAR_SUFFIX,
+    FileRecord,
+    file_key,
+    sidecar_key,
+)
+from pubkit.server.storage import Storage
+
+# -- users ---------------------------------------------------------------------------------
+
+
+def add_user(catalog: Catalog, name: str, password: str, is_admin: bool = False) -> User:
+    if not name or ":" in name or len(name) > 100 or not name.isprintable() or name != name.strip():
+        raise UsageError(
+            f"invalid user name {name!r}: use 1 to 100 printable characters, no colon"
+        )
+    if name == "__token__":
+        raise UsageError("__token__ is reserved for API tokens; choose another user name")
+    check_password_strength(password)
+    return catalog.add_user(name, hash_password(password), is_admin)
+
+
+def change_password(catalog: Catalog, name: str, password: str) -> None:
+    check_password_strength(password)
+    catalog.set_password(name, hash_password(password))
+
+
+# -- rebuild -------------------------------------------------------------------------------
+
+
+@dataclass
+class RebuildReport:
+    files: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    owners_assigned: list[str] = field(default_factory=list)
+    # Distributions whose sidecar is missing (an upload that crashed before its end): not listed.
+    incomplete: list[str] = field(default_factory=list)
+
+
+def scan_storage(storage: Storage) -> tuple[list[FileRecord], list[str]]:
+    """Every complete distribution's record, from one listing pass plus the sidecars."""
+    keys = {obj.key for obj in storage.list()}
+    records: list[FileRecord] = []
+    incomplete: list[str] = []
+    for key in sorted(keys):
+        if key.endswith((SIDECAR_SUFFIX, METADATA_SUFFIX)):
+            continue
+        if key + SIDECAR_SUFFIX not in keys:
+            incomplete.append(key)
+            continue
+        record = FileRecord.from_sidecar(storage.read_bytes(key + SIDECAR_SUFFIX))
+        if file_key(record.project, record.filename) != key:
+            raise CatalogError(
+                f"the sidecar of {key} describes {record.project}/{record.filename}; restore it"
+                " from a backup or remove it"
+            )
+        records.append(record)
+    return records, incomplete
+
+
+def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
+    """Make the catalog's files match storage; give ownerless projects their first uploader."""
+    records, incomplete = scan_storage(storage)
+    report = RebuildReport(files=len(records), incomplete=incomplete)
+    report.added, report.updated, report.removed = catalog.replace_files(records)
+    first_uploader: dict[str, FileRecord] = {}
+    for record in records:
+        current = first_uploader.get(record.project)
+        if current is None or record.upload_time < current.upload_time:
+            first_uploader[record.project] = record
+    for project in catalog.owners_missing():
+        record = first_uploader.get(project)
+        user = catalog.user(record.uploader) if record and record.uploader else None
+        if user is not None:
+            catalog.grant(project, user, OWNER)
+            report.owners_assigned.append(f"{project}: {user.name}")
+    return report
+
+
+# -- yank ----------------------------------------------------------------------------------
+
+
+def yank_release(
+    storage: Storage,
+    catalog: Catalog,
+    project: str,
+    version: str,
+    reason: str | None,
+    actor: str | None,
+    yanked: bool = True,
+) -> list[FileRecord]:
+    """Yank (or unyank) every file of a release: sidecars first, since storage is the truth."""
+    name = normalize_name(project)
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        raise UsageError(f"{version!r} is not a valid version") from None
+    releases: dict[Version, list[FileRecord]] = defaultdict(list)
+    for record in catalog.project_files(name):
+        releases[Version(record.version)].append(record)
+    if wanted not in releases:
+        known = ", ".join(str(v) for v in sorted(releases)) or "none"
+        raise NotFoundError(f"{name} has no release {version}; its releases: {known}")
+    for record in releases[wanted]:
+        storage.put_bytes(
+            sidecar_key(record.project, record.filename),
+            record.with_yank(yanked, reason).to_sidecar(),
+        )
+    return catalog.set_yanked(name, version, yanked, reason, actor)

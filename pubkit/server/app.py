@@ -1,0 +1,317 @@
+"""The ASGI application, built by :func:`create_app` from explicit parts (no module state)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from pubkit import __version__
+from pubkit.core.distributions import is_normalized, normalize_name
+from pubkit.errors import AuthenticationError, PubkitError, UploadError
+from pubkit.server import files
+from pubkit.server.catalog import Catalog, open_catalog
+from pubkit.server.services import Services, services_of
+from pubkit.server.simple import JSON_V1, SERVED_TYPES, RenderedPage, negotiate
+from pubkit.server.storage import Storage, open_storage
+from pubkit.server.upload import MULTIPART_OVERHEAD, multipart_boundary, receive_form
+from pubkit.settings import ServerSettings, load_server_settings
+
+access_log = logging.getLogger("pubkit.access")
+log = logging.getLogger("pubkit.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
+REALM = 'Basic realm="pubkit", charset="UTF-8"'
+
+
+# -- responses for errors ------------------------------------------------------------------
+
+
+def error_response(error: PubkitError) -> Response:
+    headers = {"WWW-Authenticate": REALM} if error.http_status == 401 else {}
+    if error.http_status == 413:
+        headers["Connection"] = "close"
+    return PlainTextResponse(error.message + "\n", status_code=error.http_status, headers=headers)
+
+
+async def _pubkit_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PubkitError)
+    if exc.http_status >= 500:
+        log.error("request failed: %s", exc.message)
+    return error_response(exc)
+
+
+# -- simple API ----------------------------------------------------------------------------
+
+
+def _page_response(request: Request, page: RenderedPage) -> Response:
+    headers = {
+        "ETag": page.etag,
+        "Cache-Control": SIMPLE_CACHE_CONTROL,
+        "Vary": "Accept, Authorization",
+        "X-PyPI-Last-Serial": str(page.last_serial),
+    }
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and (
+        if_none_match.strip() == "*"
+        or page.etag in (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    ):
+        return Response(status_code=304, headers=headers)
+    media_type = page.media_type if page.media_type != "text/html" else "text/html; charset=utf-8"
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(page.body))
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    return Response(page.body, headers=headers, media_type=media_type)
+
+
+def _choose_media_type(request: Request) -> str | None:
+    # PEP 691 lets a client that cannot set headers ask with ?format=.
+    requested = request.query_params.get("format")
+    return negotiate(requested if requested else request.headers.get("accept"))
+
+
+def _not_acceptable() -> Response:
+    return PlainTextResponse(
+        "none of the media types in Accept is served here; accept one of "
+        + ", ".join(SERVED_TYPES)
+        + "\n",
+        status_code=406,
+    )
+
+
+async def simple_index(request: Request) -> Response:
+    services = services_of(request)
+    services.require_reader(request)
+    media_type = _choose_media_type(request)
+    if media_type is None:
+        return _not_acceptable()
+    return _page_response(request, services.pages.index(media_type))
+
+
+async def simple_project(request: Request) -> Response:
+    services = services_of(request)
+    services.require_reader(request)
+    name: str = request.path_params["project"]
+    if not is_normalized(name) or not request.url.path.endswith("/"):
+        target = f"../{normalize_name(name)}/" if request.url.path.endswith("/") else (
+            f"{normalize_name(name)}/"
+        )
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(target + query, status_code=301)
+    media_type = _choose_media_type(request)
+    if media_type is None:
+        return _not_acceptable()
+    page = services.pages.project(name, media_type)
+    if page is None:
+        return PlainTextResponse(f"project {name!r} is not on this index\n", status_code=404)
+    return _page_response(request, page)
+
+
+# -- upload --------------------------------------------------------------------------------
+
+
+async def _timed_chunks(request: Request, timeout: float) -> AsyncIterator[bytes]:
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(timeout):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadError(
+                f"the client sent nothing for {timeout:g} seconds; the upload was abandoned", 408
+            ) from None
+        if chunk:
+            yield chunk
+
+
+async def _drain(request: Request, limit: int, timeout: float) -> None:
+    """Read and drop a refused body so the client sees our answer rather than a reset."""
+    seen = 0
+    try:
+        async for chunk in _timed_chunks(request, timeout):
+            seen += len(chunk)
+            if seen > limit:
+                return
+    except (UploadError, OSError):
+        return
+
+
+async def upload(request: Request) -> Response:
+    services = services_of(request)
+    settings = services.settings
+    limit = settings.max_upload_size + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise UploadError(
+            f"the upload is larger than this server's limit of {settings.max_upload_size} bytes",
+            413,
+        )
+    try:
+        user = services.user_of(request)
+        if user is None:
+            raise AuthenticationError("uploading requires credentials; configure your client")
+        boundary = multipart_boundary(request.headers.get("content-type"))
+    except PubkitError:
+        await _drain(request, limit, settings.request_timeout)
+        raise
+    form = await receive_form(
+        _timed_chunks(request, settings.request_timeout),
+        boundary,
+        settings.tmp_dir,
+        settings.max_upload_size,
+    )
+    try:
+        outcome = await run_in_threadpool(services.uploads.process, form, user)
+    finally:
+        form.discard()
+    record = outcome.record
+    verb = "uploaded" if outcome.created else "already present, identical"
+    log.info("%s %s by %s", verb, record.filename, user.name)
+    return PlainTextResponse(f"OK: {record.filename} {verb}\n")
+
+
+# -- operations ----------------------------------------------------------------------------
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> Response:
+    services = services_of(request)
+    problems = []
+    for name, check in (("storage", services.storage.check), ("catalog", services.catalog.check)):
+        try:
+            await run_in_threadpool(check)
+        except PubkitError as error:
+            problems.append(f"{name}: {error.message}")
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def home(request: Request) -> Response:
+    if request.method == "POST":
+        return await upload(request)
+    return HTMLResponse(
+        "<!DOCTYPE html><html><head><title>pubkit</title></head><body>"
+        f"<h1>pubkit {__version__}</h1><p>A private Python package index.</p>"
+        '<p>Simple API: <a href="simple/">simple/</a>. Upload with'
+        " <code>twine upload --repository-url THIS_URL</code>.</p></body></html>"
+    )
+
+
+# -- middleware ----------------------------------------------------------------------------
+
+
+class AccessLog:
+    """One JSON line per request: method, path, status, bytes, duration, client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        sent = 0
+
+        async def record(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            client = scope.get("client")
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "bytes": sent,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                    separators=(",", ":"),
+                )
+            )
+
+
+# -- the factory ---------------------------------------------------------------------------
+
+
+def create_app(
+    settings: ServerSettings,
+    storage: Storage | None = None,
+    catalog: Catalog | None = None,
+) -> Starlette:
+    """Build the server from explicit parts; storage and catalog default to the settings' URLs."""
+    storage = storage if storage is not None else open_storage(settings.storage_url)
+    catalog = catalog if catalog is not None else open_catalog(settings.catalog_url)
+    services = Services.build(settings, storage, catalog)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        yield
+        catalog.close()
+
+    upload_methods = ["POST"]
+    routes = [
+        Route("/", home, methods=["GET", "HEAD", "POST"]),
+        Route("/legacy/", upload, methods=upload_methods),
+        Route("/legacy", upload, methods=upload_methods),
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/ready", ready, methods=["GET", "HEAD"]),
+        Route("/simple/", simple_index, methods=["GET", "HEAD"]),
+        Route("/simple", lambda _r: RedirectResponse("/simple/", 301), methods=["GET", "HEAD"]),
+        Route("/simple/{project}/", simple_project, methods=["GET", "HEAD"]),
+        Route("/simple/{project}", simple_project, methods=["GET", "HEAD"]),
+        Route("/files/{project}/{filename}", files.download, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={PubkitError: _pubkit_error},
+    )
+    # The upload URL must never redirect: clients would resend the POST as a GET.
+    app.router.redirect_slashes = False
+    app.state.services = services
+    app.add_middleware(AccessLog)  # type: ignore[arg-type]
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory for ``pubkit serve``: settings come from ``PUBKIT_*`` variables."""
+    settings = load_server_settings(environ=os.environ)
+    return create_app(settings)
+
+
+__all__ = ["JSON_V1", "create_app", "error_response"]

@@ -1,0 +1,197 @@
+"""Read the core metadata out of a wheel or an sdist without trusting the archive.
+
+Bounded everywhere: member sizes, the number of members, and the bytes decompressed while
+looking, so a zip or tar bomb costs a bounded amount of work and is refused.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.metadata import InvalidMetadata, parse_email
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from pubkit.core.distributions import DistributionFilename, normalize_name
+from pubkit.errors import InvalidDistributionError
+
+MAX_METADATA_SIZE = 4 * 1024 * 1024
+MAX_MEMBERS = 50_000
+# An sdist may be scanned to its end (some backends write PKG-INFO last); never decompress more
+# than this many times its compressed size, with a floor for small archives.
+MAX_EXPANSION_RATIO = 40
+MIN_EXPANSION_BUDGET = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    raw: bytes
+    name: str
+    version: str
+    metadata_version: str
+    requires_python: str | None
+    summary: str | None
+
+
+def read_core_metadata(path: Path, parsed: DistributionFilename) -> CoreMetadata:
+    """Extract and check the metadata of the distribution at ``path`` named ``parsed``."""
+    raw = _read_wheel_metadata(path, parsed) if parsed.is_wheel else _read_sdist_metadata(path)
+    metadata = parse_core_metadata(raw)
+    if normalize_name(metadata.name) != parsed.project:
+        raise InvalidDistributionError(
+            f"the filename says project {parsed.project!r} but the metadata inside says"
+            f" {metadata.name!r}; rebuild the distribution"
+        )
+    if Version(metadata.version) != parsed.version:
+        raise InvalidDistributionError(
+            f"the filename says version {parsed.version} but the metadata inside says"
+            f" {metadata.version}; rebuild the distribution"
+        )
+    return metadata
+
+
+def parse_core_metadata(raw: bytes) -> CoreMetadata:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidDistributionError(
+            "the core metadata is not valid UTF-8; rebuild with a current build backend"
+        ) from None
+    try:
+        fields, _unparsed = parse_email(text)
+    except (InvalidMetadata, ValueError) as error:
+        raise InvalidDistributionError(f"the core metadata cannot be parsed: {error}") from None
+    for required in ("metadata_version", "name", "version"):
+        if not fields.get(required):
+            header = required.replace("_", "-").title()
+            raise InvalidDistributionError(f"the core metadata has no {header} field")
+    name = str(fields["name"])
+    version = str(fields["version"])
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise InvalidDistributionError(
+            f"the metadata version {version!r} is not a valid PEP 440 version"
+        ) from None
+    requires_python = fields.get("requires_python")
+    if requires_python is not None:
+        try:
+            SpecifierSet(str(requires_python))
+        except InvalidSpecifier:
+            raise InvalidDistributionError(
+                f"Requires-Python {requires_python!r} is not a valid version specifier"
+            ) from None
+    summary = fields.get("summary")
+    return CoreMetadata(
+        raw=raw,
+        name=name,
+        version=version,
+        metadata_version=str(fields["metadata_version"]),
+        requires_python=str(requires_python) if requires_python is not None else None,
+        summary=str(summary) if summary is not None else None,
+    )
+
+
+def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise InvalidDistributionError(f"the wheel has more than {MAX_MEMBERS} members")
+            dist_infos = {
+                info.filename.split("/", 1)[0]
+                for info in infos
+                if info.filename.split("/", 1)[0].endswith(".dist-info")
+            }
+            matching = [d for d in dist_infos if _dist_info_matches(d, parsed)]
+            if len(matching) != 1:
+                raise InvalidDistributionError(
+                    "the wheel must contain exactly one .dist-info directory for"
+                    f" {parsed.project} {parsed.version}; found {sorted(dist_infos) or 'none'}"
+                )
+            members = {info.filename: info for info in infos}
+            for required in ("WHEEL", "METADATA"):
+                if f"{matching[0]}/{required}" not in members:
+                    raise InvalidDistributionError(
+                        f"the wheel has no {matching[0]}/{required} file"
+                    )
+            info = members[f"{matching[0]}/METADATA"]
+            if info.file_size > MAX_METADATA_SIZE:
+                raise InvalidDistributionError("the wheel's METADATA file is too large")
+            with archive.open(info) as member:
+                data = member.read(MAX_METADATA_SIZE + 1)
+            if len(data) > MAX_METADATA_SIZE:
+                raise InvalidDistributionError("the wheel's METADATA file is too large")
+            return data
+    except zipfile.BadZipFile as error:
+        raise InvalidDistributionError(f"the wheel is not a valid zip archive: {error}") from None
+    except (OSError, EOFError, NotImplementedError, ValueError) as error:
+        raise InvalidDistributionError(f"the wheel cannot be read: {error}") from None
+
+
+def _dist_info_matches(directory: str, parsed: DistributionFilename) -> bool:
+    stem = directory[: -len(".dist-info")]
+    name, _, version = stem.rpartition("-")
+    try:
+        return normalize_name(name) == parsed.project and Version(version) == parsed.version
+    except InvalidVersion:
+        return False
+
+
+class _BudgetedReader:
+    """A file wrapper that refuses to hand out more than ``budget`` bytes in total."""
+
+    def __init__(self, raw: object, budget: int) -> None:
+        self._raw = raw
+        self.remaining = budget
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size)  # type: ignore[attr-defined]
+        self.remaining -= len(data)
+        if self.remaining < 0:
+            raise InvalidDistributionError(
+                "the sdist expands to far more than its size (a decompression bomb?); refused"
+            )
+        return data
+
+
+def _read_sdist_metadata(path: Path) -> bytes:
+    import gzip
+
+    budget = max(MIN_EXPANSION_BUDGET, MAX_EXPANSION_RATIO * path.stat().st_size)
+    found: bytes | None = None
+    top_dirs: set[str] = set()
+    try:
+        with gzip.open(path, "rb") as unzipped:
+            reader = _BudgetedReader(unzipped, budget)
+            with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
+                for count, member in enumerate(archive):
+                    if count >= MAX_MEMBERS:
+                        raise InvalidDistributionError(
+                            f"the sdist has more than {MAX_MEMBERS} members"
+                        )
+                    parts = member.name.split("/")
+                    top_dirs.add(parts[0])
+                    if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
+                        if member.size > MAX_METADATA_SIZE:
+                            raise InvalidDistributionError("the sdist's PKG-INFO is too large")
+                        extracted = archive.extractfile(member)
+                        if extracted is not None:
+                            found = extracted.read(MAX_METADATA_SIZE + 1)
+    except InvalidDistributionError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, ValueError) as error:
+        raise InvalidDistributionError(
+            f"the sdist is not a valid .tar.gz archive: {error}"
+        ) from None
+    if len(top_dirs) != 1:
+        raise InvalidDistributionError(
+            "an sdist must hold a single top-level NAME-VERSION directory;"
+            f" found {len(top_dirs)} top-level entries"
+        )
+    if found is None:
+        raise InvalidDistributionError("the sdist has no NAME-VERSION/PKG-INFO file")
+    return found

@@ -1,0 +1,497 @@
+"""The catalog: a queryable cache of what storage holds, plus users and roles.
+
+Everything about files can be rebuilt from storage (see :mod:`pubkit.server.rebuild`); users
+and roles live only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from pubkit.errors import AlreadyExistsError, CatalogError, ConfigurationError, NotFoundError
+from pubkit.server.catalog import schema
+from pubkit.server.layout import FileRecord, utc_now
+from pubkit.settings import redact_url
+
+OWNER = "owner"
+MAINTAINER = "maintainer"
+UPLOAD_ROLES = (OWNER, MAINTAINER)
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    name: str
+    display_name: str
+    last_serial: int
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    password_hash: str
+    is_admin: bool
+    created: datetime
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _record(row: Any, project: str) -> FileRecord:
+    return FileRecord(
+        project=project,
+        display_name=row.display_name,
+        version=row.version,
+        filename=row.filename,
+        packagetype=row.packagetype,
+        size=row.size,
+        sha256=row.sha256,
+        md5=row.md5,
+        blake2_256=row.blake2_256,
+        requires_python=row.requires_python,
+        metadata_sha256=row.metadata_sha256,
+        upload_time=_aware(row.upload_time),
+        uploader=row.uploader,
+        yanked=bool(row.yanked),
+        yanked_reason=row.yanked_reason,
+    )
+
+
+def _file_values(record: FileRecord) -> dict[str, Any]:
+    return {
+        "filename": record.filename,
+        "version": record.version,
+        "packagetype": record.packagetype,
+        "size": record.size,
+        "sha256": record.sha256,
+        "md5": record.md5,
+        "blake2_256": record.blake2_256,
+        "requires_python": record.requires_python,
+        "metadata_sha256": record.metadata_sha256,
+        "upload_time": record.upload_time,
+        "uploader": record.uploader,
+        "yanked": record.yanked,
+        "yanked_reason": record.yanked_reason,
+    }
+
+
+_FILE_COLUMNS = (
+    schema.files.c.filename,
+    schema.files.c.version,
+    schema.files.c.packagetype,
+    schema.files.c.size,
+    schema.files.c.sha256,
+    schema.files.c.md5,
+    schema.files.c.blake2_256,
+    schema.files.c.requires_python,
+    schema.files.c.metadata_sha256,
+    schema.files.c.upload_time,
+    schema.files.c.uploader,
+    schema.files.c.yanked,
+    schema.files.c.yanked_reason,
+    schema.projects.c.display_name,
+    schema.projects.c.name.label("project"),
+)
+
+
+class Catalog:
+    """All catalog reads and writes; one instance per process, safe across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        with self._guard("create the catalog schema"):
+            schema.metadata.create_all(self.engine)
+            with self._write() as conn:
+                existing = conn.execute(
+                    select(schema.catalog_info.c.value).where(
+                        schema.catalog_info.c.key == "schema_version"
+                    )
+                ).scalar()
+                if existing is None:
+                    conn.execute(
+                        insert(schema.catalog_info).values(
+                            key="schema_version", value=str(schema.SCHEMA_VERSION)
+                        )
+                    )
+                elif int(existing) > schema.SCHEMA_VERSION:
+                    raise CatalogError(
+                        f"the catalog was written by a newer pubkit (schema {existing}); upgrade"
+                        " pubkit"
+                    )
+
+    def check(self) -> None:
+        with self._guard("reach the catalog"), self.engine.connect() as conn:
+            conn.execute(select(1)).scalar()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as error:
+            raise CatalogError(
+                f"could not {action}: {error.orig}; check the catalog URL and that the database"
+                " is reachable"
+            ) from error
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(pubkit_write=True)
+            with conn.begin():
+                yield conn
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def serial(self) -> int:
+        with self._guard("read the catalog serial"), self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(schema.journal.c.serial))).scalar() or 0)
+
+    def project(self, name: str) -> ProjectSummary | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    schema.projects.c.name,
+                    schema.projects.c.display_name,
+                    schema.projects.c.last_serial,
+                ).where(schema.projects.c.name == name)
+            ).first()
+        return ProjectSummary(row.name, row.display_name, row.last_serial) if row else None
+
+    def projects(self) -> list[ProjectSummary]:
+        """Projects that have at least one file, by name."""
+        has_files = select(schema.files.c.id).where(
+            schema.files.c.project_id == schema.projects.c.id
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    schema.projects.c.name,
+                    schema.projects.c.display_name,
+                    schema.projects.c.last_serial,
+                )
+                .where(has_files.exists())
+                .order_by(schema.projects.c.name)
+            ).all()
+        return [ProjectSummary(r.name, r.display_name, r.last_serial) for r in rows]
+
+    def project_files(self, name: str) -> list[FileRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_FILE_COLUMNS)
+                .join(schema.projects, schema.files.c.project_id == schema.projects.c.id)
+                .where(schema.projects.c.name == name)
+                .order_by(schema.files.c.filename)
+            ).all()
+        return [_record(row, name) for row in rows]
+
+    def file(self, filename: str) -> FileRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_FILE_COLUMNS)
+                .join(schema.projects, schema.files.c.project_id == schema.projects.c.id)
+                .where(schema.files.c.filename == filename)
+            ).first()
+        return _record(row, row.project) if row else None
+
+    def all_files(self) -> list[FileRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_FILE_COLUMNS).join(
+                    schema.projects, schema.files.c.project_id == schema.projects.c.id
+                )
+            ).all()
+        return [_record(row, row.project) for row in rows]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _journal(self, conn: Connection, project: str, action: str, **extra: Any) -> int:
+        serial = conn.execute(
+            insert(schema.journal).values(project=project, action=action, time=utc_now(), **extra)
+        ).inserted_primary_key
+        assert serial is not None
+        value = int(serial[0])
+        conn.execute(
+            update(schema.projects)
+            .where(schema.projects.c.name == project)
+            .values(last_serial=value)
+        )
+        return value
+
+    def _ensure_project(self, conn: Connection, name: str, display_name: str) -> tuple[int, bool]:
+        existing = conn.execute(
+            select(schema.projects.c.id).where(schema.projects.c.name == name)
+        ).scalar()
+        if existing is not None:
+            return int(existing), False
+        result = conn.execute(
+            insert(schema.projects).values(
+                name=name, display_name=display_name, created=utc_now(), last_serial=0
+            )
+        )
+        assert result.inserted_primary_key is not None
+        return int(result.inserted_primary_key[0]), True
+
+    def claim_project(self, name: str, display_name: str, user: User) -> bool:
+        """Create the project with ``user`` as its owner unless it exists; return if created."""
+        try:
+            with self._guard("create a project"), self._write() as conn:
+                project_id, created = self._ensure_project(conn, name, display_name)
+                if created:
+                    conn.execute(
+                        insert(schema.roles).values(
+                            project_id=project_id, user_id=user.id, role=OWNER
+                        )
+                    )
+                    self._journal(conn, name, "create project", actor=user.name)
+                return created
+        except IntegrityError:
+            # Another worker created it first; it is theirs.
+            return False
+
+    def add_file(self, record: FileRecord) -> FileRecord:
+        """Insert a file row; if the filename exists, return the existing row unchanged."""
+        try:
+            with self._guard("record the upload"), self._write() as conn:
+                project_id, _ = self._ensure_project(conn, record.project, record.display_name)
+                conn.execute(
+                    insert(schema.files).values(project_id=project_id, **_file_values(record))
+                )
+                self._journal(
+                    conn, record.project, "add file", filename=record.filename,
+                    actor=record.uploader,
+                )
+        except IntegrityError:
+            existing = self.file(record.filename)
+            if existing is None:
+                raise CatalogError(
+                    f"could not record {record.filename}; retry the upload"
+                ) from None
+            return existing
+        return record
+
+    def set_yanked(
+        self, project: str, version: str, yanked: bool, reason: str | None, actor: str | None
+    ) -> list[FileRecord]:
+        """Yank or unyank every file of one release; return the files as they now are."""
+        from packaging.version import Version
+
+        wanted = Version(version)
+        changed = [
+            record.with_yank(yanked, reason)
+            for record in self.project_files(project)
+            if Version(record.version) == wanted
+        ]
+        if not changed:
+            raise NotFoundError(f"{project} has no release {version}")
+        with self._guard("yank the release"), self._write() as conn:
+            for record in changed:
+                conn.execute(
+                    update(schema.files)
+                    .where(schema.files.c.filename == record.filename)
+                    .values(yanked=record.yanked, yanked_reason=record.yanked_reason)
+                )
+            self._journal(conn, project, "yank" if yanked else "unyank", actor=actor)
+        return changed
+
+    def replace_files(self, records: Iterable[FileRecord]) -> tuple[int, int, int]:
+        """Make the file rows equal to ``records``: (added, updated, removed)."""
+        wanted = {record.filename: record for record in records}
+        added = updated = removed = 0
+        with self._guard("rebuild the catalog"), self._write() as conn:
+            current = {
+                row.filename: _record(row, row.project)
+                for row in conn.execute(
+                    select(*_FILE_COLUMNS).join(
+                        schema.projects, schema.files.c.project_id == schema.projects.c.id
+                    )
+                )
+            }
+            touched: set[str] = set()
+            for filename in current.keys() - wanted.keys():
+                conn.execute(delete(schema.files).where(schema.files.c.filename == filename))
+                touched.add(current[filename].project)
+                removed += 1
+            for filename, record in wanted.items():
+                existing = current.get(filename)
+                if existing == record:
+                    continue
+                project_id, _ = self._ensure_project(conn, record.project, record.display_name)
+                if existing is None:
+                    conn.execute(
+                        insert(schema.files).values(project_id=project_id, **_file_values(record))
+                    )
+                    added += 1
+                else:
+                    conn.execute(
+                        update(schema.files)
+                        .where(schema.files.c.filename == filename)
+                        .values(project_id=project_id, **_file_values(record))
+                    )
+                    updated += 1
+                touched.add(record.project)
+            for project in sorted(touched):
+                self._journal(conn, project, "rebuild")
+        return added, updated, removed
+
+    # -- users and roles -------------------------------------------------------------------
+
+    def add_user(self, name: str, password_hash: str, is_admin: bool = False) -> User:
+        try:
+            with self._guard("add the user"), self._write() as conn:
+                conn.execute(
+                    insert(schema.users).values(
+                        name=name, password_hash=password_hash, is_admin=is_admin,
+                        created=utc_now(),
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExistsError(
+                f"user {name!r} already exists; use `pubkit user passwd {name}` to change"
+                " the password"
+            ) from None
+        user = self.user(name)
+        assert user is not None
+        return user
+
+    def user(self, name: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
+        if row is None:
+            return None
+        return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created))
+
+    def users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
+        return [User(r.id, r.name, r.password_hash, bool(r.is_admin), _aware(r.created)) for r in rows]
+
+    def remove_user(self, name: str) -> None:
+        with self._guard("remove the user"), self._write() as conn:
+            result = conn.execute(delete(schema.users).where(schema.users.c.name == name))
+            if result.rowcount == 0:
+                raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self._guard("change the password"), self._write() as conn:
+            result = conn.execute(
+                update(schema.users)
+                .where(schema.users.c.name == name)
+                .values(password_hash=password_hash)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+
+    def role(self, project: str, user: User) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(schema.roles.c.role)
+                .join(schema.projects, schema.roles.c.project_id == schema.projects.c.id)
+                .where(and_(schema.projects.c.name == project, schema.roles.c.user_id == user.id))
+            ).scalar()
+
+    def grant(self, project: str, user: User, role: str) -> None:
+        with self._guard("grant the role"), self._write() as conn:
+            project_id = conn.execute(
+                select(schema.projects.c.id).where(schema.projects.c.name == project)
+            ).scalar()
+            if project_id is None:
+                raise NotFoundError(f"no project {project!r}")
+            conn.execute(
+                delete(schema.roles).where(
+                    and_(schema.roles.c.project_id == project_id, schema.roles.c.user_id == user.id)
+                )
+            )
+            conn.execute(
+                insert(schema.roles).values(project_id=project_id, user_id=user.id, role=role)
+            )
+            self._journal(conn, project, f"grant {role}", actor=user.name)
+
+    def owners_missing(self) -> list[str]:
+        """Projects with files but no owner (after a rebuild into an empty catalog)."""
+        with self.engine.connect() as conn:
+            owned = select(schema.roles.c.project_id).where(schema.roles.c.role == OWNER)
+            rows = conn.execute(
+                select(schema.projects.c.name).where(schema.projects.c.id.not_in(owned))
+            ).all()
+        return [row.name for row in rows]
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin); WAL lets readers run beside a writer.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front so two workers never deadlock upgrading a read lock.
+    immediate = conn.get_execution_options().get("pubkit_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def open_catalog(url: str, create: bool = True) -> Catalog:
+    """``sqlite:///path`` (the default) or ``postgresql://…``."""
+    if url.startswith("sqlite:"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != url:
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url.replace("sqlite:", "sqlite+pysqlite:", 1))
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    elif url.startswith(("postgresql:", "postgres:")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL catalog needs psycopg: pip install 'pubkit[postgres]'"
+            ) from None
+        pg_url = "postgresql+psycopg:" + url.split(":", 1)[1]
+        engine = create_engine(pg_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    else:
+        raise ConfigurationError(
+            f"catalog URL {url!r} is not understood; use sqlite:///PATH or postgresql://…"
+        )
+    catalog = Catalog(engine)
+    if create:
+        try:
+            catalog.create_schema()
+        except SQLAlchemyError as error:
+            raise CatalogError(
+                f"could not open the catalog at {redact_url(url)}: {error}; check the catalog URL"
+            ) from error
+    return catalog

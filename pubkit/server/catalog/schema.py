@@ -1,0 +1,92 @@
+"""The catalog's tables (SQLAlchemy Core), identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+catalog_info = Table(
+    "catalog_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),  # PEP 503 normalized
+    Column("display_name", String(255), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("last_serial", BigInteger, nullable=False, default=0),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", String(255), nullable=False, unique=True),
+    Column("version", String(255), nullable=False),
+    Column("packagetype", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("blake2_256", String(64), nullable=False),
+    Column("requires_python", Text, nullable=True),
+    Column("metadata_sha256", String(64), nullable=True),
+    Column("upload_time", DateTime(timezone=True), nullable=False),
+    Column("uploader", String(255), nullable=True),
+    Column("yanked", Boolean, nullable=False, default=False),
+    Column("yanked_reason", Text, nullable=True),
+    Index("ix_files_project", "project_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(32), nullable=False),
+    UniqueConstraint("project_id", "user_id", name="uq_roles_project_user"),
+)
+
+# Every change gets a serial; the largest one is the catalog's serial, which every replica's
+# page cache compares against.
+journal = Table(
+    "journal",
+    metadata,
+    Column("serial", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("actor", String(255), nullable=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+)

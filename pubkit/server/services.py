@@ -1,0 +1,55 @@
+"""What a running server holds: settings, storage, catalog and the objects built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from pubkit.errors import AuthenticationError
+from pubkit.server.auth.authenticator import Authenticator, parse_basic_auth
+from pubkit.server.catalog import Catalog, User
+from pubkit.server.simple import SimplePages
+from pubkit.server.storage import Storage
+from pubkit.server.upload import UploadService
+from pubkit.settings import ServerSettings
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    storage: Storage
+    catalog: Catalog
+    pages: SimplePages
+    authenticator: Authenticator
+    uploads: UploadService
+
+    @classmethod
+    def build(cls, settings: ServerSettings, storage: Storage, catalog: Catalog) -> Services:
+        return cls(
+            settings=settings,
+            storage=storage,
+            catalog=catalog,
+            pages=SimplePages(catalog, settings.page_cache_size),
+            authenticator=Authenticator(catalog, settings.password_cache_seconds),
+            uploads=UploadService(storage, catalog, settings.tmp_dir),
+        )
+
+    def user_of(self, request: Request) -> User | None:
+        """The authenticated user, None for anonymous; AuthenticationError on bad credentials."""
+        credentials = parse_basic_auth(request.headers.get("authorization"))
+        if credentials is None:
+            return None
+        return self.authenticator.authenticate(credentials)
+
+    def require_reader(self, request: Request) -> None:
+        """Enforce the server's read policy."""
+        if self.settings.read == "public":
+            return
+        if self.user_of(request) is None:
+            raise AuthenticationError("this index requires authentication to read; send credentials")
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

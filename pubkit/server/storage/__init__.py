@@ -1,0 +1,29 @@
+"""Storage backends, chosen by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pubkit.errors import ConfigurationError
+from pubkit.server.storage.base import Storage, StoredObject, check_key
+from pubkit.server.storage.local import LocalStorage
+from pubkit.server.storage.memory import MemoryStorage
+
+__all__ = ["LocalStorage", "MemoryStorage", "Storage", "StoredObject", "check_key", "open_storage"]
+
+
+def open_storage(url: str) -> Storage:
+    """``file:///path`` (local directory) or ``memory://``."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return LocalStorage(Path(unquote(parts.path)))
+    if parts.scheme == "memory":
+        return MemoryStorage()
+    if parts.scheme == "s3":
+        raise ConfigurationError(
+            f"storage {url!r}: S3 storage is not available in this version; use file:///PATH"
+        )
+    raise ConfigurationError(
+        f"storage URL {url!r} is not understood; use file:///PATH (the default is the data dir)"
+    )

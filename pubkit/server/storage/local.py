@@ -1,0 +1,135 @@
+"""Storage in a local directory: atomic writes via a temporary file, fsync and rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pubkit.errors import NotFoundError, StorageError
+from pubkit.server.storage.base import StoredObject, check_key
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _write_temp(self, target: Path, fill: object) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(fill, bytes):
+                    out.write(fill)
+                else:
+                    assert isinstance(fill, Path)
+                    with fill.open("rb") as source:
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name)
+
+    def put_new(self, key: str, source: Path) -> bool:
+        target = self._path(key)
+        try:
+            temp = self._write_temp(target, source)
+            try:
+                # link() fails when the target exists: an atomic create-if-absent.
+                os.link(temp, target)
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
+            self._sync_dir(target.parent)
+        except OSError as error:
+            raise self._error("store", key, error) from error
+        return True
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        try:
+            temp = self._write_temp(target, data)
+            os.replace(temp, target)
+            self._sync_dir(target.parent)
+        except OSError as error:
+            raise self._error("store", key, error) from error
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"{key} is not in storage") from None
+        except OSError as error:
+            raise self._error("read", key, error) from error
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"{key} is not in storage") from None
+        except OSError as error:
+            raise self._error("read", key, error) from error
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as error:
+            raise self._error("delete", key, error) from error
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        if not self.root.is_dir():
+            return
+        for directory, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                path = Path(directory, name)
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        yield StoredObject(key, path.stat().st_size)
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".tmp-ready-probe"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as error:
+            raise self._error("write to", "the storage root", error) from error
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    @staticmethod
+    def _sync_dir(directory: Path) -> None:
+        # The rename is durable only once the directory entry is on disk.
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _error(self, verb: str, key: str, error: OSError) -> StorageError:
+        hint = "free some disk space" if error.errno == errno.ENOSPC else "check the data directory"
+        return StorageError(f"could not {verb} {key} in {self.root}: {error.strerror}; {hint}")

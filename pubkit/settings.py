@@ -1,0 +1,165 @@
+"""Frozen settings and their pure loading.
+
+Precedence: explicit values (the CLI's options) > ``PUBKIT_*`` environment variables >
+defaults. Loading never touches the disk; it only reads the mappings it is given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pubkit.errors import ConfigurationError
+
+MIB = 1024 * 1024
+ENV_PREFIX = "PUBKIT_"
+READ_POLICIES = ("public", "authenticated")
+
+
+def default_data_dir() -> Path:
+    return Path("pubkit-data")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the index server and the admin commands need to know."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    # Where files live and where the catalog is; empty means "inside data_dir".
+    storage: str = ""
+    catalog: str = ""
+    max_upload_size: int = 200 * MIB
+    read: str = "public"
+    # How long a verified password stays verified in a worker's memory.
+    password_cache_seconds: float = 60.0
+    # The longest a client may leave the server waiting for the next piece of a request.
+    request_timeout: float = 30.0
+    # How long in-flight requests may take to finish on shutdown.
+    graceful_timeout: float = 20.0
+    log_level: str = "info"
+    access_log: bool = True
+    # How many rendered simple pages each worker keeps.
+    page_cache_size: int = 2048
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or (self.data_dir / "files").resolve().as_uri()
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog or f"sqlite:///{(self.data_dir / 'catalog.sqlite3').resolve()}"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where uploads are spooled while they are checked; on the data dir's filesystem."""
+        return self.data_dir / "tmp"
+
+
+_CONVERTERS: dict[str, Any] = {
+    "data_dir": Path,
+    "port": int,
+    "workers": int,
+    "max_upload_size": int,
+    "password_cache_seconds": float,
+    "request_timeout": float,
+    "graceful_timeout": float,
+    "page_cache_size": int,
+}
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean")
+
+
+def _convert(name: str, raw: Any, source: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if name == "access_log":
+            return _parse_bool(raw)
+        if name == "max_upload_size":
+            return parse_size(raw)
+        converter = _CONVERTERS.get(name)
+        return converter(raw) if converter else raw
+    except ValueError as error:
+        raise ConfigurationError(
+            f"{source} has an invalid value {raw!r} ({error}); fix it or unset it"
+        ) from None
+
+
+def parse_size(raw: str) -> int:
+    """``200MiB``, ``1GiB``, ``512k`` or a plain number of bytes."""
+    text = raw.strip().lower().replace(" ", "")
+    units = {"gib": 1024**3, "mib": MIB, "kib": 1024, "g": 1024**3, "m": MIB, "k": 1024, "b": 1}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+def load_server_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> ServerSettings:
+    """Build settings from explicit overrides (``None`` values are ignored) and the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in fields(ServerSettings):
+        env_name = ENV_PREFIX + setting.name.upper()
+        if env_name in environ and environ[env_name] != "":
+            values[setting.name] = _convert(setting.name, environ[env_name], env_name)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _convert(name, value, f"--{name.replace('_', '-')}")
+    settings = ServerSettings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: ServerSettings) -> None:
+    if not 0 < settings.port < 65536:
+        raise ConfigurationError(f"port {settings.port} is out of range; use 1 to 65535")
+    if settings.workers < 1:
+        raise ConfigurationError(f"workers must be at least 1, not {settings.workers}")
+    if settings.max_upload_size < 1:
+        raise ConfigurationError("max upload size must be a positive number of bytes")
+    if settings.read not in READ_POLICIES:
+        raise ConfigurationError(
+            f"read policy {settings.read!r} is unknown; use one of {', '.join(READ_POLICIES)}"
+        )
+    if settings.request_timeout <= 0:
+        raise ConfigurationError("request timeout must be a positive number of seconds")
+
+
+def settings_environment(settings: ServerSettings) -> dict[str, str]:
+    """The ``PUBKIT_*`` variables that reproduce ``settings`` in another process."""
+    env: dict[str, str] = {}
+    for setting in fields(ServerSettings):
+        value = getattr(settings, setting.name)
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        env[ENV_PREFIX + setting.name.upper()] = str(value)
+    return env
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
