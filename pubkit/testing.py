@@ -145,8 +145,9 @@ class LiveServer:
     def add_user(self, name: str, password: str, admin: bool = False) -> None:
         args = [sys.executable, "-m", "pubkit", "user", "add", name, "--password-stdin"]
         args += ["--data-dir", str(self.data_dir)] + (["--admin"] if admin else [])
-        subprocess.run(args, input=password + "\n", text=True, check=True, capture_output=True,
-                       env=self._env())
+        subprocess.run(
+            args, input=password + "\n", text=True, check=True, capture_output=True, env=self._env()
+        )
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PUBKIT_")}
@@ -158,9 +159,22 @@ class LiveServer:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pubkit", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=self._env(),
+            [
+                sys.executable,
+                "-m",
+                "pubkit",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

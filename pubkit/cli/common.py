@@ -14,23 +14,29 @@ from pubkit.settings import ServerSettings, load_server_settings
 DataDirOption: Any = typer.Option(
     None,
     "--data-dir",
-    help="Server data directory (files and SQLite catalog). (env: PUBKIT_DATA_DIR; default: ./pubkit-data)",
+    help="Server data directory (files and SQLite catalog)."
+    " (env: PUBKIT_DATA_DIR; default: ./pubkit-data)",
     show_default=False,
 )
 StorageOption: Any = typer.Option(
-    None, "--storage", help="Storage URL, file:///PATH. (env: PUBKIT_STORAGE; default: DATA_DIR/files)"
+    None,
+    "--storage",
+    help="Storage URL, file:///PATH. (env: PUBKIT_STORAGE; default: DATA_DIR/files)",
 )
 CatalogOption: Any = typer.Option(
     None,
     "--catalog",
-    help="Catalog URL, sqlite:///PATH or postgresql://…. (env: PUBKIT_CATALOG; default: DATA_DIR/catalog.sqlite3)",
+    help="Catalog URL, sqlite:///PATH or postgresql://…."
+    " (env: PUBKIT_CATALOG; default: DATA_DIR/catalog.sqlite3)",
 )
 
 
 def server_settings(
     data_dir: Path | None, storage: str | None, catalog: str | None, **more: Any
 ) -> ServerSettings:
-    return load_server_settings({"data_dir": data_dir, "storage": storage, "catalog": catalog, **more})
+    return load_server_settings(
+        {"data_dir": data_dir, "storage": storage, "catalog": catalog, **more}
+    )
 
 
 def read_password(from_stdin: bool, confirm: bool = True) -> str:

@@ -23,8 +23,16 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
             "raw": {"format": "%(message)s"},
         },
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
-            "access": {"class": "logging.StreamHandler", "formatter": "raw", "stream": "ext://sys.stdout"},
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "raw",
+                "stream": "ext://sys.stdout",
+            },
         },
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
@@ -40,19 +48,31 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
 
 
 def serve(
-    host: str = typer.Option(None, "--host", help="Address to listen on. (env: PUBKIT_HOST; default: 127.0.0.1)"),
-    port: int = typer.Option(None, "--port", help="Port to listen on. (env: PUBKIT_PORT; default: 8080)"),
+    host: str = typer.Option(
+        None, "--host", help="Address to listen on. (env: PUBKIT_HOST; default: 127.0.0.1)"
+    ),
+    port: int = typer.Option(
+        None, "--port", help="Port to listen on. (env: PUBKIT_PORT; default: 8080)"
+    ),
     data_dir: Path = DataDirOption,
-    workers: int = typer.Option(None, "--workers", help="Worker processes. (env: PUBKIT_WORKERS; default: 1)"),
+    workers: int = typer.Option(
+        None, "--workers", help="Worker processes. (env: PUBKIT_WORKERS; default: 1)"
+    ),
     storage: str = StorageOption,
     catalog: str = CatalogOption,
     max_upload_size: str = typer.Option(
-        None, "--max-upload-size", help="Largest accepted file, e.g. 200MiB. (env: PUBKIT_MAX_UPLOAD_SIZE)"
+        None,
+        "--max-upload-size",
+        help="Largest accepted file, e.g. 200MiB. (env: PUBKIT_MAX_UPLOAD_SIZE)",
     ),
     read: str = typer.Option(
-        None, "--read", help="Who may read: public or authenticated. (env: PUBKIT_READ; default: public)"
+        None,
+        "--read",
+        help="Who may read: public or authenticated. (env: PUBKIT_READ; default: public)",
     ),
-    log_level: str = typer.Option(None, "--log-level", help="debug, info, warning or error. (env: PUBKIT_LOG_LEVEL)"),
+    log_level: str = typer.Option(
+        None, "--log-level", help="debug, info, warning or error. (env: PUBKIT_LOG_LEVEL)"
+    ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
     import uvicorn
@@ -61,8 +81,15 @@ def serve(
     from pubkit.server.storage import open_storage
 
     settings = server_settings(
-        data_dir, storage, catalog, host=host, port=port, workers=workers,
-        max_upload_size=max_upload_size, read=read, log_level=log_level,
+        data_dir,
+        storage,
+        catalog,
+        host=host,
+        port=port,
+        workers=workers,
+        max_upload_size=max_upload_size,
+        read=read,
+        log_level=log_level,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Fail here, with one clear line, rather than in every worker.
@@ -70,8 +97,9 @@ def serve(
     open_catalog(settings.catalog_url).close()
     os.environ.update(settings_environment(settings))
     typer.echo(
-        f"pubkit serving http://{settings.host}:{settings.port}/ (storage {redact_url(settings.storage_url)},"
-        f" catalog {redact_url(settings.catalog_url)}, {settings.workers} worker(s))",
+        f"pubkit serving http://{settings.host}:{settings.port}/"
+        f" (storage {redact_url(settings.storage_url)}, catalog {redact_url(settings.catalog_url)},"
+        f" {settings.workers} worker(s))",
         err=True,
     )
     try:
@@ -90,5 +118,6 @@ def serve(
         )
     except OSError as error:
         raise ConfigurationError(
-            f"cannot listen on {settings.host}:{settings.port}: {error.strerror}; choose another --port"
+            f"cannot listen on {settings.host}:{settings.port}: {error.strerror};"
+            " choose another --port"
         ) from error

@@ -13,13 +13,23 @@ from pubkit.server.storage import open_storage
 
 
 def _set_yank(
-    project: str, version: str, reason: str | None, yanked: bool,
-    data_dir: Path | None, storage: str | None, catalog: str | None,
+    project: str,
+    version: str,
+    reason: str | None,
+    yanked: bool,
+    data_dir: Path | None,
+    storage: str | None,
+    catalog: str | None,
 ) -> None:
     settings = server_settings(data_dir, storage, catalog)
     records = yank_release(
-        open_storage(settings.storage_url), open_catalog(settings.catalog_url),
-        project, version, reason, actor="cli", yanked=yanked,
+        open_storage(settings.storage_url),
+        open_catalog(settings.catalog_url),
+        project,
+        version,
+        reason,
+        actor="cli",
+        yanked=yanked,
     )
     verb = "yanked" if yanked else "unyanked"
     typer.echo(f"{verb} {project} {version} ({len(records)} file(s))")

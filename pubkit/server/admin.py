@@ -25,9 +25,7 @@ from pubkit.server.storage import Storage
 
 def add_user(catalog: Catalog, name: str, password: str, is_admin: bool = False) -> User:
     if not name or ":" in name or len(name) > 100 or not name.isprintable() or name != name.strip():
-        raise UsageError(
-            f"invalid user name {name!r}: use 1 to 100 printable characters, no colon"
-        )
+        raise UsageError(f"invalid user name {name!r}: use 1 to 100 printable characters, no colon")
     if name == "__token__":
         raise UsageError("__token__ is reserved for API tokens; choose another user name")
     check_password_strength(password)
@@ -85,8 +83,8 @@ def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
         if current is None or record.upload_time < current.upload_time:
             first_uploader[record.project] = record
     for project in catalog.owners_missing():
-        record = first_uploader.get(project)
-        user = catalog.user(record.uploader) if record and record.uploader else None
+        first = first_uploader.get(project)
+        user = catalog.user(first.uploader) if first and first.uploader else None
         if user is not None:
             catalog.grant(project, user, OWNER)
             report.owners_assigned.append(f"{project}: {user.name}")

@@ -14,7 +14,13 @@ import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from pubkit import __version__
@@ -110,8 +116,10 @@ async def simple_project(request: Request) -> Response:
     services.require_reader(request)
     name: str = request.path_params["project"]
     if not is_normalized(name) or not request.url.path.endswith("/"):
-        target = f"../{normalize_name(name)}/" if request.url.path.endswith("/") else (
-            f"{normalize_name(name)}/"
+        target = (
+            f"../{normalize_name(name)}/"
+            if request.url.path.endswith("/")
+            else (f"{normalize_name(name)}/")
         )
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(target + query, status_code=301)
@@ -304,7 +312,7 @@ def create_app(
     # The upload URL must never redirect: clients would resend the POST as a GET.
     app.router.redirect_slashes = False
     app.state.services = services
-    app.add_middleware(AccessLog)  # type: ignore[arg-type]
+    app.add_middleware(AccessLog)
     return app
 
 

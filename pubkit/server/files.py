@@ -44,7 +44,9 @@ async def download(request: Request) -> Response:
     path = services.storage.local_path(key)
     if path is not None:
         if not path.is_file():
-            raise NotFoundError(f"{record.filename} is missing from storage; run pubkit index rebuild")
+            raise NotFoundError(
+                f"{record.filename} is missing from storage; run pubkit index rebuild"
+            )
         return FileResponse(
             path, media_type="application/octet-stream", headers=headers, stat_result=None
         )

@@ -47,7 +47,9 @@ class Services:
         if self.settings.read == "public":
             return
         if self.user_of(request) is None:
-            raise AuthenticationError("this index requires authentication to read; send credentials")
+            raise AuthenticationError(
+                "this index requires authentication to read; send credentials"
+            )
 
 
 def services_of(request: Request) -> Services:

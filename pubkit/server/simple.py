@@ -213,7 +213,9 @@ def render_project_html(page: ProjectPage) -> bytes:
 def render_index_json(page: IndexPage) -> bytes:
     document = {
         "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
-        "projects": [{"name": p.display_name, "_last-serial": p.last_serial} for p in page.projects],
+        "projects": [
+            {"name": p.display_name, "_last-serial": p.last_serial} for p in page.projects
+        ],
     }
     return json.dumps(document, separators=(",", ":")).encode()
 

@@ -37,13 +37,13 @@ def parse_basic_auth(header: str | None) -> Credentials | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        raise AuthenticationError(
-            "unsupported Authorization scheme; send HTTP Basic credentials"
-        )
+        raise AuthenticationError("unsupported Authorization scheme; send HTTP Basic credentials")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise AuthenticationError("malformed Basic credentials; send base64 of user:password") from None
+        raise AuthenticationError(
+            "malformed Basic credentials; send base64 of user:password"
+        ) from None
     username, sep, password = decoded.partition(":")
     if not sep or not username:
         raise AuthenticationError("malformed Basic credentials; send base64 of user:password")

@@ -13,7 +13,7 @@ import secrets
 
 from pubkit.errors import CatalogError
 
-# 2**15 × 8 × 128 bytes = 32 MiB and roughly 50-100 ms per verification: slow for an attacker
+# 2**15 * 8 * 128 bytes = 32 MiB and roughly 50-100 ms per verification: slow for an attacker
 # holding the database, and the server verifies each password once per cache window.
 LOG2_N = 15
 R = 8
@@ -26,7 +26,12 @@ MIN_PASSWORD_LENGTH = 8
 def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     n = 1 << log2_n
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 1024 * 1024,
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=256 * n * r + 1024 * 1024,
         dklen=KEY_BYTES,
     )
 

@@ -286,7 +286,10 @@ class Catalog:
                     insert(schema.files).values(project_id=project_id, **_file_values(record))
                 )
                 self._journal(
-                    conn, record.project, "add file", filename=record.filename,
+                    conn,
+                    record.project,
+                    "add file",
+                    filename=record.filename,
                     actor=record.uploader,
                 )
         except IntegrityError:
@@ -369,7 +372,9 @@ class Catalog:
             with self._guard("add the user"), self._write() as conn:
                 conn.execute(
                     insert(schema.users).values(
-                        name=name, password_hash=password_hash, is_admin=is_admin,
+                        name=name,
+                        password_hash=password_hash,
+                        is_admin=is_admin,
                         created=utc_now(),
                     )
                 )
@@ -392,7 +397,9 @@ class Catalog:
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
-        return [User(r.id, r.name, r.password_hash, bool(r.is_admin), _aware(r.created)) for r in rows]
+        return [
+            User(r.id, r.name, r.password_hash, bool(r.is_admin), _aware(r.created)) for r in rows
+        ]
 
     def remove_user(self, name: str) -> None:
         with self._guard("remove the user"), self._write() as conn:

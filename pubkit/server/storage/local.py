@@ -63,7 +63,7 @@ class LocalStorage:
         target = self._path(key)
         try:
             temp = self._write_temp(target, data)
-            os.replace(temp, target)
+            temp.replace(target)
             self._sync_dir(target.parent)
         except OSError as error:
             raise self._error("store", key, error) from error
