@@ -90,7 +90,10 @@ def _page_response(request: Request, page: RenderedPage) -> Response:
 def _choose_media_type(request: Request) -> str | None:
     # PEP 691 lets a client that cannot set headers ask with ?format=.
     requested = request.query_params.get("format")
-    return negotiate(requested if requested else request.headers.get("accept"))
+    if requested:
+        # An unencoded "+" in a query string arrives as a space.
+        return negotiate(requested.replace(" ", "+"))
+    return negotiate(request.headers.get("accept"))
 
 
 def _not_acceptable() -> Response:

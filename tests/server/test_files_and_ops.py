@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pubkit.server.admin import rebuild_catalog
+from pubkit.server.catalog import open_catalog
+from pubkit.server.layout import file_key, sidecar_key
+from pubkit.testing import make_wheel
+from tests.server.conftest import Index, basic
+
+
+def _file_url(index: Index, project: str) -> str:
+    files = index.client.get(f"/simple/{project}/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    url: str = files.json()["files"][0]["url"]
+    return "/" + url.removeprefix("../../")
+
+
+def test_download_and_head(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "demo", "1.0")
+    index.upload(wheel)
+    url = _file_url(index, "demo")
+    response = index.client.get(url)
+    assert response.content == wheel.read_bytes()
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-length"] == str(wheel.stat().st_size)
+    assert "immutable" in response.headers["cache-control"]
+    head = index.client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(wheel.stat().st_size)
+    etag = response.headers["etag"]
+    assert index.client.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_core_metadata_endpoint(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "demo", "1.0", requires=["requests>=2"])
+    index.upload(wheel)
+    url = _file_url(index, "demo") + ".metadata"
+    response = index.client.get(url)
+    assert response.status_code == 200
+    assert b"Requires-Dist: requests>=2" in response.content
+    listed = index.client.get("/simple/demo/", headers={"Accept":
+                              "application/vnd.pypi.simple.v1+json"}).json()["files"][0]
+    assert listed["core-metadata"]["sha256"] == hashlib.sha256(response.content).hexdigest()
+
+
+def test_unknown_and_misplaced_files_are_404(index: Index, dist_dir: Path) -> None:
+    index.upload(make_wheel(dist_dir, "demo", "1.0"))
+    assert index.client.get("/files/demo/demo-9.0-py3-none-any.whl").status_code == 404
+    assert index.client.get("/files/other/demo-1.0-py3-none-any.whl").status_code == 404
+    assert index.client.get("/files/demo/..%2F..%2Fcatalog.sqlite3").status_code == 404
+
+
+def test_orphan_in_storage_is_not_served(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "ghost", "1.0")
+    index.services.storage.put_new(file_key("ghost", wheel.name), wheel)
+    assert index.client.get(f"/files/ghost/{wheel.name}").status_code == 404
+    assert index.client.get("/simple/ghost/").status_code == 404
+
+
+def test_upload_never_redirects(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "demo", "1.0")
+    for path in ("/", "/legacy/", "/legacy"):
+        from tests.server.conftest import upload_fields
+
+        response = index.client.post(
+            path, data=upload_fields(wheel), headers=basic("alice"),
+            files={"content": (wheel.name, wheel.read_bytes())}, follow_redirects=False,
+        )
+        assert response.status_code == 200, (path, response.text)
+
+
+def test_ownership(index: Index, dist_dir: Path) -> None:
+    assert index.upload(make_wheel(dist_dir, "owned", "1.0"), user="alice").status_code == 200
+    denied = index.upload(make_wheel(dist_dir, "owned", "2.0"), user="bob")
+    assert denied.status_code == 403
+    assert "may not upload" in denied.text
+    assert index.upload(make_wheel(dist_dir, "owned", "3.0"), user="root").status_code == 200
+    bob = index.catalog.user("bob")
+    assert bob is not None
+    index.catalog.grant("owned", bob, "maintainer")
+    assert index.upload(make_wheel(dist_dir, "owned", "4.0"), user="bob").status_code == 200
+
+
+def test_health_and_ready(index: Index) -> None:
+    assert index.client.get("/health").json()["status"] == "ok"
+    assert index.client.get("/ready").json() == {"status": "ready"}
+
+
+def test_ready_reports_a_broken_storage(index: Index) -> None:
+    root = index.data_dir / "files"
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    root.write_text("a file where the storage directory should be")
+    response = index.client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["problems"][0].startswith("storage:")
+    root.unlink()
+    assert index.client.get("/ready").status_code == 200
+
+
+def test_rebuild_restores_everything(index: Index, dist_dir: Path) -> None:
+    index.upload(make_wheel(dist_dir, "demo", "1.0"))
+    index.upload(make_wheel(dist_dir, "demo", "2.0"))
+    from pubkit.server import admin
+
+    admin.yank_release(index.services.storage, index.catalog, "demo", "1.0", "oops", "alice")
+    before = sorted(index.catalog.all_files(), key=lambda r: r.filename)
+    fresh = open_catalog(f"sqlite:///{index.data_dir / 'fresh.sqlite3'}")
+    fresh.add_user("alice", "x")
+    report = rebuild_catalog(index.services.storage, fresh)
+    assert (report.added, report.removed, report.incomplete) == (2, 0, [])
+    assert sorted(fresh.all_files(), key=lambda r: r.filename) == before
+    assert report.owners_assigned == ["demo: alice"]
+    # Running it again changes nothing; a file gone from storage leaves the catalog.
+    assert rebuild_catalog(index.services.storage, fresh).added == 0
+    index.services.storage.delete(sidecar_key("demo", before[0].filename))
+    index.services.storage.delete(file_key("demo", before[0].filename))
+    assert rebuild_catalog(index.services.storage, fresh).removed == 1
