@@ -7,6 +7,8 @@ and roles live only here.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -115,12 +117,42 @@ _FILE_COLUMNS = (
 )
 
 
+class _SqliteSerialProbe:
+    """The catalog serial at the cost of one ``PRAGMA data_version`` while nothing changed.
+
+    SQLite bumps a connection's ``data_version`` whenever another connection commits, so a
+    read-only connection that never writes can tell "unchanged" without running a query.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._connection = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+        self._lock = threading.Lock()
+        self._version = -1
+        self._serial = 0
+
+    def __call__(self) -> int:
+        with self._lock:
+            version = self._connection.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                row = self._connection.execute("SELECT max(serial) FROM journal").fetchone()
+                self._serial = int(row[0] or 0)
+                self._version = version
+            return self._serial
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
 class Catalog:
     """All catalog reads and writes; one instance per process, safe across threads."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._serial_probe: _SqliteSerialProbe | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -150,6 +182,9 @@ class Catalog:
             conn.execute(select(1)).scalar()
 
     def close(self) -> None:
+        if self._serial_probe is not None:
+            self._serial_probe.close()
+            self._serial_probe = None
         self.engine.dispose()
 
     @contextlib.contextmanager
@@ -172,6 +207,15 @@ class Catalog:
     # -- reads -----------------------------------------------------------------------------
 
     def serial(self) -> int:
+        """The largest journal serial: it moves on every change, on any worker or replica."""
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            if self._serial_probe is None:
+                self._serial_probe = _SqliteSerialProbe(database)
+            try:
+                return self._serial_probe()
+            except sqlite3.Error as error:
+                raise CatalogError(f"could not read the catalog serial: {error}") from error
         with self._guard("read the catalog serial"), self.engine.connect() as conn:
             return int(conn.execute(select(func.max(schema.journal.c.serial))).scalar() or 0)
 
