@@ -6,9 +6,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -18,33 +17,23 @@ from starlette.responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
-    RedirectResponse,
     Response,
 )
 from starlette.routing import Route
 
 from pubkit import __version__
-from pubkit.core.distributions import is_normalized, normalize_name
 from pubkit.errors import AuthenticationError, PubkitError, UploadError
 from pubkit.server import files
+from pubkit.server.asgi import REALM, ASGIApp, Message, Receive, Scope, Send
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.services import Services, services_of
-from pubkit.server.simple import JSON_V1, SERVED_TYPES, RenderedPage, negotiate
+from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
 from pubkit.server.upload import MULTIPART_OVERHEAD, multipart_boundary, receive_form
 from pubkit.settings import ServerSettings, load_server_settings
 
 access_log = logging.getLogger("pubkit.access")
 log = logging.getLogger("pubkit.server")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
-REALM = 'Basic realm="pubkit", charset="UTF-8"'
 
 
 # -- responses for errors ------------------------------------------------------------------
@@ -62,77 +51,6 @@ async def _pubkit_error(_request: Request, exc: Exception) -> Response:
     if exc.http_status >= 500:
         log.error("request failed: %s", exc.message)
     return error_response(exc)
-
-
-# -- simple API ----------------------------------------------------------------------------
-
-
-def _page_response(request: Request, page: RenderedPage) -> Response:
-    headers = {
-        "ETag": page.etag,
-        "Cache-Control": SIMPLE_CACHE_CONTROL,
-        "Vary": "Accept, Authorization",
-        "X-PyPI-Last-Serial": str(page.last_serial),
-    }
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and (
-        if_none_match.strip() == "*"
-        or page.etag in (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
-    ):
-        return Response(status_code=304, headers=headers)
-    media_type = page.media_type if page.media_type != "text/html" else "text/html; charset=utf-8"
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(page.body))
-        return Response(status_code=200, headers=headers, media_type=media_type)
-    return Response(page.body, headers=headers, media_type=media_type)
-
-
-def _choose_media_type(request: Request) -> str | None:
-    # PEP 691 lets a client that cannot set headers ask with ?format=.
-    requested = request.query_params.get("format")
-    if requested:
-        # An unencoded "+" in a query string arrives as a space.
-        return negotiate(requested.replace(" ", "+"))
-    return negotiate(request.headers.get("accept"))
-
-
-def _not_acceptable() -> Response:
-    return PlainTextResponse(
-        "none of the media types in Accept is served here; accept one of "
-        + ", ".join(SERVED_TYPES)
-        + "\n",
-        status_code=406,
-    )
-
-
-async def simple_index(request: Request) -> Response:
-    services = services_of(request)
-    services.require_reader(request)
-    media_type = _choose_media_type(request)
-    if media_type is None:
-        return _not_acceptable()
-    return _page_response(request, services.pages.index(media_type))
-
-
-async def simple_project(request: Request) -> Response:
-    services = services_of(request)
-    services.require_reader(request)
-    name: str = request.path_params["project"]
-    if not is_normalized(name) or not request.url.path.endswith("/"):
-        target = (
-            f"../{normalize_name(name)}/"
-            if request.url.path.endswith("/")
-            else (f"{normalize_name(name)}/")
-        )
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(target + query, status_code=301)
-    media_type = _choose_media_type(request)
-    if media_type is None:
-        return _not_acceptable()
-    page = services.pages.project(name, media_type)
-    if page is None:
-        return PlainTextResponse(f"project {name!r} is not on this index\n", status_code=404)
-    return _page_response(request, page)
 
 
 # -- upload --------------------------------------------------------------------------------
@@ -234,6 +152,20 @@ async def home(request: Request) -> Response:
 # -- middleware ----------------------------------------------------------------------------
 
 
+class SimpleDispatch:
+    """Sends ``/simple`` requests to the bare-ASGI simple app, everything else onwards."""
+
+    def __init__(self, app: ASGIApp, simple: ASGIApp) -> None:
+        self.app = app
+        self.simple = simple
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/simple"):
+            await self.simple(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 class AccessLog:
     """One JSON line per request: method, path, status, bytes, duration, client."""
 
@@ -301,10 +233,6 @@ def create_app(
         Route("/legacy", upload, methods=upload_methods),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
-        Route("/simple/", simple_index, methods=["GET", "HEAD"]),
-        Route("/simple", lambda _r: RedirectResponse("/simple/", 301), methods=["GET", "HEAD"]),
-        Route("/simple/{project}/", simple_project, methods=["GET", "HEAD"]),
-        Route("/simple/{project}", simple_project, methods=["GET", "HEAD"]),
         Route("/files/{project}/{filename}", files.download, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
@@ -315,6 +243,7 @@ def create_app(
     # The upload URL must never redirect: clients would resend the POST as a GET.
     app.router.redirect_slashes = False
     app.state.services = services
+    app.add_middleware(SimpleDispatch, simple=SimpleApp(services))
     app.add_middleware(AccessLog)
     return app
 
@@ -325,4 +254,4 @@ def app_from_environment() -> Starlette:
     return create_app(settings)
 
 
-__all__ = ["JSON_V1", "create_app", "error_response"]
+__all__ = ["app_from_environment", "create_app", "error_response"]

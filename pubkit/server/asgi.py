@@ -1,0 +1,42 @@
+"""ASGI types and the few bare-ASGI helpers the hot paths share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REALM = 'Basic realm="pubkit", charset="UTF-8"'
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header (``name`` in lowercase), decoded as latin-1 like HTTP does."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    include_body: bool = True,
+) -> None:
+    """One complete response; ``include_body=False`` answers a HEAD with the GET's headers."""
+    all_headers = [(b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body if include_body else b""})
+
+
+async def send_text(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), *(extra or [])]
+    await send_response(send, status, message.encode() + b"\n", headers)

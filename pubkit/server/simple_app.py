@@ -1,0 +1,123 @@
+"""The ``/simple/`` endpoints as a bare ASGI app.
+
+This is the hottest path of the server (pip and uv read a project page for every requirement
+they resolve), so it skips the framework: one pass over the headers, a cached page, one send.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, quote
+
+from pubkit.core.distributions import is_normalized, normalize_name
+from pubkit.errors import PubkitError
+from pubkit.server.asgi import REALM, Receive, Scope, Send, header, send_response, send_text
+from pubkit.server.services import Services
+from pubkit.server.simple import SERVED_TYPES, RenderedPage, negotiate
+
+log = logging.getLogger("pubkit.server")
+
+PREFIX = "/simple/"
+CACHE_CONTROL = b"max-age=0, must-revalidate"
+VARY = b"Accept, Authorization"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return etag in (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+
+
+def _content_type(media_type: str) -> bytes:
+    return (media_type + "; charset=utf-8" if media_type == "text/html" else media_type).encode()
+
+
+async def send_page(scope: Scope, send: Send, page: RenderedPage) -> None:
+    headers = [
+        (b"etag", page.etag.encode()),
+        (b"cache-control", CACHE_CONTROL),
+        (b"vary", VARY),
+        (b"x-pypi-last-serial", str(page.last_serial).encode()),
+    ]
+    if _matches(header(scope, b"if-none-match"), page.etag):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers.append((b"content-type", _content_type(page.media_type)))
+    await send_response(send, 200, page.body, headers, include_body=scope["method"] != "HEAD")
+
+
+def _media_type(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"")
+    if query:
+        # PEP 691 lets a client that cannot set headers ask with ?format=.
+        requested = parse_qs(query.decode("latin-1")).get("format")
+        if requested:
+            return negotiate(requested[0].replace(" ", "+"))
+    return negotiate(header(scope, b"accept"))
+
+
+async def _redirect(scope: Scope, send: Send, location: str) -> None:
+    query = scope.get("query_string", b"")
+    target = location + ("?" + query.decode("latin-1") if query else "")
+    await send_text(send, 301, f"moved to {target}", [(b"location", target.encode("latin-1"))])
+
+
+class SimpleApp:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._handle(scope, send)
+        except PubkitError as error:
+            if error.http_status >= 500:
+                log.error("simple API request failed: %s", error.message)
+            extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
+            await send_text(send, error.http_status, error.message, extra)
+
+    async def _handle(self, scope: Scope, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_text(
+                send,
+                405,
+                "the simple API is read-only; upload to the server root",
+                [(b"allow", b"GET, HEAD")],
+            )
+            return
+        path: str = scope["path"]
+        if path == PREFIX.rstrip("/"):
+            await _redirect(scope, send, PREFIX)
+            return
+        self.services.check_reader(header(scope, b"authorization"))
+        rest = path[len(PREFIX) :]
+        name, slash, deeper = rest.partition("/")
+        if deeper:
+            await send_text(send, 404, f"{path} is not a page of the simple API")
+            return
+        media_type = _media_type(scope)
+        if name and (not slash or not is_normalized(name)):
+            # Relative, so that the index also works behind a path prefix.
+            target = (
+                f"../{quote(normalize_name(name))}/" if slash else f"{quote(normalize_name(name))}/"
+            )
+            await _redirect(scope, send, target)
+            return
+        if media_type is None:
+            await send_text(
+                send,
+                406,
+                "none of the media types in Accept is served here; accept one of "
+                + ", ".join(SERVED_TYPES),
+            )
+            return
+        if not name:
+            await send_page(scope, send, self.services.pages.index(media_type))
+            return
+        page = self.services.pages.project(name, media_type)
+        if page is None:
+            await send_text(send, 404, f"project {name!r} is not on this index")
+            return
+        await send_page(scope, send, page)
