@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,19 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
             },
         },
     }
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
+                " or stop what is using it"
+            ) from None
 
 
 def serve(
@@ -93,6 +107,7 @@ def serve(
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Fail here, with one clear line, rather than in every worker.
+    _check_can_listen(settings.host, settings.port)
     open_storage(settings.storage_url).check()
     open_catalog(settings.catalog_url).close()
     os.environ.update(settings_environment(settings))

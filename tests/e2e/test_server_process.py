@@ -1,0 +1,116 @@
+"""The server as a process: configuration errors, timeouts, shutdown."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from pubkit.testing import LiveServer, free_port, make_wheel
+
+pytestmark = pytest.mark.e2e
+
+
+def _pubkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pubkit", *args], capture_output=True,
+                          text=True, timeout=60, env=env, check=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "port 70000 is out of range"),
+        (["--workers", "0"], "workers must be at least 1"),
+        (["--read", "everyone"], "read policy 'everyone' is unknown"),
+        (["--max-upload-size", "huge"], "--max-upload-size has an invalid value"),
+        (["--storage", "ftp://x"], "storage URL 'ftp://x' is not understood"),
+        (["--catalog", "mysql://x"], "catalog URL 'mysql://x' is not understood"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(tmp_path: Path, args: list[str],
+                                                  message: str) -> None:
+    result = _pubkit("serve", "--data-dir", str(tmp_path), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_port_in_use_is_explained(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _pubkit("serve", "--data-dir", str(tmp_path), "--port", str(port))
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "data", env={"PUBKIT_REQUEST_TIMEOUT": "1"})
+    server.add_user("alice", "stall-password")
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                b"Authorization: Basic YWxpY2U6c3RhbGwtcGFzc3dvcmQ=\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n"
+                b'--xyz\r\nContent-Disposition: form-data; name="content"; filename="a-1.tar.gz"'
+                b"\r\n\r\npartial"
+            )
+            started = time.monotonic()
+            answer = sock.recv(4096)
+            assert time.monotonic() - started < 8
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"sent nothing for 1 seconds" in answer
+        assert list((tmp_path / "data" / "tmp").iterdir()) == []
+        # The worker is free for the next client.
+        assert requests.get(server.url + "health", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_graceful_shutdown_finishes_an_inflight_upload(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "data")
+    server.add_user("alice", "graceful-password")
+    server.start()
+    wheel = make_wheel(tmp_path / "dist", "slowpoke", "1.0")
+    data = wheel.read_bytes()
+    import hashlib
+
+    body_head = (
+        b"--b\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
+        b"--b\r\nContent-Disposition: form-data; name=\"sha256_digest\"\r\n\r\n"
+        + hashlib.sha256(data).hexdigest().encode()
+        + b"\r\n--b\r\nContent-Disposition: form-data; name=\"content\"; filename=\""
+        + wheel.name.encode() + b"\"\r\n\r\n"
+    )
+    body = body_head + data + b"\r\n--b--\r\n"
+    assert server.process is not None
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode()
+            + b"\r\nAuthorization: Basic YWxpY2U6Z3JhY2VmdWwtcGFzc3dvcmQ=\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nConnection: close\r\n\r\n"
+            + body[:100]
+        )
+        time.sleep(0.5)
+        server.process.terminate()  # SIGTERM while the request is in flight
+        time.sleep(0.5)
+        sock.sendall(body[100:])
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    # uvicorn re-raises SIGTERM once it has drained, so the exit status says how it ended.
+    assert server.process.wait(timeout=20) in (0, -15)
+    # The file is complete and listed after a restart.
+    restarted = LiveServer(tmp_path / "data", port=free_port()).start()
+    try:
+        page = requests.get(restarted.simple_url + "slowpoke/", timeout=5)
+        assert wheel.name in page.text
+    finally:
+        restarted.stop()
