@@ -55,7 +55,7 @@ def test_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
     server.add_user("alice", "stall-password")
     server.start()
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                 b"Authorization: Basic YWxpY2U6c3RhbGwtcGFzc3dvcmQ=\r\n"
@@ -65,8 +65,9 @@ def test_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
             )
             started = time.monotonic()
             answer = sock.recv(4096)
-            assert time.monotonic() - started < 8
-        assert answer.startswith(b"HTTP/1.1 408"), answer
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), (answer, waited, server.log())
+        assert waited < 20  # the server's timeout, not ours, ended the wait
         assert b"sent nothing for 1 seconds" in answer
         assert list((tmp_path / "data" / "tmp").iterdir()) == []
         # The worker is free for the next client.

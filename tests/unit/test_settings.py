@@ -24,10 +24,10 @@ def test_defaults() -> None:
 
 
 def test_cli_beats_environment_beats_default() -> None:
-    env = {"PUBKIT_PORT": "9000", "PUBKIT_HOST": "0.0.0.0", "PUBKIT_DATA_DIR": "/srv/x"}
+    env = {"PUBKIT_PORT": "9000", "PUBKIT_HOST": "10.1.2.3", "PUBKIT_DATA_DIR": "/srv/x"}
     settings = load_server_settings({"port": 9100, "host": None}, environ=env)
     assert settings.port == 9100
-    assert settings.host == "0.0.0.0"
+    assert settings.host == "10.1.2.3"
     assert settings.data_dir == Path("/srv/x")
 
 
