@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pubkit.errors import AuthenticationError
@@ -50,39 +51,63 @@ def parse_basic_auth(header: str | None) -> Credentials | None:
     return Credentials(username, password)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    expires: float
+    serial: int  # the catalog serial when the user record was last read
+    user: User
+
+
 class Authenticator:
-    def __init__(self, catalog: Catalog, cache_seconds: float, clock: object = time.monotonic):
+    """Verifies Basic credentials; a verified password is remembered for ``cache_seconds``.
+
+    While the catalog serial has not moved (users and roles changes move it), a cache hit
+    costs no database query at all; after a change, the user's stored hash is compared again,
+    so a new password or a removed user takes effect at once.
+    """
+
+    def __init__(
+        self, catalog: Catalog, cache_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.catalog = catalog
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._key = secrets.token_bytes(32)  # never leaves this process
-        self._cache: OrderedDict[bytes, tuple[float, User]] = OrderedDict()
+        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+    def _cache_key(self, credentials: Credentials) -> bytes:
+        message = f"{credentials.username}\0{credentials.password}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def _cache_key(self, credentials: Credentials, stored_hash: str) -> bytes:
-        message = "\0".join((credentials.username, credentials.password, stored_hash))
-        return hmac.new(self._key, message.encode("utf-8"), hashlib.sha256).digest()
+    def _remember(self, key: bytes, entry: _Verified) -> None:
+        with self._lock:
+            self._cache[key] = entry
+            self._cache.move_to_end(key)
+            while len(self._cache) > MAX_CACHED:
+                self._cache.popitem(last=False)
 
     def authenticate(self, credentials: Credentials) -> User:
         """The user these credentials belong to; AuthenticationError if they are wrong."""
-        user = self.catalog.user(credentials.username)
-        stored = user.password_hash if user else DUMMY_HASH
-        key = self._cache_key(credentials, stored)
-        now = self._now()
+        key = self._cache_key(credentials)
+        now = self._clock()
+        serial = self.catalog.serial()
         with self._lock:
             hit = self._cache.get(key)
-            if hit is not None and hit[0] > now and user is not None:
-                self._cache.move_to_end(key)
-                return user
+        if hit is not None and hit.expires > now:
+            if hit.serial == serial:
+                return hit.user
+            current = self.catalog.user(credentials.username)
+            if current is not None and current.password_hash == hit.user.password_hash:
+                self._remember(key, _Verified(hit.expires, serial, current))
+                return current
+        user = self.catalog.user(credentials.username)
+        stored = user.password_hash if user else DUMMY_HASH
         if not verify_password(credentials.password, stored) or user is None:
+            with self._lock:
+                self._cache.pop(key, None)
             raise AuthenticationError(
                 "invalid username or password; check the credentials your client sends"
             )
-        with self._lock:
-            self._cache[key] = (now + self.cache_seconds, user)
-            while len(self._cache) > MAX_CACHED:
-                self._cache.popitem(last=False)
+        self._remember(key, _Verified(now + self.cache_seconds, serial, user))
         return user

@@ -414,6 +414,7 @@ class Catalog:
     def add_user(self, name: str, password_hash: str, is_admin: bool = False) -> User:
         try:
             with self._guard("add the user"), self._write() as conn:
+                self._journal(conn, "", "add user", actor=name)
                 conn.execute(
                     insert(schema.users).values(
                         name=name,
@@ -448,6 +449,7 @@ class Catalog:
     def remove_user(self, name: str) -> None:
         with self._guard("remove the user"), self._write() as conn:
             result = conn.execute(delete(schema.users).where(schema.users.c.name == name))
+            self._journal(conn, "", "remove user", actor=name)
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
@@ -458,6 +460,7 @@ class Catalog:
                 .where(schema.users.c.name == name)
                 .values(password_hash=password_hash)
             )
+            self._journal(conn, "", "change password", actor=name)
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
