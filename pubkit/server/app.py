@@ -95,7 +95,7 @@ async def upload(request: Request) -> Response:
             413,
         )
     try:
-        user = services.user_of(request)
+        user = await services.user_of(request)
         if user is None:
             raise AuthenticationError("uploading requires credentials; configure your client")
         boundary = multipart_boundary(request.headers.get("content-type"))

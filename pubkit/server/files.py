@@ -23,7 +23,7 @@ def _not_found(what: str) -> Response:
 
 async def download(request: Request) -> Response:
     services = services_of(request)
-    services.require_reader(request)
+    await services.require_reader(request)
     project = request.path_params["project"]
     filename: str = request.path_params["filename"]
     want_metadata = filename.endswith(METADATA_SUFFIX)

@@ -35,7 +35,7 @@ class Services:
             uploads=UploadService(storage, catalog, settings.tmp_dir),
         )
 
-    def user_from(self, authorization: str | None) -> User | None:
+    async def user_from(self, authorization: str | None) -> User | None:
         """The user an Authorization header proves, None for anonymous.
 
         Raises AuthenticationError for wrong or malformed credentials.
@@ -43,22 +43,22 @@ class Services:
         credentials = parse_basic_auth(authorization)
         if credentials is None:
             return None
-        return self.authenticator.authenticate(credentials)
+        return await self.authenticator.authenticate_async(credentials)
 
-    def check_reader(self, authorization: str | None) -> None:
+    async def check_reader(self, authorization: str | None) -> None:
         """Enforce the server's read policy for a request with this Authorization header."""
         if self.settings.read == "public":
             return
-        if self.user_from(authorization) is None:
+        if await self.user_from(authorization) is None:
             raise AuthenticationError(
                 "this index requires authentication to read; send credentials"
             )
 
-    def user_of(self, request: Request) -> User | None:
-        return self.user_from(request.headers.get("authorization"))
+    async def user_of(self, request: Request) -> User | None:
+        return await self.user_from(request.headers.get("authorization"))
 
-    def require_reader(self, request: Request) -> None:
-        self.check_reader(request.headers.get("authorization"))
+    async def require_reader(self, request: Request) -> None:
+        await self.check_reader(request.headers.get("authorization"))
 
 
 def services_of(request: Request) -> Services:

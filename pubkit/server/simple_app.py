@@ -91,7 +91,7 @@ class SimpleApp:
         if path == PREFIX.rstrip("/"):
             await _redirect(scope, send, PREFIX)
             return
-        self.services.check_reader(header(scope, b"authorization"))
+        await self.services.check_reader(header(scope, b"authorization"))
         rest = path[len(PREFIX) :]
         name, slash, deeper = rest.partition("/")
         if deeper:

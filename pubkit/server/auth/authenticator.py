@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import anyio
+
 from pubkit.errors import AuthenticationError
 from pubkit.server.auth.passwords import DUMMY_HASH, verify_password
 from pubkit.server.catalog import Catalog, User
@@ -75,6 +77,7 @@ class Authenticator:
         self._key = secrets.token_bytes(32)  # never leaves this process
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
+        self._verify_lock = threading.Lock()
 
     def _cache_key(self, credentials: Credentials) -> bytes:
         message = f"{credentials.username}\0{credentials.password}".encode()
@@ -87,27 +90,53 @@ class Authenticator:
             while len(self._cache) > MAX_CACHED:
                 self._cache.popitem(last=False)
 
-    def authenticate(self, credentials: Credentials) -> User:
-        """The user these credentials belong to; AuthenticationError if they are wrong."""
+    def cached(self, credentials: Credentials) -> User | None:
+        """The user if these credentials were verified recently; cheap, safe in the event loop."""
         key = self._cache_key(credentials)
-        now = self._clock()
-        serial = self.catalog.serial()
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None and hit.expires > now:
-            if hit.serial == serial:
-                return hit.user
-            current = self.catalog.user(credentials.username)
-            if current is not None and current.password_hash == hit.user.password_hash:
-                self._remember(key, _Verified(hit.expires, serial, current))
-                return current
-        user = self.catalog.user(credentials.username)
-        stored = user.password_hash if user else DUMMY_HASH
-        if not verify_password(credentials.password, stored) or user is None:
-            with self._lock:
-                self._cache.pop(key, None)
-            raise AuthenticationError(
-                "invalid username or password; check the credentials your client sends"
+        if hit is None or hit.expires <= self._clock():
+            return None
+        serial = self.catalog.serial()
+        if hit.serial == serial:
+            return hit.user
+        current = self.catalog.user(credentials.username)
+        if current is None or current.password_hash != hit.user.password_hash:
+            return None
+        self._remember(key, _Verified(hit.expires, serial, current))
+        return current
+
+    def authenticate(self, credentials: Credentials) -> User:
+        """The user these credentials belong to; AuthenticationError if they are wrong.
+
+        Blocking (the slow hash runs here): call it from a worker thread.
+        """
+        user = self.cached(credentials)
+        if user is not None:
+            return user
+        # One slow hash at a time: bounds memory (scrypt takes 32 MiB) and, as a side effect,
+        # the pace of password guessing; concurrent requests with the same credentials then
+        # find the first one's result in the cache.
+        with self._verify_lock:
+            user = self.cached(credentials)
+            if user is not None:
+                return user
+            serial = self.catalog.serial()
+            user = self.catalog.user(credentials.username)
+            stored = user.password_hash if user else DUMMY_HASH
+            if not verify_password(credentials.password, stored) or user is None:
+                raise AuthenticationError(
+                    "invalid username or password; check the credentials your client sends"
+                )
+            self._remember(
+                self._cache_key(credentials),
+                _Verified(self._clock() + self.cache_seconds, serial, user),
             )
-        self._remember(key, _Verified(now + self.cache_seconds, serial, user))
-        return user
+            return user
+
+    async def authenticate_async(self, credentials: Credentials) -> User:
+        """:meth:`authenticate` without blocking the event loop on a cache miss."""
+        user = self.cached(credentials)
+        if user is not None:
+            return user
+        return await anyio.to_thread.run_sync(self.authenticate, credentials)
