@@ -4,48 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
 from pubkit.errors import ConfigurationError
-from pubkit.settings import ServerSettings, redact_url, settings_environment
-
-
-def logging_config(settings: ServerSettings) -> dict[str, Any]:
-    level = settings.log_level.upper()
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "raw": {"format": "%(message)s"},
-        },
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            },
-            "access": {
-                "class": "logging.StreamHandler",
-                "formatter": "raw",
-                "stream": "ext://sys.stdout",
-            },
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "pubkit": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "pubkit.access": {
-                "handlers": ["access"],
-                "level": "INFO" if settings.access_log else "WARNING",
-                "propagate": False,
-            },
-        },
-    }
+from pubkit.settings import redact_url, settings_environment
 
 
 def _check_can_listen(host: str, port: int) -> None:
@@ -89,8 +55,6 @@ def serve(
     ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
-    import uvicorn
-
     from pubkit.server.catalog import open_catalog
     from pubkit.server.storage import open_storage
 
@@ -117,22 +81,7 @@ def serve(
         f" {settings.workers} worker(s))",
         err=True,
     )
-    try:
-        uvicorn.run(
-            "pubkit.server.app:app_from_environment",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=logging_config(settings),
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            timeout_keep_alive=5,
-            timeout_graceful_shutdown=int(settings.graceful_timeout),
-        )
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot listen on {settings.host}:{settings.port}: {error.strerror};"
-            " choose another --port"
-        ) from error
+    # Become the server process: it carries only the server's modules, not the CLI's.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "pubkit.server.run"])  # noqa: S606
