@@ -46,14 +46,24 @@ class LocalStorage:
     def put_new(self, key: str, source: Path) -> bool:
         target = self._path(key)
         try:
-            temp = self._write_temp(target, source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._sync_file(source)
             try:
-                # link() fails when the target exists: an atomic create-if-absent.
-                os.link(temp, target)
+                # Zero-copy when the source (an fsynced upload spool) is on our filesystem;
+                # link() fails if the target exists: an atomic create-if-absent.
+                os.link(source, target)
             except FileExistsError:
                 return False
-            finally:
-                temp.unlink(missing_ok=True)
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                    raise
+                temp = self._write_temp(target, source)
+                try:
+                    os.link(temp, target)
+                except FileExistsError:
+                    return False
+                finally:
+                    temp.unlink(missing_ok=True)
             self._sync_dir(target.parent)
         except OSError as error:
             raise self._error("store", key, error) from error
@@ -120,6 +130,14 @@ class LocalStorage:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    @staticmethod
+    def _sync_file(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _sync_dir(directory: Path) -> None:
