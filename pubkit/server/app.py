@@ -160,7 +160,8 @@ class SimpleDispatch:
         self.simple = simple
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/simple"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path == "/simple" or path.startswith("/simple/"):
             await self.simple(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -59,6 +59,15 @@ def test_unknown_project_is_404(demo: Index) -> None:
     response = demo.client.get("/simple/nothing-here/")
     assert response.status_code == 404
     assert "not on this index" in response.text
+    assert demo.client.get("/simplex/").status_code == 404
+    assert demo.client.get("/simple/demo-pkg/extra").status_code == 404
+    assert demo.client.get("/simple", follow_redirects=False).headers["location"] == "/simple/"
+
+
+def test_simple_api_is_read_only(demo: Index) -> None:
+    response = demo.client.post("/simple/demo-pkg/")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 def test_not_acceptable(demo: Index) -> None:
