@@ -75,6 +75,12 @@ class Index:
         )
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash new passwords with a small scrypt cost: the format records it, so checks still work."""
+    monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+
+
 @pytest.fixture
 def index(data_dir: Path) -> Iterator[Index]:
     settings = load_server_settings({"data_dir": data_dir}, environ={})
