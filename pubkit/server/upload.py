@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -37,6 +37,9 @@ from pubkit.server.layout import (
     utc_now,
 )
 from pubkit.server.storage import Storage
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 MAX_FIELDS = 200
 MAX_FIELD_SIZE = 1024 * 1024  # a long description fits; a file smuggled into a field does not
@@ -121,9 +124,11 @@ class _FormCollector:
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-", suffix=".part")
         self.form.path = Path(name)
         self._file = os.fdopen(fd, "wb")
-        self._hashes = (hashlib.sha256(), hashlib.md5(usedforsecurity=False), hashlib.blake2b(
-            digest_size=32
-        ))
+        self._hashes = (
+            hashlib.sha256(),
+            hashlib.md5(usedforsecurity=False),
+            hashlib.blake2b(digest_size=32),
+        )
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -173,7 +178,7 @@ class _FormCollector:
             self._file.close()
             self._file = None
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_part_data": self.on_part_data,
@@ -242,9 +247,7 @@ def _check_digests(form: UploadForm) -> None:
     }
     present = {key: form.fields[key].strip().lower() for key in sent if form.fields.get(key)}
     if not present:
-        raise UploadError(
-            "the upload has no digest; send sha256_digest (twine and uv publish do)"
-        )
+        raise UploadError("the upload has no digest; send sha256_digest (twine and uv publish do)")
     for key, value in present.items():
         if not hmac.compare_digest(value, sent[key]):
             raise UploadError(
