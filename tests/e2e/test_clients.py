@@ -12,9 +12,24 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_sdist, make_wheel
-from tests.e2e.conftest import PASSWORDS, Venv, access_log, run, twine_upload
+from tests.e2e.clients import (
+    PASSWORDS,
+    Venv,
+    access_log,
+    client_server,
+    fresh_venv,
+    run,
+    twine_upload,
+)
 
 pytestmark = pytest.mark.e2e
+
+__all__ = ["client_server", "fresh_venv"]  # fixtures used by the tests below
+
+
+@pytest.fixture(scope="module")
+def server(client_server: LiveServer) -> LiveServer:
+    return client_server
 
 
 def _requests_for(server: LiveServer, path_part: str) -> list[dict[str, object]]:
