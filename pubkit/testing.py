@@ -41,7 +41,8 @@ def core_metadata(
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
     lines.extend(f"Requires-Dist: {requirement}" for requirement in requires)
-    return "\n".join(lines) + "\n\n"
+    lines.append("Description-Content-Type: text/markdown")
+    return "\n".join(lines) + f"\n\n# {name}\n\n{summary}.\n"
 
 
 def make_wheel(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ MAX_MEMBERS = 50_000
 # than this many times its compressed size, with a floor for small archives.
 MAX_EXPANSION_RATIO = 40
 MIN_EXPANSION_BUDGET = 64 * 1024 * 1024
+_ZIP_ENCRYPTED = 0x1  # general purpose flag bit 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def parse_core_metadata(raw: bytes) -> CoreMetadata:
         Version(version)
     except InvalidVersion:
         raise InvalidDistributionError(
-            f"the metadata version {version!r} is not a valid PEP 440 version"
+            f"the core metadata's Version {version!r} is not a valid PEP 440 version"
         ) from None
     requires_python = fields.get("requires_python")
     if requires_python is not None:
@@ -107,7 +109,8 @@ def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
                 if info.filename.split("/", 1)[0].endswith(".dist-info")
             }
             matching = [d for d in dist_infos if _dist_info_matches(d, parsed)]
-            if len(matching) != 1:
+            # Installers refuse a wheel with more than one .dist-info, even an unrelated one.
+            if len(dist_infos) != 1 or len(matching) != 1:
                 raise InvalidDistributionError(
                     "the wheel must contain exactly one .dist-info directory for"
                     f" {parsed.project} {parsed.version}; found {sorted(dist_infos) or 'none'}"
@@ -121,12 +124,16 @@ def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
             info = members[f"{matching[0]}/METADATA"]
             if info.file_size > MAX_METADATA_SIZE:
                 raise InvalidDistributionError("the wheel's METADATA file is too large")
+            if info.flag_bits & _ZIP_ENCRYPTED:
+                raise InvalidDistributionError(
+                    "the wheel's METADATA file is encrypted; rebuild the wheel without encryption"
+                )
             with archive.open(info) as member:
                 data = member.read(MAX_METADATA_SIZE + 1)
             if len(data) > MAX_METADATA_SIZE:
                 raise InvalidDistributionError("the wheel's METADATA file is too large")
             return data
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, zlib.error) as error:
         raise InvalidDistributionError(f"the wheel is not a valid zip archive: {error}") from None
     except (OSError, EOFError, NotImplementedError, ValueError) as error:
         raise InvalidDistributionError(f"the wheel cannot be read: {error}") from None
@@ -181,9 +188,13 @@ def _read_sdist_metadata(path: Path) -> bytes:
                         extracted = archive.extractfile(member)
                         if extracted is not None:
                             found = extracted.read(MAX_METADATA_SIZE + 1)
+            # The tar reader stops at its end marker; read the gzip stream to its end too, so
+            # that a truncated or corrupted file fails its length and CRC checks.
+            while reader.read(1024 * 1024):
+                pass
     except InvalidDistributionError:
         raise
-    except (tarfile.TarError, OSError, EOFError, ValueError) as error:
+    except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error) as error:
         raise InvalidDistributionError(
             f"the sdist is not a valid .tar.gz archive: {error}"
         ) from None

@@ -1,21 +1,18 @@
-"""Fixtures of the e2e tier: one live server per module and cheap throwaway venvs."""
+"""Fixtures of the e2e tier: one live server per module and cheap throwaway venvs.
+
+Helpers (clients, the access log, ``start_server``) live in :mod:`tests.e2e.support`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pubkit.testing import LiveServer
-from tests.e2e.support import PASSWORDS, Venv, create_venv
-
-
-def start_server(data_dir: Path) -> LiveServer:
-    server = LiveServer(data_dir)
-    for name, password in PASSWORDS.items():
-        server.add_user(name, password)
-    return server.start()
+from tests.e2e.support import Venv, VenvFactory, create_venv, start_server
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +25,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         live.stop()
 
 
-VenvFactory = Callable[[], Venv]
-
-
 @pytest.fixture(scope="session")
 def make_venv(tmp_path_factory: pytest.TempPathFactory) -> VenvFactory:
     """A factory of fresh, empty virtual environments (no pip inside: the outer pip installs)."""
     root = tmp_path_factory.mktemp("venvs")
-    counter = iter(range(1_000_000))
+    counter = itertools.count()
 
     def make() -> Venv:
         return create_venv(root / f"venv-{next(counter)}")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,3 +310,17 @@ def project_json(server: LiveServer, project: str) -> dict[str, Any]:
 
 def files_by_name(server: LiveServer, project: str) -> dict[str, dict[str, Any]]:
     return {entry["filename"]: entry for entry in project_json(server, project)["files"]}
+
+
+# -- servers and venvs (the fixtures in conftest.py use these) ------------------------------
+
+
+def start_server(data_dir: Path) -> LiveServer:
+    """``pubkit serve`` in a real process on a free port, with users alice and bob."""
+    server = LiveServer(data_dir)
+    for name, password in PASSWORDS.items():
+        server.add_user(name, password)
+    return server.start()
+
+
+VenvFactory = Callable[[], Venv]

@@ -64,7 +64,9 @@ def test_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
                 b"\r\n\r\npartial"
             )
             started = time.monotonic()
-            answer = sock.recv(4096)
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes the connection
+                answer += chunk
             waited = time.monotonic() - started
         assert answer.startswith(b"HTTP/1.1 408"), (answer, waited, server.log())
         assert waited < 20  # the server's timeout, not ours, ended the wait
@@ -115,38 +117,3 @@ def test_graceful_shutdown_finishes_an_inflight_upload(tmp_path: Path) -> None:
         assert wheel.name in page.text
     finally:
         restarted.stop()
-
-
-def test_rebuild_after_losing_the_catalog(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    server = LiveServer(data)
-    server.add_user("alice", "rebuild-password")
-    server.start()
-    json_accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
-    try:
-        wheel = make_wheel(tmp_path / "dist", "keeper", "1.0")
-        subprocess.run(
-            [sys.executable, "-m", "twine", "upload", "--non-interactive", "--repository-url",
-             server.url, "-u", "alice", "-p", "rebuild-password", str(wheel)],
-            check=True, capture_output=True,
-        )
-        _pubkit("yank", "keeper", "1.0", "--reason", "kept yanked", "--data-dir", str(data))
-        before = requests.get(server.simple_url + "keeper/", headers=json_accept, timeout=5).json()
-    finally:
-        server.stop()
-    for path in data.glob("catalog.sqlite3*"):
-        path.unlink()
-    # Users live only in the catalog: an operator re-creates them, then rebuilds the files.
-    server.add_user("alice", "rebuild-password")
-    result = _pubkit("index", "rebuild", "--data-dir", str(data))
-    assert result.returncode == 0, result.stderr
-    assert "1 files in storage: 1 added" in result.stdout
-    assert "owner restored: keeper: alice" in result.stdout
-    restarted = LiveServer(data).start()
-    try:
-        after = requests.get(restarted.simple_url + "keeper/", headers=json_accept,
-                             timeout=5).json()
-    finally:
-        restarted.stop()
-    assert after["files"] == before["files"]  # hashes, sizes, upload times, yank reason
-    assert after["files"][0]["yanked"] == "kept yanked"

@@ -30,9 +30,7 @@ def test_uv_publish_then_uv_pip_install(server: LiveServer, venv: Venv, dists: P
     assert published.returncode == 0, output(published)
     assert window.statuses("POST", "/") == [200, 200], window.describe()
     listed = files_by_name(server, "e2e-uv-demo")
-    assert {
-        name: (entry["hashes"]["sha256"], entry["size"]) for name, entry in listed.items()
-    } == {
+    assert {name: (entry["hashes"]["sha256"], entry["size"]) for name, entry in listed.items()} == {
         wheel.name: (sha256_of(wheel), wheel.stat().st_size),
         sdist.name: (sha256_of(sdist), sdist.stat().st_size),
     }
@@ -42,9 +40,7 @@ def test_uv_publish_then_uv_pip_install(server: LiveServer, venv: Venv, dists: P
     assert installed.returncode == 0, output(installed)
     assert "+ e2e-uv-demo==0.7" in installed.stderr, output(installed)
     assert window.statuses("GET", "/simple/e2e-uv-demo/") == [200], window.describe()
-    assert window.statuses("GET", file_path("e2e-uv-demo", wheel.name)) == [200], (
-        window.describe()
-    )
+    assert window.statuses("GET", file_path("e2e-uv-demo", wheel.name)) == [200], window.describe()
     version, module_file = venv.module_version("e2e_uv_demo")
     assert version == "0.7"
     assert module_file.is_relative_to(venv.path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pubkit.testing import LiveServer, make_wheel
-from tests.e2e.conftest import VenvFactory
+from tests.e2e import support
 from tests.e2e.support import (
     LogWindow,
     file_path,
@@ -48,7 +48,7 @@ def test_the_index_shows_the_yank(server: LiveServer, wheels: dict[str, Path]) -
 
 
 def test_pip_skips_the_yanked_release(
-    server: LiveServer, wheels: dict[str, Path], make_venv: VenvFactory
+    server: LiveServer, wheels: dict[str, Path], make_venv: support.VenvFactory
 ) -> None:
     venv = make_venv()
     window = LogWindow(server)
@@ -56,14 +56,12 @@ def test_pip_skips_the_yanked_release(
     assert installed.returncode == 0, output(installed)
     assert venv.module_version("e2e_yanked")[0] == "1.0"
     assert window.statuses("GET", file_path(PROJECT, wheels["1.0"].name)) == [200]
-    assert window.statuses("GET", file_path(PROJECT, wheels["2.0"].name)) == [], (
-        window.describe()
-    )
+    assert window.statuses("GET", file_path(PROJECT, wheels["2.0"].name)) == [], window.describe()
     assert "yanked version" not in installed.stderr, output(installed)
 
 
 def test_pip_installs_the_yanked_release_when_pinned(
-    server: LiveServer, wheels: dict[str, Path], make_venv: VenvFactory
+    server: LiveServer, wheels: dict[str, Path], make_venv: support.VenvFactory
 ) -> None:
     venv = make_venv()
     window = LogWindow(server)
@@ -79,7 +77,7 @@ def test_pip_installs_the_yanked_release_when_pinned(
 
 
 def test_uv_skips_the_yanked_release(
-    server: LiveServer, wheels: dict[str, Path], make_venv: VenvFactory
+    server: LiveServer, wheels: dict[str, Path], make_venv: support.VenvFactory
 ) -> None:
     venv = make_venv()
     window = LogWindow(server)
@@ -87,17 +85,15 @@ def test_uv_skips_the_yanked_release(
     assert installed.returncode == 0, output(installed)
     assert f"+ {PROJECT}==1.0" in installed.stderr, output(installed)
     assert venv.module_version("e2e_yanked")[0] == "1.0"
-    assert window.statuses("GET", file_path(PROJECT, wheels["2.0"].name)) == [], (
-        window.describe()
-    )
+    assert window.statuses("GET", file_path(PROJECT, wheels["2.0"].name)) == [], window.describe()
 
 
 def test_uv_installs_the_yanked_release_when_pinned(
-    server: LiveServer, wheels: dict[str, Path], make_venv: VenvFactory
+    server: LiveServer, wheels: dict[str, Path], make_venv: support.VenvFactory
 ) -> None:
     venv = make_venv()
     installed = uv_pip_install(venv, server, f"{PROJECT}==2.0")
     assert installed.returncode == 0, output(installed)
     assert f"+ {PROJECT}==2.0" in installed.stderr, output(installed)
     assert venv.module_version("e2e_yanked")[0] == "2.0"
-    assert "is yanked (reason: \"broken\")" in installed.stderr, output(installed)
+    assert 'is yanked (reason: "broken")' in installed.stderr, output(installed)
