@@ -57,6 +57,23 @@ class DistributionFilename:
     def is_wheel(self) -> bool:
         return self.packagetype == "bdist_wheel"
 
+    @property
+    def canonical(self) -> str:
+        """The filename every spelling of this distribution's name maps to.
+
+        ``Foo_Bar-1.0-py3-none-any.whl`` and ``foo_bar-1.0-py3-none-any.whl`` are one
+        distribution to an installer, so they must be one file on the index.
+        """
+        stem = f"{self.project.replace('-', '_')}-{self.version}"
+        if not self.is_wheel:
+            return f"{stem}.tar.gz"
+        rest = self.filename[: -len(".whl")].split("-")[2:]  # [build], python, abi, platform
+        return "-".join([stem, *(part.lower() for part in rest)]) + ".whl"
+
+
+def canonical_filename(filename: str) -> str:
+    return parse_distribution_filename(filename).canonical
+
 
 def parse_distribution_filename(filename: str) -> DistributionFilename:
     """Parse an sdist (``.tar.gz``) or wheel filename, refusing anything unsafe or malformed."""

@@ -1,6 +1,7 @@
 """Where a distribution and its companions live in storage, and the sidecar's format.
 
-``<project>/<filename>``           the distribution's bytes
+``<project>/<filename>``           the distribution's bytes (canonical filename: see
+                                   DistributionFilename.canonical)
 ``<project>/<filename>.metadata``  its core metadata (PEP 658), for wheels and sdists
 ``<project>/<filename>.json``      the sidecar: what the catalog needs, written last
 
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from pubkit.core.distributions import DistributionFilename
+from pubkit.core.distributions import DistributionFilename, canonical_filename
 from pubkit.errors import CatalogError
 
 SIDECAR_SUFFIX = ".json"
@@ -24,7 +25,8 @@ SIDECAR_FORMAT = 1
 
 
 def file_key(project: str, filename: str) -> str:
-    return f"{project}/{filename}"
+    # Keyed by the canonical filename: two spellings of one distribution are one object.
+    return f"{project}/{canonical_filename(filename)}"
 
 
 def metadata_key(project: str, filename: str) -> str:

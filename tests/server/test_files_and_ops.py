@@ -120,3 +120,19 @@ def test_rebuild_restores_everything(index: Index, dist_dir: Path) -> None:
     index.services.storage.delete(sidecar_key("demo", before[0].filename))
     index.services.storage.delete(file_key("demo", before[0].filename))
     assert rebuild_catalog(index.services.storage, fresh).removed == 1
+
+
+def test_one_distribution_however_its_name_is_spelled(index: Index, dist_dir: Path) -> None:
+    original = make_wheel(dist_dir / "a", "demo", "1.0")
+    assert index.upload(original).status_code == 200
+    respelled = dist_dir / "Demo-1.0-PY3-none-any.whl"
+    respelled.write_bytes(original.read_bytes())
+    identical = index.upload(respelled, filename=respelled.name)
+    assert identical.status_code == 200, identical.text
+    assert "already present, identical" in identical.text
+    other = make_wheel(dist_dir / "c", "demo", "1.0", modules={"demo/x.py": "X = 1\n"})
+    conflict = index.upload(other, filename="Demo-1.0-py3-none-any.whl")
+    assert conflict.status_code == 409, conflict.text
+    files = index.client.get("/simple/demo/", headers={
+        "Accept": "application/vnd.pypi.simple.v1+json"}).json()["files"]
+    assert [f["filename"] for f in files] == [original.name]

@@ -53,3 +53,17 @@ def test_parse_valid(filename: str, project: str, version: str, kind: str) -> No
 def test_parse_invalid(filename: str, message: str) -> None:
     with pytest.raises(InvalidDistributionError, match=message):
         parse_distribution_filename(filename)
+
+
+@pytest.mark.parametrize(
+    ("filename", "canonical"),
+    [
+        ("Foo_Bar-1.0-py3-none-any.whl", "foo_bar-1.0-py3-none-any.whl"),
+        ("foo.bar-1.0-PY3-None-Any.whl", "foo_bar-1.0-py3-none-any.whl"),
+        ("foo-01.0-1-cp311-cp311-linux_x86_64.whl", "foo-1.0-1-cp311-cp311-linux_x86_64.whl"),
+        ("Foo-Bar-1.0.tar.gz", "foo_bar-1.0.tar.gz"),
+        ("foo_bar-1.0.0-py3-none-any.whl", "foo_bar-1.0.0-py3-none-any.whl"),
+    ],
+)
+def test_canonical_filename(filename: str, canonical: str) -> None:
+    assert parse_distribution_filename(filename).canonical == canonical

@@ -29,7 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from pubkit.errors import AlreadyExistsError, CatalogError, ConfigurationError, NotFoundError
+from pubkit.core.distributions import canonical_filename
+from pubkit.errors import (
+    AlreadyExistsError,
+    CatalogError,
+    ConfigurationError,
+    InvalidDistributionError,
+    NotFoundError,
+)
 from pubkit.server.catalog import schema
 from pubkit.server.layout import FileRecord, utc_now
 from pubkit.settings import redact_url
@@ -83,6 +90,7 @@ def _record(row: Any, project: str) -> FileRecord:
 def _file_values(record: FileRecord) -> dict[str, Any]:
     return {
         "filename": record.filename,
+        "canonical_filename": canonical_filename(record.filename),
         "version": record.version,
         "packagetype": record.packagetype,
         "size": record.size,
@@ -258,11 +266,16 @@ class Catalog:
         return [_record(row, name) for row in rows]
 
     def file(self, filename: str) -> FileRecord | None:
+        """The file with this name, however its project name is spelled; None if absent."""
+        try:
+            canonical = canonical_filename(filename)
+        except InvalidDistributionError:
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(*_FILE_COLUMNS)
                 .join(schema.projects, schema.files.c.project_id == schema.projects.c.id)
-                .where(schema.files.c.filename == filename)
+                .where(schema.files.c.canonical_filename == canonical)
             ).first()
         return _record(row, row.project) if row else None
 

@@ -44,6 +44,8 @@ files = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("filename", String(255), nullable=False, unique=True),
+    # One row per distribution however its name is spelled (see DistributionFilename.canonical).
+    Column("canonical_filename", String(255), nullable=False, unique=True),
     Column("version", String(255), nullable=False),
     Column("packagetype", String(32), nullable=False),
     Column("size", BigInteger, nullable=False),
