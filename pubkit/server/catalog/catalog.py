@@ -125,6 +125,11 @@ _FILE_COLUMNS = (
 )
 
 
+_PROJECT_SUMMARY = select(
+    schema.projects.c.name, schema.projects.c.display_name, schema.projects.c.last_serial
+)
+
+
 class _SqliteSerialProbe:
     """The catalog serial at the cost of one ``PRAGMA data_version`` while nothing changed.
 
@@ -229,13 +234,7 @@ class Catalog:
 
     def project(self, name: str) -> ProjectSummary | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    schema.projects.c.name,
-                    schema.projects.c.display_name,
-                    schema.projects.c.last_serial,
-                ).where(schema.projects.c.name == name)
-            ).first()
+            row = conn.execute(_PROJECT_SUMMARY.where(schema.projects.c.name == name)).first()
         return ProjectSummary(row.name, row.display_name, row.last_serial) if row else None
 
     def projects(self) -> list[ProjectSummary]:
@@ -245,13 +244,7 @@ class Catalog:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    schema.projects.c.name,
-                    schema.projects.c.display_name,
-                    schema.projects.c.last_serial,
-                )
-                .where(has_files.exists())
-                .order_by(schema.projects.c.name)
+                _PROJECT_SUMMARY.where(has_files.exists()).order_by(schema.projects.c.name)
             ).all()
         return [ProjectSummary(r.name, r.display_name, r.last_serial) for r in rows]
 

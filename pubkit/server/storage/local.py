@@ -47,7 +47,7 @@ class LocalStorage:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._sync_file(source)
+            self._fsync(source)
             try:
                 # Zero-copy when the source (an fsynced upload spool) is on our filesystem;
                 # link() fails if the target exists: an atomic create-if-absent.
@@ -64,7 +64,7 @@ class LocalStorage:
                     return False
                 finally:
                     temp.unlink(missing_ok=True)
-            self._sync_dir(target.parent)
+            self._fsync(target.parent)
         except OSError as error:
             raise self._error("store", key, error) from error
         return True
@@ -74,7 +74,7 @@ class LocalStorage:
         try:
             temp = self._write_temp(target, data)
             temp.replace(target)
-            self._sync_dir(target.parent)
+            self._fsync(target.parent)
         except OSError as error:
             raise self._error("store", key, error) from error
 
@@ -132,17 +132,9 @@ class LocalStorage:
         return self._path(key)
 
     @staticmethod
-    def _sync_file(path: Path) -> None:
+    def _fsync(path: Path) -> None:
+        """Flush a file, or a directory (a new link is durable only once its entry is)."""
         fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _sync_dir(directory: Path) -> None:
-        # The rename is durable only once the directory entry is on disk.
-        fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
