@@ -1,0 +1,99 @@
+"""Git, through the ``git`` command: tags, changes since a tag, commit messages, tagging."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from pubkit.adapters.process import CommandError, ProcessRunner, SubprocessRunner
+from pubkit.errors import ConfigurationError
+
+# Used only when the repository has no identity of its own (a fresh CI checkout): an annotated
+# tag needs a tagger.
+FALLBACK_IDENTITY = {
+    "GIT_COMMITTER_NAME": "pubkit",
+    "GIT_COMMITTER_EMAIL": "pubkit@localhost",
+}
+
+
+class Git:
+    def __init__(self, root: Path, runner: ProcessRunner | None = None) -> None:
+        self.root = root
+        self.runner = runner or SubprocessRunner()
+
+    def _git(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        result = self.runner.run(["git", *args], cwd=self.root, env=env, check=check)
+        return result.stdout if result.ok else ""
+
+    def _ok(self, *args: str) -> bool:
+        return self.runner.run(["git", *args], cwd=self.root, check=False).ok
+
+    def check_repository(self) -> None:
+        if not self._ok("rev-parse", "--git-dir"):
+            raise ConfigurationError(
+                f"{self.root} is not a git repository; run pubkit from your monorepo's checkout"
+            )
+
+    def head(self) -> str:
+        return self._git("rev-parse", "HEAD").strip()
+
+    def branch(self) -> str | None:
+        """The current branch, or None on a detached HEAD (as Jenkins and CircleCI check out)."""
+        name = self._git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+        return name or None
+
+    def is_shallow(self) -> bool:
+        return self._git("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def tags(self) -> list[str]:
+        """Tags reachable from HEAD: releases of this line of history, not of other branches."""
+        return sorted(self._git("tag", "--merged", "HEAD").split())
+
+    def tag_exists(self, name: str) -> bool:
+        return self._ok("rev-parse", "--quiet", "--verify", f"refs/tags/{name}")
+
+    def tag_commit(self, name: str) -> str:
+        return self._git("rev-parse", f"refs/tags/{name}^{{commit}}").strip()
+
+    def changed_files(self, since: str | None, path: PurePosixPath) -> list[PurePosixPath]:
+        """Files under ``path`` changed between ``since`` (a ref) and HEAD; all if ``since``
+        is None. Paths are relative to the repository root."""
+        spec = str(path) if str(path) != "." else "."
+        if since is None:
+            listed = self._git("ls-files", "--", spec)
+        else:
+            listed = self._git("diff", "--name-only", "--no-renames", f"{since}..HEAD", "--", spec)
+        return [PurePosixPath(line) for line in listed.splitlines() if line]
+
+    def commit_messages(self, since: str | None, path: PurePosixPath) -> list[str]:
+        """Full messages of the commits since ``since`` that touch ``path``, newest first."""
+        revision = f"{since}..HEAD" if since else "HEAD"
+        raw = self._git("log", "--format=%B%x00", revision, "--", str(path))
+        return [message.strip() for message in raw.split("\0") if message.strip()]
+
+    def _identity_env(self) -> dict[str, str]:
+        configured = self._git("config", "user.email", check=False).strip()
+        return {} if configured else dict(FALLBACK_IDENTITY)
+
+    def create_tag(self, name: str, message: str, commit: str = "HEAD") -> None:
+        """An annotated tag; re-creating an identical one (same commit) is a no-op."""
+        if self.tag_exists(name):
+            if self.tag_commit(name) == self._git("rev-parse", f"{commit}^{{commit}}").strip():
+                return
+            raise ConfigurationError(
+                f"tag {name} already exists on another commit; a released version cannot be"
+                " released again, bump the version"
+            )
+        self._git("tag", "--annotate", name, "--message", message, commit, env=self._identity_env())
+
+    def push_tags(self, names: Sequence[str], remote: str = "origin") -> None:
+        if not names:
+            return
+        try:
+            self._git("push", remote, *(f"refs/tags/{name}" for name in names))
+        except CommandError as error:
+            reason = error.result.last_line() if error.result else error.message
+            raise CommandError(
+                f"could not push tags to {remote}: {reason}; check the remote and its"
+                " credentials, then re-run (pushing tags again is harmless)"
+            ) from None
