@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -118,10 +119,10 @@ def twine_upload(repo_url: str, auth: tuple[str, str], files: Sequence[Path]) ->
         pypirc.flush()
         argv = [sys.executable, "-m", "twine", "upload", "--non-interactive"]
         argv += ["--disable-progress-bar", "--config-file", pypirc.name]
-        argv += ["--repository-url", repo_url, "-u", auth[0], "-p", auth[1]]
-        argv += [str(f) for f in files]
+        argv += ["--repository-url", repo_url, *[str(f) for f in files]]
+        env = {**os.environ, "TWINE_USERNAME": auth[0], "TWINE_PASSWORD": auth[1]}
         start = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, env=env)
         elapsed = time.monotonic() - start
     if proc.returncode:
         raise RuntimeError(f"twine upload to {repo_url} failed:\n{proc.stdout}\n{proc.stderr}")

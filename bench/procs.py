@@ -77,6 +77,13 @@ def start(
     return server
 
 
+def check_alive(server: Server) -> None:
+    """Raise with the exit status and log tail if the server process has gone away."""
+    code = server.proc.poll()
+    if code is not None:
+        raise RuntimeError(f"{server.name} exited with status {code}:\n{server.log_tail()}")
+
+
 def stop(server: Server, grace: float = 5.0) -> None:
     """SIGTERM the process group, then SIGKILL it if it lingers."""
     pgid = server.proc.pid

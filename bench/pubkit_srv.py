@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -29,6 +31,29 @@ def pubkit_available() -> str | None:
     return lines[-1] if lines else f"exit status {proc.returncode}"
 
 
+# pubkit's on-disk format lives here; a cached data dir is reseeded when any of it changes.
+_FORMAT_PATHS = ("server/catalog", "server/storage", "server/layout.py")
+
+
+def format_fingerprint() -> str:
+    """sha256 over pubkit's catalog/storage code (the whole package if those paths are gone)."""
+    spec = importlib.util.find_spec("pubkit")
+    if spec is None or not spec.submodule_search_locations:
+        return "unknown"
+    root = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(
+        f
+        for rel in _FORMAT_PATHS
+        for f in [root / rel, *(root / rel).rglob("*.py")]
+        if f.is_file() and f.suffix == ".py"
+    )
+    files = files or sorted(root.rglob("*.py"))
+    sha = hashlib.sha256()
+    for f in files:
+        sha.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return sha.hexdigest()[:16]
+
+
 def add_user(data_dir: Path, password: str) -> None:
     proc = subprocess.run(
         [
@@ -54,7 +79,9 @@ def add_user(data_dir: Path, password: str) -> None:
 def start_pubkit(data_dir: Path, log_dir: Path, workers: int = 2) -> procs.Server:
     port = procs.free_port()
     argv = [sys.executable, "-m", "pubkit", "serve", "--host", procs.HOST, "--port", str(port)]
-    argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    argv += ["--data-dir", str(data_dir), "--workers", str(workers), "--log-level", "warning"]
+    # The default limit is 200 MiB; the big-upload test sends a 200 MiB member plus zip overhead.
+    argv += ["--max-upload-size", "512MiB"]
     server = procs.start("pubkit", argv, log_dir / "pubkit.log", port)
     procs.wait_http(server, "/simple/", timeout=120, ok=lambda status: status == 200)
     return server
@@ -63,9 +90,16 @@ def start_pubkit(data_dir: Path, log_dir: Path, workers: int = 2) -> procs.Serve
 def seed_pubkit(
     state: Path, dists: Sequence[Dist], password: str, log: Callable[[str], None]
 ) -> None:
-    """A pubkit data dir holding the corpus, uploaded over HTTP (cached; ``done`` marker last)."""
+    """A pubkit data dir holding the corpus, uploaded over HTTP (cached; ``done`` marker last).
+
+    The cache is dropped when pubkit's catalog/storage code changed since it was seeded.
+    """
+    fingerprint = format_fingerprint()
+    stamp = state / "fingerprint"
     if (state / "done").exists():
-        return
+        if stamp.exists() and stamp.read_text().strip() == fingerprint:
+            return
+        log(f"  pubkit's catalog/storage code changed since {state.name} was seeded: reseeding")
     if state.exists():
         shutil.rmtree(state)
     data_dir = state / "data"
@@ -80,7 +114,11 @@ def seed_pubkit(
             progress=lambda n, t: log(f"  pubkit {n}/{t}"),
         )
         log(f"  pubkit seeded {len(dists)} files in {secs:.0f}s ({len(dists) / secs:.0f}/s)")
+    except Exception:
+        procs.check_alive(server)
+        raise
     finally:
         procs.stop(server)
     (state / "password").write_text(password)
+    stamp.write_text(fingerprint + "\n")
     (state / "done").write_text("ok\n")
