@@ -23,9 +23,9 @@ from starlette.routing import Route
 
 from pubkit import __version__
 from pubkit.errors import AuthenticationError, PubkitError, UploadError
-from pubkit.server import files
 from pubkit.server.asgi import REALM, ASGIApp, Message, Receive, Scope, Send
 from pubkit.server.catalog import Catalog, open_catalog
+from pubkit.server.files import FilesApp
 from pubkit.server.services import Services, services_of
 from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
@@ -152,17 +152,20 @@ async def home(request: Request) -> Response:
 # -- middleware ----------------------------------------------------------------------------
 
 
-class SimpleDispatch:
-    """Sends ``/simple`` requests to the bare-ASGI simple app, everything else onwards."""
+class ReadPaths:
+    """Sends ``/simple/`` and ``/files/`` requests to their bare-ASGI apps, the rest onwards."""
 
-    def __init__(self, app: ASGIApp, simple: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, simple: ASGIApp, files: ASGIApp) -> None:
         self.app = app
         self.simple = simple
+        self.files = files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
         if path == "/simple" or path.startswith("/simple/"):
             await self.simple(scope, receive, send)
+        elif path.startswith("/files/"):
+            await self.files(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -234,7 +237,6 @@ def create_app(
         Route("/legacy", upload, methods=upload_methods),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
-        Route("/files/{project}/{filename}", files.download, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         routes=routes,
@@ -244,7 +246,7 @@ def create_app(
     # The upload URL must never redirect: clients would resend the POST as a GET.
     app.router.redirect_slashes = False
     app.state.services = services
-    app.add_middleware(SimpleDispatch, simple=SimpleApp(services))
+    app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services))
     app.add_middleware(AccessLog)
     return app
 

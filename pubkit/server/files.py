@@ -1,76 +1,175 @@
-"""Downloads: distributions and their core metadata, streamed from storage."""
+"""Downloads of distributions and their core metadata, as a bare ASGI app.
+
+pip fetches a file (or its ``.metadata``) for every requirement it installs, so like the
+simple pages this path skips the framework: a cached catalog lookup, then the bytes. Small
+files go out in one message; large ones are streamed in chunks read off the event loop.
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+import logging
+import os
+import threading
+from collections import OrderedDict
+from typing import BinaryIO
+from urllib.parse import unquote
 
-from pubkit.errors import NotFoundError
+import anyio
+
+from pubkit.errors import PubkitError
+from pubkit.server.asgi import REALM, Receive, Scope, Send, header, send_response, send_text
+from pubkit.server.catalog import Catalog
 from pubkit.server.layout import METADATA_SUFFIX, FileRecord, file_key, metadata_key
-from pubkit.server.services import services_of
+from pubkit.server.services import Services
 
-CHUNK = 256 * 1024
+log = logging.getLogger("pubkit.server")
+
+PREFIX = "/files/"
+CHUNK = 1024 * 1024
+# Files up to this size are read in one go on the event loop: from the page cache that takes
+# microseconds, less than a hop to a worker thread.
+INLINE_LIMIT = 256 * 1024
+OCTET_STREAM = b"application/octet-stream"
+METADATA_TYPE = b"text/plain; charset=utf-8"
 
 
-def _cache_control(public: bool) -> str:
+class FileRecords:
+    """Catalog file lookups, cached per worker and revalidated against the catalog serial."""
+
+    def __init__(self, catalog: Catalog, max_entries: int = 4096) -> None:
+        self.catalog = catalog
+        self.max_entries = max_entries
+        self._records: OrderedDict[str, FileRecord | None] = OrderedDict()
+        self._serial = -1
+        self._lock = threading.Lock()
+
+    def get(self, filename: str) -> FileRecord | None:
+        serial = self.catalog.serial()
+        with self._lock:
+            if serial != self._serial:
+                # Yanks and new uploads change records; refetching is cheap, staleness is not.
+                self._records.clear()
+                self._serial = serial
+            elif filename in self._records:
+                self._records.move_to_end(filename)
+                return self._records[filename]
+        record = self.catalog.file(filename)
+        with self._lock:
+            if self._serial == serial:
+                self._records[filename] = record
+                while len(self._records) > self.max_entries:
+                    self._records.popitem(last=False)
+        return record
+
+
+def _headers(etag: str, public: bool, content_type: bytes) -> list[tuple[bytes, bytes]]:
     # Files never change once published, so clients and proxies may keep them forever.
-    return f"{'public' if public else 'private'}, max-age=31536000, immutable"
+    scope = b"public" if public else b"private"
+    return [
+        (b"content-type", content_type),
+        (b"etag", f'"{etag}"'.encode()),
+        (b"cache-control", scope + b", max-age=31536000, immutable"),
+    ]
 
 
-def _not_found(what: str) -> Response:
-    return PlainTextResponse(f"{what} is not on this index", status_code=404)
+def _not_modified(scope: Scope, etag: str) -> bool:
+    sent = header(scope, b"if-none-match")
+    return sent is not None and f'"{etag}"' in (tag.strip() for tag in sent.split(","))
 
 
-async def download(request: Request) -> Response:
-    services = services_of(request)
-    await services.require_reader(request)
-    project = request.path_params["project"]
-    filename: str = request.path_params["filename"]
-    want_metadata = filename.endswith(METADATA_SUFFIX)
-    dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
-    record = services.catalog.file(dist_name)
-    # Only files whose catalog row is committed exist for clients, and only at their own path.
-    if record is None or project != record.project:
-        return _not_found(filename)
-    if want_metadata:
-        return _metadata_response(request, record)
-    headers = {
-        "Cache-Control": _cache_control(services.settings.read == "public"),
-        "ETag": f'"{record.sha256}"',
-    }
-    if request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=304, headers=headers)
-    key = file_key(record.project, record.filename)
-    path = services.storage.local_path(key)
-    if path is not None:
-        if not path.is_file():
-            raise NotFoundError(
-                f"{record.filename} is missing from storage; run pubkit index rebuild"
-            )
-        return FileResponse(
-            path, media_type="application/octet-stream", headers=headers, stat_result=None
-        )
-    stream = services.storage.open(key)
-
-    def chunks() -> object:
-        with stream:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-
-    headers["Content-Length"] = str(record.size)
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)  # type: ignore[arg-type]
+async def _send_not_modified(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": 304, "headers": headers[1:]})
+    await send({"type": "http.response.body", "body": b""})
 
 
-def _metadata_response(request: Request, record: FileRecord) -> Response:
-    services = services_of(request)
-    if not record.metadata_sha256:
-        return _not_found(record.filename + METADATA_SUFFIX)
-    body = services.storage.read_bytes(metadata_key(record.project, record.filename))
-    headers = {
-        "Cache-Control": _cache_control(services.settings.read == "public"),
-        "ETag": f'"{record.metadata_sha256}"',
-    }
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        return Response(status_code=200, headers=headers, media_type="text/plain; charset=utf-8")
-    return Response(body, headers=headers, media_type="text/plain; charset=utf-8")
+class FilesApp:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.records = FileRecords(services.catalog)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._handle(scope, send)
+        except PubkitError as error:
+            if error.http_status >= 500:
+                log.error("download failed: %s", error.message)
+            extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
+            await send_text(send, error.http_status, error.message, extra)
+
+    async def _handle(self, scope: Scope, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_text(send, 405, "files are read-only; upload to the server root",
+                            [(b"allow", b"GET, HEAD")])  # fmt: skip
+            return
+        await self.services.check_reader(header(scope, b"authorization"))
+        project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
+        want_metadata = filename.endswith(METADATA_SUFFIX)
+        dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
+        record = self.records.get(dist_name) if dist_name else None
+        # Only files whose catalog row is committed exist, and only at their own path.
+        if (
+            record is None
+            or project != record.project
+            or (want_metadata and not record.metadata_sha256)
+        ):
+            await send_text(send, 404, f"{filename or scope['path']} is not on this index")
+            return
+        public = self.services.settings.read == "public"
+        include_body = scope["method"] != "HEAD"
+        if want_metadata:
+            assert record.metadata_sha256 is not None
+            headers = _headers(record.metadata_sha256, public, METADATA_TYPE)
+            if _not_modified(scope, record.metadata_sha256):
+                await _send_not_modified(send, headers)
+                return
+            body = self.services.storage.read_bytes(metadata_key(record.project, record.filename))
+            await send_response(send, 200, body, headers, include_body)
+            return
+        headers = _headers(record.sha256, public, OCTET_STREAM)
+        if _not_modified(scope, record.sha256):
+            await _send_not_modified(send, headers)
+            return
+        await self._send_file(send, record, headers, include_body)
+
+    async def _send_file(
+        self, send: Send, record: FileRecord, headers: list[tuple[bytes, bytes]], body: bool
+    ) -> None:
+        key = file_key(record.project, record.filename)
+        storage = self.services.storage
+        path = storage.local_path(key)
+        if path is not None and record.size <= INLINE_LIMIT:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            if len(data) != record.size:
+                raise _missing(record)
+            await send_response(send, 200, data, headers, body)
+            return
+        stream: BinaryIO = await anyio.to_thread.run_sync(storage.open, key)
+        try:
+            size = os.fstat(stream.fileno()).st_size if path is not None else record.size
+            if size != record.size:
+                raise _missing(record)
+            start = [(b"content-length", str(record.size).encode()), *headers]
+            await send({"type": "http.response.start", "status": 200, "headers": start})
+            if not body:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            while True:
+                chunk = await anyio.to_thread.run_sync(stream.read, CHUNK)
+                more = len(chunk) == CHUNK
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+                if not more:
+                    return
+        finally:
+            stream.close()
+
+
+def _missing(record: FileRecord) -> PubkitError:
+    from pubkit.errors import StorageError
+
+    return StorageError(
+        f"{record.filename} is listed but missing or damaged in storage; restore it from a"
+        " backup or run `pubkit index rebuild`"
+    )

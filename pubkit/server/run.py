@@ -15,6 +15,8 @@ from pubkit.settings import ServerSettings, load_server_settings
 
 def logging_config(settings: ServerSettings) -> dict[str, Any]:
     level = settings.log_level.upper()
+    # Access lines are INFO records: --log-level warning silences them like everything else.
+    access_enabled = settings.access_log and level in ("DEBUG", "INFO")
     stderr = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
     access = {"class": "logging.StreamHandler", "formatter": "raw", "stream": "ext://sys.stdout"}
     return {
@@ -31,7 +33,7 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
             "pubkit": {"handlers": ["stderr"], "level": level, "propagate": False},
             "pubkit.access": {
                 "handlers": ["access"],
-                "level": "INFO" if settings.access_log else "WARNING",
+                "level": "INFO" if access_enabled else "WARNING",
                 "propagate": False,
             },
         },
@@ -50,6 +52,12 @@ def run(settings: ServerSettings) -> None:
         log_config=logging_config(settings),
         access_log=False,  # ours is structured; see pubkit.server.app.AccessLog
         proxy_headers=False,
+        # Named explicitly so that workers import neither websockets nor wsproto, and the
+        # app is not probed for its interface: less memory, faster start.
+        http="httptools",
+        ws="none",
+        interface="asgi3",
+        lifespan="on",
         server_header=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=int(settings.graceful_timeout),

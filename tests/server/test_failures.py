@@ -74,3 +74,15 @@ def test_orphan_bytes_with_other_content_block_the_filename(index: Index, dist_d
     response = index.upload(second)
     assert response.status_code == 409
     assert index.upload(first).status_code == 200
+
+
+def test_a_catalog_with_an_older_schema_is_refused_at_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pubkit.server.catalog import open_catalog
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE files (id INTEGER PRIMARY KEY, filename TEXT)")
+    with pytest.raises(CatalogError, match=r"table files lacks .*canonical_filename"):
+        open_catalog(f"sqlite:///{path}")

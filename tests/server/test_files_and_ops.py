@@ -136,3 +136,37 @@ def test_one_distribution_however_its_name_is_spelled(index: Index, dist_dir: Pa
     files = index.client.get("/simple/demo/", headers={
         "Accept": "application/vnd.pypi.simple.v1+json"}).json()["files"]
     assert [f["filename"] for f in files] == [original.name]
+
+
+def test_large_file_is_streamed_whole(index: Index, dist_dir: Path) -> None:
+    import os as _os
+
+    blob = _os.urandom(3 * 1024 * 1024 + 17)  # several chunks, and not a multiple of one
+    wheel = make_wheel(dist_dir, "bulky", "1.0", extra_files={"bulky/blob.bin": blob})
+    assert index.upload(wheel).status_code == 200
+    url = f"/files/bulky/{wheel.name}"
+    response = index.client.get(url)
+    assert response.content == wheel.read_bytes()
+    assert response.headers["content-length"] == str(wheel.stat().st_size)
+    head = index.client.head(url)
+    assert head.content == b"" and head.headers["content-length"] == str(wheel.stat().st_size)
+
+
+def test_damaged_storage_is_a_clear_503(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "damaged", "1.0")
+    index.upload(wheel)
+    stored = index.data_dir / "files" / file_key("damaged", wheel.name)
+    stored.write_bytes(b"truncated")
+    response = index.client.get(f"/files/damaged/{wheel.name}")
+    assert response.status_code == 503
+    assert "missing or damaged in storage" in response.text
+
+
+def test_metadata_etag_and_read_only(index: Index, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "meta", "1.0")
+    index.upload(wheel)
+    url = f"/files/meta/{wheel.name}.metadata"
+    first = index.client.get(url)
+    assert index.client.get(url, headers={"If-None-Match": first.headers["etag"]}
+                            ).status_code == 304
+    assert index.client.post(url).status_code == 405

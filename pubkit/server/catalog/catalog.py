@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -189,6 +190,20 @@ class Catalog:
                         f"the catalog was written by a newer pubkit (schema {existing}); upgrade"
                         " pubkit"
                     )
+            self._check_columns()
+
+    def _check_columns(self) -> None:
+        """Refuse to start on tables that lack columns we use, rather than fail every request."""
+        inspector = inspect(self.engine)
+        for table in schema.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = sorted(set(table.columns.keys()) - present)
+            if missing:
+                raise CatalogError(
+                    f"the catalog's table {table.name} lacks {', '.join(missing)} (written by an"
+                    " older development build?); move the catalog aside and run"
+                    " `pubkit index rebuild`, then re-create users"
+                )
 
     def check(self) -> None:
         with self._guard("reach the catalog"), self.engine.connect() as conn:
