@@ -45,8 +45,8 @@ class ServerSettings:
     graceful_timeout: float = 20.0
     log_level: str = "info"
     access_log: bool = True
-    # How many rendered simple pages each worker keeps.
-    page_cache_size: int = 2048
+    # How many bytes of rendered simple pages each worker keeps.
+    page_cache_size: int = 8 * MIB
 
     @property
     def storage_url(self) -> str:
@@ -70,7 +70,6 @@ _CONVERTERS: dict[str, Any] = {
     "password_cache_seconds": float,
     "request_timeout": float,
     "graceful_timeout": float,
-    "page_cache_size": int,
 }
 
 
@@ -89,7 +88,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
     try:
         if name == "access_log":
             return _parse_bool(raw)
-        if name == "max_upload_size":
+        if name in ("max_upload_size", "page_cache_size"):
             return parse_size(raw)
         converter = _CONVERTERS.get(name)
         return converter(raw) if converter else raw

@@ -36,7 +36,7 @@ METADATA_TYPE = b"text/plain; charset=utf-8"
 class FileRecords:
     """Catalog file lookups, cached per worker and revalidated against the catalog serial."""
 
-    def __init__(self, catalog: Catalog, max_entries: int = 4096) -> None:
+    def __init__(self, catalog: Catalog, max_entries: int = 2048) -> None:
         self.catalog = catalog
         self.max_entries = max_entries
         self._records: OrderedDict[str, FileRecord | None] = OrderedDict()

@@ -257,10 +257,12 @@ class SimplePages:
     page is kept if that project's own serial did not move.
     """
 
-    def __init__(self, catalog: Catalog, max_entries: int = 2048) -> None:
+    def __init__(self, catalog: Catalog, max_bytes: int = 8 * 1024 * 1024) -> None:
         self.catalog = catalog
-        self.max_entries = max_entries
+        # Bounded by bytes, not entries: a worker's memory stays flat whatever the corpus.
+        self.max_bytes = max_bytes
         self._pages: OrderedDict[tuple[str, str], RenderedPage] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def _get(self, key: tuple[str, str]) -> RenderedPage | None:
@@ -272,10 +274,14 @@ class SimplePages:
 
     def _put(self, key: tuple[str, str], page: RenderedPage) -> None:
         with self._lock:
+            replaced = self._pages.pop(key, None)
+            if replaced is not None:
+                self._bytes -= len(replaced.body)
             self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.max_entries:
-                self._pages.popitem(last=False)
+            self._bytes += len(page.body)
+            while self._bytes > self.max_bytes and len(self._pages) > 1:
+                _, evicted = self._pages.popitem(last=False)
+                self._bytes -= len(evicted.body)
 
     def project(self, name: str, media_type: str) -> RenderedPage | None:
         """The rendered page of project ``name`` (normalized), or None if it has no files."""

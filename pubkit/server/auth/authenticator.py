@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import anyio
 
 from pubkit.errors import AuthenticationError
-from pubkit.server.auth.passwords import DUMMY_HASH, verify_password
+from pubkit.server.auth.passwords import dummy_hash, verify_password
 from pubkit.server.catalog import Catalog, User
 
 MAX_CACHED = 10_000
@@ -123,7 +123,7 @@ class Authenticator:
                 return user
             serial = self.catalog.serial()
             user = self.catalog.user(credentials.username)
-            stored = user.password_hash if user else DUMMY_HASH
+            stored = user.password_hash if user else dummy_hash()
             if not verify_password(credentials.password, stored) or user is None:
                 raise AuthenticationError(
                     "invalid username or password; check the credentials your client sends"

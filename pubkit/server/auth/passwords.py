@@ -7,6 +7,7 @@ so they can be raised later without invalidating stored passwords.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -57,9 +58,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# A hash of a random password, verified against when the user does not exist, so that an
-# unknown user costs the same time as a wrong password.
-DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of a random password, verified against when the user does not exist, so that an
+    unknown user costs the same time as a wrong password. Made on first use, not at import."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_password_strength(password: str) -> None:
