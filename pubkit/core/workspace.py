@@ -1,0 +1,663 @@
+"""The packages of a monorepo and the workspace's configuration, from already-parsed TOML.
+
+Pure: the caller reads the root ``pyproject.toml`` (or ``pubkit.toml``) and each package's
+``pyproject.toml`` and hands over the mappings and relative paths; nothing here touches the
+disk. Version files are *located* here (path and attribute) but read and written elsewhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import itertools
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+from pubkit.core.distributions import is_valid_project_name, normalize_name
+from pubkit.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
+from pubkit.errors import ConfigurationError, UsageError
+
+VersionStrategy = Literal["manual", "bump", "conventional"]
+VERSION_STRATEGIES: tuple[str, ...] = get_args(VersionStrategy)
+
+# ---------------------------------------------------------------------------------------------
+# Globs
+
+
+def glob_match(pattern: str, path: PurePosixPath | str) -> bool:
+    """Whether the whole of ``path`` matches ``pattern``.
+
+    ``*``, ``?`` and ``[...]`` match within one path segment (case-sensitively, so a result
+    does not depend on the filesystem); ``**`` matches any number of segments, none included.
+    Unlike ``PurePosixPath.match`` the pattern is anchored at both ends: ``packages/*`` does
+    not match ``vendor/packages/x``.
+    """
+    return _match_parts(PurePosixPath(pattern).parts, PurePosixPath(path).parts)
+
+
+def _match_parts(pattern: Sequence[str], parts: Sequence[str]) -> bool:
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match_parts(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])
+
+
+def match_package_dirs(
+    globs: Iterable[str], candidate_dirs: Iterable[PurePosixPath | str]
+) -> list[PurePosixPath]:
+    """The candidate directories (relative, each holding a pyproject.toml) that a glob names.
+
+    Hidden directories (``.venv``, ``.tox``, ``.git``) are never packages, whatever the glob.
+    The result is sorted by path segments and free of duplicates.
+    """
+    patterns = tuple(globs)
+    dirs = {PurePosixPath(d) for d in candidate_dirs}
+    return sorted(
+        (
+            d
+            for d in dirs
+            if not any(part.startswith(".") for part in d.parts)
+            and any(glob_match(p, d) for p in patterns)
+        ),
+        key=lambda d: d.parts,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspace configuration
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """The ``[tool.pubkit]`` table of the root pyproject.toml (or the top of ``pubkit.toml``)."""
+
+    packages: tuple[str, ...] = ("packages/*",)
+    index_url: str | None = None
+    tag_format: str = DEFAULT_TAG_FORMAT
+    version_strategy: VersionStrategy = "manual"
+    test_command: tuple[str, ...] = ("pytest",)
+    test_extras: tuple[str, ...] = ("test",)
+    # Changes to files matching these (relative to the package directory) do not count.
+    exclude: tuple[str, ...] = ()
+
+    def is_excluded(self, path_in_package: PurePosixPath | str) -> bool:
+        """Whether a change to this file (relative to its package directory) does not count."""
+        return any(glob_match(pattern, path_in_package) for pattern in self.exclude)
+
+
+def _toml_type(value: object) -> str:
+    """The TOML name of a parsed value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _expect_str(value: object, what: str, example: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{what} must be a string, not {_toml_type(value)}; e.g. {example}"
+        )
+    return value
+
+
+def _expect_str_list(value: object, what: str, example: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        got = "an array with non-strings" if isinstance(value, list | tuple) else _toml_type(value)
+        raise ConfigurationError(f"{what} must be an array of strings, not {got}; e.g. {example}")
+    return tuple(value)
+
+
+def _relative_glob(pattern: str, what: str) -> str:
+    path = PurePosixPath(pattern)
+    if not pattern.strip() or path.is_absolute() or ".." in path.parts:
+        raise ConfigurationError(
+            f"{what} has {pattern!r}; use a glob relative to the workspace root, inside it"
+        )
+    # PurePosixPath drops "./" and a trailing "/", which users write either way.
+    return str(path)
+
+
+def _parse_globs(value: object, what: str, example: str) -> tuple[str, ...]:
+    return tuple(_relative_glob(p, what) for p in _expect_str_list(value, what, example))
+
+
+def _parse_packages(value: object, what: str) -> tuple[str, ...]:
+    globs = _parse_globs(value, what, 'packages = ["packages/*"]')
+    if not globs:
+        raise ConfigurationError(
+            f'{what} is empty; list the package directories, e.g. ["packages/*"]'
+        )
+    return globs
+
+
+def _parse_exclude(value: object, what: str) -> tuple[str, ...]:
+    return _parse_globs(value, what, 'exclude = ["**/*.md", "docs/**"]')
+
+
+def _parse_index_url(value: object, what: str) -> str:
+    url = _expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        # The value is not echoed: it may carry credentials.
+        raise ConfigurationError(f"{what} is not an http(s) URL; e.g. https://pypi.example.com/")
+    return url
+
+
+def _parse_tag_format(value: object, what: str) -> str:
+    fmt = _expect_str(value, what, f"tag-format = {DEFAULT_TAG_FORMAT!r}")
+    # versioning owns the tag rules (fields, separators, what git allows in a ref): checked
+    # now because tags are written after the upload, too late to find out.
+    try:
+        TagFormat(fmt)
+    except ConfigurationError as error:
+        source = what.rpartition(" ")[0]
+        raise ConfigurationError(f"{source} {error.message}") from None
+    return fmt
+
+
+def _parse_version_strategy(value: object, what: str) -> str:
+    strategy = _expect_str(value, what, 'version-strategy = "manual"')
+    if strategy not in VERSION_STRATEGIES:
+        raise ConfigurationError(
+            f"{what} {strategy!r} is unknown; use one of {', '.join(VERSION_STRATEGIES)}"
+        )
+    return strategy
+
+
+def _parse_test_command(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            command = tuple(shlex.split(value))
+        except ValueError as error:
+            raise ConfigurationError(
+                f"{what} cannot be split ({error}); check its quotes"
+            ) from None
+    else:
+        command = _expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
+    if not command:
+        raise ConfigurationError(f'{what} is empty; e.g. test-command = "pytest -q"')
+    return command
+
+
+def _parse_test_extras(value: object, what: str) -> tuple[str, ...]:
+    return _expect_str_list(value, what, 'test-extras = ["test"]')
+
+
+# TOML key -> (dataclass field, parser)
+_CONFIG_KEYS: dict[str, tuple[str, Callable[[object, str], object]]] = {
+    "packages": ("packages", _parse_packages),
+    "index-url": ("index_url", _parse_index_url),
+    "tag-format": ("tag_format", _parse_tag_format),
+    "version-strategy": ("version_strategy", _parse_version_strategy),
+    "test-command": ("test_command", _parse_test_command),
+    "test-extras": ("test_extras", _parse_test_extras),
+    "exclude": ("exclude", _parse_exclude),
+}
+
+
+def _unknown_key_warning(key: str, source: str) -> str:
+    kebab = key.replace("_", "-")  # tag_format is the likeliest slip of all
+    guess = (
+        [kebab]
+        if kebab in _CONFIG_KEYS
+        else difflib.get_close_matches(key, _CONFIG_KEYS, n=1, cutoff=0.6)
+    )
+    if guess:
+        return f"unknown key {key!r} in {source}; did you mean {guess[0]!r}?"
+    return f"unknown key {key!r} in {source}; known keys: {', '.join(sorted(_CONFIG_KEYS))}"
+
+
+def parse_config(
+    table: Mapping[str, Any], *, source: str = "[tool.pubkit]"
+) -> tuple[WorkspaceConfig, list[str]]:
+    """The workspace config from its TOML table, and warnings (unknown keys, credentials).
+
+    ``source`` names the table in messages: ``[tool.pubkit]`` or ``pubkit.toml``.
+    Wrong types and impossible values raise ConfigurationError.
+    """
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _CONFIG_KEYS:
+            warnings.append(_unknown_key_warning(key, source))
+            continue
+        field_name, parse = _CONFIG_KEYS[key]
+        values[field_name] = parse(value, f"{source} {key}")
+    if urlsplit(values.get("index_url") or "").password:
+        warnings.append(
+            f"index-url in {source} holds a password, which ends up in git; "
+            "set PUBKIT_INDEX_PASSWORD or PUBKIT_INDEX_TOKEN instead"
+        )
+    return WorkspaceConfig(**values), warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Packages
+
+VersionKind = Literal["static", "python", "text", "vcs"]
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """Where a package's version is declared, so that a later step can read and rewrite it.
+
+    - ``static``: ``[project] version`` in the package's pyproject.toml;
+    - ``python``: an assignment ``NAME = "1.2.3"`` in a Python file, NAME one of ``attributes``
+      (``pattern`` is hatch's own regex when the project sets one);
+    - ``text``: a file that holds nothing but the version (setuptools ``file``);
+    - ``vcs``: derived from git tags (setuptools-scm, hatch-vcs, pdm scm): no file to write.
+
+    ``files`` are relative to the package directory. When the build backend picks among
+    several files at build time (setuptools ``attr`` looks for ``pkg.py`` or
+    ``pkg/__init__.py``, with or without ``src/``), all are listed, likeliest first; the
+    reader uses the first that exists.
+    """
+
+    kind: VersionKind
+    backend: str  # the table that declared it: project, setuptools, hatch, pdm, flit, scm
+    files: tuple[PurePosixPath, ...] = ()
+    attributes: tuple[str, ...] = ()
+    pattern: str | None = None
+
+
+STATIC_VERSION = VersionSource("static", "project", (PurePosixPath("pyproject.toml"),))
+# hatch's default regex accepts either name.
+_HATCH_ATTRIBUTES = ("__version__", "VERSION")
+
+
+def _frozen_groups(
+    groups: Mapping[str, tuple[Requirement, ...]],
+) -> Mapping[str, tuple[Requirement, ...]]:
+    return MappingProxyType(dict(groups))
+
+
+@dataclass(frozen=True)
+class Package:
+    """One package of the workspace, as its pyproject.toml declares it.
+
+    Keys of ``optional_dependencies`` and ``dependency_groups`` are normalized names
+    (PEP 685, PEP 735 compare them that way); include-group entries are already expanded.
+    ``dynamic`` lists the ``[project]`` fields the build backend fills in: when it holds
+    ``dependencies``, the requirements seen here are incomplete.
+    """
+
+    name: str
+    path: PurePosixPath
+    version: str | None
+    version_source: VersionSource = STATIC_VERSION
+    dependencies: tuple[Requirement, ...] = ()
+    optional_dependencies: Mapping[str, tuple[Requirement, ...]] = field(
+        default_factory=dict, hash=False
+    )
+    dependency_groups: Mapping[str, tuple[Requirement, ...]] = field(
+        default_factory=dict, hash=False
+    )
+    dynamic: tuple[str, ...] = ()
+    normalized: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Derived, not passed in, so that it can never disagree with the name.
+        object.__setattr__(self, "normalized", normalize_name(self.name))
+        object.__setattr__(self, "path", PurePosixPath(self.path))
+        object.__setattr__(
+            self, "optional_dependencies", _frozen_groups(self.optional_dependencies)
+        )
+        object.__setattr__(self, "dependency_groups", _frozen_groups(self.dependency_groups))
+
+    @property
+    def pyproject_path(self) -> PurePosixPath:
+        """The package's pyproject.toml, relative to the workspace root."""
+        return self.path / "pyproject.toml"
+
+
+def _inside_package(value: object, what: str) -> PurePosixPath:
+    text = _expect_str(value, what, '"src/pkg/__init__.py"')
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts:
+        # A later step rewrites the version file: it must belong to this package alone.
+        raise ConfigurationError(
+            f"{what} {text!r} points outside the package; keep the version file inside it"
+        )
+    return path
+
+
+def _relative_file(value: object, where: str, key: str) -> PurePosixPath:
+    path = _inside_package(value, f"{where} {key}")
+    if not path.parts:
+        raise ConfigurationError(f'{where} {key} names no file; e.g. "src/pkg/__about__.py"')
+    return path
+
+
+def _table(mapping: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = mapping.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{where} [{key}] must be a table, not {_toml_type(value)}")
+    return value
+
+
+def _setuptools_attr(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
+    what = f"{where} [tool.setuptools.dynamic] version attr"
+    text = _expect_str(spec, what, 'version = {attr = "pkg.__version__"}').strip()
+    module, _, attribute = text.rpartition(".")
+    parts = module.split(".")
+    if not module or not attribute.isidentifier() or not all(p.isidentifier() for p in parts):
+        raise ConfigurationError(f"{what} {text!r} is not module.attribute; e.g. pkg.__version__")
+    package_dir = setuptools.get("package-dir", {})
+    if not isinstance(package_dir, Mapping):
+        raise ConfigurationError(f"{where} [tool.setuptools] package-dir must be a table")
+    bases: list[PurePosixPath] = []
+    # setuptools maps the longest dotted prefix of the module it finds in package-dir
+    # ("" being the root of all of them) and appends the rest of the module's path.
+    for i in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in package_dir:
+            base = _inside_package(package_dir[prefix], f"{where} [tool.setuptools] package-dir")
+            bases = [base.joinpath(*parts[i:])]
+            break
+    else:
+        # Without package-dir, setuptools' discovery accepts a flat or a src layout.
+        bases = [PurePosixPath(*parts), PurePosixPath("src", *parts)]
+    files = tuple(f for b in bases for f in (b.parent / f"{b.name}.py", b / "__init__.py"))
+    return VersionSource("python", "setuptools", files, (attribute,))
+
+
+def _setuptools_version(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
+    what = f"{where} [tool.setuptools.dynamic] version"
+    if isinstance(spec, Mapping) and "attr" in spec:
+        return _setuptools_attr(spec["attr"], setuptools, where)
+    if isinstance(spec, Mapping) and "file" in spec:
+        files = spec["file"]
+        if isinstance(files, list) and len(files) == 1:
+            files = files[0]  # setuptools concatenates a list; one file is all we can rewrite
+        return VersionSource("text", "setuptools", (_relative_file(files, what, "file"),))
+    raise ConfigurationError(f'{what} must be {{attr = "pkg.__version__"}} or {{file = "VERSION"}}')
+
+
+def _hatch_version(spec: Mapping[str, Any], where: str) -> VersionSource:
+    what = f"{where} [tool.hatch.version]"
+    source = spec.get("source", "regex")
+    if source == "vcs":
+        return VersionSource("vcs", "hatch")
+    if source not in ("regex", "code") or "path" not in spec:
+        raise ConfigurationError(
+            f'{what} source {source!r} is not supported; use path = "src/pkg/__about__.py"'
+        )
+    path = _relative_file(spec["path"], what, "path")
+    if source == "code":
+        expression = spec.get("expression", "__version__")
+        if not isinstance(expression, str) or not expression.isidentifier():
+            raise ConfigurationError(f"{what} expression must be a plain name like __version__")
+        return VersionSource("python", "hatch", (path,), (expression,))
+    pattern = spec.get("pattern")
+    if pattern is not None and not isinstance(pattern, bool | str):
+        raise ConfigurationError(f"{what} pattern must be a string, not {_toml_type(pattern)}")
+    custom = pattern if isinstance(pattern, str) else None  # `true` means hatch's default
+    return VersionSource("python", "hatch", (path,), _HATCH_ATTRIBUTES, custom)
+
+
+def _pdm_version(spec: Mapping[str, Any], where: str) -> VersionSource:
+    what = f"{where} [tool.pdm.version]"
+    source = spec.get("source")
+    if source == "scm":
+        return VersionSource("vcs", "pdm")
+    if source == "file" and "path" in spec:
+        path = _relative_file(spec["path"], what, "path")
+        return VersionSource("python", "pdm", (path,), ("__version__",))
+    raise ConfigurationError(f'{what} source {source!r} is not supported; use source = "file"')
+
+
+def _flit_version(tool: Mapping[str, Any], name: str, where: str) -> VersionSource:
+    module = _table(_table(tool, "flit", where), "module", where).get("name", name)
+    module = _expect_str(module, f"{where} [tool.flit.module] name", 'name = "pkg"')
+    module = module.replace("-", "_").replace(".", "/")
+    files = tuple(
+        PurePosixPath(base, f)
+        for base in (".", "src")
+        for f in (f"{module}/__init__.py", f"{module}.py")
+    )
+    return VersionSource("python", "flit", files, ("__version__",))
+
+
+def _dynamic_version(pyproject: Mapping[str, Any], name: str, where: str) -> VersionSource:
+    """Where a dynamic version comes from, per the build backend's own table."""
+    tool = _table(pyproject, "tool", where)
+    setuptools = _table(tool, "setuptools", where)
+    setuptools_dynamic = _table(setuptools, "dynamic", where)
+    if "version" in setuptools_dynamic:
+        return _setuptools_version(setuptools_dynamic["version"], setuptools, where)
+    if "version" in _table(tool, "hatch", where):
+        return _hatch_version(_table(_table(tool, "hatch", where), "version", where), where)
+    if "version" in _table(tool, "pdm", where):
+        return _pdm_version(_table(_table(tool, "pdm", where), "version", where), where)
+    if "setuptools_scm" in tool or "setuptools-scm" in tool:
+        return VersionSource("vcs", "scm")
+    backend = _table(pyproject, "build-system", where).get("build-backend", "")
+    if isinstance(backend, str) and backend.startswith("flit_core"):
+        return _flit_version(tool, name, where)
+    raise ConfigurationError(
+        f"{where} declares the version dynamic but not where it comes from; set [project] "
+        "version, or [tool.hatch.version] path, or [tool.setuptools.dynamic] version = {attr = ...}"
+    )
+
+
+def _requirements(value: object, where: str, key: str) -> tuple[Requirement, ...]:
+    entries = _expect_str_list(value, f"{where} {key}", f'{key} = ["requests>=2"]')
+    return tuple(_requirement(entry, where, key) for entry in entries)
+
+
+def _requirement(text: str, where: str, key: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as error:
+        # packaging's message spans lines (it draws a caret); the first line says it all.
+        reason = str(error).splitlines()[0]
+        raise ConfigurationError(
+            f"{where} {key} has an invalid requirement {text!r} ({reason}); fix it per PEP 508"
+        ) from None
+
+
+def _optional_dependencies(value: object, where: str) -> dict[str, tuple[Requirement, ...]]:
+    key = "[project.optional-dependencies]"
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+    extras: dict[str, tuple[Requirement, ...]] = {}
+    for extra, entries in value.items():
+        normalized = normalize_name(extra)
+        if normalized in extras:
+            raise ConfigurationError(f"{where} {key} names extra {normalized!r} twice; merge them")
+        extras[normalized] = _requirements(entries, where, f"{key} {extra}")
+    return extras
+
+
+def _dependency_groups(value: object, where: str) -> dict[str, tuple[Requirement, ...]]:
+    """PEP 735 groups, with ``{include-group = ...}`` entries expanded in place."""
+    key = "[dependency-groups]"
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+    raw: dict[str, tuple[str, Any]] = {}  # normalized -> (name as written, entries)
+    for group, entries in value.items():
+        normalized = normalize_name(group)
+        if normalized in raw:
+            raise ConfigurationError(f"{where} {key} names group {normalized!r} twice; merge them")
+        if not isinstance(entries, list):
+            raise ConfigurationError(
+                f"{where} {key} {group} must be an array, not {_toml_type(entries)}"
+            )
+        raw[normalized] = (group, entries)
+
+    resolved: dict[str, tuple[Requirement, ...]] = {}
+
+    def resolve(group: str, stack: tuple[str, ...]) -> tuple[Requirement, ...]:
+        if group in resolved:
+            return resolved[group]
+        if group in stack:
+            chain = " -> ".join((*stack, group))
+            raise ConfigurationError(f"{where} {key} include-group cycle: {chain}; break it")
+        written, entries = raw[group]
+        requirements: list[Requirement] = []
+        for entry in entries:
+            if isinstance(entry, str):
+                requirements.append(_requirement(entry, where, f"{key} {written}"))
+            elif isinstance(entry, Mapping) and set(entry) == {"include-group"}:
+                included = normalize_name(str(entry["include-group"]))
+                if included not in raw:
+                    raise ConfigurationError(
+                        f"{where} {key} {written} includes unknown group {included!r}; define it"
+                    )
+                requirements.extend(resolve(included, (*stack, group)))
+            else:
+                raise ConfigurationError(
+                    f"{where} {key} {written} has {entry!r}; entries are requirement strings "
+                    'or {include-group = "name"}'
+                )
+        resolved[group] = tuple(requirements)
+        return resolved[group]
+
+    for group in raw:
+        resolve(group, ())
+    return resolved
+
+
+def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) -> Package:
+    """The package whose directory is ``path`` (relative to the workspace root)."""
+    path = PurePosixPath(path)
+    where = str(path / "pyproject.toml")
+    if "project" not in pyproject:
+        raise ConfigurationError(
+            f"{where} has no [project] table; add one (name, version), "
+            "or leave the directory out of [tool.pubkit] packages"
+        )
+    project = _table(pyproject, "project", where)
+    name = project.get("name")
+    if name is None:
+        raise ConfigurationError(f'{where} [project] has no name; add name = "your-package"')
+    if not isinstance(name, str) or not is_valid_project_name(name):
+        raise ConfigurationError(
+            f"{where} [project] name {name!r} is not a valid project name; "
+            "use letters, digits and . _ - inside"
+        )
+    dynamic = _expect_str_list(
+        project.get("dynamic", []), f"{where} [project] dynamic", 'dynamic = ["version"]'
+    )
+    version = project.get("version")
+    if version is not None:
+        if "version" in dynamic:
+            raise ConfigurationError(
+                f"{where} [project] sets a version and declares it dynamic; keep one of them"
+            )
+        version = _expect_str(version, f"{where} [project] version", 'version = "1.0.0"')
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ConfigurationError(
+                f"{where} [project] version {version!r} is not a PEP 440 version; e.g. 1.0.0"
+            ) from None
+        source = STATIC_VERSION
+    elif "version" in dynamic:
+        source = _dynamic_version(pyproject, name, where)
+    else:
+        raise ConfigurationError(
+            f'{where} [project] has no version; add version = "0.1.0", '
+            'or dynamic = ["version"] with its source'
+        )
+    return Package(
+        name=name,
+        path=path,
+        version=version,
+        version_source=source,
+        dependencies=_requirements(
+            project.get("dependencies", []), where, "[project] dependencies"
+        ),
+        optional_dependencies=_optional_dependencies(
+            project.get("optional-dependencies", {}), where
+        ),
+        dependency_groups=_dependency_groups(pyproject.get("dependency-groups", {}), where),
+        dynamic=tuple(sorted(dynamic)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspace
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A monorepo: its root, its config and its packages, sorted by normalized name."""
+
+    root: Path
+    config: WorkspaceConfig
+    packages: tuple[Package, ...] = ()
+
+    def __post_init__(self) -> None:
+        packages = tuple(sorted(self.packages, key=lambda p: (p.normalized, p.path.parts)))
+        for first, second in itertools.pairwise(packages):
+            if first.normalized == second.normalized:
+                raise ConfigurationError(
+                    f"two packages are named {first.normalized!r}: {first.path} and "
+                    f"{second.path}; rename one or leave it out of [tool.pubkit] packages"
+                )
+        if len(packages) > 1 and "{name}" not in self.config.tag_format:
+            # Every package would try to write the same tag for the same version.
+            raise ConfigurationError(
+                f"tag-format {self.config.tag_format!r} has no {{name}} but the workspace has "
+                f"{len(packages)} packages; add {{name}}, e.g. {{name}}-v{{version}}"
+            )
+        object.__setattr__(self, "packages", packages)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The normalized package names, sorted."""
+        return tuple(p.normalized for p in self.packages)
+
+    def package(self, name: str) -> Package:
+        """The package named ``name``, in any spelling (``Acme_Core`` finds ``acme-core``)."""
+        wanted = normalize_name(name)
+        for package in self.packages:
+            if package.normalized == wanted:
+                return package
+        raise UsageError(unknown_package_message(name, self.names))
+
+
+def unknown_package_message(name: str, known: Sequence[str]) -> str:
+    """One line for a package name that is not in the workspace, with the likely one."""
+    if not known:
+        return f"unknown package {name!r}: the workspace has none; check [tool.pubkit] packages"
+    guess = difflib.get_close_matches(normalize_name(name), known, n=1)
+    hint = f"did you mean {guess[0]!r}? " if guess else ""
+    return f"unknown package {name!r}; {hint}known packages: {', '.join(known)}"
+
+
+def build_workspace(
+    root: Path | str,
+    config: WorkspaceConfig,
+    pyprojects: Mapping[PurePosixPath, Mapping[str, Any]],
+) -> Workspace:
+    """Assemble the workspace from parsed pyproject.toml files keyed by relative directory.
+
+    ``pyprojects`` may hold more directories than the packages (the root's own, say): only
+    those that ``config.packages`` matches become packages.
+    """
+    by_dir = {PurePosixPath(d): pyproject for d, pyproject in pyprojects.items()}
+    matched = match_package_dirs(config.packages, by_dir)
+    packages = tuple(package_from_pyproject(d, by_dir[d]) for d in matched)
+    return Workspace(root=Path(root), config=config, packages=packages)
