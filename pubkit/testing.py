@@ -184,7 +184,9 @@ class LiveServer:
             try:
                 if requests.get(self.url + "ready", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Refused before the socket is bound; a read timeout while the supervisor
+                # holds the socket and its workers are still starting.
                 pass
             time.sleep(0.1)
         self.stop()

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import index, serve, user, yank
+from pubkit.cli import index, release, serve, user, yank
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ def _root(
     """pubkit: private index server and monorepo release tool."""
 
 
+app.command("plan")(release.plan)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")
 app.add_typer(index.app, name="index")

@@ -157,7 +157,7 @@ def _decide(
     return str(proposed), _change_reason(facts), []
 
 
-def plan_release(
+def make_plan(
     workspace: Workspace, facts: Mapping[str, PackageFacts], options: PlanOptions
 ) -> ReleasePlan:
     """Decide the release of every package of ``workspace`` from the gathered ``facts``."""

@@ -624,6 +624,17 @@ class Workspace:
             )
         object.__setattr__(self, "packages", packages)
 
+    @classmethod
+    def load(cls, root: Path | str) -> Workspace:
+        """Read the workspace at ``root`` from disk.
+
+        The reading lives in :mod:`pubkit.workspace_files` (this module stays pure); this is
+        the entry point scripts use: ``pubkit.Workspace.load(".")``.
+        """
+        from pubkit.workspace_files import load_workspace
+
+        return load_workspace(Path(root)).workspace
+
     @property
     def names(self) -> tuple[str, ...]:
         """The normalized package names, sorted."""

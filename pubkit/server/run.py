@@ -1,16 +1,34 @@
-"""The server process: uvicorn configured from ``PUBKIT_*`` variables.
+"""The server process: uvicorn workers configured from ``PUBKIT_*`` variables.
 
 ``pubkit serve`` checks its configuration, then replaces itself with ``python -m
-pubkit.server.run``, so the supervisor and its workers carry only the server's modules, not
-the CLI's.
+pubkit.server.run``. With one worker, that process serves. With several, it becomes a small
+supervisor that binds the socket, starts the workers (each a fresh ``pubkit.server.run``
+that inherits the socket), restarts any that dies, and on SIGTERM lets them drain. The
+supervisor imports neither asyncio nor uvicorn nor the app: it stays a few MiB.
 """
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import FrameType
 from typing import Any
 
 from pubkit.settings import ServerSettings, load_server_settings
+
+WORKER_FD = "PUBKIT_WORKER_FD"
+# More restarts than this within RESTART_WINDOW seconds means the workers cannot start:
+# give up rather than spin.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 30.0
+
+log = logging.getLogger("pubkit.server")
 
 
 def logging_config(settings: ServerSettings) -> dict[str, Any]:
@@ -40,15 +58,15 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
     }
 
 
-def run(settings: ServerSettings) -> None:
+def serve(settings: ServerSettings, listening: socket.socket | None = None) -> None:
+    """Serve in this process: on ``listening`` if given, else on the configured address."""
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "pubkit.server.app:app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         log_config=logging_config(settings),
         access_log=False,  # ours is structured; see pubkit.server.app.AccessLog
         proxy_headers=False,
@@ -62,7 +80,88 @@ def run(settings: ServerSettings) -> None:
         timeout_keep_alive=5,
         timeout_graceful_shutdown=int(settings.graceful_timeout),
     )
+    uvicorn.Server(config).run(sockets=[listening] if listening is not None else None)
+
+
+class Supervisor:
+    """Starts ``settings.workers`` workers on one shared socket and keeps them running."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.stopping = False
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.restarts: list[float] = []
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        listening = socket.create_server(
+            (self.settings.host, self.settings.port), family=family, backlog=2048
+        )
+        listening.set_inheritable(True)
+        return listening
+
+    def _start_worker(self, listening: socket.socket) -> subprocess.Popen[bytes]:
+        env = {**os.environ, WORKER_FD: str(listening.fileno())}
+        return subprocess.Popen(
+            [sys.executable, "-m", "pubkit.server.run"], env=env, pass_fds=(listening.fileno(),)
+        )
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        listening = self._bind()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        self.workers = [self._start_worker(listening) for _ in range(self.settings.workers)]
+        log.info("supervisor %d started %d workers", os.getpid(), len(self.workers))
+        while not self.stopping:
+            time.sleep(0.2)
+            for index, worker in enumerate(self.workers):
+                if worker.poll() is None or self.stopping:
+                    continue
+                if not self._may_restart():
+                    log.error("workers keep exiting (last status %s); stopping", worker.returncode)
+                    self.stopping = True
+                    self._stop()
+                    return 1
+                log.warning("worker %d exited with %s; starting another", worker.pid,
+                            worker.returncode)  # fmt: skip
+                self.workers[index] = self._start_worker(listening)
+        self._stop()
+        return 0
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
+        return len(self.restarts) <= MAX_RESTARTS
+
+    def _stop(self) -> None:
+        """SIGTERM every worker, let them drain, then kill what is left."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.graceful_timeout + 5
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def main() -> int:
+    settings = load_server_settings(environ=os.environ)
+    inherited = os.environ.pop(WORKER_FD, None)
+    if inherited is not None:
+        serve(settings, socket.socket(fileno=int(inherited)))
+        return 0
+    if settings.workers == 1:
+        serve(settings)
+        return 0
+    logging.config.dictConfig(logging_config(settings))
+    return Supervisor(settings).run()
 
 
 if __name__ == "__main__":
-    run(load_server_settings(environ=os.environ))
+    sys.exit(main())

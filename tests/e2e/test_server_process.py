@@ -117,3 +117,44 @@ def test_graceful_shutdown_finishes_an_inflight_upload(tmp_path: Path) -> None:
         assert wheel.name in page.text
     finally:
         restarted.stop()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_supervisor_replaces_a_dead_worker_and_stops_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    server = LiveServer(tmp_path / "data", extra_args=("--workers", "2")).start()
+    try:
+        assert server.process is not None
+        workers = _children(server.process.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = _children(server.process.pid)
+            if len(current) == 2 and victim not in current:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no replacement worker:\n{server.log()}")
+        assert requests.get(server.url + "health", timeout=5).status_code == 200
+        assert "exited with -9; starting another" in server.log()
+        server.process.terminate()
+        assert server.process.wait(timeout=30) == 0
+        assert all(not Path(f"/proc/{pid}").exists() for pid in current)
+    finally:
+        server.stop()

@@ -5,7 +5,7 @@ from pathlib import PurePosixPath
 import pytest
 from packaging.version import Version
 
-from pubkit.core.plan import PackageFacts, PlanOptions, plan_release
+from pubkit.core.plan import PackageFacts, PlanOptions, make_plan
 from pubkit.core.versioning import ReleaseTag
 from pubkit.core.workspace import Workspace, WorkspaceConfig, build_workspace
 from pubkit.errors import UsageError
@@ -56,7 +56,7 @@ def all_released(**changed: tuple[str, ...]) -> dict[str, PackageFacts]:
 def test_manual_releases_what_the_index_lacks(workspace: Workspace) -> None:
     gathered = all_released()
     gathered["acme-text"] = facts("1.1.0", ("1.0.0",), ("x.py",), "acme-text")
-    plan = plan_release(workspace, gathered, PlanOptions())
+    plan = make_plan(workspace, gathered, PlanOptions())
     assert [e.name for e in plan.releases] == ["acme-text"]
     entry = plan.entry("acme-text")
     assert (entry.current, entry.next, entry.reason) == ("1.1.0", "1.1.0",
@@ -66,7 +66,7 @@ def test_manual_releases_what_the_index_lacks(workspace: Workspace) -> None:
 
 
 def test_manual_warns_about_changes_without_a_new_version(workspace: Workspace) -> None:
-    plan = plan_release(workspace, all_released(core=("src/x.py",)), PlanOptions())
+    plan = make_plan(workspace, all_released(core=("src/x.py",)), PlanOptions())
     assert plan.releases == ()
     assert plan.warnings == (
         "acme-core: 1 file(s) changed since acme-core-v1.2.0 but 1.2.0 is already on the"
@@ -74,14 +74,14 @@ def test_manual_warns_about_changes_without_a_new_version(workspace: Workspace) 
 
 
 def test_order_puts_dependencies_first(workspace: Workspace) -> None:
-    plan = plan_release(workspace, all_released(), PlanOptions())
+    plan = make_plan(workspace, all_released(), PlanOptions())
     names = [e.name for e in plan.entries]
     assert names.index("acme-core") < names.index("acme-text")
     assert names.index("acme-core") < names.index("acme-aws")
 
 
 def test_bump_releases_changed_packages_and_their_dependents(workspace: Workspace) -> None:
-    plan = plan_release(workspace, all_released(core=("src/x.py",)),
+    plan = make_plan(workspace, all_released(core=("src/x.py",)),
                         PlanOptions("bump", "minor"))
     assert {e.name: e.next for e in plan.releases} == {
         "acme-core": "1.3.0", "acme-text": "1.1.0", "acme-aws": "0.5.0"}
@@ -91,7 +91,7 @@ def test_bump_releases_changed_packages_and_their_dependents(workspace: Workspac
 
 
 def test_major_bump_widens_dependents_requirements(workspace: Workspace) -> None:
-    plan = plan_release(workspace, all_released(core=("src/x.py",)),
+    plan = make_plan(workspace, all_released(core=("src/x.py",)),
                         PlanOptions("bump", "major"))
     text = plan.entry("acme-text")
     assert text.action == "release"
@@ -107,14 +107,14 @@ def test_conventional_commits(workspace: Workspace) -> None:
                                   ("feat: strip emoji",))
     gathered["acme-kafka"] = facts("2.0.0", ("2.0.0",), ("b.py",), "acme-kafka",
                                    ("docs: typo",))
-    plan = plan_release(workspace, gathered, PlanOptions("conventional"))
+    plan = make_plan(workspace, gathered, PlanOptions("conventional"))
     assert {e.name: e.next for e in plan.releases} == {"acme-text": "1.1.0"}
     assert plan.entry("acme-kafka").reason == (
         "no feat/fix/breaking commits since its last release")
 
 
 def test_dev_builds_for_affected_packages(workspace: Workspace) -> None:
-    plan = plan_release(workspace, all_released(text=("a.py",)),
+    plan = make_plan(workspace, all_released(text=("a.py",)),
                         PlanOptions(dev_build=42))
     assert {e.name: e.next for e in plan.releases} == {"acme-text": "1.0.1.dev42"}
 
@@ -122,21 +122,21 @@ def test_dev_builds_for_affected_packages(workspace: Workspace) -> None:
 def test_never_tagged_packages_count_as_changed(workspace: Workspace) -> None:
     gathered = all_released()
     gathered["acme-kafka"] = facts("2.0.0", ("2.0.0",), None, "acme-kafka")
-    plan = plan_release(workspace, gathered, PlanOptions("bump"))
+    plan = make_plan(workspace, gathered, PlanOptions("bump"))
     assert plan.entry("acme-kafka").reason == "never released from this history (no release tag)"
     assert plan.entry("acme-kafka").next == "2.0.1"
 
 
 def test_only_and_unknown_packages(workspace: Workspace) -> None:
     gathered = all_released(core=("x",), text=("y",))
-    plan = plan_release(workspace, gathered, PlanOptions("bump", only=("acme-text",)))
+    plan = make_plan(workspace, gathered, PlanOptions("bump", only=("acme-text",)))
     assert [e.name for e in plan.releases] == ["acme-text"]
     with pytest.raises(UsageError, match="unknown package"):
-        plan_release(workspace, gathered, PlanOptions(only=("nope",)))
+        make_plan(workspace, gathered, PlanOptions(only=("nope",)))
 
 
 def test_plan_as_json_document(workspace: Workspace) -> None:
-    document = plan_release(workspace, all_released(), PlanOptions()).to_dict()
+    document = make_plan(workspace, all_released(), PlanOptions()).to_dict()
     assert {p["name"] for p in document["packages"]} == {
         "acme-core", "acme-text", "acme-aws", "acme-kafka"}
     assert all(p["action"] == "skip" for p in document["packages"])

@@ -1,0 +1,127 @@
+"""Asking a package index what it already has, through the PEP 691 JSON simple API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urljoin
+
+import requests
+from packaging.version import InvalidVersion, Version
+
+from pubkit.core.distributions import normalize_name
+from pubkit.errors import AuthenticationError, ConfigurationError, PubkitError
+from pubkit.settings import redact_url
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+class IndexUnavailableError(PubkitError):
+    """The index could not be asked (network, server error)."""
+
+
+@dataclass(frozen=True)
+class ProjectListing:
+    """What the index holds for one project: versions and each file's sha256."""
+
+    versions: frozenset[Version] = frozenset()
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class IndexReader(Protocol):
+    def project(self, name: str) -> ProjectListing: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+    @classmethod
+    def token(cls, token: str) -> Credentials:
+        return cls("__token__", token)
+
+
+class IndexClient:
+    """A PEP 691 client for one simple index URL (``https://host/simple/``)."""
+
+    def __init__(
+        self,
+        index_url: str,
+        credentials: Credentials | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not index_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"index URL {redact_url(index_url)!r} must start with http:// or https://"
+            )
+        self.index_url = index_url if index_url.endswith("/") else index_url + "/"
+        self.session = session or requests.Session()
+        if credentials is not None:
+            self.session.auth = (credentials.username, credentials.password)
+        self.timeout = timeout
+
+    def project(self, name: str) -> ProjectListing:
+        url = urljoin(self.index_url, normalize_name(name) + "/")
+        shown = redact_url(url)
+        try:
+            response = self.session.get(url, headers={"Accept": JSON_V1}, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise IndexUnavailableError(
+                f"could not reach the index at {shown}: {type(error).__name__}; check the URL"
+                " and the network, then re-run"
+            ) from None
+        if response.status_code == 404:
+            return ProjectListing()
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                f"the index refused to list {name} ({response.status_code}); set"
+                " PUBKIT_INDEX_USERNAME and PUBKIT_INDEX_PASSWORD (or PUBKIT_INDEX_TOKEN)"
+            )
+        if response.status_code >= 400:
+            raise IndexUnavailableError(
+                f"the index answered {response.status_code} for {shown}; retry later"
+            )
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith(JSON_V1):
+            raise IndexUnavailableError(
+                f"{shown} does not speak the PEP 691 JSON API (it sent {content_type!r});"
+                " pubkit needs an index that does"
+            )
+        return _listing(response.json())
+
+
+def _listing(document: dict[str, object]) -> ProjectListing:
+    files: dict[str, str] = {}
+    versions: set[Version] = set()
+    for entry in document.get("files", []) or []:  # type: ignore[attr-defined]
+        filename = entry.get("filename")
+        sha256 = (entry.get("hashes") or {}).get("sha256")
+        if isinstance(filename, str) and isinstance(sha256, str):
+            files[filename] = sha256
+    for raw in document.get("versions", []) or []:  # type: ignore[attr-defined]
+        try:
+            versions.add(Version(str(raw)))
+        except InvalidVersion:
+            continue
+    if not versions:
+        # PEP 700's list is optional: fall back on the versions in the filenames.
+        from pubkit.core.distributions import parse_distribution_filename
+
+        for filename in files:
+            try:
+                versions.add(parse_distribution_filename(filename).version)
+            except PubkitError:
+                continue
+    return ProjectListing(frozenset(versions), files)
+
+
+@dataclass
+class FakeIndex:
+    """An in-memory index for tests: project name -> listing."""
+
+    projects: dict[str, ProjectListing] = field(default_factory=dict)
+
+    def project(self, name: str) -> ProjectListing:
+        return self.projects.get(normalize_name(name), ProjectListing())

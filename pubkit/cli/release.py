@@ -1,0 +1,94 @@
+"""``pubkit plan``: what a release would do, package by package. (``release`` builds on it.)"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, cast
+
+import typer
+
+from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.core.plan import PlanOptions, ReleasePlan
+from pubkit.core.versioning import BUMP_PARTS, BumpPart
+from pubkit.errors import UsageError
+from pubkit.planning import plan_release
+from pubkit.workspace_files import load_workspace
+
+WorkspaceOption: Any = typer.Option(
+    Path(), "--workspace", "-C", help="The monorepo's root (where [tool.pubkit] lives)."
+)
+IndexUrlOption: Any = typer.Option(
+    None, "--index-url", help="Simple index URL. (env: PUBKIT_INDEX_URL; default: index-url)"
+)
+
+
+def credentials_from_environment() -> Credentials | None:
+    """``PUBKIT_INDEX_TOKEN``, or ``PUBKIT_INDEX_USERNAME`` + ``PUBKIT_INDEX_PASSWORD``."""
+    token = os.environ.get("PUBKIT_INDEX_TOKEN")
+    if token:
+        return Credentials.token(token)
+    username = os.environ.get("PUBKIT_INDEX_USERNAME")
+    password = os.environ.get("PUBKIT_INDEX_PASSWORD")
+    if username and password:
+        return Credentials(username, password)
+    if username or password:
+        raise UsageError(
+            "set both PUBKIT_INDEX_USERNAME and PUBKIT_INDEX_PASSWORD, or PUBKIT_INDEX_TOKEN"
+        )
+    return None
+
+
+def index_reader(url: str | None) -> IndexReader | None:
+    return IndexClient(url, credentials_from_environment()) if url else None
+
+
+def _render(plan: ReleasePlan) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table("package", "current", "next", "action", "why", "steps")
+    for entry in plan.entries:
+        steps = ", ".join(entry.steps)
+        changes = "; ".join(f"{c.old} -> {c.new}" for c in entry.requirement_changes)
+        why = entry.reason + (f" (requirement {changes})" if changes else "")
+        table.add_row(entry.name, entry.current or "?", entry.next or "-", entry.action, why,
+                      steps)  # fmt: skip
+    console.print(table)
+    releasing = len(plan.releases)
+    console.print(f"{releasing} package(s) to release" if releasing else "nothing to release")
+
+
+def plan(
+    packages: list[str] = typer.Argument(None, help="Only these packages (and what they need)."),
+    workspace: Path = WorkspaceOption,
+    index_url: str = IndexUrlOption,
+    bump: str = typer.Option(
+        None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
+    ),
+    dev: int = typer.Option(None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Show what `pubkit release` would do; changes nothing."""
+    if bump is not None and bump not in BUMP_PARTS:
+        raise UsageError(f"--bump {bump!r} is unknown; use one of {', '.join(BUMP_PARTS)}")
+    loaded = load_workspace(workspace)
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    config = loaded.workspace.config
+    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or config.index_url
+    options = PlanOptions(
+        strategy=config.version_strategy,
+        bump=cast("BumpPart | None", bump),
+        dev_build=dev,
+        only=tuple(loaded.workspace.package(name).normalized for name in packages or ()),
+    )
+    result = plan_release(loaded.workspace, options, index=index_reader(url))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _render(result)

@@ -1,0 +1,77 @@
+"""Planning a release: gather the facts at the edges (files, git, index), then decide in
+:func:`pubkit.core.plan.make_plan`. Reads only: nothing here changes git, files or the index."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from pubkit.adapters.git import Git
+from pubkit.adapters.index_client import IndexReader
+from pubkit.core.plan import PackageFacts, PlanOptions, ReleasePlan, make_plan
+from pubkit.core.versioning import TagFormat
+from pubkit.core.workspace import Package, Workspace
+from pubkit.errors import ConfigurationError
+from pubkit.workspace_files import read_version
+
+SHALLOW_ADVICE = (
+    "this is a shallow clone without release tags, so pubkit cannot tell what changed; fetch"
+    " history and tags (`git fetch --tags --unshallow`; Jenkins: enable 'Fetch tags' and"
+    " disable 'Shallow clone'; CircleCI: run `git fetch --tags --unshallow` after checkout)"
+)
+
+
+def _changed_files(
+    workspace: Workspace, package: Package, git: Git, since: str
+) -> tuple[str, ...]:
+    changed = []
+    for path in git.changed_files(since, package.path):
+        inside = PurePosixPath(path).relative_to(package.path)
+        if not workspace.config.is_excluded(inside):
+            changed.append(str(path))
+    return tuple(changed)
+
+
+def gather_facts(
+    workspace: Workspace, git: Git | None, index: IndexReader | None, needs_history: bool
+) -> dict[str, PackageFacts]:
+    """Versions, what the index has, and what changed since each package's last tag."""
+    tag_format = TagFormat(workspace.config.tag_format)
+    tags: list[str] = []
+    if git is not None:
+        git.check_repository()
+        tags = git.tags()
+        if needs_history and not tags and git.is_shallow():
+            raise ConfigurationError(SHALLOW_ADVICE)
+    facts: dict[str, PackageFacts] = {}
+    for package in workspace.packages:
+        last = tag_format.latest(package.normalized, tags) if git is not None else None
+        changed: tuple[str, ...] | None = None
+        messages: tuple[str, ...] = ()
+        if git is not None and last is not None:
+            changed = _changed_files(workspace, package, git, last.tag)
+        if git is not None and needs_history:
+            messages = tuple(git.commit_messages(last.tag if last else None, package.path))
+        facts[package.normalized] = PackageFacts(
+            current=read_version(workspace, package),
+            released=index.project(package.normalized).versions if index is not None else None,
+            last_tag=last,
+            changed_files=changed,
+            commit_messages=messages,
+        )
+    return facts
+
+
+def plan_release(
+    workspace: Workspace,
+    options: PlanOptions | None = None,
+    *,
+    git: Git | None = None,
+    index: IndexReader | None = None,
+) -> ReleasePlan:
+    """The release plan of ``workspace``: ask git and the index, decide, change nothing."""
+    options = options or PlanOptions()
+    git = git if git is not None else Git(workspace.root)
+    needs_history = options.strategy != "manual" or options.bump is not None or (
+        options.dev_build is not None
+    )
+    return make_plan(workspace, gather_facts(workspace, git, index, needs_history), options)

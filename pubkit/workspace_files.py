@@ -1,0 +1,116 @@
+"""Reading a workspace from disk: the root config, each package's pyproject.toml, and the
+version files of packages whose version is dynamic. Deciding stays in :mod:`pubkit.core`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pubkit.core.workspace import (
+    Package,
+    Workspace,
+    build_workspace,
+    match_package_dirs,
+    parse_config,
+)
+from pubkit.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "build", "dist", "__pycache__", ".tox"}
+
+
+@dataclass(frozen=True)
+class LoadedWorkspace:
+    workspace: Workspace
+    warnings: tuple[str, ...]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{path} is not valid TOML: {error}; fix the file") from None
+
+
+def _config_table(root: Path) -> tuple[dict[str, Any], str]:
+    standalone = root / "pubkit.toml"
+    if standalone.is_file():
+        return read_toml(standalone), "pubkit.toml"
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        table = read_toml(pyproject).get("tool", {}).get("pubkit")
+        if isinstance(table, dict):
+            return table, "[tool.pubkit]"
+    raise ConfigurationError(
+        f"{root} has no [tool.pubkit] table in pyproject.toml and no pubkit.toml;"
+        " run `pubkit init` there to write one"
+    )
+
+
+def _package_dirs(root: Path, globs: tuple[str, ...]) -> list[PurePosixPath]:
+    candidates = []
+    for pattern in globs:
+        for path in root.glob(pattern):
+            relative = path.relative_to(root)
+            if any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts):
+                continue
+            if (path / "pyproject.toml").is_file():
+                candidates.append(PurePosixPath(relative.as_posix()))
+    return match_package_dirs(globs, sorted(set(candidates)))
+
+
+def load_workspace(root: Path) -> LoadedWorkspace:
+    """The workspace at ``root`` (its config and packages), with configuration warnings."""
+    root = root.resolve()
+    table, source = _config_table(root)
+    config, warnings = parse_config(table, source=source)
+    directories = _package_dirs(root, config.packages)
+    if not directories:
+        raise ConfigurationError(
+            f"no package matches {list(config.packages)} under {root}; fix `packages` in"
+            f" {source}"
+        )
+    pyprojects = {d: read_toml(root / d / "pyproject.toml") for d in directories}
+    return LoadedWorkspace(build_workspace(root, config, pyprojects), tuple(warnings))
+
+
+_ASSIGNMENT = r"""^\s*{name}\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]"""
+
+
+def read_version(workspace: Workspace, package: Package) -> str | None:
+    """The version as declared (static, or read from its version file); None if set by VCS."""
+    source = package.version_source
+    if source.kind == "static":
+        return package.version
+    if source.kind == "vcs":
+        return None
+    base = workspace.root / package.path
+    for relative in source.files:
+        path = base / relative
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if source.kind == "text":
+            return text.strip()
+        patterns = [source.pattern] if source.pattern else [
+            _ASSIGNMENT.format(name=re.escape(attribute)) for attribute in source.attributes
+        ]
+        for pattern in patterns:
+            match = re.search(pattern, text, re.MULTILINE)
+            if match:
+                return match.group("version") if "version" in match.groupdict() else match.group(1)
+        raise ConfigurationError(
+            f"{path} declares no version ({' or '.join(source.attributes)}); add one"
+        )
+    listed = ", ".join(str(base / f) for f in source.files)
+    raise ConfigurationError(f"{package.name}: no version file found (looked at {listed})")
