@@ -93,3 +93,18 @@ def test_plan_errors_are_one_line(tmp_path: Path, server: LiveServer) -> None:
     assert result.returncode == 2
     assert "has no [tool.pubkit] table" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_plan_of_the_example_monorepo(tmp_path: Path, server: LiveServer) -> None:
+    import shutil
+
+    repo = tmp_path / "monorepo"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "monorepo", repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "feat: the example")
+    result = pubkit_plan(repo, server, "--json")
+    assert result.returncode == 0, result.stderr
+    plan = [p["name"] for p in json.loads(result.stdout)["packages"]]
+    assert plan[0] == "acme-core"
+    assert sorted(plan) == ["acme-aws", "acme-core", "acme-kafka", "acme-text"]
