@@ -5,6 +5,7 @@ Also PEP 592 (yanked), PEP 658/714 (core metadata), PEP 700 (versions, size, upl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -65,6 +66,7 @@ def _range_matches(media_range: str, media_type: str) -> int:
     return -1
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer with, or None when the client accepts none we serve (406)."""
     if not accept or not accept.strip():

@@ -142,3 +142,16 @@ def test_authenticated_read_policy(data_dir: Path, dist_dir: Path) -> None:
         assert client.get("/simple/", headers=basic("alice")).status_code == 200
         assert client.get("/simple/", headers=basic("alice", "wrong-pass")).status_code == 401
         assert client.get("/health").status_code == 200
+
+
+def test_access_log_lines_are_json(demo: Index, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="pubkit.access"):
+        demo.client.get('/simple/demo-pkg/?x="quoted"')
+        demo.client.get('/simple/we"ird\\/')
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pubkit.access"]
+    assert lines[0]["path"] == "/simple/demo-pkg/" and lines[0]["status"] == 200
+    assert lines[1]["path"] == '/simple/we"ird\\/'
+    assert set(lines[0]) == {"method", "path", "status", "bytes", "ms", "client"}
