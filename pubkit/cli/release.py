@@ -92,3 +92,31 @@ def plan(
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _render(result)
+
+
+def build(
+    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    workspace: Path = WorkspaceOption,
+    out: Path = typer.Option(Path("dist"), "--out", help="Where to put dist/<package>/ files."),
+    no_isolation: bool = typer.Option(
+        False, "--no-isolation", help="Build in this environment instead of a fresh one."
+    ),
+) -> None:
+    """Build the sdist, then the wheel from it, of each package in dependency order."""
+    from pubkit.adapters.builder import PypaBuilder
+    from pubkit.core.graph import DependencyGraph
+
+    loaded = load_workspace(workspace)
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    ws = loaded.workspace
+    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
+    builder = PypaBuilder(isolated=not no_isolation)
+    out_root = out if out.is_absolute() else ws.root / out
+    for name in DependencyGraph(ws).topological_order():
+        if name not in wanted:
+            continue
+        package = ws.package(name)
+        built = builder.build(ws.root / package.path, out_root / name, name)
+        for path in built.files:
+            typer.echo(f"built {path}")

@@ -1,0 +1,71 @@
+"""`pubkit build` on the example monorepo: pypa build, sdist first, wheel from the sdist."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from pubkit.adapters.builder import PypaBuilder
+from pubkit.adapters.process import FakeRunner
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "monorepo"
+
+
+def test_build_two_packages_of_the_example(tmp_path: Path) -> None:
+    repo = tmp_path / "monorepo"
+    shutil.copytree(EXAMPLE, repo)
+    result = subprocess.run(
+        [sys.executable, "-m", "pubkit", "build", "acme-kafka", "acme-core", "--workspace",
+         str(repo)],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    built = [line.removeprefix("built ") for line in result.stdout.splitlines()]
+    # Dependency order: acme-core before acme-kafka, whatever order they were asked in.
+    assert [Path(p).name for p in built] == [
+        "acme_core-1.2.0.tar.gz", "acme_core-1.2.0-py3-none-any.whl",
+        "acme_kafka-1.0.0.tar.gz", "acme_kafka-1.0.0-py3-none-any.whl",
+    ]
+    wheel = repo / "dist" / "acme-kafka" / "acme_kafka-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read("acme_kafka-1.0.0.dist-info/METADATA").decode()
+    (requirement,) = [
+        Requirement(line.removeprefix("Requires-Dist: "))
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist: acme-core")
+    ]
+    assert requirement.specifier == SpecifierSet(">=1.2,<2")
+    assert not any(p.name.startswith(".build-") for p in (repo / "dist").rglob("*"))
+
+
+def test_a_broken_package_fails_with_one_line(tmp_path: Path) -> None:
+    repo = tmp_path / "monorepo"
+    shutil.copytree(EXAMPLE, repo)
+    pyproject = repo / "packages" / "acme-text" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires = ["setuptools', 'requires = ["'
+                                                       'no-such-backend-xyz", "setuptools', 1))
+    result = subprocess.run(
+        [sys.executable, "-m", "pubkit", "build", "acme-text", "--workspace", str(repo)],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: acme-text did not build: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_build_command_line() -> None:
+    runner = FakeRunner()
+    builder = PypaBuilder(runner, use_uv=True, python="python")
+    assert builder.command(Path("pkg"), Path("out")) == [
+        "python", "-m", "build", "--outdir", "out", "--installer", "uv", "pkg"]
+    isolated_off = PypaBuilder(runner, isolated=False, python="python")
+    assert "--no-isolation" in isolated_off.command(Path("pkg"), Path("out"))
