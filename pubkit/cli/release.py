@@ -120,3 +120,38 @@ def build(
         built = builder.build(ws.root / package.path, out_root / name, name)
         for path in built.files:
             typer.echo(f"built {path}")
+
+
+def publish(
+    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    workspace: Path = WorkspaceOption,
+    index_url: str = IndexUrlOption,
+    upload_url: str = typer.Option(
+        None, "--upload-url", help="Legacy upload URL. (env: PUBKIT_UPLOAD_URL; default: derived)"
+    ),
+    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
+) -> None:
+    """Upload built files the index does not have yet; identical ones are skipped."""
+    from pubkit.adapters.publisher import TwinePublisher
+    from pubkit.core.graph import DependencyGraph
+    from pubkit.core.publishing import upload_url_for
+    from pubkit.pipeline import publish_package
+
+    loaded = load_workspace(workspace)
+    ws = loaded.workspace
+    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or ws.config.index_url
+    if not url:
+        raise UsageError("no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url")
+    upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL") or upload_url_for(url)
+    credentials = credentials_from_environment()
+    reader = IndexClient(url, credentials)
+    publisher = TwinePublisher(upload, credentials)
+    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
+    dist_root = dist if dist.is_absolute() else ws.root / dist
+    for name in DependencyGraph(ws).topological_order():
+        if name in wanted:
+            result = publish_package(name, dist_root / name, reader, publisher)
+            for filename in result.uploaded:
+                typer.echo(f"uploaded {filename}")
+            for filename in result.already_there:
+                typer.echo(f"already on the index: {filename}")

@@ -1,0 +1,79 @@
+"""Uploading with twine, one file at a time, retrying what is worth retrying."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pubkit.adapters.index_client import Credentials
+from pubkit.adapters.process import ProcessRunner, SubprocessRunner
+from pubkit.errors import PubkitError
+
+UPLOAD_TIMEOUT = 600.0
+# Worth another try: the server or the network had a bad moment.
+TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+_STATUS = re.compile(r"\b(\d{3}) [A-Z][A-Za-z ]+ from ")
+_NETWORK = ("ConnectionError", "Connection aborted", "Max retries exceeded", "timed out")
+
+
+class PublishError(PubkitError):
+    """An upload the index refused, or that kept failing."""
+
+
+def _status(output: str) -> int | None:
+    match = _STATUS.search(output)
+    return int(match.group(1)) if match else None
+
+
+class TwinePublisher:
+    def __init__(
+        self,
+        upload_url: str,
+        credentials: Credentials | None,
+        runner: ProcessRunner | None = None,
+        attempts: int = 4,
+        backoff: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.upload_url = upload_url
+        self.credentials = credentials
+        self.runner = runner or SubprocessRunner()
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+
+    def _env(self) -> dict[str, str]:
+        # Credentials travel in twine's environment, never on its command line.
+        env = {"TWINE_NON_INTERACTIVE": "1"}
+        if self.credentials is not None:
+            env["TWINE_USERNAME"] = self.credentials.username
+            env["TWINE_PASSWORD"] = self.credentials.password
+        return env
+
+    def upload(self, files: Sequence[Path]) -> None:
+        for path in files:
+            self._upload_one(path)
+
+    def _upload_one(self, path: Path) -> None:
+        args = [sys.executable, "-m", "twine", "upload", "--disable-progress-bar",
+                "--repository-url", self.upload_url, str(path)]  # fmt: skip
+        for attempt in range(1, self.attempts + 1):
+            result = self.runner.run(args, env=self._env(), timeout=UPLOAD_TIMEOUT, check=False)
+            if result.ok:
+                return
+            output = result.stdout + result.stderr
+            status = _status(output)
+            transient = status in TRANSIENT_STATUSES or (
+                status is None and any(sign in output for sign in _NETWORK)
+            )
+            if not transient or attempt == self.attempts:
+                reason = f"the index answered {status}" if status else result.last_line()
+                raise PublishError(
+                    f"uploading {path.name} failed: {reason}"
+                    + ("" if transient else "; fix the cause and re-run (uploaded files are kept)")
+                    + (f" after {attempt} attempts" if transient else "")
+                )
+            self.sleep(self.backoff * 2 ** (attempt - 1))

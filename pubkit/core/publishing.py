@@ -1,0 +1,52 @@
+"""What to upload: compare the files we built with what the index already has. Pure.
+
+A file the index has with the same sha256 is skipped (a re-run after a failure); a file the
+index has with other bytes stops the release (files are immutable: it needs a new version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from pubkit.core.distributions import parse_distribution_filename
+from pubkit.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class PublishDecision:
+    upload: tuple[str, ...]
+    already_there: tuple[str, ...]
+    conflicts: tuple[str, ...]
+
+
+def decide_uploads(local: Mapping[str, str], remote: Mapping[str, str]) -> PublishDecision:
+    """``local`` and ``remote`` map filenames to sha256; names compare canonically."""
+    by_canonical = {parse_distribution_filename(name).canonical: sha for name, sha in
+                    remote.items()}  # fmt: skip
+    upload, there, conflicts = [], [], []
+    for filename, sha256 in sorted(local.items()):
+        existing = by_canonical.get(parse_distribution_filename(filename).canonical)
+        if existing is None:
+            upload.append(filename)
+        elif existing == sha256:
+            there.append(filename)
+        else:
+            conflicts.append(filename)
+    return PublishDecision(tuple(upload), tuple(there), tuple(conflicts))
+
+
+def upload_url_for(index_url: str) -> str:
+    """The legacy upload URL of an index whose simple API is at ``index_url``.
+
+    pubkit, pypiserver and PyPI-like servers take uploads at the root above ``/simple/``.
+    """
+    parts = urlsplit(index_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/simple"):
+        raise ConfigurationError(
+            f"cannot tell the upload URL of {parts.scheme}://{parts.hostname}{parts.path}; set"
+            " PUBKIT_UPLOAD_URL (or --upload-url)"
+        )
+    return urlunsplit(parts._replace(path=path[: -len("simple")], query="", fragment=""))
