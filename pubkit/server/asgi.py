@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from pubkit.errors import PubkitError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +36,14 @@ async def send_response(
     all_headers = [(b"content-length", str(len(body)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body if include_body else b""})
+
+
+async def send_error(send: Send, error: PubkitError, what: str) -> None:
+    """Answer with the error's status and one-line message; log server-side failures."""
+    if error.http_status >= 500:
+        logging.getLogger("pubkit.server").error("%s failed: %s", what, error.message)
+    extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
+    await send_text(send, error.http_status, error.message, extra)
 
 
 async def send_text(

@@ -7,7 +7,6 @@ files go out in one message; large ones are streamed in chunks read off the even
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -17,12 +16,18 @@ from urllib.parse import unquote
 import anyio
 
 from pubkit.errors import PubkitError
-from pubkit.server.asgi import REALM, Receive, Scope, Send, header, send_response, send_text
+from pubkit.server.asgi import (
+    Receive,
+    Scope,
+    Send,
+    header,
+    send_error,
+    send_response,
+    send_text,
+)
 from pubkit.server.catalog import Catalog
 from pubkit.server.layout import METADATA_SUFFIX, FileRecord, file_key, metadata_key
 from pubkit.server.services import Services
-
-log = logging.getLogger("pubkit.server")
 
 PREFIX = "/files/"
 CHUNK = 1024 * 1024
@@ -91,10 +96,7 @@ class FilesApp:
         try:
             await self._handle(scope, send)
         except PubkitError as error:
-            if error.http_status >= 500:
-                log.error("download failed: %s", error.message)
-            extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
-            await send_text(send, error.http_status, error.message, extra)
+            await send_error(send, error, "download")
 
     async def _handle(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):

@@ -6,16 +6,21 @@ they resolve), so it skips the framework: one pass over the headers, a cached pa
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import parse_qs, quote
 
 from pubkit.core.distributions import is_normalized, normalize_name
 from pubkit.errors import PubkitError
-from pubkit.server.asgi import REALM, Receive, Scope, Send, header, send_response, send_text
+from pubkit.server.asgi import (
+    Receive,
+    Scope,
+    Send,
+    header,
+    send_error,
+    send_response,
+    send_text,
+)
 from pubkit.server.services import Services
 from pubkit.server.simple import SERVED_TYPES, RenderedPage, negotiate
-
-log = logging.getLogger("pubkit.server")
 
 PREFIX = "/simple/"
 CACHE_CONTROL = b"max-age=0, must-revalidate"
@@ -73,10 +78,7 @@ class SimpleApp:
         try:
             await self._handle(scope, send)
         except PubkitError as error:
-            if error.http_status >= 500:
-                log.error("simple API request failed: %s", error.message)
-            extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
-            await send_text(send, error.http_status, error.message, extra)
+            await send_error(send, error, "simple API request")
 
     async def _handle(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
