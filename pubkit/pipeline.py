@@ -1,6 +1,6 @@
 """Running release steps through the adapters: the one sequencer of side effects.
 
-Today: the publish step. (Versioning, testing, tagging and the whole ``release`` follow.)
+Today: the check and publish steps. (Versioning, testing, tagging and the whole ``release`` follow.)
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pubkit.adapters.index_client import IndexReader
+from pubkit.adapters.process import ProcessRunner
 from pubkit.adapters.publisher import PublishError, TwinePublisher
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.core.publishing import decide_uploads
@@ -64,3 +65,44 @@ def publish_package(
     ordered = sorted(decision.upload, key=lambda name: not name.endswith(".tar.gz"))
     publisher.upload([local[name] for name in ordered])
     return PublishResult(package, tuple(ordered), decision.already_there)
+
+
+class CheckError(PubkitError):
+    """A built file that would be refused by the index or misbehave for installers."""
+
+
+def check_package(
+    package: str, version: str | None, dist_dir: Path, runner: ProcessRunner | None = None
+) -> tuple[Path, ...]:
+    """Check the built files of ``package`` at ``version``: our rules, then twine's."""
+    import sys
+
+    from packaging.version import Version
+
+    from pubkit.adapters.process import SubprocessRunner
+    from pubkit.server.archives import read_core_metadata
+
+    files = [
+        path for path in _distributions(dist_dir, package).values()
+        if version is None or parse_distribution_filename(path.name).version == Version(version)
+    ]  # fmt: skip
+    if not files:
+        wanted = f" {version}" if version else ""
+        raise CheckError(
+            f"no distributions of {package}{wanted} in {dist_dir}; run `pubkit build {package}`"
+        )
+    kinds = {parse_distribution_filename(path.name).is_wheel for path in files}
+    if kinds != {True, False}:
+        raise CheckError(f"{package} needs both an sdist and a wheel; run `pubkit build {package}`")
+    for path in files:
+        try:
+            # The same checks the index makes on upload: name, version, metadata, archive.
+            read_core_metadata(path, parse_distribution_filename(path.name))
+        except PubkitError as error:
+            raise CheckError(f"{path.name}: {error.message}") from None
+    result = (runner or SubprocessRunner()).run(
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
+    )
+    if not result.ok:
+        raise CheckError(f"twine check --strict refused {package}: {result.last_line()}")
+    return tuple(files)

@@ -36,6 +36,7 @@ def _root(
 
 app.command("plan")(release.plan)
 app.command("build")(release.build)
+app.command("check")(release.check)
 app.command("publish")(release.publish)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")

@@ -155,3 +155,22 @@ def publish(
                 typer.echo(f"uploaded {filename}")
             for filename in result.already_there:
                 typer.echo(f"already on the index: {filename}")
+
+
+def check(
+    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    workspace: Path = WorkspaceOption,
+    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
+) -> None:
+    """Check built files as the index would, then with `twine check --strict`."""
+    from pubkit.pipeline import check_package
+    from pubkit.workspace_files import read_version
+
+    ws = load_workspace(workspace).workspace
+    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
+    dist_root = dist if dist.is_absolute() else ws.root / dist
+    for package in ws.packages:
+        if package.normalized in wanted:
+            version = read_version(ws, package)
+            for path in check_package(package.normalized, version, dist_root / package.normalized):
+                typer.echo(f"checked {path.name}")

@@ -69,3 +69,42 @@ def test_build_command_line() -> None:
         "python", "-m", "build", "--outdir", "out", "--installer", "uv", "pkg"]
     isolated_off = PypaBuilder(runner, isolated=False, python="python")
     assert "--no-isolation" in isolated_off.command(Path("pkg"), Path("out"))
+
+
+def _check(repo: Path, *packages: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pubkit", "check", *packages, "--workspace", str(repo)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+def test_check_what_was_built(tmp_path: Path) -> None:
+    repo = tmp_path / "monorepo"
+    shutil.copytree(EXAMPLE, repo)
+    subprocess.run([sys.executable, "-m", "pubkit", "build", "acme-core", "--workspace",
+                    str(repo)], check=True, capture_output=True, timeout=600)
+    result = _check(repo, "acme-core")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "checked acme_core-1.2.0-py3-none-any.whl", "checked acme_core-1.2.0.tar.gz"]
+    missing = _check(repo, "acme-text")
+    assert missing.returncode == 1
+    assert "no distributions of acme-text 1.0.0" in missing.stderr
+
+
+def test_check_refuses_what_the_index_would(tmp_path: Path) -> None:
+    from pubkit.testing import core_metadata, make_sdist, make_wheel
+
+    repo = tmp_path / "monorepo"
+    shutil.copytree(EXAMPLE, repo)
+    dist = repo / "dist" / "acme-core"
+    make_sdist(dist, "acme-core", "1.2.0")
+    wheel = make_wheel(dist, "acme-core", "1.2.0", metadata=core_metadata("acme-other", "1.2.0"))
+    result = _check(repo, "acme-core")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {wheel.name}: the filename says project")
+    bare = "Metadata-Version: 2.1\nName: acme-core\nVersion: 1.2.0\n\n"
+    make_wheel(dist, "acme-core", "1.2.0", metadata=bare)  # no description: twine refuses
+    result = _check(repo, "acme-core")
+    assert result.returncode == 1
+    assert "twine check --strict refused acme-core" in result.stderr
