@@ -1,0 +1,108 @@
+"""Writing a new version, and widened internal requirements, back into a package's files.
+
+Keeps every file's formatting: pyproject.toml goes through tomlkit (comments, order, quotes
+survive), version files get a single targeted substitution. Each write is atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import tomlkit
+from packaging.requirements import InvalidRequirement, Requirement
+
+from pubkit.core.distributions import normalize_name
+from pubkit.core.workspace import Package, Workspace
+from pubkit.errors import ConfigurationError
+
+_ASSIGNMENT = r"""^(\s*{name}\s*(?::\s*str\s*)?=\s*)(['"])([^'"]+)(['"])"""
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_version(workspace: Workspace, package: Package, version: str) -> list[Path]:
+    """Set ``package``'s version to ``version`` where it is declared; the files changed."""
+    source = package.version_source
+    base = workspace.root / package.path
+    if source.kind == "vcs":
+        raise ConfigurationError(
+            f"{package.name} takes its version from git tags; pubkit cannot write it"
+        )
+    if source.kind == "static":
+        path = base / "pyproject.toml"
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        document["project"]["version"] = version
+        _write_atomic(path, tomlkit.dumps(document))
+        return [path]
+    for relative in source.files:
+        path = base / relative
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if source.kind == "text":
+            _write_atomic(path, version + ("\n" if text.endswith("\n") else ""))
+            return [path]
+        for attribute in source.attributes:
+            pattern = re.compile(_ASSIGNMENT.format(name=re.escape(attribute)), re.MULTILINE)
+            if pattern.search(text):
+                _write_atomic(path, pattern.sub(rf"\g<1>\g<2>{version}\g<4>", text, count=1))
+                return [path]
+        raise ConfigurationError(f"{path} declares no {' or '.join(source.attributes)}")
+    raise ConfigurationError(f"{package.name}: no version file to write")
+
+
+def widen_requirements(
+    workspace: Workspace, package: Package, widened: Mapping[str, str]
+) -> Path | None:
+    """Replace the requirements on the packages in ``widened`` (name -> new requirement
+    string) in ``[project] dependencies`` and optional dependencies; the file, if changed."""
+    if not widened:
+        return None
+    wanted = {normalize_name(name): text for name, text in widened.items()}
+    path = workspace.root / package.path / "pyproject.toml"
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    project = document["project"]
+    arrays = [project.get("dependencies", [])]
+    arrays += list(project.get("optional-dependencies", {}).values())
+    changed = False
+    for array in arrays:
+        for index, item in enumerate(list(array)):
+            try:
+                requirement = Requirement(str(item))
+            except InvalidRequirement:
+                continue
+            replacement = wanted.get(normalize_name(requirement.name))
+            if replacement is None:
+                continue
+            # Keep the name, extras and marker as written on this line; only the specifier
+            # changes.
+            new = Requirement(replacement)
+            new.name, new.extras, new.marker = requirement.name, requirement.extras, None
+            _head, semicolon, marker = str(item).partition(";")
+            text = _format(new) + semicolon + marker
+            if text != str(item):
+                array[index] = text
+                changed = True
+    if changed:
+        _write_atomic(path, tomlkit.dumps(document))
+        return path
+    return None
+
+
+def _format(requirement: Requirement) -> str:
+    from pubkit.core.versioning import format_requirement
+
+    return format_requirement(requirement)
