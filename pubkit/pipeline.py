@@ -1,6 +1,6 @@
 """Running release steps through the adapters: the one sequencer of side effects.
 
-Today: the check and publish steps. (Versioning, testing, tagging and the whole ``release`` follow.)
+Today: the check, test and publish steps; tagging and the whole ``release`` follow.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from pathlib import Path
 from pubkit.adapters.index_client import IndexReader
 from pubkit.adapters.process import ProcessRunner
 from pubkit.adapters.publisher import PublishError, TwinePublisher
+from pubkit.adapters.tester import TestOutcome, VenvTester
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.core.publishing import decide_uploads
+from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import PubkitError
 
 
@@ -106,3 +108,47 @@ def check_package(
     if not result.ok:
         raise CheckError(f"twine check --strict refused {package}: {result.last_line()}")
     return tuple(files)
+
+
+def test_package(
+    workspace: Workspace,
+    package: Package,
+    dist_root: Path,
+    reports: Path,
+    tester: VenvTester | None = None,
+    index_url: str | None = None,
+) -> TestOutcome:
+    """Install ``package``'s built wheel in a fresh venv and run its tests (JUnit in
+    ``reports``)."""
+    import tempfile
+
+    from packaging.version import Version
+
+    from pubkit.adapters.tester import TestRequest, VenvTester, matching
+    from pubkit.workspace_files import read_version
+
+    version = read_version(workspace, package)
+    wheels = [
+        path for path in _distributions(dist_root / package.normalized, package.normalized).values()
+        if path.name.endswith(".whl") and (
+            version is None or parse_distribution_filename(path.name).version == Version(version))
+    ]  # fmt: skip
+    if len(wheels) != 1:
+        raise CheckError(
+            f"expected one wheel of {package.normalized} {version or ''} in"
+            f" {dist_root / package.normalized}, found {len(wheels)}; run `pubkit build`"
+        )
+    config = workspace.config
+    with tempfile.TemporaryDirectory(prefix=f"pubkit-test-{package.normalized}-") as workdir:
+        request = TestRequest(
+            package_dir=workspace.root / package.path,
+            wheel=wheels[0],
+            extras=matching(config.test_extras, list(package.optional_dependencies)),
+            groups=matching(config.test_extras, list(package.dependency_groups)),
+            find_links=tuple(p for p in sorted(dist_root.glob("*")) if p.is_dir()),
+            index_url=index_url,
+            command=config.test_command,
+            junit=reports / f"{package.normalized}.xml",
+            workdir=Path(workdir),
+        )
+        return (tester or VenvTester()).test(request)

@@ -37,6 +37,7 @@ def _root(
 app.command("plan")(release.plan)
 app.command("build")(release.build)
 app.command("check")(release.check)
+app.command("test")(release.test)
 app.command("publish")(release.publish)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")

@@ -12,7 +12,7 @@ import typer
 from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
 from pubkit.core.plan import PlanOptions, ReleasePlan
 from pubkit.core.versioning import BUMP_PARTS, BumpPart
-from pubkit.errors import UsageError
+from pubkit.errors import PubkitError, UsageError
 from pubkit.planning import plan_release
 from pubkit.workspace_files import load_workspace
 
@@ -174,3 +174,41 @@ def check(
             version = read_version(ws, package)
             for path in check_package(package.normalized, version, dist_root / package.normalized):
                 typer.echo(f"checked {path.name}")
+
+
+def test(
+    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    workspace: Path = WorkspaceOption,
+    index_url: str = IndexUrlOption,
+    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
+    reports: Path = typer.Option(
+        Path("reports"), "--reports", help="Where to write one JUnit XML file per package."
+    ),
+) -> None:
+    """Test each package's built wheel in a fresh virtualenv, in dependency order."""
+    from pubkit.core.graph import DependencyGraph
+    from pubkit.pipeline import test_package
+
+    ws = load_workspace(workspace).workspace
+    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or ws.config.index_url
+    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
+    dist_root = dist if dist.is_absolute() else ws.root / dist
+    reports_dir = reports if reports.is_absolute() else ws.root / reports
+    failed = []
+    for name in DependencyGraph(ws).topological_order():
+        if name not in wanted:
+            continue
+        outcome = test_package(ws, ws.package(name), dist_root, reports_dir, index_url=url)
+        typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {outcome.summary}")
+        if not outcome.passed:
+            failed.append(name)
+    if failed:
+        raise TestsFailedError(
+            f"tests failed for {', '.join(failed)}; see the JUnit reports in {reports_dir}"
+        )
+
+
+class TestsFailedError(PubkitError):
+    """One or more packages' tests failed."""
+
+    __test__ = False

@@ -108,3 +108,26 @@ def test_check_refuses_what_the_index_would(tmp_path: Path) -> None:
     result = _check(repo, "acme-core")
     assert result.returncode == 1
     assert "twine check --strict refused acme-core" in result.stderr
+
+
+def test_test_command_uses_the_built_wheels(tmp_path: Path) -> None:
+    repo = tmp_path / "monorepo"
+    shutil.copytree(EXAMPLE, repo)
+    broken = repo / "packages" / "acme-kafka" / "tests" / "test_envelope.py"
+    broken.write_text(broken.read_text() + "\n\ndef test_broken() -> None:\n    assert False\n")
+    subprocess.run([sys.executable, "-m", "pubkit", "build", "acme-core", "acme-text",
+                    "acme-kafka", "--workspace", str(repo)],
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    # acme-text needs acme-core, which is on no index: it must come from dist/.
+    result = subprocess.run(
+        [sys.executable, "-m", "pubkit", "test", "acme-text", "acme-kafka", "--workspace",
+         str(repo)],
+        capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("FAILED acme-kafka: ") and "1 failed" in lines[0]
+    assert lines[1].startswith("passed acme-text: ") and "15 passed" in lines[1]
+    assert result.stderr.startswith("error: tests failed for acme-kafka; see the JUnit reports")
+    junit = (repo / "reports" / "acme-text.xml").read_text()
+    assert 'tests="15"' in junit and 'failures="0"' in junit
