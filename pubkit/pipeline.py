@@ -1,6 +1,6 @@
 """Running release steps through the adapters: the one sequencer of side effects.
 
-Today: the check, test and publish steps; tagging and the whole ``release`` follow.
+Today: the check, test, publish and tag steps; the whole ``release`` follows.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from pubkit.adapters.git import Git
 from pubkit.adapters.index_client import IndexReader
 from pubkit.adapters.process import ProcessRunner
 from pubkit.adapters.publisher import PublishError, TwinePublisher
@@ -152,3 +153,16 @@ def test_package(
             workdir=Path(workdir),
         )
         return (tester or VenvTester()).test(request)
+
+
+def tag_release(git: Git, tag_format: str, package: str, version: str, push: bool = False) -> str:
+    """Write the annotated release tag of ``package`` ``version`` (after its upload) and, if
+    asked, push it; both are no-ops when already done, so a re-run completes the job."""
+    from pubkit.core.distributions import normalize_name
+    from pubkit.core.versioning import tag_name
+
+    name = tag_name(tag_format, package, version)
+    git.create_tag(name, f"Release {normalize_name(package)} {version}")
+    if push:
+        git.push_tags([name])
+    return name

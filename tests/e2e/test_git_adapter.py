@@ -100,3 +100,19 @@ def test_shallow_clone_is_detected(repo: Path, tmp_path: Path) -> None:
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="is not a git repository"):
         Git(tmp_path).check_repository()
+
+
+def test_tag_release_is_idempotent_and_pushes(repo: Path, tmp_path: Path) -> None:
+    from pubkit.pipeline import tag_release
+
+    remote = tmp_path / "remote.git"
+    sh(tmp_path, "init", "-q", "--bare", str(remote))
+    sh(repo, "remote", "add", "origin", str(remote))
+    git = Git(repo)
+    assert tag_release(git, "{name}-v{version}", "Acme_Core", "1.2.0", push=True) == (
+        "acme-core-v1.2.0")
+    assert tag_release(git, "{name}-v{version}", "acme-core", "1.2.0", push=True) == (
+        "acme-core-v1.2.0")  # a re-run: nothing new
+    assert sh(remote, "tag").split() == ["acme-core-v1.2.0"]
+    message = sh(repo, "tag", "-l", "--format=%(contents:subject)", "acme-core-v1.2.0")
+    assert message.strip() == "Release acme-core 1.2.0"
