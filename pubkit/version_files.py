@@ -7,7 +7,6 @@ survive), version files get a single targeted substitution. Each write is atomic
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pubkit.core.distributions import normalize_name
 from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import ConfigurationError
-
-_ASSIGNMENT = r"""^(\s*{name}\s*(?::\s*str\s*)?=\s*)(['"])([^'"]+)(['"])"""
+from pubkit.workspace_files import version_file, version_span
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -36,32 +34,22 @@ def _write_atomic(path: Path, text: str) -> None:
 def write_version(workspace: Workspace, package: Package, version: str) -> list[Path]:
     """Set ``package``'s version to ``version`` where it is declared; the files changed."""
     source = package.version_source
-    base = workspace.root / package.path
     if source.kind == "vcs":
         raise ConfigurationError(
             f"{package.name} takes its version from git tags; pubkit cannot write it"
         )
     if source.kind == "static":
-        path = base / "pyproject.toml"
-        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        pyproject = workspace.root / package.path / "pyproject.toml"
+        document = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
         document["project"]["version"] = version
-        _write_atomic(path, tomlkit.dumps(document))
-        return [path]
-    for relative in source.files:
-        path = base / relative
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        if source.kind == "text":
-            _write_atomic(path, version + ("\n" if text.endswith("\n") else ""))
-            return [path]
-        for attribute in source.attributes:
-            pattern = re.compile(_ASSIGNMENT.format(name=re.escape(attribute)), re.MULTILINE)
-            if pattern.search(text):
-                _write_atomic(path, pattern.sub(rf"\g<1>\g<2>{version}\g<4>", text, count=1))
-                return [path]
-        raise ConfigurationError(f"{path} declares no {' or '.join(source.attributes)}")
-    raise ConfigurationError(f"{package.name}: no version file to write")
+        _write_atomic(pyproject, tomlkit.dumps(document))
+        return [pyproject]
+    path = version_file(workspace, package)
+    assert path is not None
+    text = path.read_text(encoding="utf-8")
+    start, end = version_span(package, path, text)
+    _write_atomic(path, text[:start] + version + text[end:])
+    return [path]
 
 
 def widen_requirements(

@@ -77,14 +77,50 @@ def load_workspace(root: Path) -> LoadedWorkspace:
     directories = _package_dirs(root, config.packages)
     if not directories:
         raise ConfigurationError(
-            f"no package matches {list(config.packages)} under {root}; fix `packages` in"
-            f" {source}"
+            f"no package matches {list(config.packages)} under {root}; fix `packages` in {source}"
         )
     pyprojects = {d: read_toml(root / d / "pyproject.toml") for d in directories}
     return LoadedWorkspace(build_workspace(root, config, pyprojects), tuple(warnings))
 
 
-_ASSIGNMENT = r"""^\s*{name}\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]"""
+# `NAME = "1.2.3"` (optionally annotated `: str`); the version is the group named "version",
+# as in hatch's own patterns, so a project's custom pattern works the same way.
+_ASSIGNMENT = r"""^\s*{name}\s*(?::\s*str\s*)?=\s*['"](?P<version>[^'"]+)['"]"""
+
+
+def version_file(workspace: Workspace, package: Package) -> Path | None:
+    """The file that declares a dynamic version (the first candidate that exists)."""
+    base = workspace.root / package.path
+    for relative in package.version_source.files:
+        if (base / relative).is_file():
+            return base / relative
+    if package.version_source.kind in ("python", "text"):
+        listed = ", ".join(str(base / f) for f in package.version_source.files)
+        raise ConfigurationError(f"{package.name}: no version file found (looked at {listed})")
+    return None
+
+
+def version_span(package: Package, path: Path, text: str) -> tuple[int, int]:
+    """Where in ``text`` (the content of ``path``) the version string is: one place for
+    reading it and for writing a new one."""
+    source = package.version_source
+    if source.kind == "text":
+        stripped = text.strip()
+        start = text.index(stripped) if stripped else 0
+        return start, start + len(stripped)
+    patterns = (
+        [source.pattern]
+        if source.pattern
+        else [_ASSIGNMENT.format(name=re.escape(attribute)) for attribute in source.attributes]
+    )
+    for pattern in patterns:
+        match = re.search(pattern, text, re.MULTILINE)
+        if match:
+            group = "version" if "version" in match.groupdict() else 1
+            return match.span(group)
+    raise ConfigurationError(
+        f"{path} declares no version ({' or '.join(source.attributes)}); add one"
+    )
 
 
 def read_version(workspace: Workspace, package: Package) -> str | None:
@@ -94,23 +130,8 @@ def read_version(workspace: Workspace, package: Package) -> str | None:
         return package.version
     if source.kind == "vcs":
         return None
-    base = workspace.root / package.path
-    for relative in source.files:
-        path = base / relative
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        if source.kind == "text":
-            return text.strip()
-        patterns = [source.pattern] if source.pattern else [
-            _ASSIGNMENT.format(name=re.escape(attribute)) for attribute in source.attributes
-        ]
-        for pattern in patterns:
-            match = re.search(pattern, text, re.MULTILINE)
-            if match:
-                return match.group("version") if "version" in match.groupdict() else match.group(1)
-        raise ConfigurationError(
-            f"{path} declares no version ({' or '.join(source.attributes)}); add one"
-        )
-    listed = ", ".join(str(base / f) for f in source.files)
-    raise ConfigurationError(f"{package.name}: no version file found (looked at {listed})")
+    path = version_file(workspace, package)
+    assert path is not None
+    text = path.read_text(encoding="utf-8")
+    start, end = version_span(package, path, text)
+    return text[start:end]
