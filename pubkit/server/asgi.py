@@ -46,6 +46,15 @@ async def send_error(send: Send, error: PubkitError, what: str) -> None:
     await send_text(send, error.http_status, error.message, extra)
 
 
+async def refuse_writes(scope: Scope, send: Send, what: str) -> bool:
+    """Answer 405 to anything but GET and HEAD; True when the request was refused."""
+    if scope["method"] in ("GET", "HEAD"):
+        return False
+    await send_text(send, 405, f"{what} read-only; upload to the server root",
+                    [(b"allow", b"GET, HEAD")])  # fmt: skip
+    return True
+
+
 async def send_text(
     send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:

@@ -21,6 +21,7 @@ from pubkit.server.asgi import (
     Scope,
     Send,
     header,
+    refuse_writes,
     send_error,
     send_response,
     send_text,
@@ -99,9 +100,7 @@ class FilesApp:
             await send_error(send, error, "download")
 
     async def _handle(self, scope: Scope, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
-            await send_text(send, 405, "files are read-only; upload to the server root",
-                            [(b"allow", b"GET, HEAD")])  # fmt: skip
+        if await refuse_writes(scope, send, "files are"):
             return
         await self.services.check_reader(header(scope, b"authorization"))
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")

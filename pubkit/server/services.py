@@ -57,9 +57,6 @@ class Services:
     async def user_of(self, request: Request) -> User | None:
         return await self.user_from(request.headers.get("authorization"))
 
-    async def require_reader(self, request: Request) -> None:
-        await self.check_reader(request.headers.get("authorization"))
-
 
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services

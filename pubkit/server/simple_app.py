@@ -15,6 +15,7 @@ from pubkit.server.asgi import (
     Scope,
     Send,
     header,
+    refuse_writes,
     send_error,
     send_response,
     send_text,
@@ -81,13 +82,7 @@ class SimpleApp:
             await send_error(send, error, "simple API request")
 
     async def _handle(self, scope: Scope, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
-            await send_text(
-                send,
-                405,
-                "the simple API is read-only; upload to the server root",
-                [(b"allow", b"GET, HEAD")],
-            )
+        if await refuse_writes(scope, send, "the simple API is"):
             return
         path: str = scope["path"]
         if path == PREFIX.rstrip("/"):
