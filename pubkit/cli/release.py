@@ -1,4 +1,4 @@
-"""``pubkit plan``: what a release would do, package by package. (``release`` builds on it.)"""
+"""The release commands: ``pubkit plan``, ``build``, ``check``, ``test`` and ``publish``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
 from pubkit.core.plan import PlanOptions, ReleasePlan
 from pubkit.core.versioning import BUMP_PARTS, BumpPart
+from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import PubkitError, UsageError
 from pubkit.planning import plan_release
 from pubkit.workspace_files import load_workspace
@@ -44,6 +45,30 @@ def index_reader(url: str | None) -> IndexReader | None:
     return IndexClient(url, credentials_from_environment()) if url else None
 
 
+def _load(root: Path) -> Workspace:
+    loaded = load_workspace(root)
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return loaded.workspace
+
+
+def _index_url(option: str | None, workspace: Workspace) -> str | None:
+    return option or os.environ.get("PUBKIT_INDEX_URL") or workspace.config.index_url
+
+
+def _under_root(workspace: Workspace, path: Path) -> Path:
+    return path if path.is_absolute() else workspace.root / path
+
+
+def _in_order(workspace: Workspace, names: list[str] | None) -> list[Package]:
+    """The named packages (all when none are named), dependencies first."""
+    from pubkit.core.graph import DependencyGraph
+
+    wanted = {workspace.package(name).normalized for name in names or ()} or set(workspace.names)
+    order = DependencyGraph(workspace).topological_order()
+    return [workspace.package(name) for name in order if name in wanted]
+
+
 def _render(plan: ReleasePlan) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -74,18 +99,14 @@ def plan(
     """Show what `pubkit release` would do; changes nothing."""
     if bump is not None and bump not in BUMP_PARTS:
         raise UsageError(f"--bump {bump!r} is unknown; use one of {', '.join(BUMP_PARTS)}")
-    loaded = load_workspace(workspace)
-    for warning in loaded.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    config = loaded.workspace.config
-    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or config.index_url
+    ws = _load(workspace)
     options = PlanOptions(
-        strategy=config.version_strategy,
+        strategy=ws.config.version_strategy,
         bump=cast("BumpPart | None", bump),
         dev_build=dev,
-        only=tuple(loaded.workspace.package(name).normalized for name in packages or ()),
+        only=tuple(ws.package(name).normalized for name in packages or ()),
     )
-    result = plan_release(loaded.workspace, options, index=index_reader(url))
+    result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws)))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -104,19 +125,12 @@ def build(
 ) -> None:
     """Build the sdist, then the wheel from it, of each package in dependency order."""
     from pubkit.adapters.builder import PypaBuilder
-    from pubkit.core.graph import DependencyGraph
 
-    loaded = load_workspace(workspace)
-    for warning in loaded.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    ws = loaded.workspace
-    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
+    ws = _load(workspace)
     builder = PypaBuilder(isolated=not no_isolation)
-    out_root = out if out.is_absolute() else ws.root / out
-    for name in DependencyGraph(ws).topological_order():
-        if name not in wanted:
-            continue
-        package = ws.package(name)
+    out_root = _under_root(ws, out)
+    for package in _in_order(ws, packages):
+        name = package.normalized
         built = builder.build(ws.root / package.path, out_root / name, name)
         for path in built.files:
             typer.echo(f"built {path}")
@@ -133,28 +147,25 @@ def publish(
 ) -> None:
     """Upload built files the index does not have yet; identical ones are skipped."""
     from pubkit.adapters.publisher import TwinePublisher
-    from pubkit.core.graph import DependencyGraph
     from pubkit.core.publishing import upload_url_for
     from pubkit.pipeline import publish_package
 
-    loaded = load_workspace(workspace)
-    ws = loaded.workspace
-    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or ws.config.index_url
+    ws = _load(workspace)
+    url = _index_url(index_url, ws)
     if not url:
         raise UsageError("no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url")
     upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL") or upload_url_for(url)
     credentials = credentials_from_environment()
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
-    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
-    dist_root = dist if dist.is_absolute() else ws.root / dist
-    for name in DependencyGraph(ws).topological_order():
-        if name in wanted:
-            result = publish_package(name, dist_root / name, reader, publisher)
-            for filename in result.uploaded:
-                typer.echo(f"uploaded {filename}")
-            for filename in result.already_there:
-                typer.echo(f"already on the index: {filename}")
+    dist_root = _under_root(ws, dist)
+    for package in _in_order(ws, packages):
+        name = package.normalized
+        result = publish_package(name, dist_root / name, reader, publisher)
+        for filename in result.uploaded:
+            typer.echo(f"uploaded {filename}")
+        for filename in result.already_there:
+            typer.echo(f"already on the index: {filename}")
 
 
 def check(
@@ -166,14 +177,12 @@ def check(
     from pubkit.pipeline import check_package
     from pubkit.workspace_files import read_version
 
-    ws = load_workspace(workspace).workspace
-    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
-    dist_root = dist if dist.is_absolute() else ws.root / dist
-    for package in ws.packages:
-        if package.normalized in wanted:
-            version = read_version(ws, package)
-            for path in check_package(package.normalized, version, dist_root / package.normalized):
-                typer.echo(f"checked {path.name}")
+    ws = _load(workspace)
+    dist_root = _under_root(ws, dist)
+    for package in _in_order(ws, packages):
+        version = read_version(ws, package)
+        for path in check_package(package.normalized, version, dist_root / package.normalized):
+            typer.echo(f"checked {path.name}")
 
 
 def test(
@@ -186,19 +195,16 @@ def test(
     ),
 ) -> None:
     """Test each package's built wheel in a fresh virtualenv, in dependency order."""
-    from pubkit.core.graph import DependencyGraph
     from pubkit.pipeline import test_package
 
-    ws = load_workspace(workspace).workspace
-    url = index_url or os.environ.get("PUBKIT_INDEX_URL") or ws.config.index_url
-    wanted = {ws.package(name).normalized for name in packages or ()} or set(ws.names)
-    dist_root = dist if dist.is_absolute() else ws.root / dist
-    reports_dir = reports if reports.is_absolute() else ws.root / reports
+    ws = _load(workspace)
+    url = _index_url(index_url, ws)
+    dist_root = _under_root(ws, dist)
+    reports_dir = _under_root(ws, reports)
     failed = []
-    for name in DependencyGraph(ws).topological_order():
-        if name not in wanted:
-            continue
-        outcome = test_package(ws, ws.package(name), dist_root, reports_dir, index_url=url)
+    for package in _in_order(ws, packages):
+        name = package.normalized
+        outcome = test_package(ws, package, dist_root, reports_dir, index_url=url)
         typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {outcome.summary}")
         if not outcome.passed:
             failed.append(name)
