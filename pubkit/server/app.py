@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from pubkit import __version__
 from pubkit.errors import AuthenticationError, PubkitError, UploadError
-from pubkit.server.asgi import REALM, ASGIApp, Message, Receive, Scope, Send
+from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.files import FilesApp
 from pubkit.server.services import Services, services_of
@@ -40,18 +40,10 @@ log = logging.getLogger("pubkit.server")
 # -- responses for errors ------------------------------------------------------------------
 
 
-def error_response(error: PubkitError) -> Response:
-    headers = {"WWW-Authenticate": REALM} if error.http_status == 401 else {}
-    if error.http_status == 413:
-        headers["Connection"] = "close"
-    return PlainTextResponse(error.message + "\n", status_code=error.http_status, headers=headers)
-
-
 async def _pubkit_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PubkitError)
-    if exc.http_status >= 500:
-        log.error("request failed: %s", exc.message)
-    return error_response(exc)
+    headers = {name.decode(): value.decode() for name, value in error_headers(exc, "request")}
+    return PlainTextResponse(exc.message + "\n", status_code=exc.http_status, headers=headers)
 
 
 # -- upload --------------------------------------------------------------------------------
@@ -262,4 +254,4 @@ def app_from_environment() -> Starlette:
     return app
 
 
-__all__ = ["app_from_environment", "create_app", "error_response"]
+__all__ = ["app_from_environment", "create_app"]

@@ -38,12 +38,23 @@ async def send_response(
     await send({"type": "http.response.body", "body": body if include_body else b""})
 
 
-async def send_error(send: Send, error: PubkitError, what: str) -> None:
-    """Answer with the error's status and one-line message; log server-side failures."""
+def error_headers(error: PubkitError, what: str) -> list[tuple[bytes, bytes]]:
+    """The headers an error answer carries (and the log line of a server-side failure):
+    shared by the bare-ASGI apps and the framework's exception handler."""
     if error.http_status >= 500:
         logging.getLogger("pubkit.server").error("%s failed: %s", what, error.message)
-    extra = [(b"www-authenticate", REALM.encode())] if error.http_status == 401 else []
-    await send_text(send, error.http_status, error.message, extra)
+    headers = []
+    if error.http_status == 401:
+        headers.append((b"www-authenticate", REALM.encode()))
+    if error.http_status == 413:
+        # The rest of a too-large body is not worth reading: close instead.
+        headers.append((b"connection", b"close"))
+    return headers
+
+
+async def send_error(send: Send, error: PubkitError, what: str) -> None:
+    """Answer with the error's status and one-line message."""
+    await send_text(send, error.http_status, error.message, error_headers(error, what))
 
 
 async def refuse_writes(scope: Scope, send: Send, what: str) -> bool:

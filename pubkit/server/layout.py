@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from pubkit.core.distributions import DistributionFilename, canonical_filename
+from pubkit.core.distributions import canonical_filename
 from pubkit.errors import CatalogError
 
 SIDECAR_SUFFIX = ".json"
@@ -82,7 +82,3 @@ class FileRecord:
             return cls(**data)
         except (ValueError, KeyError, TypeError) as error:
             raise CatalogError(f"unreadable sidecar ({error}); restore it from a backup") from None
-
-
-def describe(parsed: DistributionFilename) -> str:
-    return f"{parsed.project} {parsed.version} ({parsed.packagetype})"
