@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from pubkit.adapters.git import Git
 from pubkit.adapters.index_client import IndexReader
 from pubkit.core.plan import PackageFacts, PlanOptions, ReleasePlan, make_plan
+from pubkit.core.publishing import complete_versions
 from pubkit.core.versioning import TagFormat
 from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import ConfigurationError
@@ -20,9 +21,7 @@ SHALLOW_ADVICE = (
 )
 
 
-def _changed_files(
-    workspace: Workspace, package: Package, git: Git, since: str
-) -> tuple[str, ...]:
+def _changed_files(workspace: Workspace, package: Package, git: Git, since: str) -> tuple[str, ...]:
     changed = []
     for path in git.changed_files(since, package.path):
         inside = PurePosixPath(path).relative_to(package.path)
@@ -51,12 +50,19 @@ def gather_facts(
             changed = _changed_files(workspace, package, git, last.tag)
         if git is not None and needs_history:
             messages = tuple(git.commit_messages(last.tag if last else None, package.path))
+        listing = index.project(package.normalized) if index is not None else None
         facts[package.normalized] = PackageFacts(
             current=read_version(workspace, package),
-            released=index.project(package.normalized).versions if index is not None else None,
+            released=listing.versions if listing is not None else None,
             last_tag=last,
             changed_files=changed,
             commit_messages=messages,
+            complete=complete_versions(listing.files) if listing is not None else None,
+            tagged=frozenset(
+                parsed.version
+                for parsed in (tag_format.parse(t, package.normalized) for t in tags)
+                if parsed is not None
+            ),
         )
     return facts
 
@@ -71,7 +77,7 @@ def plan_release(
     """The release plan of ``workspace``: ask git and the index, decide, change nothing."""
     options = options or PlanOptions()
     git = git if git is not None else Git(workspace.root)
-    needs_history = options.strategy != "manual" or options.bump is not None or (
-        options.dev_build is not None
+    needs_history = (
+        options.strategy != "manual" or options.bump is not None or (options.dev_build is not None)
     )
     return make_plan(workspace, gather_facts(workspace, git, index, needs_history), options)

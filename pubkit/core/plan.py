@@ -8,7 +8,7 @@ done here, so every rule is a plain function with a unit test.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from packaging.version import Version
@@ -29,7 +29,9 @@ from pubkit.core.workspace import Workspace
 from pubkit.errors import UsageError
 
 STEPS = ("version", "build", "check", "test", "publish", "tag")
+TAG_ONLY = ("tag",)
 Action = Literal["release", "skip"]
+IndexState = Literal["complete", "partial", "absent", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,40 @@ class PackageFacts:
     """What the edges found out about one package (normalized name)."""
 
     current: str | None  # None when the version could not be read (e.g. from VCS)
-    released: frozenset[Version] | None  # versions on the index; None if not asked
+    released: frozenset[Version] | None  # versions with any file on the index; None if not asked
     last_tag: ReleaseTag | None = None
     changed_files: tuple[str, ...] | None = None  # since last_tag; None without a tag
     commit_messages: tuple[str, ...] = ()
+    # Versions with both an sdist and a wheel on the index (None: take ``released``); a
+    # version in ``released`` but not here was left half-uploaded by an interrupted run.
+    complete: frozenset[Version] | None = None
+    # Versions with a release tag in this history (None: only ``last_tag``'s).
+    tagged: frozenset[Version] | None = None
+
+    def state(self, version: Version) -> IndexState:
+        """Where ``version`` stands on the index."""
+        if self.released is None:
+            return "unknown"
+        complete = self.released if self.complete is None else self.complete
+        if version in complete:
+            return "complete"
+        return "partial" if version in self.released else "absent"
+
+    def is_tagged(self, version: Version) -> bool:
+        if self.tagged is not None:
+            return version in self.tagged
+        return self.last_tag is not None and self.last_tag.version == version
+
+    @property
+    def base(self) -> Version | None:
+        """What the next version grows from: the file's version or the last tag's, the
+        higher (a run that did not commit its version change leaves the file behind)."""
+        if self.current is None:
+            return None
+        current = parse_version(self.current)
+        if self.last_tag is not None and self.last_tag.version > current:
+            return self.last_tag.version
+        return current
 
 
 @dataclass(frozen=True)
@@ -117,44 +149,80 @@ def _change_reason(facts: PackageFacts) -> str:
     return f"{count} file(s) changed since {facts.last_tag.tag}"
 
 
-def _decide(
-    name: str, facts: PackageFacts, options: PlanOptions, affected: set[str]
-) -> tuple[str | None, str, list[str]]:
-    """The next version (None: skip), the reason, and warnings, for one package."""
-    warnings: list[str] = []
-    current = facts.current
-    if current is None:
-        return None, "its version is not readable (set by VCS); pubkit cannot release it", []
+@dataclass(frozen=True)
+class _Decision:
+    next: str | None  # None: skip
+    reason: str
+    steps: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _skip(reason: str, *warnings: str) -> _Decision:
+    return _Decision(None, reason, (), warnings)
+
+
+def _release(facts: PackageFacts, target: Version, reason: str, tag: bool = True) -> _Decision:
+    """Release ``target``, or finish it where an earlier run stopped: an interrupted release
+    is completed, never re-numbered, so a re-run uploads nothing twice and misses no tag."""
+    state = facts.state(target)
+    if state == "complete":
+        if not tag or facts.is_tagged(target):
+            return _skip(f"{target} is already on the index")
+        return _Decision(str(target), f"{target} is on the index but not tagged yet", TAG_ONLY)
+    if state == "partial":
+        reason = f"{target} is only partly on the index: finishing it"
+    steps = STEPS if str(target) != facts.current else STEPS[1:]
+    return _Decision(str(target), reason, steps if tag else steps[:-1])
+
+
+def _pending(facts: PackageFacts, current: Version) -> bool:
+    """The file names a version newer than every release tag that was never finished: set
+    by hand, or by a run that stopped before tagging it."""
+    if facts.is_tagged(current):
+        return False
+    return facts.last_tag is None or current > facts.last_tag.version
+
+
+def _decide(name: str, facts: PackageFacts, options: PlanOptions, affected: set[str]) -> _Decision:
+    """The next version (None: skip), the reason, the steps and warnings, for one package."""
+    if facts.current is None or facts.base is None:
+        return _skip("its version is not readable (set by VCS); pubkit cannot release it")
+    current = parse_version(facts.current)
     if options.dev_build is not None:
         if name not in affected:
-            return None, "unchanged since its last release", []
-        return str(dev_version(current, options.dev_build)), "dev build of a changed package", []
+            return _skip("unchanged since its last release")
+        target = dev_version(facts.base, options.dev_build)
+        return _release(facts, target, "dev build of a changed package", tag=False)
     if options.strategy == "manual":
-        released = facts.released or frozenset()
-        if parse_version(current) in released:
+        if facts.state(current) == "complete" and (
+            facts.is_tagged(current) or not _pending(facts, current)
+        ):
+            warnings = []
             if facts.last_tag is not None and facts.changed_files:
                 warnings.append(
                     f"{name}: {len(facts.changed_files)} file(s) changed since"
                     f" {facts.last_tag.tag} but {current} is already on the index; bump its"
                     " version to release the change"
                 )
-            return None, f"{current} is already on the index", warnings
-        if facts.released is None:
-            return current, "the index was not asked (no index URL)", warnings
-        return current, f"{current} is not on the index yet", warnings
+            return _skip(f"{current} is already on the index", *warnings)
+        if facts.state(current) == "unknown":
+            if facts.is_tagged(current):
+                return _skip(f"{current} is tagged (the index was not asked)")
+            return _release(facts, current, "the index was not asked (no index URL)")
+        return _release(facts, current, f"{current} is not on the index yet")
+    if _pending(facts, current):
+        return _release(facts, current, f"{current} is set but not released yet")
     if name not in affected:
-        return None, "unchanged since its last release", []
+        return _skip("unchanged since its last release")
     if options.strategy == "bump":
-        part: BumpPart = options.bump or "patch"
         reason = _change_reason(facts) if _changed(facts) else "a dependency is released"
-        return str(bump(current, part)), reason, []
-    proposed = next_version_conventional(current, facts.commit_messages)
+        return _release(facts, bump(facts.base, options.bump or "patch"), reason)
+    proposed = next_version_conventional(facts.base, facts.commit_messages)
     if proposed is None:
         if _changed(facts):
-            return None, "no feat/fix/breaking commits since its last release", []
-        proposed = bump(current, "patch")
-        return str(proposed), "a dependency is released", []
-    return str(proposed), _change_reason(facts), []
+            return _skip("no feat/fix/breaking commits since its last release")
+        return _release(facts, bump(facts.base, "patch"), "a dependency is released")
+    return _release(facts, proposed, _change_reason(facts))
 
 
 def make_plan(
@@ -173,39 +241,42 @@ def make_plan(
         selected = set(options.only)
     changed = {name for name in order if _changed(facts[name])}
     affected = graph.affected(changed, kinds=METADATA_KINDS)
-    decisions: dict[str, str | None] = {}
-    reasons: dict[str, str] = {}
+    decisions: dict[str, _Decision] = {}
     warnings: list[str] = []
     for name in order:
         if name not in selected:
-            decisions[name], reasons[name] = None, "not selected"
+            decisions[name] = _skip("not selected")
             continue
-        decisions[name], reasons[name], found = _decide(name, facts[name], options, affected)
-        warnings.extend(found)
+        decisions[name] = _decide(name, facts[name], options, affected)
+        warnings.extend(decisions[name].warnings)
     entries = []
     for name in order:
         package = workspace.package(name)
-        changes = _requirement_changes(graph, name, decisions)
-        next_version = decisions[name]
-        if next_version is None and changes and facts[name].current is not None:
+        changes = _requirement_changes(graph, name, {n: d.next for n, d in decisions.items()})
+        decision = decisions[name]
+        base = facts[name].base
+        if decision.next is None and changes and base is not None:
             # Its dependency moves outside what it admits: it must be released too.
-            next_version = str(bump(facts[name].current or "", options.bump or "patch"))
-            decisions[name] = next_version
-            reasons[name] = "its requirement on " + ", ".join(c.dependency for c in changes) + (
-                " must admit the new version"
+            reason = (
+                "its requirement on "
+                + ", ".join(c.dependency for c in changes)
+                + (" must admit the new version")
             )
-        steps: tuple[str, ...] = ()
-        if next_version is not None:
-            steps = STEPS if next_version != facts[name].current else STEPS[1:]
+            decision = _release(facts[name], bump(base, options.bump or "patch"), reason)
+            decisions[name] = decision
+        elif decision.steps == TAG_ONLY:
+            changes = []  # what was published stands; tagging changes no file
+        if changes and "version" not in decision.steps:
+            decision = replace(decision, steps=("version", *decision.steps))
         entries.append(
             PlanEntry(
                 name=name,
                 path=str(package.path),
                 current=facts[name].current,
-                next=next_version,
-                action="release" if next_version is not None else "skip",
-                reason=reasons[name],
-                steps=steps,
+                next=decision.next,
+                action="release" if decision.next is not None else "skip",
+                reason=decision.reason,
+                steps=decision.steps,
                 requirement_changes=tuple(changes),
             )
         )
@@ -227,4 +298,3 @@ def _requirement_changes(
             )
         )
     return changes
-

@@ -6,12 +6,14 @@ index has with other bytes stops the release (files are immutable: it needs a ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from packaging.version import Version
+
 from pubkit.core.distributions import parse_distribution_filename
-from pubkit.errors import ConfigurationError
+from pubkit.errors import ConfigurationError, PubkitError
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,19 @@ def decide_uploads(local: Mapping[str, str], remote: Mapping[str, str]) -> Publi
         else:
             conflicts.append(filename)
     return PublishDecision(tuple(upload), tuple(there), tuple(conflicts))
+
+
+def complete_versions(filenames: Iterable[str]) -> frozenset[Version]:
+    """The versions among ``filenames`` that have both an sdist and a wheel: what a release
+    publishes. A version with only one of them was left half-way by an interrupted upload."""
+    kinds: dict[Version, set[bool]] = {}
+    for filename in filenames:
+        try:
+            parsed = parse_distribution_filename(filename)
+        except PubkitError:
+            continue
+        kinds.setdefault(parsed.version, set()).add(parsed.is_wheel)
+    return frozenset(version for version, found in kinds.items() if found == {True, False})
 
 
 def upload_url_for(index_url: str) -> str:

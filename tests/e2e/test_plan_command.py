@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pubkit.testing import LiveServer, make_wheel
+from pubkit.testing import LiveServer, make_sdist, make_wheel
 from tests.e2e.support import twine_upload
 
 pytestmark = pytest.mark.e2e
@@ -61,6 +61,12 @@ def pubkit_plan(repo: Path, server: LiveServer, *args: str) -> subprocess.Comple
 
 def test_plan_manual_asks_the_index(monorepo: Path, server: LiveServer, tmp_path: Path) -> None:
     twine_upload(server, [make_wheel(tmp_path / "d", "acme-core", "1.2.0")], "alice")
+    half = json.loads(pubkit_plan(monorepo, server, "--json").stdout)["packages"]
+    core = next(p for p in half if p["name"] == "acme-core")
+    # A wheel without its sdist: an interrupted release, which the next one finishes.
+    assert (core["action"], core["reason"]) == (
+        "release", "1.2.0 is only partly on the index: finishing it")
+    twine_upload(server, [make_sdist(tmp_path / "d", "acme-core", "1.2.0")], "alice")
     result = pubkit_plan(monorepo, server, "--json")
     assert result.returncode == 0, result.stderr
     # The misspelled key is named, with the likely intended one.

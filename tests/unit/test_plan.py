@@ -121,10 +121,80 @@ def test_dev_builds_for_affected_packages(workspace: Workspace) -> None:
 
 def test_never_tagged_packages_count_as_changed(workspace: Workspace) -> None:
     gathered = all_released()
-    gathered["acme-kafka"] = facts("2.0.0", ("2.0.0",), None, "acme-kafka")
+    gathered["acme-kafka"] = facts("2.0.0", (), None, "acme-kafka")
     plan = make_plan(workspace, gathered, PlanOptions("bump"))
-    assert plan.entry("acme-kafka").reason == "never released from this history (no release tag)"
-    assert plan.entry("acme-kafka").next == "2.0.1"
+    # Never tagged and not on the index: the version in the file is the first release.
+    assert plan.entry("acme-kafka").reason == "2.0.0 is set but not released yet"
+    assert plan.entry("acme-kafka").next == "2.0.0"
+    gathered["acme-kafka"] = facts("2.0.0", ("2.0.0",), ("a.py",), "acme-kafka")
+    assert make_plan(workspace, gathered, PlanOptions("bump")).entry("acme-kafka").next == "2.0.1"
+
+
+def resumed(current: str, tags: tuple[str, ...], released: tuple[str, ...] = (),
+            complete: tuple[str, ...] = (), changed: tuple[str, ...] = ("a.py",)) -> PackageFacts:
+    """Facts as a re-run finds them after an earlier run stopped half-way."""
+    versions = [Version(v) for v in tags]
+    return PackageFacts(
+        current=current,
+        released=frozenset(Version(v) for v in released),
+        last_tag=tag("acme-kafka", str(max(versions))) if versions else None,
+        changed_files=changed if versions else None,
+        complete=frozenset(Version(v) for v in complete),
+        tagged=frozenset(versions),
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kafka", "expected"),
+    [
+        # Uploaded and tagged: done.
+        ("manual", resumed("2.0.0", ("2.0.0",), ("2.0.0",), ("2.0.0",)), (None, ())),
+        # Uploaded, not tagged: only the tag is missing.
+        ("manual", resumed("2.1.0", ("2.0.0",), ("2.0.0", "2.1.0"), ("2.0.0", "2.1.0")),
+         ("2.1.0", ("tag",))),
+        # The sdist went up, the wheel did not: finish the same version.
+        ("manual", resumed("2.1.0", ("2.0.0",), ("2.0.0", "2.1.0"), ("2.0.0",)),
+         ("2.1.0", ("build", "check", "test", "publish", "tag"))),
+        # A bump committed (or left in the tree) but not released: release it, do not bump
+        # again.
+        ("bump", resumed("2.0.1", ("2.0.0",), ("2.0.0",), ("2.0.0",)),
+         ("2.0.1", ("build", "check", "test", "publish", "tag"))),
+        ("bump", resumed("2.0.1", ("2.0.0",), ("2.0.0", "2.0.1"), ("2.0.0", "2.0.1")),
+         ("2.0.1", ("tag",))),
+        # A bump that was not committed: the file lags behind; the tag is the record.
+        ("bump", resumed("2.0.0", ("2.0.0", "2.0.1"), ("2.0.0", "2.0.1"), ("2.0.0", "2.0.1")),
+         ("2.0.2", ("version", "build", "check", "test", "publish", "tag"))),
+        # ... and a re-run of that bump after it uploaded without tagging.
+        ("bump", resumed("2.0.0", ("2.0.0",), ("2.0.0", "2.0.1"), ("2.0.0", "2.0.1")),
+         ("2.0.1", ("tag",))),
+        # Dev builds are never tagged, and never uploaded twice.
+        ("dev", resumed("2.0.0", ("2.0.0",), ("2.0.0",), ("2.0.0",)),
+         ("2.0.1.dev7", ("version", "build", "check", "test", "publish"))),
+        ("dev", resumed("2.0.0", ("2.0.0",), ("2.0.0", "2.0.1.dev7"), ("2.0.0", "2.0.1.dev7")),
+         (None, ())),
+    ],
+)
+def test_a_rerun_finishes_what_an_earlier_run_started(
+    workspace: Workspace, strategy: str, kafka: PackageFacts,
+    expected: tuple[str | None, tuple[str, ...]],
+) -> None:
+    gathered = all_released()
+    gathered["acme-kafka"] = kafka
+    options = PlanOptions(dev_build=7) if strategy == "dev" else PlanOptions(strategy)  # type: ignore[arg-type]
+    entry = make_plan(workspace, gathered, options).entry("acme-kafka")
+    assert (entry.next, entry.steps) == expected
+
+
+def test_a_widened_requirement_is_written_even_without_a_new_version(
+    workspace: Workspace,
+) -> None:
+    gathered = all_released()
+    gathered["acme-core"] = facts("2.0.0", ("1.2.0",), ("x.py",), "acme-core")
+    gathered["acme-text"] = facts("1.1.0", ("1.0.0",), ("y.py",), "acme-text")
+    text = make_plan(workspace, gathered, PlanOptions()).entry("acme-text")
+    assert text.next == "1.1.0"
+    assert text.steps[0] == "version"
+    assert [c.new for c in text.requirement_changes] == ["acme-core>=1.2,<3"]
 
 
 def test_only_and_unknown_packages(workspace: Workspace) -> None:
