@@ -1,6 +1,6 @@
 """pubkit: release the packages of a monorepo and serve them from a private index.
 
-The library behind the CLI: load a workspace, plan its release, and (soon) run it.
+The library behind the CLI: load a workspace, plan its release, and run it.
 
     import pubkit
 
@@ -8,6 +8,8 @@ The library behind the CLI: load a workspace, plan its release, and (soon) run i
     plan = pubkit.plan_release(workspace, pubkit.PlanOptions(bump="minor"))
     for entry in plan.releases:
         print(entry.name, entry.current, "->", entry.next, entry.reason)
+    result = pubkit.release(workspace, pubkit.ReleaseOptions(index_url="https://…/simple/"))
+    print(result.ok, [(p.name, p.status) for p in result.packages])
 """
 
 from __future__ import annotations
@@ -23,29 +25,40 @@ _EXPORTS = {
     "Package": "pubkit.core.workspace",
     "PlanEntry": "pubkit.core.plan",
     "PlanOptions": "pubkit.core.plan",
+    "PackageResult": "pubkit.pipeline",
     "PubkitError": "pubkit.errors",
+    "ReleaseOptions": "pubkit.pipeline",
     "ReleasePlan": "pubkit.core.plan",
+    "ReleaseResult": "pubkit.pipeline",
+    "StepResult": "pubkit.pipeline",
     "Workspace": "pubkit.core.workspace",
     "WorkspaceConfig": "pubkit.core.workspace",
     "plan_release": "pubkit.planning",
+    "release": "pubkit.pipeline",
 }
 
 __all__ = [
     "Package",
+    "PackageResult",
     "PlanEntry",
     "PlanOptions",
     "PubkitError",
+    "ReleaseOptions",
     "ReleasePlan",
+    "ReleaseResult",
+    "StepResult",
     "Workspace",
     "WorkspaceConfig",
     "__version__",
     "plan_release",
+    "release",
 ]
 
 if TYPE_CHECKING:
     from pubkit.core.plan import PlanEntry, PlanOptions, ReleasePlan
     from pubkit.core.workspace import Package, Workspace, WorkspaceConfig
     from pubkit.errors import PubkitError
+    from pubkit.pipeline import PackageResult, ReleaseOptions, ReleaseResult, StepResult, release
     from pubkit.planning import plan_release
 
 

@@ -1,16 +1,19 @@
-"""Running release steps through the adapters: the one sequencer of side effects.
+"""The release steps, one function each (build, check, test, publish, tag), over the adapters.
 
-Today: the check, test, publish and tag steps; the whole ``release`` follows.
+Each works alone (``pubkit build|check|test|publish``); :mod:`pubkit.pipeline` sequences them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pubkit.adapters.git import Git
-from pubkit.adapters.index_client import IndexReader
+from pubkit.adapters.index_client import IndexReader, ProjectListing
 from pubkit.adapters.process import ProcessRunner
 from pubkit.adapters.publisher import PublishError, TwinePublisher
 from pubkit.adapters.tester import TestOutcome, VenvTester
@@ -28,46 +31,110 @@ class PublishResult:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _sha256_stream(stream)
 
 
-def _distributions(dist_dir: Path, package: str) -> dict[str, Path]:
+def distributions(dist_dir: Path, package: str, version: str | None = None) -> dict[str, Path]:
+    """The sdists and wheels of ``package`` (of ``version``, if given) in ``dist_dir``."""
+    from packaging.version import Version
+
     files: dict[str, Path] = {}
     for path in sorted(dist_dir.glob("*")) if dist_dir.is_dir() else []:
         try:
             parsed = parse_distribution_filename(path.name)
         except PubkitError:
             continue
-        if parsed.project == package:
+        if parsed.project == package and (version is None or parsed.version == Version(version)):
             files[path.name] = path
     return files
 
 
 def publish_package(
-    package: str, dist_dir: Path, index: IndexReader, publisher: TwinePublisher
+    package: str,
+    dist_dir: Path,
+    index: IndexReader,
+    publisher: TwinePublisher,
+    version: str | None = None,
 ) -> PublishResult:
-    """Upload what the index lacks of ``dist_dir``: sdists first, identical files skipped."""
-    local = _distributions(dist_dir, package)
+    """Upload what the index lacks of ``dist_dir`` (only ``version``'s files, if given):
+    sdists first, identical files skipped, a file the index has with other bytes refused."""
+    local = distributions(dist_dir, package, version)
     if not local:
+        wanted = f" {version}" if version else ""
         raise PublishError(
-            f"no distributions of {package} in {dist_dir}; run `pubkit build {package}` first"
+            f"no distributions of {package}{wanted} in {dist_dir}; run `pubkit build {package}`"
+            " first"
         )
-    decision = decide_uploads(
-        {name: sha256_of(path) for name, path in local.items()}, index.project(package).files
-    )
-    if decision.conflicts:
+    listing = index.project(package)
+    decision = decide_uploads({name: sha256_of(path) for name, path in local.items()},
+                              listing.files)  # fmt: skip
+    rebuilt = _rebuilds_of_published(decision.conflicts, local, listing, index)
+    conflicts = [name for name in decision.conflicts if name not in rebuilt]
+    if conflicts:
         raise PublishError(
-            f"{', '.join(decision.conflicts)} already on the index with other content; files"
+            f"{', '.join(conflicts)} already on the index with other content; files"
             " are immutable: bump the version of " + package
         )
     # The sdist first: an index that has a wheel but no sdist is the worse half-state.
     ordered = sorted(decision.upload, key=lambda name: not name.endswith(".tar.gz"))
     publisher.upload([local[name] for name in ordered])
-    return PublishResult(package, tuple(ordered), decision.already_there)
+    return PublishResult(package, tuple(ordered), (*decision.already_there, *rebuilt))
+
+
+def _rebuilds_of_published(
+    conflicts: Sequence[str], local: Mapping[str, Path], listing: ProjectListing,
+    index: IndexReader,
+) -> list[str]:  # fmt: skip
+    """The conflicting files that are only a rebuild of what the index has: the same files
+    with the same bytes inside, in an archive that differs (timestamps, compression). A
+    re-run after an interrupted upload builds such files; they count as already there."""
+    remote = {parse_distribution_filename(name).canonical: name for name in listing.urls}
+    same = []
+    for filename in conflicts:
+        published = remote.get(parse_distribution_filename(filename).canonical)
+        if published is None:
+            continue
+        with tempfile.TemporaryDirectory(prefix="pubkit-compare-") as scratch:
+            copy = index.download(listing, published, Path(scratch) / published)
+            if archive_contents(copy) == archive_contents(local[filename]):
+                same.append(filename)
+    return same
+
+
+def archive_contents(path: Path) -> dict[str, str]:
+    """Member name -> sha256 of its bytes, for the regular files of a wheel or an sdist:
+    what an archive holds, whatever its timestamps, order or compression."""
+    import tarfile
+    import zipfile
+
+    contents: dict[str, str] = {}
+    if path.name.endswith(".whl") or path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.is_dir():
+                    with archive.open(info) as member:
+                        contents[info.filename] = _sha256_stream(member)
+        return contents
+    with tarfile.open(path) as archive:
+        for tar_info in archive:
+            stream = archive.extractfile(tar_info) if tar_info.isfile() else None
+            if stream is not None:
+                contents[tar_info.name] = _sha256_stream(stream)
+    return contents
+
+
+def _sha256_stream(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1024 * 1024), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TestsFailedError(PubkitError):
+    """One or more packages' tests failed."""
+
+    __test__ = False  # not a pytest test class
 
 
 class CheckError(PubkitError):
@@ -80,15 +147,10 @@ def check_package(
     """Check the built files of ``package`` at ``version``: our rules, then twine's."""
     import sys
 
-    from packaging.version import Version
-
     from pubkit.adapters.process import SubprocessRunner
     from pubkit.server.archives import read_core_metadata
 
-    files = [
-        path for path in _distributions(dist_dir, package).values()
-        if version is None or parse_distribution_filename(path.name).version == Version(version)
-    ]  # fmt: skip
+    files = list(distributions(dist_dir, package, version).values())
     if not files:
         wanted = f" {version}" if version else ""
         raise CheckError(
@@ -123,16 +185,14 @@ def test_package(
     ``reports``)."""
     import tempfile
 
-    from packaging.version import Version
-
     from pubkit.adapters.tester import TestRequest, VenvTester, matching
     from pubkit.workspace_files import read_version
 
     version = read_version(workspace, package)
     wheels = [
-        path for path in _distributions(dist_root / package.normalized, package.normalized).values()
-        if path.name.endswith(".whl") and (
-            version is None or parse_distribution_filename(path.name).version == Version(version))
+        path for path in distributions(dist_root / package.normalized, package.normalized,
+                                       version).values()
+        if path.name.endswith(".whl")
     ]  # fmt: skip
     if len(wheels) != 1:
         raise CheckError(

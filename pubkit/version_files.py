@@ -25,6 +25,7 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
+        Path(temp).chmod(path.stat().st_mode & 0o7777)  # else mkstemp's 0600 would stick
         Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

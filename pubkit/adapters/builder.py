@@ -7,6 +7,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,11 +50,14 @@ class PypaBuilder:
         isolated: bool = True,
         use_uv: bool | None = None,
         python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.runner = runner or SubprocessRunner()
         self.isolated = isolated
         self.use_uv = uv_available() if use_uv is None else use_uv
         self.python = python
+        # e.g. SOURCE_DATE_EPOCH, which makes the backends that honour it reproducible.
+        self.env = dict(env or {})
 
     def command(self, package_dir: Path, out_dir: Path) -> list[str]:
         # Without --sdist/--wheel, build makes the sdist and then the wheel from it.
@@ -69,7 +73,8 @@ class PypaBuilder:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as scratch:
             result = self.runner.run(
-                self.command(package_dir, Path(scratch)), timeout=BUILD_TIMEOUT, check=False
+                self.command(package_dir, Path(scratch)), env=self.env, timeout=BUILD_TIMEOUT,
+                check=False,
             )
             if not result.ok:
                 raise BuildError(

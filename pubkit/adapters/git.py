@@ -13,6 +13,8 @@ from pubkit.errors import ConfigurationError
 FALLBACK_IDENTITY = {
     "GIT_COMMITTER_NAME": "pubkit",
     "GIT_COMMITTER_EMAIL": "pubkit@localhost",
+    "GIT_AUTHOR_NAME": "pubkit",
+    "GIT_AUTHOR_EMAIL": "pubkit@localhost",
 }
 
 
@@ -86,14 +88,33 @@ class Git:
             )
         self._git("tag", "--annotate", name, "--message", message, commit, env=self._identity_env())
 
+    def commit_time(self, revision: str = "HEAD") -> int:
+        """The committer timestamp of ``revision`` (seconds since the epoch)."""
+        return int(self._git("log", "-1", "--format=%ct", revision).strip())
+
+    def commit(self, paths: Sequence[Path], message: str) -> str:
+        """Commit exactly ``paths`` (whatever else is staged stays staged); the new HEAD."""
+        relative = [str(path.relative_to(self.root)) if path.is_absolute() else str(path)
+                    for path in paths]  # fmt: skip
+        self._git("add", "--", *relative)
+        self._git("commit", "--quiet", "--no-verify", "--message", message, "--", *relative,
+                  env=self._identity_env())  # fmt: skip
+        return self.head()
+
     def push_tags(self, names: Sequence[str], remote: str = "origin") -> None:
-        if not names:
-            return
+        if names:
+            self._push(remote, [f"refs/tags/{name}" for name in names], "tags")
+
+    def push_head(self, branch: str, remote: str = "origin") -> None:
+        """Push HEAD (a release commit) to ``branch`` on ``remote``."""
+        self._push(remote, [f"HEAD:refs/heads/{branch}"], f"the release commit to {branch}")
+
+    def _push(self, remote: str, refspecs: Sequence[str], what: str) -> None:
         try:
-            self._git("push", remote, *(f"refs/tags/{name}" for name in names))
+            self._git("push", "--quiet", remote, *refspecs)
         except CommandError as error:
             reason = error.result.last_line() if error.result else error.message
             raise CommandError(
-                f"could not push tags to {remote}: {reason}; check the remote and its"
-                " credentials, then re-run (pushing tags again is harmless)"
+                f"could not push {what} to {remote}: {reason}; check the remote and its"
+                " credentials, then re-run (pushing again is harmless)"
             ) from None

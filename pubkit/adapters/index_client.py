@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urljoin
 
@@ -22,14 +26,34 @@ class IndexUnavailableError(PubkitError):
 
 @dataclass(frozen=True)
 class ProjectListing:
-    """What the index holds for one project: versions and each file's sha256."""
+    """What the index holds for one project: versions, each file's sha256 and URL."""
 
     versions: frozenset[Version] = frozenset()
     files: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 class IndexReader(Protocol):
     def project(self, name: str) -> ProjectListing: ...
+
+    def download(self, listing: ProjectListing, filename: str, destination: Path) -> Path: ...
+
+
+def _verified_copy(chunks: Iterable[bytes], sha256: str, destination: Path, shown: str) -> Path:
+    """Write ``chunks`` to ``destination`` only if they hash to ``sha256``."""
+    digest = hashlib.sha256()
+    partial = destination.with_name(f".{destination.name}.part")
+    with partial.open("wb") as out:
+        for chunk in chunks:
+            digest.update(chunk)
+            out.write(chunk)
+    if not hmac.compare_digest(digest.hexdigest(), sha256):
+        partial.unlink()
+        raise IndexUnavailableError(
+            f"{shown} does not match the sha256 the index lists for it; retry, and if it"
+            " persists, check the index's storage"
+        )
+    return partial.replace(destination)
 
 
 @dataclass(frozen=True)
@@ -89,17 +113,39 @@ class IndexClient:
                 f"{shown} does not speak the PEP 691 JSON API (it sent {content_type!r});"
                 " pubkit needs an index that does"
             )
-        return _listing(response.json())
+        return _listing(response.json(), response.url)
+
+    def download(self, listing: ProjectListing, filename: str, destination: Path) -> Path:
+        """Fetch ``filename`` of ``listing`` to ``destination``, verified against its sha256."""
+        url = listing.urls[filename]
+        shown = redact_url(url)
+        try:
+            with self.session.get(url, stream=True, timeout=self.timeout) as response:
+                if response.status_code >= 400:
+                    raise IndexUnavailableError(
+                        f"the index answered {response.status_code} for {shown}; retry later"
+                    )
+                chunks = response.iter_content(chunk_size=1024 * 1024)
+                return _verified_copy(chunks, listing.files[filename], destination, shown)
+        except requests.RequestException as error:
+            raise IndexUnavailableError(
+                f"could not download {shown}: {type(error).__name__}; check the network and"
+                " re-run"
+            ) from None
 
 
-def _listing(document: dict[str, object]) -> ProjectListing:
+def _listing(document: dict[str, object], page_url: str) -> ProjectListing:
     files: dict[str, str] = {}
+    urls: dict[str, str] = {}
     versions: set[Version] = set()
     for entry in document.get("files", []) or []:  # type: ignore[attr-defined]
         filename = entry.get("filename")
         sha256 = (entry.get("hashes") or {}).get("sha256")
+        url = entry.get("url")
         if isinstance(filename, str) and isinstance(sha256, str):
             files[filename] = sha256
+            if isinstance(url, str):
+                urls[filename] = urljoin(page_url, url)
     for raw in document.get("versions", []) or []:  # type: ignore[attr-defined]
         try:
             versions.add(Version(str(raw)))
@@ -114,14 +160,20 @@ def _listing(document: dict[str, object]) -> ProjectListing:
                 versions.add(parse_distribution_filename(filename).version)
             except PubkitError:
                 continue
-    return ProjectListing(frozenset(versions), files)
+    return ProjectListing(frozenset(versions), files, urls)
 
 
 @dataclass
 class FakeIndex:
-    """An in-memory index for tests: project name -> listing."""
+    """An in-memory index for tests: project name -> listing; ``contents`` holds the bytes
+    of the files that may be downloaded."""
 
     projects: dict[str, ProjectListing] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
 
     def project(self, name: str) -> ProjectListing:
         return self.projects.get(normalize_name(name), ProjectListing())
+
+    def download(self, listing: ProjectListing, filename: str, destination: Path) -> Path:
+        return _verified_copy([self.contents[filename]], listing.files[filename], destination,
+                              filename)  # fmt: skip

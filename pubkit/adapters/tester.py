@@ -85,7 +85,7 @@ class VenvTester:
         # From the work dir, not the source tree: imports must find the installed wheel.
         result = self.runner.run(self.test_command(request, python), cwd=request.workdir,
                                  env=env, timeout=TEST_TIMEOUT, check=False)  # fmt: skip
-        summary = result.last_line()
+        summary = result.last_line().strip("= ")  # pytest frames it in "=" rules
         if result.returncode == NO_TESTS_COLLECTED:
             return TestOutcome(True, request.junit, f"no tests collected ({summary})")
         return TestOutcome(result.ok, request.junit, summary)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import index, release, serve, user, yank
+from pubkit.cli import index, init, release, serve, user, yank
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -34,11 +34,13 @@ def _root(
     """pubkit: private index server and monorepo release tool."""
 
 
+app.command("init")(init.init)
 app.command("plan")(release.plan)
 app.command("build")(release.build)
 app.command("check")(release.check)
 app.command("test")(release.test)
 app.command("publish")(release.publish)
+app.command("release")(release.release)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")
 app.add_typer(index.app, name="index")
@@ -48,7 +50,9 @@ app.command("unyank")(yank.unyank)
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's `typer.Exit` code instead of
+        # exiting with it.
+        code = app(args=argv, standalone_mode=False)
     except PubkitError as error:
         typer.echo(f"error: {error.message}", err=True)
         sys.exit(error.exit_code)
@@ -64,3 +68,5 @@ def main(argv: list[str] | None = None) -> None:
             error.show()
             sys.exit(error.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

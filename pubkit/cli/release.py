@@ -18,7 +18,7 @@ from pubkit.planning import plan_release
 from pubkit.workspace_files import load_workspace
 
 WorkspaceOption: Any = typer.Option(
-    Path(), "--workspace", "-C", help="The monorepo's root (where [tool.pubkit] lives)."
+    Path(), "--workspace", "-C", help="The monorepo's root (where the pubkit config lives)."
 )
 IndexUrlOption: Any = typer.Option(
     None, "--index-url", help="Simple index URL. (env: PUBKIT_INDEX_URL; default: index-url)"
@@ -148,7 +148,7 @@ def publish(
     """Upload built files the index does not have yet; identical ones are skipped."""
     from pubkit.adapters.publisher import TwinePublisher
     from pubkit.core.publishing import upload_url_for
-    from pubkit.pipeline import publish_package
+    from pubkit.steps import publish_package
 
     ws = _load(workspace)
     url = _index_url(index_url, ws)
@@ -159,9 +159,12 @@ def publish(
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
     dist_root = _under_root(ws, dist)
+    from pubkit.workspace_files import read_version
+
     for package in _in_order(ws, packages):
         name = package.normalized
-        result = publish_package(name, dist_root / name, reader, publisher)
+        version = read_version(ws, package)
+        result = publish_package(name, dist_root / name, reader, publisher, version)
         for filename in result.uploaded:
             typer.echo(f"uploaded {filename}")
         for filename in result.already_there:
@@ -174,7 +177,7 @@ def check(
     dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
 ) -> None:
     """Check built files as the index would, then with `twine check --strict`."""
-    from pubkit.pipeline import check_package
+    from pubkit.steps import check_package
     from pubkit.workspace_files import read_version
 
     ws = _load(workspace)
@@ -195,7 +198,7 @@ def test(
     ),
 ) -> None:
     """Test each package's built wheel in a fresh virtualenv, in dependency order."""
-    from pubkit.pipeline import test_package
+    from pubkit.steps import TestsFailedError, test_package
 
     ws = _load(workspace)
     url = _index_url(index_url, ws)
@@ -214,7 +217,101 @@ def test(
         )
 
 
-class TestsFailedError(PubkitError):
-    """One or more packages' tests failed."""
+def release(
+    packages: list[str] = typer.Argument(None, help="Only these packages (and what they need)."),
+    workspace: Path = WorkspaceOption,
+    index_url: str = IndexUrlOption,
+    upload_url: str = typer.Option(
+        None, "--upload-url", help="Legacy upload URL. (env: PUBKIT_UPLOAD_URL; default: derived)"
+    ),
+    bump: str = typer.Option(
+        None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
+    ),
+    dev: int = typer.Option(None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Packages released in parallel."),
+    push: bool = typer.Option(False, "--push", help="Push the tags (and release commit)."),
+    commit: bool = typer.Option(
+        True, "--commit/--no-commit", help="Commit the versions pubkit writes before tagging."
+    ),
+    json_file: Path = typer.Option(None, "--json", help="Write the result as JSON here."),
+    junit_file: Path = typer.Option(None, "--junit", help="Write a JUnit report of the steps."),
+    dist: Path = typer.Option(Path("dist"), "--dist", help="Where to put dist/<package>/ files."),
+    reports: Path = typer.Option(
+        Path("reports"), "--reports", help="Where to write each package's JUnit test report."
+    ),
+    no_isolation: bool = typer.Option(
+        False, "--no-isolation", help="Build in this environment instead of a fresh one."
+    ),
+) -> None:
+    """Version, build, check, test, publish and tag every package that needs a release."""
+    from pubkit.cli import render
+    from pubkit.pipeline import ReleaseOptions
+    from pubkit.pipeline import release as run_release
 
-    __test__ = False
+    try:
+        if bump is not None and bump not in BUMP_PARTS:
+            raise UsageError(f"--bump {bump!r} is unknown; use one of {', '.join(BUMP_PARTS)}")
+        ws = _load(workspace)
+        options = ReleaseOptions(
+            plan=PlanOptions(
+                strategy=ws.config.version_strategy,
+                bump=cast("BumpPart | None", bump),
+                dev_build=dev,
+                only=tuple(ws.package(name).normalized for name in packages or ()),
+            ),
+            index_url=_index_url(index_url, ws),
+            upload_url=upload_url or os.environ.get("PUBKIT_UPLOAD_URL"),
+            credentials=credentials_from_environment(),
+            dry_run=dry_run,
+            jobs=jobs,
+            push=push,
+            commit=commit,
+            dist_dir=dist,
+            reports_dir=reports,
+            isolated_build=not no_isolation,
+        )
+        if dry_run:
+            result = run_release(ws, options)
+            _render(result.plan)
+        else:
+            from pubkit.planning import plan_release as preview
+
+            progress: render.PlainProgress | render.LiveProgress = render.PlainProgress()
+            if render.interactive():
+                progress = render.LiveProgress(preview(ws, options.plan, index=index_reader(
+                    options.index_url)))  # fmt: skip
+            with progress:
+                result = run_release(ws, options, on_event=progress)
+    except PubkitError as error:
+        _write_failure(error, json_file, junit_file)
+        raise
+    for warning in result.plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for line in render.summary_lines(result):
+        typer.echo(line)
+    if json_file is not None:
+        render.write_json(result, json_file)
+    if junit_file is not None:
+        render.write_junit(result, junit_file)
+    if not result.ok:
+        raise typer.Exit(result.exit_code)
+
+
+def _write_failure(error: PubkitError, json_file: Path | None, junit_file: Path | None) -> None:
+    """A run stopped before it started still leaves its result files, for the CI to read."""
+    from xml.etree import ElementTree
+
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        document = {"ok": False, "exit_code": error.exit_code, "error": error.message,
+                    "packages": []}  # fmt: skip
+        json_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if junit_file is not None:
+        suites = ElementTree.Element("testsuites", name="pubkit release")
+        suite = ElementTree.SubElement(suites, "testsuite", name="pubkit", tests="1",
+                                       failures="1", errors="0", skipped="0")  # fmt: skip
+        case = ElementTree.SubElement(suite, "testcase", name="release", classname="pubkit")
+        ElementTree.SubElement(case, "failure", message=error.message).text = error.message
+        junit_file.parent.mkdir(parents=True, exist_ok=True)
+        junit_file.write_text(ElementTree.tostring(suites, encoding="unicode"), encoding="utf-8")

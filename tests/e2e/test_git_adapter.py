@@ -103,7 +103,7 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
 
 def test_tag_release_is_idempotent_and_pushes(repo: Path, tmp_path: Path) -> None:
-    from pubkit.pipeline import tag_release
+    from pubkit.steps import tag_release
 
     remote = tmp_path / "remote.git"
     sh(tmp_path, "init", "-q", "--bare", str(remote))

@@ -42,6 +42,15 @@ def test_static_version_keeps_comments_and_layout(tmp_path: Path) -> None:
                         load_workspace(root).workspace.package("acme-core")) == "1.3.0"
 
 
+def test_a_rewritten_file_keeps_its_permissions(tmp_path: Path) -> None:
+    root = workspace(tmp_path, {"packages/core/pyproject.toml": PYPROJECT})
+    pyproject = root / "packages/core/pyproject.toml"
+    pyproject.chmod(0o664)
+    ws = load_workspace(root).workspace
+    write_version(ws, ws.package("acme-core"), "1.3.0")
+    assert pyproject.stat().st_mode & 0o777 == 0o664
+
+
 def test_hatch_version_file(tmp_path: Path) -> None:
     about = '"""About."""\n\n__version__ = "0.4.0"  # bumped by pubkit\nAUTHOR = "x"\n'
     root = workspace(tmp_path, {

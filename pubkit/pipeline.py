@@ -1,0 +1,443 @@
+"""``release``: run a release plan through the steps, in dependency order, in parallel where
+the graph allows; the one sequencer of side effects.
+
+1. plan (reads only); a dry run stops here;
+2. write the new versions and widened requirements, and commit them (the tags mark that
+   commit); dev builds instead put the files back when the run ends;
+3. per package, once its internal dependencies are through: build, check, test, publish, tag;
+   a failure stops the package and its dependents, independent packages go on;
+4. push the tags (and the release commit) that this run made, even when a package failed.
+
+Every step is safe to repeat, and the plan finishes what an earlier run started (see
+:mod:`pubkit.core.plan`), so re-running after any failure completes the release.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pubkit.adapters.builder import Builder, PypaBuilder
+from pubkit.adapters.git import Git
+from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.adapters.publisher import TwinePublisher
+from pubkit.adapters.tester import VenvTester
+from pubkit.core.events import (
+    EventSink,
+    PackageFinished,
+    PackageStatus,
+    StepFinished,
+    StepStarted,
+    ignore,
+)
+from pubkit.core.graph import DependencyGraph
+from pubkit.core.plan import PlanEntry, PlanOptions, ReleasePlan
+from pubkit.core.workspace import Workspace
+from pubkit.errors import PubkitError, UsageError
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    index_url: str | None = None  # the simple API, e.g. https://pypi.example.com/simple/
+    upload_url: str | None = None  # default: derived from index_url
+    credentials: Credentials | None = None
+    dry_run: bool = False
+    jobs: int = 1
+    push: bool = False  # push the tags (and the release commit) to ``remote``
+    remote: str = "origin"
+    commit: bool = True  # commit the versions pubkit writes (not for dev builds)
+    dist_dir: Path = Path("dist")  # relative paths are under the workspace root
+    reports_dir: Path = Path("reports")
+    isolated_build: bool = True
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    ok: bool
+    seconds: float
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "ok": self.ok, "seconds": round(self.seconds, 3),
+                "detail": self.detail}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    name: str
+    current: str | None
+    version: str | None  # the version released (or planned); None when skipped
+    status: PackageStatus
+    reason: str  # why it was in or out of the plan, or why it failed or was blocked
+    steps: tuple[StepResult, ...] = ()
+    uploaded: tuple[str, ...] = ()
+    already_there: tuple[str, ...] = ()
+    tag: str | None = None
+    junit: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "current": self.current,
+            "version": self.version,
+            "status": self.status,
+            "reason": self.reason,
+            "steps": [step.to_dict() for step in self.steps],
+            "uploaded": list(self.uploaded),
+            "already_there": list(self.already_there),
+            "tag": self.tag,
+            "junit": str(self.junit) if self.junit else None,
+        }
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    plan: ReleasePlan
+    packages: tuple[PackageResult, ...]  # in dependency order
+    dry_run: bool
+    seconds: float
+    commit: str | None = None  # the release commit holding the new versions, if any
+    pushed: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(package.status not in ("failed", "blocked") for package in self.packages)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def package(self, name: str) -> PackageResult:
+        return next(package for package in self.packages if package.name == name)
+
+    def by_status(self, status: PackageStatus) -> tuple[PackageResult, ...]:
+        return tuple(package for package in self.packages if package.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "commit": self.commit,
+            "pushed": list(self.pushed),
+            "packages": [package.to_dict() for package in self.packages],
+            "warnings": list(self.plan.warnings),
+        }
+
+
+class _Recorder:
+    """Times the steps of one package and reports them to the sink."""
+
+    def __init__(self, package: str, sink: EventSink) -> None:
+        self.package = package
+        self.sink = sink
+        self.steps: list[StepResult] = []
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[list[str]]:
+        """Run a step; the block appends what it did to the yielded list."""
+        self.sink(StepStarted(self.package, name))
+        started = time.monotonic()
+        detail: list[str] = []
+        try:
+            yield detail
+        except PubkitError as error:
+            self._finish(name, False, started, error.message)
+            raise
+        except Exception as error:  # a bug, or an adapter's surprise: still one package's
+            self._finish(name, False, started, f"{type(error).__name__}: {error}")
+            raise
+        self._finish(name, True, started, "; ".join(detail))
+
+    def _finish(self, name: str, ok: bool, started: float, detail: str) -> None:
+        result = StepResult(name, ok, time.monotonic() - started, detail)
+        self.steps.append(result)
+        self.sink(StepFinished(self.package, name, ok, result.seconds, detail))
+
+
+@dataclass
+class _Context:
+    workspace: Workspace
+    options: ReleaseOptions
+    git: Git
+    index: IndexReader | None
+    builder: Builder
+    tester: VenvTester
+    publisher: TwinePublisher | None
+    sink: EventSink
+    git_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def under_root(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.workspace.root / path
+
+
+def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
+    """Build, check, test, publish and tag one package (the steps its entry lists)."""
+    from pubkit.steps import (
+        TestsFailedError,
+        check_package,
+        publish_package,
+        tag_release,
+        test_package,
+    )
+
+    assert entry.next is not None
+    name, version = entry.name, entry.next
+    package = context.workspace.package(name)
+    dist_dir = context.under_root(context.options.dist_dir) / name
+    recorder = _Recorder(name, context.sink)
+    uploaded: tuple[str, ...] = ()
+    already: tuple[str, ...] = ()
+    tag: str | None = None
+    junit: Path | None = None
+    try:
+        if "build" in entry.steps:
+            with recorder.step("build") as did:
+                did.extend(path.name for path in _build(context, name, version, dist_dir))
+        if "check" in entry.steps:
+            with recorder.step("check") as did:
+                did.append(f"{len(check_package(name, version, dist_dir))} file(s) passed")
+        if "test" in entry.steps:
+            with recorder.step("test") as did:
+                outcome = test_package(
+                    context.workspace, package, dist_dir.parent,
+                    context.under_root(context.options.reports_dir), context.tester,
+                    index_url=context.options.index_url,
+                )  # fmt: skip
+                junit = outcome.junit
+                if not outcome.passed:
+                    raise TestsFailedError(f"tests failed: {outcome.summary} (see {junit})")
+                did.append(outcome.summary)
+        if "publish" in entry.steps:
+            with recorder.step("publish") as did:
+                assert context.index is not None and context.publisher is not None
+                published = publish_package(name, dist_dir, context.index, context.publisher,
+                                            version)  # fmt: skip
+                uploaded, already = published.uploaded, published.already_there
+                did.append(f"uploaded {len(uploaded)}, already on the index {len(already)}")
+        if "tag" in entry.steps:
+            with recorder.step("tag") as did, context.git_lock:
+                tag = tag_release(context.git, context.workspace.config.tag_format, name, version)
+                did.append(tag)
+    except Exception as error:
+        reason = error.message if isinstance(error, PubkitError) else f"{type(error).__name__}:"
+        if not isinstance(error, PubkitError):
+            reason += f" {error}"
+        failed = recorder.steps[-1].step if recorder.steps else "release"
+        return PackageResult(name, entry.current, version, "failed", f"{failed}: {reason}",
+                             tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+    return PackageResult(name, entry.current, version, "released", entry.reason,
+                         tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+
+
+def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[Path, ...]:
+    from pubkit.core.distributions import parse_distribution_filename
+    from pubkit.steps import distributions
+
+    for stale in distributions(dist_dir, name, version).values():
+        stale.unlink()  # an earlier build of this version, maybe from other sources
+    package_dir = context.workspace.root / context.workspace.package(name).path
+    built = context.builder.build(package_dir, dist_dir, name)
+    found = parse_distribution_filename(built.sdist.name).version
+    if str(found) != version:
+        raise PubkitError(
+            f"{name} built as version {found}, but the plan releases {version}; check how its"
+            " build backend finds the version"
+        )
+    return built.files
+
+
+def _write_versions(
+    context: _Context, plan: ReleasePlan
+) -> tuple[dict[Path, str], dict[str, StepResult]]:
+    """Write each entry's new version and widened requirements. Returns the original text
+    of every file written and each package's version step; if one write fails, every file
+    is put back and the error raised, so the run stops having changed nothing."""
+    from pubkit.version_files import widen_requirements, write_version
+    from pubkit.workspace_files import version_file
+
+    originals: dict[Path, str] = {}
+    steps: dict[str, StepResult] = {}
+    try:
+        for entry in plan.releases:
+            if "version" not in entry.steps or entry.next is None:
+                continue
+            package = context.workspace.package(entry.name)
+            recorder = _Recorder(entry.name, context.sink)
+            with recorder.step("version") as did:
+                for path in (context.workspace.root / package.path / "pyproject.toml",
+                             version_file(context.workspace, package)):  # fmt: skip
+                    if path is not None:
+                        originals.setdefault(path, path.read_text(encoding="utf-8"))
+                if entry.next != entry.current:
+                    write_version(context.workspace, package, entry.next)
+                    did.append(f"{entry.current} -> {entry.next}")
+                widened = {change.dependency: change.new for change in entry.requirement_changes}
+                if widen_requirements(context.workspace, package, widened):
+                    did.append("requires " + ", ".join(widened.values()))
+            steps[entry.name] = recorder.steps[0]
+    except BaseException:
+        _restore(originals)
+        raise
+    return originals, steps
+
+
+def _restore(originals: dict[Path, str]) -> None:
+    for path, text in originals.items():
+        path.write_text(text, encoding="utf-8")
+
+
+def release(
+    workspace: Workspace,
+    options: ReleaseOptions | None = None,
+    *,
+    git: Git | None = None,
+    index: IndexReader | None = None,
+    builder: Builder | None = None,
+    tester: VenvTester | None = None,
+    publisher: TwinePublisher | None = None,
+    on_event: EventSink | None = None,
+) -> ReleaseResult:
+    """Release ``workspace``: plan, then version, build, check, test, publish and tag each
+    package that needs it. Returns what happened; raises only for what stops the whole run
+    before it starts (configuration, git, the index unreachable)."""
+    from pubkit.planning import plan_release
+
+    options = options or ReleaseOptions()
+    if options.jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {options.jobs}")
+    started = time.monotonic()
+    sink = on_event or ignore
+    git = git if git is not None else Git(workspace.root)
+    if index is None and options.index_url:
+        index = IndexClient(options.index_url, options.credentials)
+    plan = plan_release(workspace, options.plan, git=git, index=index)
+    if options.dry_run:
+        planned = tuple(_unrun(entry, "planned" if entry.next else "skipped") for entry in
+                        plan.entries)  # fmt: skip
+        return ReleaseResult(plan, planned, True, time.monotonic() - started)
+    if plan.releases and any("publish" in e.steps for e in plan.releases) and not index:
+        raise UsageError(
+            "no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url in [tool.pubkit]"
+        )
+    context = _Context(
+        workspace, options, git, index,
+        builder or PypaBuilder(isolated=options.isolated_build,
+                               env={"SOURCE_DATE_EPOCH": _source_date_epoch(git)}),
+        tester or VenvTester(),
+        publisher or _publisher(options),
+        sink,
+    )  # fmt: skip
+    dev_build = options.plan.dev_build is not None
+    will_commit = options.commit and not dev_build and any("version" in e.steps
+                                                           for e in plan.releases)  # fmt: skip
+    if options.push and will_commit and git.branch() is None:
+        raise UsageError(
+            "HEAD is detached, so pubkit cannot tell which branch to push its release commit"
+            " to; check out the branch (git checkout -B BRANCH), or pass --no-commit"
+        )
+    originals, version_steps = _write_versions(context, plan)
+    commit = None
+    try:
+        if originals:
+            context.workspace = _reload(workspace)
+        if originals and will_commit:
+            names = ", ".join(f"{e.name} {e.next}" for e in plan.releases if "version" in e.steps)
+            commit = git.commit(sorted(originals), f"release: {names}")
+        results = _schedule(context, plan)
+    finally:
+        if dev_build:  # a branch build leaves the tree as it found it
+            _restore(originals)
+    results = tuple(
+        replace(result, steps=(version_steps[result.name], *result.steps))
+        if result.name in version_steps else result
+        for result in results
+    )  # fmt: skip
+    pushed = _push(context, results, commit) if options.push else ()
+    return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed)
+
+
+def _unrun(entry: PlanEntry, status: PackageStatus, reason: str | None = None) -> PackageResult:
+    return PackageResult(entry.name, entry.current, entry.next, status, reason or entry.reason)
+
+
+def _source_date_epoch(git: Git) -> str:
+    # Builds of one commit get one timestamp, so backends that honour it build the same
+    # bytes twice; an explicit SOURCE_DATE_EPOCH wins.
+    return os.environ.get("SOURCE_DATE_EPOCH") or str(git.commit_time())
+
+
+def _publisher(options: ReleaseOptions) -> TwinePublisher | None:
+    from pubkit.core.publishing import upload_url_for
+
+    if not options.index_url:
+        return None
+    upload_url = options.upload_url or upload_url_for(options.index_url)
+    return TwinePublisher(upload_url, options.credentials)
+
+
+def _reload(workspace: Workspace) -> Workspace:
+    from pubkit.workspace_files import load_workspace
+
+    return load_workspace(workspace.root).workspace
+
+
+def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]:
+    """Run the releasing packages, each once its releasing dependencies have succeeded."""
+    graph = DependencyGraph(context.workspace)
+    releasing = {entry.name: entry for entry in plan.releases}
+    needs = {name: graph.dependencies_of(name) & releasing.keys() for name in releasing}
+    results: dict[str, PackageResult] = {}
+    waiting = list(releasing)
+    with ThreadPoolExecutor(max_workers=context.options.jobs,
+                            thread_name_prefix="pubkit-release") as pool:  # fmt: skip
+        running: dict[Future[PackageResult], str] = {}
+        while waiting or running:
+            for name in list(waiting):
+                stopped = [dep for dep in sorted(needs[name])
+                           if dep in results and results[dep].status != "released"]  # fmt: skip
+                if stopped:
+                    waiting.remove(name)
+                    reason = f"not released because {', '.join(stopped)} did not release"
+                    results[name] = _unrun(releasing[name], "blocked", reason)
+                    context.sink(PackageFinished(name, releasing[name].next, "blocked", reason))
+                elif needs[name] <= results.keys():
+                    waiting.remove(name)
+                    running[pool.submit(_run_package, context, releasing[name])] = name
+            if not running:
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                results[running.pop(future)] = result
+                context.sink(PackageFinished(result.name, result.version, result.status,
+                                             result.reason))  # fmt: skip
+    ordered = []
+    for entry in plan.entries:
+        ordered.append(results.get(entry.name) or _unrun(entry, "skipped"))
+    return tuple(ordered)
+
+
+def _push(
+    context: _Context, results: tuple[PackageResult, ...], commit: str | None
+) -> tuple[str, ...]:
+    """Push the release commit (when HEAD is on a branch) and every tag this run wrote."""
+    git, remote = context.git, context.options.remote
+    pushed: list[str] = []
+    branch = git.branch()
+    if commit is not None and branch is not None:  # checked before the run: never detached
+        git.push_head(branch, remote)
+        pushed.append(branch)
+    tags = [result.tag for result in results if result.tag]
+    git.push_tags(tags, remote)
+    return (*pushed, *tags)
