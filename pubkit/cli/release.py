@@ -25,24 +25,20 @@ IndexUrlOption: Any = typer.Option(
 )
 
 
-def credentials_from_environment() -> Credentials | None:
-    """``PUBKIT_INDEX_TOKEN``, or ``PUBKIT_INDEX_USERNAME`` + ``PUBKIT_INDEX_PASSWORD``."""
-    token = os.environ.get("PUBKIT_INDEX_TOKEN")
-    if token:
-        return Credentials.token(token)
-    username = os.environ.get("PUBKIT_INDEX_USERNAME")
-    password = os.environ.get("PUBKIT_INDEX_PASSWORD")
-    if username and password:
-        return Credentials(username, password)
-    if username or password:
-        raise UsageError(
-            "set both PUBKIT_INDEX_USERNAME and PUBKIT_INDEX_PASSWORD, or PUBKIT_INDEX_TOKEN"
-        )
-    return None
+def _credentials(index_url: str | None, upload_url: str | None = None) -> Credentials | None:
+    from pubkit.adapters.credentials import find_credentials
+    from pubkit.core.publishing import upload_url_for
+
+    if upload_url is None and index_url:
+        try:
+            upload_url = upload_url_for(index_url)
+        except PubkitError:
+            upload_url = None
+    return find_credentials(upload_url, index_url)
 
 
 def index_reader(url: str | None) -> IndexReader | None:
-    return IndexClient(url, credentials_from_environment()) if url else None
+    return IndexClient(url, _credentials(url)) if url else None
 
 
 def _load(root: Path) -> Workspace:
@@ -155,7 +151,7 @@ def publish(
     if not url:
         raise UsageError("no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url")
     upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL") or upload_url_for(url)
-    credentials = credentials_from_environment()
+    credentials = _credentials(url, upload)
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
     dist_root = _under_root(ws, dist)
@@ -253,6 +249,8 @@ def release(
         if bump is not None and bump not in BUMP_PARTS:
             raise UsageError(f"--bump {bump!r} is unknown; use one of {', '.join(BUMP_PARTS)}")
         ws = _load(workspace)
+        url = _index_url(index_url, ws)
+        upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL")
         options = ReleaseOptions(
             plan=PlanOptions(
                 strategy=ws.config.version_strategy,
@@ -260,9 +258,9 @@ def release(
                 dev_build=dev,
                 only=tuple(ws.package(name).normalized for name in packages or ()),
             ),
-            index_url=_index_url(index_url, ws),
-            upload_url=upload_url or os.environ.get("PUBKIT_UPLOAD_URL"),
-            credentials=credentials_from_environment(),
+            index_url=url,
+            upload_url=upload,
+            credentials=_credentials(url, upload),
             dry_run=dry_run,
             jobs=jobs,
             push=push,
