@@ -48,7 +48,7 @@ class ReleaseOptions:
     plan: PlanOptions = field(default_factory=PlanOptions)
     index_url: str | None = None  # the simple API, e.g. https://pypi.example.com/simple/
     upload_url: str | None = None  # default: derived from index_url
-    credentials: Credentials | None = None
+    credentials: Credentials | None = None  # default: found as the CLI finds them
     dry_run: bool = False
     jobs: int = 1
     push: bool = False  # push the tags (and the release commit) to ``remote``
@@ -319,6 +319,8 @@ def release(
     started = time.monotonic()
     sink = on_event or ignore
     git = git if git is not None else Git(workspace.root)
+    if options.credentials is None and options.index_url:
+        options = replace(options, credentials=_find_credentials(options))
     if index is None and options.index_url:
         index = IndexClient(options.index_url, options.credentials)
     plan = plan_release(workspace, options.plan, git=git, index=index)
@@ -377,13 +379,24 @@ def _source_date_epoch(git: Git) -> str:
     return os.environ.get("SOURCE_DATE_EPOCH") or str(git.commit_time())
 
 
-def _publisher(options: ReleaseOptions) -> TwinePublisher | None:
+def _upload_url(options: ReleaseOptions) -> str | None:
     from pubkit.core.publishing import upload_url_for
 
     if not options.index_url:
-        return None
-    upload_url = options.upload_url or upload_url_for(options.index_url)
-    return TwinePublisher(upload_url, options.credentials)
+        return options.upload_url
+    return options.upload_url or upload_url_for(options.index_url)
+
+
+def _find_credentials(options: ReleaseOptions) -> Credentials | None:
+    """As the CLI finds them: PUBKIT_INDEX_* variables, .pypirc, the keyring."""
+    from pubkit.adapters.credentials import find_credentials
+
+    return find_credentials(_upload_url(options), options.index_url)
+
+
+def _publisher(options: ReleaseOptions) -> TwinePublisher | None:
+    upload_url = _upload_url(options)
+    return TwinePublisher(upload_url, options.credentials) if upload_url else None
 
 
 def _reload(workspace: Workspace) -> Workspace:

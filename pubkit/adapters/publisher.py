@@ -58,7 +58,7 @@ class TwinePublisher:
             self._upload_one(path)
 
     def _upload_one(self, path: Path) -> None:
-        args = [sys.executable, "-m", "twine", "upload", "--disable-progress-bar",
+        args = [sys.executable, "-m", "twine", "--no-color", "upload", "--disable-progress-bar",
                 "--repository-url", self.upload_url, str(path)]  # fmt: skip
         for attempt in range(1, self.attempts + 1):
             result = self.runner.run(args, env=self._env(), timeout=UPLOAD_TIMEOUT, check=False)

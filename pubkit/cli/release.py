@@ -260,7 +260,6 @@ def release(
             ),
             index_url=url,
             upload_url=upload,
-            credentials=_credentials(url, upload),
             dry_run=dry_run,
             jobs=jobs,
             push=push,
