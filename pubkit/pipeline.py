@@ -216,7 +216,8 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 )  # fmt: skip
                 junit = outcome.junit
                 if not outcome.passed:
-                    raise TestsFailedError(f"tests failed: {outcome.summary} (see {junit})")
+                    report = f" (see {junit})" if junit.is_file() else ""
+                    raise TestsFailedError(f"tests failed: {outcome.summary}{report}")
                 did.append(outcome.summary)
         if "publish" in entry.steps:
             with recorder.step("publish") as did:
