@@ -231,9 +231,8 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 tag = tag_release(context.git, context.workspace.config.tag_format, name, version)
                 did.append(tag)
     except Exception as error:
-        reason = error.message if isinstance(error, PubkitError) else f"{type(error).__name__}:"
-        if not isinstance(error, PubkitError):
-            reason += f" {error}"
+        reason = (error.message if isinstance(error, PubkitError)
+                  else f"{type(error).__name__}: {error}")  # fmt: skip
         failed = recorder.steps[-1].step if recorder.steps else "release"
         return PackageResult(name, entry.current, version, "failed", f"{failed}: {reason}",
                              tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip

@@ -23,6 +23,26 @@ WorkspaceOption: Any = typer.Option(
 IndexUrlOption: Any = typer.Option(
     None, "--index-url", help="Simple index URL. (env: PUBKIT_INDEX_URL; default: index-url)"
 )
+UploadUrlOption: Any = typer.Option(
+    None, "--upload-url", help="Legacy upload URL. (env: PUBKIT_UPLOAD_URL; default: derived)"
+)
+SelectedPackages: Any = typer.Argument(
+    None, help="Only these packages (and the packages they need)."
+)
+EachPackage: Any = typer.Argument(None, help="Only these packages (default: all).")
+BumpOption: Any = typer.Option(
+    None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
+)
+DevOption: Any = typer.Option(
+    None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages (N: the CI build number)."
+)
+BuiltDistOption: Any = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files.")
+NoIsolationOption: Any = typer.Option(
+    False, "--no-isolation", help="Build in this environment instead of a fresh one."
+)
+ReportsOption: Any = typer.Option(
+    Path("reports"), "--reports", help="Where to write one JUnit XML file per package."
+)
 
 
 def _credentials(index_url: str | None, upload_url: str | None = None) -> Credentials | None:
@@ -83,13 +103,11 @@ def _render(plan: ReleasePlan) -> None:
 
 
 def plan(
-    packages: list[str] = typer.Argument(None, help="Only these packages (and what they need)."),
+    packages: list[str] = SelectedPackages,
     workspace: Path = WorkspaceOption,
     index_url: str = IndexUrlOption,
-    bump: str = typer.Option(
-        None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
-    ),
-    dev: int = typer.Option(None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages."),
+    bump: str = BumpOption,
+    dev: int = DevOption,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Show what `pubkit release` would do; changes nothing."""
@@ -112,12 +130,10 @@ def plan(
 
 
 def build(
-    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    packages: list[str] = EachPackage,
     workspace: Path = WorkspaceOption,
     out: Path = typer.Option(Path("dist"), "--out", help="Where to put dist/<package>/ files."),
-    no_isolation: bool = typer.Option(
-        False, "--no-isolation", help="Build in this environment instead of a fresh one."
-    ),
+    no_isolation: bool = NoIsolationOption,
 ) -> None:
     """Build the sdist, then the wheel from it, of each package in dependency order."""
     from pubkit.adapters.builder import PypaBuilder
@@ -133,13 +149,11 @@ def build(
 
 
 def publish(
-    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    packages: list[str] = EachPackage,
     workspace: Path = WorkspaceOption,
     index_url: str = IndexUrlOption,
-    upload_url: str = typer.Option(
-        None, "--upload-url", help="Legacy upload URL. (env: PUBKIT_UPLOAD_URL; default: derived)"
-    ),
-    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
+    upload_url: str = UploadUrlOption,
+    dist: Path = BuiltDistOption,
 ) -> None:
     """Upload built files the index does not have yet; identical ones are skipped."""
     from pubkit.adapters.publisher import TwinePublisher
@@ -168,9 +182,9 @@ def publish(
 
 
 def check(
-    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    packages: list[str] = EachPackage,
     workspace: Path = WorkspaceOption,
-    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
+    dist: Path = BuiltDistOption,
 ) -> None:
     """Check built files as the index would, then with `twine check --strict`."""
     from pubkit.steps import check_package
@@ -185,13 +199,11 @@ def check(
 
 
 def test(
-    packages: list[str] = typer.Argument(None, help="Only these packages (default: all)."),
+    packages: list[str] = EachPackage,
     workspace: Path = WorkspaceOption,
     index_url: str = IndexUrlOption,
-    dist: Path = typer.Option(Path("dist"), "--dist", help="Where `pubkit build` put files."),
-    reports: Path = typer.Option(
-        Path("reports"), "--reports", help="Where to write one JUnit XML file per package."
-    ),
+    dist: Path = BuiltDistOption,
+    reports: Path = ReportsOption,
 ) -> None:
     """Test each package's built wheel in a fresh virtualenv, in dependency order."""
     from pubkit.steps import TestsFailedError, test_package
@@ -214,16 +226,12 @@ def test(
 
 
 def release(
-    packages: list[str] = typer.Argument(None, help="Only these packages (and what they need)."),
+    packages: list[str] = SelectedPackages,
     workspace: Path = WorkspaceOption,
     index_url: str = IndexUrlOption,
-    upload_url: str = typer.Option(
-        None, "--upload-url", help="Legacy upload URL. (env: PUBKIT_UPLOAD_URL; default: derived)"
-    ),
-    bump: str = typer.Option(
-        None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
-    ),
-    dev: int = typer.Option(None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages."),
+    upload_url: str = UploadUrlOption,
+    bump: str = BumpOption,
+    dev: int = DevOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Packages released in parallel."),
     push: bool = typer.Option(False, "--push", help="Push the tags (and release commit)."),
@@ -233,12 +241,8 @@ def release(
     json_file: Path = typer.Option(None, "--json", help="Write the result as JSON here."),
     junit_file: Path = typer.Option(None, "--junit", help="Write a JUnit report of the steps."),
     dist: Path = typer.Option(Path("dist"), "--dist", help="Where to put dist/<package>/ files."),
-    reports: Path = typer.Option(
-        Path("reports"), "--reports", help="Where to write each package's JUnit test report."
-    ),
-    no_isolation: bool = typer.Option(
-        False, "--no-isolation", help="Build in this environment instead of a fresh one."
-    ),
+    reports: Path = ReportsOption,
+    no_isolation: bool = NoIsolationOption,
 ) -> None:
     """Version, build, check, test, publish and tag every package that needs a release."""
     from pubkit.cli import render

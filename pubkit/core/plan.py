@@ -238,7 +238,10 @@ def make_plan(
         unknown = [name for name in options.only if name not in selected]
         if unknown:
             raise UsageError(f"unknown package(s): {', '.join(unknown)}; see `pubkit plan`")
-        selected = set(options.only)
+        # A package is never released against an unreleased version of what it needs.
+        selected = set(options.only).union(
+            *(graph.dependencies_of(name, kinds=METADATA_KINDS) for name in options.only)
+        )
     changed = {name for name in order if _changed(facts[name])}
     affected = graph.affected(changed, kinds=METADATA_KINDS)
     decisions: dict[str, _Decision] = {}

@@ -200,6 +200,11 @@ def test_a_widened_requirement_is_written_even_without_a_new_version(
 def test_only_and_unknown_packages(workspace: Workspace) -> None:
     gathered = all_released(core=("x",), text=("y",))
     plan = make_plan(workspace, gathered, PlanOptions("bump", only=("acme-text",)))
+    # acme-text, and the changed core it needs; not acme-aws, which needs the core too.
+    assert [e.name for e in plan.releases] == ["acme-core", "acme-text"]
+    assert plan.entry("acme-aws").reason == "not selected"
+    quiet = all_released(text=("y",))
+    plan = make_plan(workspace, quiet, PlanOptions("bump", only=("acme-text",)))
     assert [e.name for e in plan.releases] == ["acme-text"]
     with pytest.raises(UsageError, match="unknown package"):
         make_plan(workspace, gathered, PlanOptions(only=("nope",)))
