@@ -117,6 +117,9 @@ def make_sdist(
     return target
 
 
+BACKEND_VARIABLES = ("PUBKIT_STORAGE", "PUBKIT_CATALOG")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -151,7 +154,10 @@ class LiveServer:
         )
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PUBKIT_")}
+        # Other PUBKIT_* settings of the calling environment stay out; where the data lives
+        # follows it, so one test suite runs against S3 and PostgreSQL too.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PUBKIT_") or k in BACKEND_VARIABLES}  # fmt: skip
         env.update(self.env or {})
         return env
 

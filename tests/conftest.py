@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,84 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "data"
     path.mkdir()
     yield path
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """moto's S3 in server mode: a real HTTP endpoint on 127.0.0.1 that boto3 (in this process
+    and in the servers it starts) reaches through the standard AWS variables."""
+    from moto.server import ThreadedMotoServer
+
+    from pubkit.testing import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket, named after the test."""
+    import re
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-bucket"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database(prefix: str = "pubkit_test") -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server (trust auth); its catalog URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def server_backend(backend: str, bucket: str) -> Iterator[dict[str, str]]:
+    """The PUBKIT_STORAGE / PUBKIT_CATALOG of ``backend`` ("local": none), set in this
+    process's environment (servers and CLI calls started meanwhile inherit them)."""
+    if backend == "local":
+        yield {}
+        return
+    assert backend == "s3-postgres", backend
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    with postgres_database() as catalog:
+        settings = {"PUBKIT_STORAGE": f"s3://{bucket}/pubkit?addressing=path",
+                    "PUBKIT_CATALOG": catalog}  # fmt: skip
+        os.environ.update(settings)
+        try:
+            yield settings
+        finally:
+            for name in settings:
+                os.environ.pop(name, None)

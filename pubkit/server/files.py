@@ -157,9 +157,12 @@ class FilesApp:
             if not body:
                 await send({"type": "http.response.body", "body": b""})
                 return
+            sent = 0
             while True:
+                # Network streams (S3) may return short reads: count to the known size.
                 chunk = await anyio.to_thread.run_sync(stream.read, CHUNK)
-                more = len(chunk) == CHUNK
+                sent += len(chunk)
+                more = bool(chunk) and sent < record.size
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})
                 if not more:
                     return

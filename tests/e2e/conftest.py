@@ -12,17 +12,36 @@ from pathlib import Path
 import pytest
 
 from pubkit.testing import LiveServer
+from tests.conftest import server_backend
 from tests.e2e.support import Venv, VenvFactory, create_venv, start_server
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module runs against each backend in its ``SERVER_BACKENDS`` (default: local only):
+    "local" (files in the data dir, SQLite) and "s3-postgres" (moto's S3 in server mode and
+    the local PostgreSQL server)."""
+    if "server" in metafunc.fixturenames and "server" not in getattr(
+        metafunc.module, "__dict__", {}
+    ):
+        backends = getattr(metafunc.module, "SERVER_BACKENDS", ("local",))
+        metafunc.parametrize("server", backends, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """``pubkit serve`` in a real process, with users alice and bob; shared by a module."""
-    live = start_server(tmp_path_factory.mktemp("server") / "data")
-    try:
-        yield live
-    finally:
-        live.stop()
+    backend = getattr(request, "param", "local")
+    if backend != "local":
+        request.getfixturevalue("moto_s3")
+    bucket = f"e2e-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:60]
+    with server_backend(backend, bucket):
+        live = start_server(tmp_path_factory.mktemp("server") / "data")
+        try:
+            yield live
+        finally:
+            live.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from pubkit.testing import LiveServer
+from pubkit.testing import BACKEND_VARIABLES, LiveServer
 
 PASSWORDS = {"alice": "alice-e2e-password", "bob": "bob-e2e-password"}
 CLIENT_TIMEOUT = 180
@@ -34,7 +34,8 @@ def client_env() -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.upper().startswith(_STRIPPED_PREFIXES) and key.lower() not in _PROXY_NAMES
+        if (not key.upper().startswith(_STRIPPED_PREFIXES) or key in BACKEND_VARIABLES)
+        and key.lower() not in _PROXY_NAMES
     }
     env.update(
         PIP_CONFIG_FILE=os.devnull,

@@ -12,6 +12,7 @@ from pubkit.testing import LiveServer, make_wheel
 from tests.e2e.support import LogWindow, Venv, output, pip_install, run, twine_upload
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 
 def test_pip_asks_only_this_index(server: LiveServer, venv: Venv) -> None:

@@ -11,6 +11,7 @@ from pubkit.testing import LiveServer, make_wheel
 from tests.e2e.support import LogWindow, file_path, output, pip, sha256_of, twine_upload
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_sdist, make_wheel
+from tests.conftest import server_backend
 from tests.e2e import support
 from tests.e2e.support import (
     LogWindow,
@@ -29,14 +31,33 @@ pytestmark = pytest.mark.e2e
 PROJECT = "e2e-rebuilt"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A server of this test's own: the test stops and restarts it."""
-    live = start_server(tmp_path / "data")
-    try:
-        yield live
-    finally:
-        live.stop()
+@pytest.fixture(params=["local", "s3-postgres"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of this test's own, on each backend: the test stops and restarts it."""
+    if request.param != "local":
+        request.getfixturevalue("moto_s3")
+    with server_backend(request.param, f"e2e-rebuild-{tmp_path.name[-8:].lower()}"):
+        live = start_server(tmp_path / "data")
+        try:
+            yield live
+        finally:
+            live.stop()
+
+
+def lose_catalog(server: LiveServer) -> None:
+    """Everything the catalog held is gone: the SQLite files, or PostgreSQL's tables."""
+    catalog = os.environ.get("PUBKIT_CATALOG")
+    if catalog is None:
+        sqlite = server.data_dir / "catalog.sqlite3"
+        assert sqlite.is_file()
+        for path in server.data_dir.glob("catalog.sqlite3*"):  # with its -wal and -shm files
+            path.unlink()
+        return
+    import psycopg
+
+    with psycopg.connect(catalog, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
 
 
 def _pubkit(*args: str | Path) -> str:
@@ -65,10 +86,7 @@ def test_rebuild_after_losing_the_catalog(
     assert before[files[2].name]["yanked"] == "broken"
 
     server.stop()
-    catalog = server.data_dir / "catalog.sqlite3"
-    assert catalog.is_file()
-    for path in server.data_dir.glob("catalog.sqlite3*"):  # with its -wal and -shm files
-        path.unlink()
+    lose_catalog(server)
     # Users live only in the catalog: bring them back before the rebuild, which then gives the
     # ownerless project back to its first uploader.
     for name, password in support.PASSWORDS.items():

@@ -23,6 +23,7 @@ from tests.e2e.support import (
 )
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 
 def test_twine_upload_then_pip_install(

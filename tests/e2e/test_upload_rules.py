@@ -18,6 +18,7 @@ from tests.e2e.support import (
 )
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 
 def _not_listed(server: LiveServer, project: str) -> bool:

@@ -19,6 +19,7 @@ from tests.e2e.support import (
 )
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 
 def test_uv_publish_then_uv_pip_install(server: LiveServer, venv: Venv, dists: Path) -> None:

@@ -21,6 +21,7 @@ from tests.e2e.support import (
 )
 
 pytestmark = pytest.mark.e2e
+SERVER_BACKENDS = ("local", "s3-postgres")  # the server core's suite runs on both
 
 PROJECT = "e2e-yanked"
 

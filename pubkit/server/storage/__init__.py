@@ -14,16 +14,17 @@ __all__ = ["LocalStorage", "MemoryStorage", "Storage", "StoredObject", "check_ke
 
 
 def open_storage(url: str) -> Storage:
-    """``file:///path`` (local directory) or ``memory://``."""
+    """``file:///path`` (local directory), ``s3://bucket/prefix`` or ``memory://``."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         return LocalStorage(Path(unquote(parts.path)))
     if parts.scheme == "memory":
         return MemoryStorage()
     if parts.scheme == "s3":
-        raise ConfigurationError(
-            f"storage {url!r}: S3 storage is not available in this version; use file:///PATH"
-        )
+        from pubkit.server.storage.s3 import S3Storage
+
+        return S3Storage.from_url(url)
     raise ConfigurationError(
         f"storage URL {url!r} is not understood; use file:///PATH (the default is the data dir)"
+        " or s3://BUCKET/PREFIX"
     )
