@@ -17,6 +17,7 @@ from pubkit.errors import ConfigurationError
 
 MIB = 1024 * 1024
 ENV_PREFIX = "PUBKIT_"
+DOWNLOAD_MODES = ("proxy", "redirect")
 READ_POLICIES = ("public", "authenticated")
 
 
@@ -47,6 +48,11 @@ class ServerSettings:
     access_log: bool = True
     # How many bytes of rendered simple pages each worker keeps.
     page_cache_size: int = 8 * MIB
+    # proxy: stream files through the server; redirect: 302 to a presigned storage URL (S3).
+    download_mode: str = "proxy"
+    # How long a presigned download URL is valid; a worker hands out the same URL for the
+    # first half of that, so clients' HTTP caches keep hitting.
+    presign_seconds: int = 3600
 
     @property
     def storage_url(self) -> str:
@@ -70,6 +76,7 @@ _CONVERTERS: dict[str, Any] = {
     "password_cache_seconds": float,
     "request_timeout": float,
     "graceful_timeout": float,
+    "presign_seconds": int,
 }
 
 
@@ -139,6 +146,12 @@ def _validate(settings: ServerSettings) -> None:
         )
     if settings.request_timeout <= 0:
         raise ConfigurationError("request timeout must be a positive number of seconds")
+    if settings.download_mode not in DOWNLOAD_MODES:
+        raise ConfigurationError(
+            f"download mode {settings.download_mode!r} is unknown; use proxy or redirect"
+        )
+    if not 60 <= settings.presign_seconds <= 7 * 24 * 3600:
+        raise ConfigurationError("presign seconds must be between 60 and 604800 (7 days)")
 
 
 def settings_environment(settings: ServerSettings) -> dict[str, str]:

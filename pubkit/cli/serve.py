@@ -53,10 +53,17 @@ def serve(
     log_level: str = typer.Option(
         None, "--log-level", help="debug, info, warning or error. (env: PUBKIT_LOG_LEVEL)"
     ),
+    download_mode: str = typer.Option(
+        None,
+        "--download-mode",
+        help="proxy (stream files through the server) or redirect (302 to a presigned S3 URL)."
+        " (env: PUBKIT_DOWNLOAD_MODE; default: proxy)",
+    ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
     from pubkit.server.catalog import open_catalog
     from pubkit.server.storage import open_storage
+    from pubkit.server.storage.base import Presigning
 
     settings = server_settings(
         data_dir,
@@ -68,11 +75,17 @@ def serve(
         max_upload_size=max_upload_size,
         read=read,
         log_level=log_level,
+        download_mode=download_mode,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Fail here, with one clear line, rather than in every worker.
     _check_can_listen(settings.host, settings.port)
-    open_storage(settings.storage_url).check()
+    files = open_storage(settings.storage_url)
+    files.check()
+    if settings.download_mode == "redirect" and not isinstance(files, Presigning):
+        raise ConfigurationError(
+            "--download-mode redirect needs a storage that presigns URLs (s3://…); use proxy"
+        )
     open_catalog(settings.catalog_url).close()
     os.environ.update(settings_environment(settings))
     typer.echo(

@@ -71,3 +71,9 @@ async def send_text(
 ) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"), *(extra or [])]
     await send_response(send, status, message.encode() + b"\n", headers)
+
+
+async def send_redirect(send: Send, location: str) -> None:
+    """302 to ``location`` (a presigned storage URL), asked again next time: the URL expires."""
+    extra = [(b"location", location.encode()), (b"cache-control", b"private, no-cache")]
+    await send_text(send, 302, "the file is served by the storage", extra)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -23,12 +24,14 @@ from pubkit.server.asgi import (
     header,
     refuse_writes,
     send_error,
+    send_redirect,
     send_response,
     send_text,
 )
 from pubkit.server.catalog import Catalog
 from pubkit.server.layout import METADATA_SUFFIX, FileRecord, file_key, metadata_key
 from pubkit.server.services import Services
+from pubkit.server.storage.base import Presigning
 
 PREFIX = "/files/"
 CHUNK = 1024 * 1024
@@ -68,6 +71,29 @@ class FileRecords:
         return record
 
 
+class PresignedUrls:
+    """Presigned download URLs, one per file per half validity period in this worker: the
+    same URL for repeated downloads, so clients' HTTP caches (keyed by URL) keep hitting."""
+
+    def __init__(self, storage: Presigning, seconds: int, max_entries: int = 4096) -> None:
+        self.storage = storage
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def url(self, key: str) -> str:
+        now = time.monotonic()
+        cached = self._urls.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        url = self.storage.presigned_url(key, self.seconds)
+        self._urls[key] = (url, now + self.seconds / 2)
+        self._urls.move_to_end(key)
+        while len(self._urls) > self.max_entries:
+            self._urls.popitem(last=False)
+        return url
+
+
 def _headers(etag: str, public: bool, content_type: bytes) -> list[tuple[bytes, bytes]]:
     # Files never change once published, so clients and proxies may keep them forever.
     scope = b"public" if public else b"private"
@@ -92,6 +118,10 @@ class FilesApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.records = FileRecords(services.catalog)
+        storage, settings = services.storage, services.settings
+        self.presigned: PresignedUrls | None = None
+        if settings.download_mode == "redirect" and isinstance(storage, Presigning):
+            self.presigned = PresignedUrls(storage, settings.presign_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -129,6 +159,10 @@ class FilesApp:
         headers = _headers(record.sha256, public, OCTET_STREAM)
         if _not_modified(scope, record.sha256):
             await _send_not_modified(send, headers)
+            return
+        if self.presigned is not None:
+            location = self.presigned.url(file_key(record.project, record.filename))
+            await send_redirect(send, location)
             return
         await self._send_file(send, record, headers, include_body)
 

@@ -316,9 +316,9 @@ def files_by_name(server: LiveServer, project: str) -> dict[str, dict[str, Any]]
 # -- servers and venvs (the fixtures in conftest.py use these) ------------------------------
 
 
-def start_server(data_dir: Path) -> LiveServer:
+def start_server(data_dir: Path, *extra_args: str) -> LiveServer:
     """``pubkit serve`` in a real process on a free port, with users alice and bob."""
-    server = LiveServer(data_dir)
+    server = LiveServer(data_dir, extra_args=extra_args)
     for name, password in PASSWORDS.items():
         server.add_user(name, password)
     return server.start()

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from pubkit.errors import StorageError
 
@@ -71,3 +71,10 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for zero-copy serving, when the storage has one."""
         ...
+
+
+@runtime_checkable
+class Presigning(Protocol):
+    """A storage that can hand clients a time-limited URL of its own (S3)."""
+
+    def presigned_url(self, key: str, expires: int) -> str: ...
