@@ -25,6 +25,8 @@ from pubkit.errors import (
     InvalidDistributionError,
     NotFoundError,
     PermissionDeniedError,
+    PubkitError,
+    StorageError,
     UploadError,
 )
 from pubkit.server.archives import read_core_metadata
@@ -367,20 +369,35 @@ class UploadService:
         raise self._conflict(existing.filename)
 
     def _store(self, record: FileRecord, path: Path, metadata: bytes) -> FileRecord:
-        """Bytes, then metadata, then sidecar; returns the sidecar's record (maybe a racer's)."""
+        """Bytes, then metadata, then sidecar; returns the sidecar's record (maybe a racer's).
+
+        If the storage fails half-way, what this upload created is removed again (as far as
+        the storage lets us), so a failed upload leaves no orphan for rebuild to report."""
         key = file_key(record.project, record.filename)
-        if not self.storage.put_new(key, path) and self._stored_sha256(record) != record.sha256:
-            raise self._conflict(record.filename)
-        self.storage.put_bytes(metadata_key(record.project, record.filename), metadata)
-        sidecar = sidecar_key(record.project, record.filename)
-        spooled = self._spool(record.to_sidecar())
+        created: list[str] = []
         try:
-            if self.storage.put_new(sidecar, spooled):
-                return record
-        finally:
-            spooled.unlink(missing_ok=True)
-        # An identical upload finished first: its sidecar is the record of truth.
-        return FileRecord.from_sidecar(self.storage.read_bytes(sidecar))
+            if self.storage.put_new(key, path):
+                created.append(key)
+            elif self._stored_sha256(record) != record.sha256:
+                raise self._conflict(record.filename)
+            meta = metadata_key(record.project, record.filename)
+            self.storage.put_bytes(meta, metadata)
+            if created:
+                created.append(meta)
+            sidecar = sidecar_key(record.project, record.filename)
+            spooled = self._spool(record.to_sidecar())
+            try:
+                if self.storage.put_new(sidecar, spooled):
+                    return record
+            finally:
+                spooled.unlink(missing_ok=True)
+            # An identical upload finished first: its sidecar is the record of truth.
+            return FileRecord.from_sidecar(self.storage.read_bytes(sidecar))
+        except StorageError:
+            for done in reversed(created):
+                with contextlib.suppress(PubkitError):
+                    self.storage.delete(done)
+            raise
 
     def _stored_sha256(self, record: FileRecord) -> str:
         """The hash of bytes already stored under this filename (an orphan or a racer's)."""

@@ -3,21 +3,18 @@ monorepos, the command itself in a subprocess, and an upload endpoint that fails
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pubkit.testing import LiveServer
 from tests.e2e.support import PASSWORDS, access_log
+from tests.faults import Fault, faulty_proxy
 
 EXAMPLE_MONOREPO = Path(__file__).resolve().parents[2] / "examples" / "monorepo"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
@@ -104,58 +101,19 @@ def successful_uploads(server: LiveServer) -> int:
     return sum(1 for hit in access_log(server) if hit.method == "POST" and hit.status == 200)
 
 
-class _Forward(BaseHTTPRequestHandler):
-    server: _FaultyServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with self.server.lock:
-            allowed = self.server.forwarded < self.server.allow
-            if allowed:
-                self.server.forwarded += 1
-        if not allowed:
-            message = b"injected fault: the upload endpoint is down\n"
-            self.send_response(400, "Bad Request")
-            self.send_header("Content-Length", str(len(message)))
-            self.end_headers()
-            self.wfile.write(message)
-            return
-        target = urlsplit(self.server.target)
-        connection = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        connection.request("POST", self.path, body=body, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-        self.send_response(response.status, response.reason)
-        for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        connection.close()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
-class _FaultyServer(ThreadingHTTPServer):
-    def __init__(self, target: str, allow: int) -> None:
-        super().__init__(("127.0.0.1", 0), _Forward)
-        self.target = target
-        self.allow = allow
-        self.forwarded = 0
-        self.lock = threading.Lock()
-
-
 @contextmanager
 def failing_uploads(server: LiveServer, after: int) -> Iterator[str]:
     """An upload URL that passes the first ``after`` uploads to ``server``, then refuses."""
-    proxy = _FaultyServer(server.url, after)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{proxy.server_address[1]}/"
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    passed = 0
+
+    def rule(method: str, path: str) -> Fault | None:
+        nonlocal passed
+        if method != "POST":
+            return None
+        if passed < after:
+            passed += 1
+            return None
+        return Fault(status=400, message="injected fault: the upload endpoint is down")
+
+    with faulty_proxy(server.url, rule) as url:
+        yield url + "/"

@@ -7,7 +7,7 @@
 - Credentials come from the standard AWS chain only (environment, profile, instance or pod
   role); the endpoint from boto3's own ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 - Options in the URL's query: ``s3://bucket/prefix?addressing=path&sse=aws:kms&kms_key_id=…
-  &retry_mode=adaptive&max_attempts=8``.
+  &retry_mode=adaptive&max_attempts=8&connect_timeout=5&read_timeout=30&region=eu-west-1``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB is what boto3's transfers use
-_OPTIONS = {"addressing", "sse", "kms_key_id", "retry_mode", "max_attempts", "region"}
+_OPTIONS = {"addressing", "sse", "kms_key_id", "retry_mode", "max_attempts", "region",
+            "connect_timeout", "read_timeout"}  # fmt: skip
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION = {"412", "PreconditionFailed", "ConditionalRequestConflict", "409"}
 
@@ -248,13 +249,18 @@ def _client(query: Mapping[str, str]) -> Any:
         raise ConfigurationError(f"retry_mode={retry_mode!r}: use standard or adaptive")
     try:
         attempts = int(query.get("max_attempts", "5"))
+        # A stalled S3 call holds an upload no longer than (connect + read) x attempts.
+        connect_timeout = float(query.get("connect_timeout", "5"))
+        read_timeout = float(query.get("read_timeout", "30"))
     except ValueError:
-        raise ConfigurationError("max_attempts must be a whole number") from None
+        raise ConfigurationError(
+            "max_attempts, connect_timeout and read_timeout must be numbers"
+        ) from None
     config = Config(
         retries={"mode": retry_mode, "max_attempts": attempts},
         s3={"addressing_style": addressing},
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
     )
     # The endpoint (MinIO, Ceph, moto) comes from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, which
     # boto3 reads itself; credentials from the standard chain.
