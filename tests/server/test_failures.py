@@ -84,5 +84,11 @@ def test_a_catalog_with_an_older_schema_is_refused_at_open(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE files (id INTEGER PRIMARY KEY, filename TEXT)")
-    with pytest.raises(CatalogError, match=r"table files lacks .*canonical_filename"):
+    with pytest.raises(CatalogError, match=r"lacks the table catalog_info .*index rebuild"):
+        open_catalog(f"sqlite:///{path}")
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
+        for table in ("projects", "users", "roles", "journal"):
+            old.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+    with pytest.raises(CatalogError, match=r"table \w+ lacks "):
         open_catalog(f"sqlite:///{path}")

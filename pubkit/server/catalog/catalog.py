@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +26,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -171,38 +173,41 @@ class Catalog:
     # -- lifecycle -------------------------------------------------------------------------
 
     def create_schema(self) -> None:
-        with self._guard("create the catalog schema"):
-            schema.metadata.create_all(self.engine)
-            with self._write() as conn:
-                existing = conn.execute(
-                    select(schema.catalog_info.c.value).where(
-                        schema.catalog_info.c.key == "schema_version"
-                    )
-                ).scalar()
-                if existing is None:
-                    conn.execute(
-                        insert(schema.catalog_info).values(
-                            key="schema_version", value=str(schema.SCHEMA_VERSION)
-                        )
-                    )
-                elif int(existing) > schema.SCHEMA_VERSION:
-                    raise CatalogError(
-                        f"the catalog was written by a newer pubkit (schema {existing}); upgrade"
-                        " pubkit"
-                    )
-            self._check_columns()
+        """Create the tables, or upgrade an older catalog to this version's schema (alembic).
+
+        Replicas starting together take turns: a PostgreSQL advisory lock (SQLite: the write
+        lock) is held for the whole upgrade, which runs in one transaction."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        with self._guard("create or upgrade the catalog schema"), self._write() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config = _alembic_config(conn)
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None and current not in _known_revisions(config):
+                raise CatalogError(
+                    f"the catalog is at schema revision {current}, which this pubkit does not"
+                    " know (written by a newer version?); upgrade pubkit"
+                )
+            if current is None and inspect(conn).has_table("files"):
+                command.stamp(config, "0001")  # a catalog from before migrations existed
+            command.upgrade(config, "head")
+        self._check_columns()
 
     def _check_columns(self) -> None:
         """Refuse to start on tables that lack columns we use, rather than fail every request."""
         inspector = inspect(self.engine)
+        fix = ("(written by an older development build?); move the catalog aside and run"
+               " `pubkit index rebuild`, then re-create users")  # fmt: skip
         for table in schema.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                raise CatalogError(f"the catalog lacks the table {table.name} {fix}")
             present = {column["name"] for column in inspector.get_columns(table.name)}
             missing = sorted(set(table.columns.keys()) - present)
             if missing:
                 raise CatalogError(
-                    f"the catalog's table {table.name} lacks {', '.join(missing)} (written by an"
-                    " older development build?); move the catalog aside and run"
-                    " `pubkit index rebuild`, then re-create users"
+                    f"the catalog's table {table.name} lacks {', '.join(missing)} {fix}"
                 )
 
     def check(self) -> None:
@@ -520,6 +525,24 @@ class Catalog:
         return [row.name for row in rows]
 
 
+_MIGRATION_LOCK = 0x7075626B6974  # "pubkit": one advisory lock id for schema upgrades
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = conn
+    return config
+
+
+def _known_revisions(config: Any) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin); WAL lets readers run beside a writer.
     dbapi_connection.isolation_level = None
@@ -542,8 +565,6 @@ def open_catalog(url: str, create: bool = True) -> Catalog:
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:///")
         if path and path != url:
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url.replace("sqlite:", "sqlite+pysqlite:", 1))
         event.listen(engine, "connect", _sqlite_connect)

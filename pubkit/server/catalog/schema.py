@@ -17,7 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+# The alembic revision these tables match (migrations/versions/); a catalog at an older one
+# is upgraded when it is opened.
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -91,4 +93,36 @@ journal = Table(
     Column("filename", String(255), nullable=True),
     Column("actor", String(255), nullable=True),
     Column("time", DateTime(timezone=True), nullable=False),
+)
+
+# API tokens: the secret is shown once; only its keyed hash is kept. ``projects`` is a JSON
+# list of normalized names the token is limited to (NULL: every project of its user).
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("permission", String(16), nullable=False),  # read | upload
+    Column("projects", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=True),
+    Column("last_used", DateTime(timezone=True), nullable=True),
+    Column("revoked", DateTime(timezone=True), nullable=True),
+    Index("ix_tokens_user", "user_id"),
+)
+
+# Who did what, when, from where: uploads, yanks, users, roles, tokens.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("address", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=True),  # JSON
+    Index("ix_audit_time", "time"),
 )

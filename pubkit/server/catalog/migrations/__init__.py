@@ -1,0 +1,1 @@
+"""Alembic migrations of the catalog schema; run by :meth:`Catalog.create_schema`."""
