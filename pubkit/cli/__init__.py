@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import index, init, release, serve, user, yank
+from pubkit.cli import index, init, release, serve, token, user, yank
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -43,6 +43,8 @@ app.command("publish")(release.publish)
 app.command("release")(release.release)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")
+app.add_typer(token.app, name="token")
+app.command("audit")(token.audit)
 app.add_typer(index.app, name="index")
 app.command("yank")(yank.yank)
 app.command("unyank")(yank.unyank)

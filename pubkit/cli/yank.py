@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.cli.token import local_actor
 from pubkit.server.admin import yank_release
 from pubkit.server.catalog import open_catalog
 from pubkit.server.storage import open_storage
@@ -28,7 +29,7 @@ def _set_yank(
         project,
         version,
         reason,
-        actor="cli",
+        actor=local_actor(),
         yanked=yanked,
     )
     verb = "yanked" if yanked else "unyanked"

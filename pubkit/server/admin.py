@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from packaging.version import InvalidVersion, Version
 
@@ -11,12 +12,14 @@ from pubkit.core.distributions import normalize_name
 from pubkit.errors import CatalogError, NotFoundError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import OWNER, Catalog, User
+from pubkit.server.catalog.catalog import Token
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
     FileRecord,
     file_key,
     sidecar_key,
+    utc_now,
 )
 from pubkit.server.storage import Storage
 
@@ -35,6 +38,44 @@ def add_user(catalog: Catalog, name: str, password: str, is_admin: bool = False)
 def change_password(catalog: Catalog, name: str, password: str) -> None:
     check_password_strength(password)
     catalog.set_password(name, hash_password(password))
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+def create_token(
+    catalog: Catalog, user_name: str, *, projects: tuple[str, ...] = (),
+    permission: str = "upload", expires_in: timedelta | None = None,
+    description: str | None = None, actor: str | None = None,
+) -> tuple[Token, str]:  # fmt: skip
+    """A new token of ``user_name``; returns it and its text, which is never stored."""
+    from pubkit.server.auth.tokens import PERMISSIONS, new_token, secret_hash
+
+    if permission not in PERMISSIONS:
+        raise UsageError(f"permission {permission!r} is unknown; use read or upload")
+    user = catalog.user(user_name)
+    if user is None:
+        raise NotFoundError(f"no user {user_name!r}; `pubkit user list` shows who exists")
+    scope = tuple(sorted({normalize_name(project) for project in projects})) or None
+    expires = utc_now() + expires_in if expires_in is not None else None
+    token_id, secret, text = new_token()
+    token = catalog.add_token(token_id, secret_hash(token_id, secret), user, permission, scope,
+                              description, expires)  # fmt: skip
+    catalog.audit("create token", f"token {token_id}", actor, user=user.name,
+                  permission=permission, projects=list(scope or ()),
+                  expires=expires.isoformat() if expires else None)  # fmt: skip
+    return token, text
+
+
+def revoke_token(catalog: Catalog, token_or_id: str, actor: str | None = None) -> Token:
+    """Revoke by id, or by the token itself (whose id is its second part)."""
+    from pubkit.server.auth.tokens import split_token
+
+    parts = split_token(token_or_id)
+    token_id = parts[0] if parts is not None else token_or_id.strip()
+    token = catalog.revoke_token(token_id)
+    catalog.audit("revoke token", f"token {token_id}", actor, user=token.user)
+    return token
 
 
 # -- rebuild -------------------------------------------------------------------------------
@@ -120,4 +161,7 @@ def yank_release(
             sidecar_key(record.project, record.filename),
             record.with_yank(yanked, reason).to_sidecar(),
         )
-    return catalog.set_yanked(name, version, yanked, reason, actor)
+    changed = catalog.set_yanked(name, version, yanked, reason, actor)
+    catalog.audit("yank" if yanked else "unyank", f"{name} {version}", actor, reason=reason,
+                  files=len(changed))  # fmt: skip
+    return changed

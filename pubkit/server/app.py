@@ -88,8 +88,8 @@ async def upload(request: Request) -> Response:
             413,
         )
     try:
-        user = await services.user_of(request)
-        if user is None:
+        principal = await services.user_of(request)
+        if principal is None:
             raise AuthenticationError("uploading requires credentials; configure your client")
         boundary = multipart_boundary(request.headers.get("content-type"))
     except PubkitError:
@@ -102,12 +102,16 @@ async def upload(request: Request) -> Response:
         settings.max_upload_size,
     )
     try:
-        outcome = await run_in_threadpool(services.uploads.process, form, user)
+        outcome = await run_in_threadpool(services.uploads.process, form, principal)
     finally:
         form.discard()
     record = outcome.record
     verb = "uploaded" if outcome.created else "already present, identical"
-    log.info("%s %s by %s", verb, record.filename, user.name)
+    log.info("%s %s by %s", verb, record.filename, principal.actor)
+    if outcome.created:
+        address = request.client.host if request.client else None
+        await run_in_threadpool(services.catalog.audit, "upload", record.filename,
+                                principal.actor, address, sha256=record.sha256)  # fmt: skip
     return PlainTextResponse(f"OK: {record.filename} {verb}\n")
 
 

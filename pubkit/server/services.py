@@ -8,7 +8,8 @@ from starlette.requests import Request
 
 from pubkit.errors import AuthenticationError
 from pubkit.server.auth.authenticator import Authenticator, parse_basic_auth
-from pubkit.server.catalog import Catalog, User
+from pubkit.server.auth.tokens import Principal
+from pubkit.server.catalog import Catalog
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
 from pubkit.server.upload import UploadService
@@ -35,8 +36,8 @@ class Services:
             uploads=UploadService(storage, catalog, settings.tmp_dir),
         )
 
-    async def user_from(self, authorization: str | None) -> User | None:
-        """The user an Authorization header proves, None for anonymous.
+    async def user_from(self, authorization: str | None) -> Principal | None:
+        """Who an Authorization header proves (a user, or a user's token); None: anonymous.
 
         Raises AuthenticationError for wrong or malformed credentials.
         """
@@ -54,7 +55,7 @@ class Services:
                 "this index requires authentication to read; send credentials"
             )
 
-    async def user_of(self, request: Request) -> User | None:
+    async def user_of(self, request: Request) -> Principal | None:
         return await self.user_from(request.headers.get("authorization"))
 
 

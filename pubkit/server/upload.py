@@ -30,7 +30,8 @@ from pubkit.errors import (
     UploadError,
 )
 from pubkit.server.archives import read_core_metadata
-from pubkit.server.catalog import UPLOAD_ROLES, Catalog, User
+from pubkit.server.auth.tokens import Principal
+from pubkit.server.catalog import UPLOAD_ROLES, Catalog
 from pubkit.server.layout import (
     FileRecord,
     file_key,
@@ -281,7 +282,7 @@ class UploadService:
         self.catalog = catalog
         self.spool_dir = spool_dir
 
-    def process(self, form: UploadForm, user: User) -> UploadOutcome:
+    def process(self, form: UploadForm, principal: Principal) -> UploadOutcome:
         """Check, authorize and store one upload; blocking, so run it in a worker thread."""
         _check_form(form)
         assert form.path is not None and form.filename is not None
@@ -295,7 +296,7 @@ class UploadService:
             )
         metadata = read_core_metadata(form.path, parsed)
         self._check_declared_name_and_version(form, metadata.name, metadata.version)
-        self.authorize(parsed.project, metadata.name, user)
+        self.authorize(parsed.project, metadata.name, principal)
 
         existing = self.catalog.file(parsed.filename)
         if existing is not None:
@@ -313,7 +314,7 @@ class UploadService:
             requires_python=metadata.requires_python,
             metadata_sha256=hashlib.sha256(metadata.raw).hexdigest(),
             upload_time=utc_now(),
-            uploader=user.name,
+            uploader=principal.name,
         )
         record = self._store(record, form.path, metadata.raw)
         committed = self.catalog.add_file(record)
@@ -340,7 +341,11 @@ class UploadService:
                     f" {version!r}"
                 )
 
-    def authorize(self, project: str, display_name: str, user: User) -> None:
+    def authorize(self, project: str, display_name: str, principal: Principal) -> None:
+        refusal = principal.upload_refusal(project)
+        if refusal is not None:
+            raise PermissionDeniedError(refusal)
+        user = principal.user
         if user.is_admin:
             if self.catalog.project(project) is None:
                 self.catalog.claim_project(project, display_name, user)

@@ -82,6 +82,7 @@ def test_errors_are_one_line_with_exit_code(
 
 def _publish(data_dir: Path, dist: Path, version: str) -> None:
     """Store a wheel the way an upload does, without a server."""
+    from pubkit.server.auth.tokens import Principal
     from pubkit.server.upload import UploadForm, UploadService
 
     wheel = make_wheel(dist, "demo", version)
@@ -100,7 +101,8 @@ def _publish(data_dir: Path, dist: Path, version: str) -> None:
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         blake2_256=hashlib.blake2b(data, digest_size=32).hexdigest(),
     )
-    UploadService(LocalStorage(data_dir / "files"), catalog, data_dir / "tmp").process(form, user)
+    uploads = UploadService(LocalStorage(data_dir / "files"), catalog, data_dir / "tmp")
+    uploads.process(form, Principal(user))
 
 
 def test_yank_unyank_and_rebuild(data_dir: Path, dist_dir: Path,

@@ -26,11 +26,13 @@ def test_parse_basic_auth() -> None:
     assert parse_basic_auth(None) is None
     assert parse_basic_auth(_basic(b"alice:pa:ss")) == Credentials("alice", "pa:ss")
     assert parse_basic_auth(_basic("jos\u00e9:p".encode())) == Credentials("jos\u00e9", "p")
+    # A Bearer token is the same as Basic with the user __token__.
+    assert parse_basic_auth("Bearer pubkit_x") == Credentials("__token__", "pubkit_x")
 
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer abc", "Basic !!!notbase64", _basic(b"no-colon"), _basic(b":nouser"),
+    ["Bearer ", "Digest abc", "Basic !!!notbase64", _basic(b"no-colon"), _basic(b":nouser"),
      _basic(b"\xff\xfe:x")],
 )
 def test_parse_basic_auth_rejects(header: str) -> None:

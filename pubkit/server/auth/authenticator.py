@@ -1,9 +1,10 @@
-"""HTTP Basic authentication with a short in-memory cache of verified passwords.
+"""Authentication: HTTP Basic with a password or an API token (user ``__token__``), or a
+Bearer token; a short in-memory cache of verified credentials.
 
 pip and twine send credentials with every request; re-running scrypt each time would cost
 tens of milliseconds per request. A successful verification is remembered for a short window
-under a keyed hash of (user, password, stored hash), so a password change or a removed user
-takes effect as soon as the stored hash changes or the entry expires.
+under a keyed hash of the credentials, and re-checked against the catalog whenever its serial
+moves, so a password change, a removed user or a revoked token takes effect at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import anyio
 
 from pubkit.errors import AuthenticationError
 from pubkit.server.auth.passwords import dummy_hash, verify_password
-from pubkit.server.catalog import Catalog, User
+from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, matches, split_token
+from pubkit.server.catalog import Catalog
+from pubkit.server.layout import utc_now
 
 MAX_CACHED = 10_000
 
@@ -35,12 +38,17 @@ class Credentials:
 
 
 def parse_basic_auth(header: str | None) -> Credentials | None:
-    """Credentials from an ``Authorization: Basic …`` header; None when there is no header."""
+    """Credentials from an ``Authorization: Basic …`` (or ``Bearer <token>``) header; None
+    when there is no header."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credentials(TOKEN_USERNAME, value.strip())
     if scheme.lower() != "basic":
-        raise AuthenticationError("unsupported Authorization scheme; send HTTP Basic credentials")
+        raise AuthenticationError(
+            "unsupported Authorization scheme; send HTTP Basic credentials or a Bearer token"
+        )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -56,8 +64,8 @@ def parse_basic_auth(header: str | None) -> Credentials | None:
 @dataclass(frozen=True)
 class _Verified:
     expires: float
-    serial: int  # the catalog serial when the user record was last read
-    user: User
+    serial: int  # the catalog serial when the user (and token) record was last read
+    principal: Principal
 
 
 class Authenticator:
@@ -90,37 +98,54 @@ class Authenticator:
             while len(self._cache) > MAX_CACHED:
                 self._cache.popitem(last=False)
 
-    def cached(self, credentials: Credentials) -> User | None:
-        """The user if these credentials were verified recently; cheap, safe in the event loop."""
+    def cached(self, credentials: Credentials) -> Principal | None:
+        """Who these credentials were recently verified as; cheap, safe in the event loop."""
         key = self._cache_key(credentials)
         with self._lock:
             hit = self._cache.get(key)
         if hit is None or hit.expires <= self._clock():
             return None
+        token = hit.principal.token
+        if token is not None and token.state(utc_now()) != "active":
+            return None
         serial = self.catalog.serial()
         if hit.serial == serial:
-            return hit.user
-        current = self.catalog.user(credentials.username)
-        if current is None or current.password_hash != hit.user.password_hash:
+            return hit.principal
+        current = self._reload(hit.principal)
+        if current is None:
             return None
         self._remember(key, _Verified(hit.expires, serial, current))
         return current
 
-    def authenticate(self, credentials: Credentials) -> User:
-        """The user these credentials belong to; AuthenticationError if they are wrong.
+    def _reload(self, principal: Principal) -> Principal | None:
+        """The principal as the catalog has it now; None if it no longer stands."""
+        if principal.token is not None:
+            found = self.catalog.token(principal.token.id)
+            if found is None or found[0].state(utc_now()) != "active":
+                return None
+            return Principal(found[2], found[0])
+        current = self.catalog.user(principal.user.name)
+        if current is None or current.password_hash != principal.user.password_hash:
+            return None
+        return Principal(current)
+
+    def authenticate(self, credentials: Credentials) -> Principal:
+        """Who these credentials belong to; AuthenticationError if they are wrong.
 
         Blocking (the slow hash runs here): call it from a worker thread.
         """
-        user = self.cached(credentials)
-        if user is not None:
-            return user
+        principal = self.cached(credentials)
+        if principal is not None:
+            return principal
+        if credentials.username == TOKEN_USERNAME:
+            return self._authenticate_token(credentials)
         # One slow hash at a time: bounds memory (scrypt takes 32 MiB) and, as a side effect,
         # the pace of password guessing; concurrent requests with the same credentials then
         # find the first one's result in the cache.
         with self._verify_lock:
-            user = self.cached(credentials)
-            if user is not None:
-                return user
+            principal = self.cached(credentials)
+            if principal is not None:
+                return principal
             serial = self.catalog.serial()
             user = self.catalog.user(credentials.username)
             stored = user.password_hash if user else dummy_hash()
@@ -128,15 +153,45 @@ class Authenticator:
                 raise AuthenticationError(
                     "invalid username or password; check the credentials your client sends"
                 )
+            principal = Principal(user)
             self._remember(
                 self._cache_key(credentials),
-                _Verified(self._clock() + self.cache_seconds, serial, user),
+                _Verified(self._clock() + self.cache_seconds, serial, principal),
             )
-            return user
+            return principal
 
-    async def authenticate_async(self, credentials: Credentials) -> User:
+    def _authenticate_token(self, credentials: Credentials) -> Principal:
+        refused = AuthenticationError(
+            "invalid token; check the token your client sends (user __token__)"
+        )
+        parts = split_token(credentials.password)
+        if parts is None:
+            raise refused
+        token_id, secret = parts
+        serial = self.catalog.serial()
+        found = self.catalog.token(token_id)
+        # Unknown ids cost the same hash as known ones: no telling which ids exist.
+        stored = found[1] if found is not None else "0" * 64
+        if not matches(token_id, secret, stored) or found is None:
+            raise refused
+        token, _hash, user = found
+        state = token.state(utc_now())
+        if state != "active":
+            raise AuthenticationError(
+                f"token {token_id} is {state}; create a new one with `pubkit token create`"
+            )
+        # Uses are recorded when a verification is not cached: about once per cache window.
+        self.catalog.touch_token(token_id)
+        principal = Principal(user, token)
+        self._remember(
+            self._cache_key(credentials),
+            _Verified(self._clock() + self.cache_seconds, serial, principal),
+        )
+        return principal
+
+    async def authenticate_async(self, credentials: Credentials) -> Principal:
         """:meth:`authenticate` without blocking the event loop on a cache miss."""
-        user = self.cached(credentials)
-        if user is not None:
-            return user
+        principal = self.cached(credentials)
+        if principal is not None:
+            return principal
         return await anyio.to_thread.run_sync(self.authenticate, credentials)

@@ -7,6 +7,7 @@ and roles live only here.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -65,6 +66,39 @@ class User:
     created: datetime
 
 
+@dataclass(frozen=True)
+class Token:
+    """An API token as stored (its secret never is)."""
+
+    id: str
+    user: str
+    permission: str  # read | upload
+    projects: tuple[str, ...] | None  # normalized names; None: every project of the user
+    description: str | None
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    revoked: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= now:
+            return "expired"
+        return "active"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    time: datetime
+    actor: str | None
+    address: str | None
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we store is UTC.
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -88,6 +122,20 @@ def _record(row: Any, project: str) -> FileRecord:
         yanked=bool(row.yanked),
         yanked_reason=row.yanked_reason,
     )
+
+
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return _aware(value) if value is not None else None
+
+
+def _token(row: Any) -> Token:
+    return Token(
+        id=row.id, user=row.user_name, permission=row.permission,
+        projects=tuple(json.loads(row.projects)) if row.projects is not None else None,
+        description=row.description, created=_aware(row.created),
+        expires=_maybe_aware(row.expires), last_used=_maybe_aware(row.last_used),
+        revoked=_maybe_aware(row.revoked),
+    )  # fmt: skip
 
 
 def _file_values(record: FileRecord) -> dict[str, Any]:
@@ -515,6 +563,91 @@ class Catalog:
             )
             self._journal(conn, project, f"grant {role}", actor=user.name)
 
+    # -- tokens ----------------------------------------------------------------------------
+
+    def add_token(
+        self, token_id: str, stored_hash: str, user: User, permission: str,
+        projects: tuple[str, ...] | None, description: str | None, expires: datetime | None,
+    ) -> Token:  # fmt: skip
+        with self._guard("create the token"), self._write() as conn:
+            conn.execute(insert(schema.tokens).values(
+                id=token_id, user_id=user.id, secret_hash=stored_hash, permission=permission,
+                projects=json.dumps(list(projects)) if projects is not None else None,
+                description=description, created=utc_now(), expires=expires,
+            ))  # fmt: skip
+            self._journal(conn, "", "add token", actor=user.name)
+        found = self.token(token_id)
+        assert found is not None
+        return found[0]
+
+    def _token_rows(self) -> Any:
+        return select(schema.tokens, schema.users.c.name.label("user_name")).join(
+            schema.users, schema.tokens.c.user_id == schema.users.c.id
+        )
+
+    def token(self, token_id: str) -> tuple[Token, str, User] | None:
+        """A token, its stored hash and its user, in one query."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                self._token_rows().add_columns(
+                    schema.users.c.password_hash, schema.users.c.is_admin,
+                    schema.users.c.created.label("user_created"),
+                ).where(schema.tokens.c.id == token_id)
+            ).first()  # fmt: skip
+        if row is None:
+            return None
+        user = User(row.user_id, row.user_name, row.password_hash, bool(row.is_admin),
+                    _aware(row.user_created))  # fmt: skip
+        return _token(row), row.secret_hash, user
+
+    def tokens(self, user: str | None = None) -> list[Token]:
+        query = self._token_rows().order_by(schema.tokens.c.created)
+        if user is not None:
+            query = query.where(schema.users.c.name == user)
+        with self.engine.connect() as conn:
+            return [_token(row) for row in conn.execute(query).all()]
+
+    def revoke_token(self, token_id: str) -> Token:
+        with self._guard("revoke the token"), self._write() as conn:
+            result = conn.execute(
+                update(schema.tokens)
+                .where(and_(schema.tokens.c.id == token_id, schema.tokens.c.revoked.is_(None)))
+                .values(revoked=utc_now())
+            )
+            if result.rowcount:
+                self._journal(conn, "", "revoke token", actor=token_id)
+        found = self.token(token_id)
+        if found is None:
+            raise NotFoundError(f"no token {token_id!r}; `pubkit token list` shows them")
+        return found[0]
+
+    def touch_token(self, token_id: str) -> None:
+        """Record a use; not journaled: it changes nothing a page or a permission shows."""
+        with self._write() as conn:
+            conn.execute(update(schema.tokens).where(schema.tokens.c.id == token_id)
+                         .values(last_used=utc_now()))  # fmt: skip
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def audit(
+        self, action: str, target: str, actor: str | None, address: str | None = None,
+        **detail: Any,
+    ) -> None:  # fmt: skip
+        with self._guard("write the audit log"), self._write() as conn:
+            conn.execute(insert(schema.audit).values(
+                time=utc_now(), actor=actor, address=address, action=action, target=target,
+                detail=json.dumps(detail, sort_keys=True, default=str) if detail else None,
+            ))  # fmt: skip
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)
+            ).all()
+        return [AuditEntry(r.id, _aware(r.time), r.actor, r.address, r.action, r.target,
+                           json.loads(r.detail) if r.detail else {}) for r in rows]  # fmt: skip
+
     def owners_missing(self) -> list[str]:
         """Projects with files but no owner (after a rebuild into an empty catalog)."""
         with self.engine.connect() as conn:
@@ -547,9 +680,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # We issue BEGIN ourselves (see _sqlite_begin); WAL lets readers run beside a writer.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching a new database to WAL waits for other connections.
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
