@@ -1,0 +1,1 @@
+"""Deployment artifacts: the repository's Dockerfile and examples/kubernetes."""
