@@ -1,4 +1,4 @@
-"""``pubkit index``: maintain the catalog from storage."""
+"""``pubkit index``: maintain the catalog from storage; back up, restore and migrate."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 import typer
 
 from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.errors import StorageError
+from pubkit.server import backup
 from pubkit.server.admin import rebuild_catalog
 from pubkit.server.catalog import open_catalog
 from pubkit.server.storage import open_storage
+from pubkit.settings import redact_url
 
 app = typer.Typer(help="Maintain the index catalog.", no_args_is_help=True)
 
@@ -34,4 +37,98 @@ def rebuild(
             f"warning: {key} has no sidecar (an interrupted upload); it stays unlisted."
             " Upload the file again or delete it from storage",
             err=True,
+        )
+
+
+@app.command("export")
+def export(
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="Where to write the users and roles (JSON)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
+    data_dir: Path = DataDirOption,
+    storage: str = StorageOption,
+    catalog: str = CatalogOption,
+) -> None:
+    """Export users (with their password hashes) and project roles to FILE, mode 0600."""
+    settings = server_settings(data_dir, storage, catalog)
+    document = backup.export_access(open_catalog(settings.catalog_url))
+    backup.write_access_file(file, document, force=force)
+    if not document["users"]:
+        typer.echo("warning: the catalog has no users; check --data-dir or --catalog", err=True)
+    projects = {role["project"] for role in document["roles"]}
+    typer.echo(
+        f"exported {len(document['users'])} users and {len(document['roles'])} roles on"
+        f" {len(projects)} projects to {file}; it holds password hashes: keep it secret"
+    )
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A file written by `pubkit index export`."
+    ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Give existing users the file's password hash and admin flag, and existing roles"
+        " the file's role (default: keep them and report them).",
+    ),
+    data_dir: Path = DataDirOption,
+    storage: str = StorageOption,
+    catalog: str = CatalogOption,
+) -> None:
+    """Add the users and roles of FILE to the catalog; running it again changes nothing."""
+    document = backup.read_access_file(file)
+    backup.parse_access(document)  # a bad file is refused before the catalog is opened
+    settings = server_settings(data_dir, storage, catalog)
+    report = backup.import_access(open_catalog(settings.catalog_url), document, replace=replace)
+    typer.echo(
+        f"imported {file}: users {len(report.users_added)} added,"
+        f" {len(report.users_updated)} updated, {len(report.users_kept)} kept,"
+        f" {report.users_unchanged} unchanged; {len(report.projects_created)} projects created;"
+        f" roles {len(report.roles_granted)} granted, {len(report.roles_changed)} changed,"
+        f" {len(report.roles_kept)} kept, {report.roles_unchanged} unchanged"
+    )
+    for name in report.users_kept:
+        typer.echo(
+            f"kept user {name}: the catalog's password or admin flag differs from the file's;"
+            " --replace takes the file's",
+            err=True,
+        )
+    for label in report.roles_kept:
+        typer.echo(f"kept role {label}: the file grants another; --replace takes it", err=True)
+
+
+@app.command("mirror")
+def mirror(
+    source_url: str = typer.Argument(..., metavar="SRC_URL", help="file:///PATH or s3://…"),
+    target_url: str = typer.Argument(..., metavar="DST_URL", help="file:///PATH or s3://…"),
+    verify_existing: bool = typer.Option(
+        False,
+        "--verify-existing",
+        help="Hash every object the target already has, rather than trusting sizes and sidecars.",
+    ),
+) -> None:
+    """Copy every file, metadata and sidecar that DST lacks from SRC, verifying hashes.
+
+    Resumable: a second run copies only what is still missing.
+    An object that DST holds with other bytes is a conflict: reported, never overwritten.
+    """
+    source, target = open_storage(source_url), open_storage(target_url)
+
+    def show(event: backup.MirrorEvent) -> None:
+        if event.outcome == "copied":
+            typer.echo(f"copied {event.key}")
+        elif event.outcome in ("conflict", "failed"):
+            typer.echo(f"{event.outcome}: {event.key}: {event.detail}", err=True)
+
+    report = backup.mirror(source, target, show, verify_existing=verify_existing)
+    typer.echo(f"mirrored {redact_url(source_url)} to {redact_url(target_url)}: {report.summary()}")
+    if not report.objects:
+        typer.echo("warning: the source holds no objects; check SRC_URL", err=True)
+    if not report.complete:
+        raise StorageError(
+            f"the mirror is incomplete ({len(report.conflicts)} conflicts,"
+            f" {len(report.failed)} failed, listed above); fix those objects and run it again"
         )

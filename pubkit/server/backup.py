@@ -1,0 +1,791 @@
+"""Backup, restore and migration: the access document, and mirroring one storage to another.
+
+Storage holds every file with its metadata and sidecar, from which ``pubkit index rebuild``
+recreates the catalog's files; users and roles live only in the catalog. A complete backup is
+therefore a mirror of the storage (:func:`mirror`) plus an export of the access data
+(:func:`export_access`), and a restore is a mirror back, a rebuild and an import.
+
+The access document is JSON::
+
+    {"format": "pubkit-access", "version": 1,
+     "users":    [{"name", "password_hash", "is_admin", "created"}],
+     "projects": [{"name", "display_name", "created"}],
+     "roles":    [{"project", "user", "role"}],
+     "tokens":   []}
+
+- ``password_hash`` is the stored scrypt hash, never a password: the document is a secret all
+  the same (whoever holds it can guess offline), so it is written with mode 0600.
+- ``projects`` lists every project a role refers to, so that an import into an empty catalog
+  can grant roles before a rebuild restores the files (which then land in those projects).
+- ``tokens`` is always empty: API tokens do not exist yet. They join this document (hashed, like
+  passwords) when they do; this reader refuses a document that carries any rather than
+  silently dropping credentials.
+
+Import is additive and idempotent: it adds what is missing, changes what differs only with
+``replace``, and never removes a user or a role the catalog has and the document lacks. It runs
+in one transaction, so a failure leaves the catalog as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from pubkit.core.distributions import normalize_name
+from pubkit.errors import (
+    AlreadyExistsError,
+    CatalogError,
+    ConfigurationError,
+    PubkitError,
+    UsageError,
+)
+from pubkit.server.catalog import UPLOAD_ROLES, Catalog
+from pubkit.server.catalog import schema as tables
+from pubkit.server.layout import (
+    METADATA_SUFFIX,
+    SIDECAR_SUFFIX,
+    FileRecord,
+    file_key,
+    utc_now,
+)
+from pubkit.server.storage import LocalStorage, Storage
+from pubkit.server.storage.s3 import S3Storage
+
+ACCESS_FORMAT = "pubkit-access"
+ACCESS_VERSION = 1
+CHUNK = 1024 * 1024
+
+# -- the access document -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _User:
+    name: str
+    password_hash: str
+    is_admin: bool
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class _Project:
+    name: str
+    display_name: str
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class _Role:
+    project: str
+    user: str
+    role: str
+
+
+@dataclass(frozen=True)
+class _Access:
+    users: tuple[_User, ...]
+    projects: tuple[_Project, ...]
+    roles: tuple[_Role, ...]
+
+
+@dataclass
+class ImportReport:
+    """What an import did; names only (never a hash), so it can be printed as is."""
+
+    users_added: list[str] = field(default_factory=list)
+    users_updated: list[str] = field(default_factory=list)
+    # Users the catalog has with another hash or admin flag, left alone (no ``replace``).
+    users_kept: list[str] = field(default_factory=list)
+    users_unchanged: int = 0
+    projects_created: list[str] = field(default_factory=list)
+    roles_granted: list[str] = field(default_factory=list)
+    roles_changed: list[str] = field(default_factory=list)
+    roles_kept: list[str] = field(default_factory=list)
+    roles_unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.users_added
+            or self.users_updated
+            or self.projects_created
+            or self.roles_granted
+            or self.roles_changed
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the catalog stores UTC only.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _time(value: datetime) -> str:
+    return _aware(value).astimezone(timezone.utc).isoformat()
+
+
+def export_access(catalog: Catalog) -> dict[str, Any]:
+    """The catalog's users, roles and the projects they refer to, as an access document."""
+    role_rows = (
+        select(
+            tables.projects.c.name.label("project"),
+            tables.users.c.name.label("user"),
+            tables.roles.c.role,
+        )
+        .join(tables.projects, tables.roles.c.project_id == tables.projects.c.id)
+        .join(tables.users, tables.roles.c.user_id == tables.users.c.id)
+        .order_by(tables.projects.c.name, tables.users.c.name)
+    )
+    referenced = select(tables.roles.c.project_id)
+    project_rows = (
+        select(tables.projects.c.name, tables.projects.c.display_name, tables.projects.c.created)
+        .where(tables.projects.c.id.in_(referenced))
+        .order_by(tables.projects.c.name)
+    )
+    with _catalog_errors("read the users and roles"):
+        with catalog.engine.connect() as conn:
+            roles = conn.execute(role_rows).all()
+            projects = conn.execute(project_rows).all()
+        users = catalog.users()
+    return {
+        "format": ACCESS_FORMAT,
+        "version": ACCESS_VERSION,
+        "users": [
+            {
+                "name": user.name,
+                "password_hash": user.password_hash,
+                "is_admin": user.is_admin,
+                "created": _time(user.created),
+            }
+            for user in users
+        ],
+        "projects": [
+            {"name": row.name, "display_name": row.display_name, "created": _time(row.created)}
+            for row in projects
+        ],
+        "roles": [{"project": row.project, "user": row.user, "role": row.role} for row in roles],
+        "tokens": [],
+    }
+
+
+def write_access_file(path: Path, document: Mapping[str, Any], force: bool = False) -> None:
+    """Write the document with mode 0600 (it holds password hashes), atomically.
+
+    Without ``force`` an existing file is refused: an export must not clobber another backup.
+    """
+    data = (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+    if not force and (path.exists() or path.is_symlink()):
+        raise AlreadyExistsError(f"{path} exists; pass --force to overwrite it")
+    try:
+        # mkstemp creates the file 0600 whatever the umask, so the hashes are never readable by
+        # others, not even for a moment; the rename makes the file appear whole.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if force:
+            temp.replace(path)
+        else:
+            # link() refuses an existing target: create-if-absent even against a racing export.
+            os.link(temp, path)
+    except FileExistsError:
+        raise AlreadyExistsError(f"{path} exists; pass --force to overwrite it") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def read_access_file(path: Path) -> Any:
+    """The parsed JSON of an access document (checked later by :func:`import_access`)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        # The position only: the message of a JSON error can quote the document (hashes).
+        where = f" (line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
+        raise UsageError(
+            f"{path} is not valid JSON{where}; use a file written by `pubkit index export`"
+        ) from None
+
+
+def _bad(where: str, problem: str) -> UsageError:
+    return UsageError(
+        f"the access document is invalid: {where} {problem}; use a file written by"
+        " `pubkit index export`"
+    )
+
+
+def _field(item: Any, where: str, name: str, kind: type, optional: bool = False) -> Any:
+    if not isinstance(item, dict):
+        raise _bad(where, "is not an object")
+    value = item.get(name)
+    if value is None and optional:
+        return None
+    # bool is an int in Python; a flag must be a real boolean and a string a real string.
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _bad(f"{where}.{name}", f"must be a {kind.__name__}")
+    return value
+
+
+def _created(item: Any, where: str) -> datetime | None:
+    text = _field(item, where, "created", str, optional=True)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(f"{where}.created", "is not an ISO 8601 time") from None
+    return _aware(value).astimezone(timezone.utc)
+
+
+def _list(document: dict[str, Any], name: str) -> list[Any]:
+    value = document.get(name, [])
+    if not isinstance(value, list):
+        raise _bad(name, "must be a list")
+    return value
+
+
+def _check_user_name(name: str, where: str) -> None:
+    # The rules of `pubkit user add` (admin.add_user), so an import cannot create a user that
+    # could not log in.
+    if not name or ":" in name or len(name) > 100 or not name.isprintable() or name != name.strip():
+        raise _bad(where, "is not a valid user name")
+    if name == "__token__":
+        raise _bad(where, "is __token__, which is reserved for API tokens")
+
+
+def parse_access(document: Any) -> _Access:
+    """Check a whole access document before anything is written; one-line UsageErrors."""
+    if not isinstance(document, dict) or document.get("format") != ACCESS_FORMAT:
+        raise UsageError(
+            f"not a pubkit access document (format is not {ACCESS_FORMAT!r}); use a file"
+            " written by `pubkit index export`"
+        )
+    version = document.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _bad("version", "must be an integer")
+    if version > ACCESS_VERSION:
+        raise UsageError(
+            f"the access document has version {version}, newer than this pubkit reads"
+            f" ({ACCESS_VERSION}); upgrade pubkit"
+        )
+    if version < 1:
+        raise _bad("version", f"must be {ACCESS_VERSION}")
+    if _list(document, "tokens"):
+        raise UsageError(
+            "the access document holds API tokens, which this pubkit does not support; upgrade"
+            " pubkit"
+        )
+
+    users: dict[str, _User] = {}
+    for index, item in enumerate(_list(document, "users")):
+        where = f"users[{index}]"
+        name = _field(item, where, "name", str)
+        _check_user_name(name, f"{where}.name")
+        password_hash = _field(item, where, "password_hash", str)
+        # A hash says which scheme made it; anything else may be a password pasted by hand,
+        # which must never be stored as if it were a hash (nor echoed in this message).
+        if not password_hash.startswith("scrypt$") or password_hash.count("$") != 5:
+            raise _bad(f"{where}.password_hash", "is not a scrypt hash")
+        if name in users:
+            raise _bad(where, f"repeats the user {name!r}")
+        users[name] = _User(
+            name, password_hash, _field(item, where, "is_admin", bool), _created(item, where)
+        )
+
+    projects: dict[str, _Project] = {}
+    for index, item in enumerate(_list(document, "projects")):
+        where = f"projects[{index}]"
+        name = _field(item, where, "name", str)
+        if not name or normalize_name(name) != name:
+            raise _bad(f"{where}.name", "is not a normalized project name")
+        display_name = _field(item, where, "display_name", str)
+        if name in projects:
+            raise _bad(where, f"repeats the project {name!r}")
+        projects[name] = _Project(name, display_name, _created(item, where))
+
+    roles: dict[tuple[str, str], _Role] = {}
+    for index, item in enumerate(_list(document, "roles")):
+        where = f"roles[{index}]"
+        role = _Role(
+            _field(item, where, "project", str),
+            _field(item, where, "user", str),
+            _field(item, where, "role", str),
+        )
+        if role.role not in UPLOAD_ROLES:
+            raise _bad(f"{where}.role", f"must be one of {', '.join(UPLOAD_ROLES)}")
+        if (role.project, role.user) in roles:
+            raise _bad(where, f"repeats the role of {role.user!r} on {role.project!r}")
+        roles[(role.project, role.user)] = role
+    return _Access(tuple(users.values()), tuple(projects.values()), tuple(roles.values()))
+
+
+@contextlib.contextmanager
+def _catalog_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as error:
+        # The driver's own message can quote statement parameters (password hashes): the
+        # error's class is all that is said.
+        raise CatalogError(
+            f"could not {action} ({type(error).__name__}); check the catalog URL and that the"
+            " database is reachable, then retry"
+        ) from None
+
+
+@contextlib.contextmanager
+def _write(catalog: Catalog) -> Iterator[Connection]:
+    with catalog.engine.connect() as conn:
+        # The catalog's writers mark their connections so SQLite takes the write lock up front
+        # (BEGIN IMMEDIATE): a writer never deadlocks against a server worker.
+        conn = conn.execution_options(pubkit_write=True)
+        with conn.begin():
+            yield conn
+
+
+def _journal(conn: Connection, project: str, action: str, actor: str | None) -> None:
+    """Append to the journal as the catalog does: a moved serial is how every worker's
+    verified-password and page caches learn that users or roles changed."""
+    inserted = conn.execute(
+        insert(tables.journal).values(project=project, action=action, actor=actor, time=utc_now())
+    ).inserted_primary_key
+    assert inserted is not None
+    if project:
+        conn.execute(
+            update(tables.projects)
+            .where(tables.projects.c.name == project)
+            .values(last_serial=int(inserted[0]))
+        )
+
+
+def import_access(catalog: Catalog, document: Any, replace: bool = False) -> ImportReport:
+    """Add the document's users, projects and roles to the catalog (see the module docstring).
+
+    An existing user or role that differs from the document is kept and reported, unless
+    ``replace``: then its hash and admin flag (or its role) are set to the document's.
+    """
+    access = parse_access(document)
+    report = ImportReport()
+    with _catalog_errors("import the users and roles"), _write(catalog) as conn:
+        users = {row.name: row for row in conn.execute(select(tables.users)).all()}
+        projects = {
+            row.name: int(row.id)
+            for row in conn.execute(select(tables.projects.c.name, tables.projects.c.id)).all()
+        }
+        for user in access.users:
+            _import_user(conn, user, users.get(user.name), replace, report)
+        user_ids = {
+            row.name: int(row.id)
+            for row in conn.execute(select(tables.users.c.name, tables.users.c.id)).all()
+        }
+        for project in access.projects:
+            if project.name not in projects:
+                projects[project.name] = _create_project(conn, project)
+                report.projects_created.append(project.name)
+        current = {
+            (row.project_id, row.user_id): row.role
+            for row in conn.execute(select(tables.roles)).all()
+        }
+        for role in access.roles:
+            if role.project not in projects:
+                raise _bad("roles", f"name the project {role.project!r}, which is neither in"
+                           " projects nor in the catalog")  # fmt: skip
+            if role.user not in user_ids:
+                raise _bad("roles", f"name the user {role.user!r}, who is neither in users nor"
+                           " in the catalog")  # fmt: skip
+            key = (projects[role.project], user_ids[role.user])
+            _import_role(conn, role, key, current.get(key), replace, report)
+    return report
+
+
+def _import_user(
+    conn: Connection, user: _User, existing: Any, replace: bool, report: ImportReport
+) -> None:
+    if existing is None:
+        conn.execute(
+            insert(tables.users).values(
+                name=user.name,
+                password_hash=user.password_hash,
+                is_admin=user.is_admin,
+                created=user.created or utc_now(),
+            )
+        )
+        _journal(conn, "", "add user", user.name)
+        report.users_added.append(user.name)
+        return
+    if existing.password_hash == user.password_hash and bool(existing.is_admin) == user.is_admin:
+        report.users_unchanged += 1
+        return
+    if not replace:
+        report.users_kept.append(user.name)
+        return
+    conn.execute(
+        update(tables.users)
+        .where(tables.users.c.name == user.name)
+        .values(password_hash=user.password_hash, is_admin=user.is_admin)
+    )
+    _journal(conn, "", "import user", user.name)
+    report.users_updated.append(user.name)
+
+
+def _create_project(conn: Connection, project: _Project) -> int:
+    # Ownerless on purpose: its roles follow from the document alone (claim_project would make
+    # someone owner), so export -> import -> export gives the same document.
+    result = conn.execute(
+        insert(tables.projects).values(
+            name=project.name,
+            display_name=project.display_name,
+            created=project.created or utc_now(),
+            last_serial=0,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    _journal(conn, project.name, "create project", None)
+    return int(result.inserted_primary_key[0])
+
+
+def _import_role(
+    conn: Connection,
+    role: _Role,
+    key: tuple[int, int],
+    existing: str | None,
+    replace: bool,
+    report: ImportReport,
+) -> None:
+    label = f"{role.project}: {role.user} ({role.role})"
+    if existing == role.role:
+        report.roles_unchanged += 1
+        return
+    if existing is None:
+        conn.execute(insert(tables.roles).values(project_id=key[0], user_id=key[1], role=role.role))
+        report.roles_granted.append(label)
+    elif not replace:
+        report.roles_kept.append(f"{role.project}: {role.user} ({existing})")
+        return
+    else:
+        conn.execute(
+            update(tables.roles)
+            .where(tables.roles.c.project_id == key[0], tables.roles.c.user_id == key[1])
+            .values(role=role.role)
+        )
+        report.roles_changed.append(label)
+    _journal(conn, role.project, f"grant {role.role}", role.user)
+
+
+# -- mirroring storage ---------------------------------------------------------------------
+
+Outcome = Literal["copied", "already there", "conflict", "failed"]
+
+
+@dataclass(frozen=True)
+class MirrorEvent:
+    """What happened to one source object; ``detail`` is a reason fit for one line."""
+
+    key: str
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass
+class MirrorReport:
+    objects: int = 0
+    copied: int = 0
+    already_there: int = 0
+    conflicts: list[MirrorEvent] = field(default_factory=list)
+    failed: list[MirrorEvent] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.conflicts and not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{self.objects} objects: {self.copied} copied, {self.already_there} already there,"
+            f" {len(self.conflicts)} conflicts, {len(self.failed)} failed"
+        )
+
+
+Progress = Callable[[MirrorEvent], None]
+
+
+def _is_temporary(key: str) -> bool:
+    # LocalStorage's own temporary files (and our spool files, when the source is a mirror
+    # target that was interrupted) are never objects.
+    return key.rsplit("/", 1)[-1].startswith(".tmp-")
+
+
+def _overlap(source: Storage, target: Storage) -> bool:
+    if isinstance(source, LocalStorage) and isinstance(target, LocalStorage):
+        a, b = source.root, target.root
+        return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+    if isinstance(source, S3Storage) and isinstance(target, S3Storage):
+        a_prefix, b_prefix = source.prefix, target.prefix
+        return source.bucket == target.bucket and (
+            a_prefix.startswith(b_prefix) or b_prefix.startswith(a_prefix)
+        )
+    return source is target
+
+
+def _list_source(source: Storage) -> dict[str, int]:
+    """The source's objects; a missing or unreadable source is a ConfigurationError (exit 2)."""
+    if isinstance(source, LocalStorage):
+        # LocalStorage lists a missing directory as empty, and os.walk skips what it cannot
+        # read: a mistyped path would "mirror" nothing and succeed.
+        if not source.root.is_dir():
+            raise ConfigurationError(f"the source {source.root} is not a directory; check SRC_URL")
+        try:
+            next(source.root.iterdir(), None)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot read the source {source.root}: {error.strerror}"
+            ) from None
+    try:
+        return {obj.key: obj.size for obj in source.list() if not _is_temporary(obj.key)}
+    except PubkitError as error:
+        raise ConfigurationError(f"cannot read the source: {error.message}") from None
+
+
+class _Mirror:
+    def __init__(
+        self,
+        source: Storage,
+        target: Storage,
+        progress: Progress | None,
+        spool_dir: Path | None,
+        verify_existing: bool,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.progress = progress
+        self.spool_dir = spool_dir
+        self.verify_existing = verify_existing
+        self.report = MirrorReport()
+        self.source_objects: dict[str, int] = {}
+        self.target_objects: dict[str, int] = {}
+
+    def run(self) -> None:
+        self.source_objects = _list_source(self.source)
+        self.target.check()
+        if self.spool_dir is None and isinstance(self.target, LocalStorage):
+            # Spooled beside the objects, storing a copy is a link(2) rather than a second
+            # copy; the ".tmp-" prefix keeps the spool files out of every listing.
+            self.spool_dir = self.target.root
+        self.target_objects = {
+            obj.key: obj.size for obj in self.target.list() if not _is_temporary(obj.key)
+        }
+        self.report.objects = len(self.source_objects)
+        suffixes = (SIDECAR_SUFFIX, METADATA_SUFFIX)
+        distributions = sorted(key for key in self.source_objects if not key.endswith(suffixes))
+        grouped = {
+            key + suffix for key in distributions for suffix in suffixes
+        } & self.source_objects.keys()
+        for key in distributions:
+            self._distribution(key)
+        # Metadata or sidecars whose distribution is not in the source: copied as they are.
+        for key in sorted(self.source_objects.keys() - grouped - set(distributions)):
+            self._guarded(key, functools.partial(self._object, key))
+
+    # -- one distribution and its companions, in upload order ------------------------------
+
+    def _distribution(self, key: str) -> None:
+        metadata, sidecar = key + METADATA_SUFFIX, key + SIDECAR_SUFFIX
+        companions = [k for k in (metadata, sidecar) if k in self.source_objects]
+        raw: bytes | None = None
+        record: FileRecord | None = None
+        if sidecar in self.source_objects:
+            try:
+                raw = self.source.read_bytes(sidecar)
+                record = FileRecord.from_sidecar(raw)
+                if file_key(record.project, record.filename) != key:
+                    raise CatalogError(f"it describes {record.project}/{record.filename}")
+            except PubkitError as error:
+                self._emit(MirrorEvent(key, "failed", f"its sidecar is unusable: {error}"))
+                self._hold_back(companions, key)
+                return
+        copy = functools.partial(self._object, key, record.sha256 if record else None)
+        if not self._guarded(key, copy):
+            self._hold_back(companions, key)
+            return
+        if metadata in self.source_objects:
+            expected = record.metadata_sha256 if record else None
+            if not self._guarded(metadata, functools.partial(self._object, metadata, expected)):
+                self._hold_back([sidecar] if raw is not None else [], metadata)
+                return
+        if raw is not None:
+            # Last, as uploads do: in the target a sidecar always means a complete file.
+            self._guarded(sidecar, functools.partial(self._object, sidecar, data=raw))
+
+    def _hold_back(self, keys: list[str], cause: str) -> None:
+        for key in keys:
+            if key not in self.target_objects:
+                self._emit(MirrorEvent(key, "failed", f"not copied, because {cause} was not"))
+            else:
+                self._guarded(key, functools.partial(self._object, key))
+
+    def _guarded(self, key: str, action: Callable[[], MirrorEvent]) -> bool:
+        """Run one object's copy; any storage failure is that object's, and the run goes on."""
+        try:
+            event = action()
+        except (PubkitError, OSError) as error:
+            reason = error.message if isinstance(error, PubkitError) else str(error)
+            event = MirrorEvent(key, "failed", reason)
+        self._emit(event)
+        return event.outcome in ("copied", "already there")
+
+    def _emit(self, event: MirrorEvent) -> None:
+        if event.outcome == "copied":
+            self.report.copied += 1
+        elif event.outcome == "already there":
+            self.report.already_there += 1
+        elif event.outcome == "conflict":
+            self.report.conflicts.append(event)
+        else:
+            self.report.failed.append(event)
+        if self.progress is not None:
+            self.progress(event)
+
+    # -- one object ------------------------------------------------------------------------
+
+    def _object(
+        self, key: str, sha256: str | None = None, data: bytes | None = None
+    ) -> MirrorEvent:
+        """Copy ``key`` unless the target has it. ``sha256`` is what its bytes must hash to
+        (from the sidecar); ``data`` the source's bytes when they were read already."""
+        if data is not None:
+            sha256 = hashlib.sha256(data).hexdigest()
+        if key in self.target_objects:
+            return self._compare(key, sha256, data)
+        spooled, digest = self._spool(key, data)
+        try:
+            if sha256 is not None and digest != sha256:
+                return MirrorEvent(key, "failed", "the source's bytes do not match its sidecar's"
+                                   " sha256; restore the source from a backup")  # fmt: skip
+            if not self.target.put_new(key, spooled):
+                # Stored by someone else since our listing: the same bytes or a conflict.
+                same = _sha256(self.target, key) == digest
+                return MirrorEvent(key, "already there") if same else _conflict(key)
+        finally:
+            spooled.unlink(missing_ok=True)
+        # Read back what the target stored: a copy is only as good as its verification.
+        if _sha256(self.target, key) != digest:
+            self.target.delete(key)
+            return MirrorEvent(key, "failed", "the copy's sha256 differs from the source's; it"
+                               " was deleted, run the mirror again")  # fmt: skip
+        return MirrorEvent(key, "copied")
+
+    def _compare(self, key: str, sha256: str | None, data: bytes | None) -> MirrorEvent:
+        size = self.source_objects[key] if data is None else len(data)
+        if self.target_objects[key] != size:
+            return _conflict(key)
+        if data is not None:
+            # A sidecar: small, and changed in place by yanks, so compared byte for byte.
+            same = self.target.read_bytes(key) == data
+        elif key.endswith(METADATA_SUFFIX) and not self.verify_existing:
+            same = True  # written once with its distribution; verify_existing hashes it
+        elif sha256 is not None and not self.verify_existing:
+            # A distribution: the target's sidecar (when it has one) says which bytes it holds;
+            # without one (an interrupted run) the file is read once.
+            target_record = self._target_record(key)
+            target_sha = target_record.sha256 if target_record else _sha256(self.target, key)
+            same = target_sha == sha256
+        else:
+            expected = sha256 if sha256 is not None else _sha256(self.source, key)
+            same = _sha256(self.target, key) == expected
+        return MirrorEvent(key, "already there") if same else _conflict(key)
+
+    def _target_record(self, key: str) -> FileRecord | None:
+        if key + SIDECAR_SUFFIX not in self.target_objects:
+            return None
+        try:
+            return FileRecord.from_sidecar(self.target.read_bytes(key + SIDECAR_SUFFIX))
+        except CatalogError:
+            return None  # the sidecar's own comparison reports it
+
+    def _spool(self, key: str, data: bytes | None) -> tuple[Path, str]:
+        """The source object in a temporary file (``put_new`` takes a path), and its sha256.
+
+        Streamed: a distribution is never held in memory whole."""
+        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix=".tmp-mirror-", suffix=".part")
+        path = Path(name)
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if data is not None:
+                    digest.update(data)
+                    out.write(data)
+                else:
+                    with contextlib.closing(self.source.open(key)) as stream:
+                        for chunk in iter(lambda: stream.read(CHUNK), b""):
+                            digest.update(chunk)
+                            out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path, digest.hexdigest()
+
+
+def _conflict(key: str) -> MirrorEvent:
+    if key.endswith(SIDECAR_SUFFIX):
+        # Sidecars are the one kind of object that changes in place.
+        reason = "the target's sidecar differs (a yank or unyank on one side?); left alone"
+    else:
+        reason = "the target holds other bytes under this key; left alone"
+    return MirrorEvent(key, "conflict", reason)
+
+
+def _sha256(storage: Storage, key: str) -> str:
+    digest = hashlib.sha256()
+    with contextlib.closing(storage.open(key)) as stream:
+        for chunk in iter(lambda: stream.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mirror(
+    source: Storage,
+    target: Storage,
+    progress: Progress | None = None,
+    *,
+    spool_dir: Path | None = None,
+    verify_existing: bool = False,
+) -> MirrorReport:
+    """Copy every object of ``source`` that ``target`` lacks; never overwrite one it has.
+
+    One listing pass on each side. A re-run copies only what is still missing, so an
+    interrupted mirror is resumed by running it again. An object the target has is skipped
+    when its size matches and, for a distribution, the sha256 in the target's sidecar (or of
+    its bytes) is the source sidecar's; sidecars are compared byte for byte. Anything else is a
+    conflict, reported and left alone. ``verify_existing`` hashes every object already in the
+    target instead of trusting sizes and sidecars.
+
+    Each distribution is copied before its metadata, and its sidecar last, as uploads store
+    them, so the target never holds a sidecar without its file; a copy is read back and
+    verified against the sidecar's sha256, and deleted if it does not match.
+
+    Files are spooled through ``spool_dir`` (default: the system's temporary directory; for a
+    local target, its own root, so storing the copy is a ``link(2)``, not a second copy).
+    """
+    if _overlap(source, target):
+        raise UsageError("the source and the target overlap; mirror to another place")
+    job = _Mirror(source, target, progress, spool_dir, verify_existing)
+    job.run()
+    return job.report

@@ -1,0 +1,425 @@
+"""Backup and restore without a server: the access document (export/import) on SQLite and
+PostgreSQL, and mirroring between in-process storages (the e2e tier mirrors through S3)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import stat
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pubkit.cli import main
+from pubkit.errors import AlreadyExistsError, ConfigurationError, UsageError
+from pubkit.server import backup
+from pubkit.server.auth.passwords import hash_password, verify_password
+from pubkit.server.catalog import MAINTAINER, OWNER, Catalog, open_catalog
+from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key, utc_now
+from pubkit.server.storage import LocalStorage, MemoryStorage, Storage
+from tests.conftest import postgres_database
+
+PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
+# scrypt is slow on purpose: hash each password once for the whole module.
+HASHES = {name: hash_password(password) for name, password in PASSWORDS.items()}
+
+
+@pytest.fixture
+def catalogs(tmp_path: Path) -> Iterator[Any]:
+    """``make(backend)``: a fresh, empty catalog on "sqlite" or "postgresql"."""
+    with ExitStack() as stack:
+        opened: list[Catalog] = []
+
+        def make(backend: str) -> Catalog:
+            if backend == "sqlite":
+                url = f"sqlite:///{tmp_path / f'catalog-{len(opened)}.sqlite3'}"
+            else:
+                url = stack.enter_context(postgres_database("pubkit_backup"))
+            catalog = open_catalog(url)
+            opened.append(catalog)
+            return catalog
+
+        yield make
+        for catalog in opened:
+            catalog.close()
+
+
+def populate(catalog: Catalog) -> None:
+    """Users, an owned project with a maintainer, and a project whose owner was removed."""
+    alice = catalog.add_user("alice", HASHES["alice"])
+    bob = catalog.add_user("bob", HASHES["bob"])
+    catalog.add_user("root", HASHES["root"], is_admin=True)
+    carol = catalog.add_user("carol", HASHES["alice"])
+    assert catalog.claim_project("demo", "Demo", alice)
+    catalog.grant("demo", bob, MAINTAINER)
+    assert catalog.claim_project("orphan-lib", "Orphan_Lib", carol)
+    catalog.grant("orphan-lib", bob, MAINTAINER)
+    catalog.remove_user("carol")  # the project keeps only its maintainer
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [("sqlite", "sqlite"), ("postgresql", "postgresql"), ("sqlite", "postgresql")],
+)
+def test_export_import_round_trip(catalogs: Any, source: str, target: str) -> None:
+    old = catalogs(source)
+    populate(old)
+    document = backup.export_access(old)
+    assert document["format"] == "pubkit-access" and document["version"] == 1
+    assert document["tokens"] == []
+    assert [user["name"] for user in document["users"]] == ["alice", "bob", "root"]
+    assert document["roles"] == [
+        {"project": "demo", "user": "alice", "role": OWNER},
+        {"project": "demo", "user": "bob", "role": MAINTAINER},
+        {"project": "orphan-lib", "user": "bob", "role": MAINTAINER},
+    ]
+    assert "alice-password" not in json.dumps(document)
+
+    new = catalogs(target)
+    report = backup.import_access(new, json.loads(json.dumps(document)))
+    assert report.users_added == ["alice", "bob", "root"]
+    assert report.projects_created == ["demo", "orphan-lib"]
+    assert len(report.roles_granted) == 3
+    assert backup.export_access(new) == document
+    # The hashes came over as they were: the passwords work, and the flags too.
+    alice, root = new.user("alice"), new.user("root")
+    assert alice is not None and verify_password(PASSWORDS["alice"], alice.password_hash)
+    assert root is not None and root.is_admin and not alice.is_admin
+    # No owner appeared for the project that had none; the demo project is alice's.
+    assert new.role("orphan-lib", alice) is None
+    assert new.role("demo", alice) == OWNER
+
+
+def test_import_is_idempotent_and_moves_the_serial_only_on_change(catalogs: Any) -> None:
+    old, new = catalogs("sqlite"), catalogs("sqlite")
+    populate(old)
+    document = backup.export_access(old)
+    assert backup.import_access(new, document).changed
+    serial = new.serial()
+    again = backup.import_access(new, document)
+    assert not again.changed and again.users_unchanged == 3 and again.roles_unchanged == 3
+    assert new.serial() == serial
+    assert backup.export_access(new) == document
+
+
+def test_existing_users_and_roles_are_kept_unless_replace(catalogs: Any) -> None:
+    old, new = catalogs("sqlite"), catalogs("sqlite")
+    populate(old)
+    document = backup.export_access(old)
+    bob = new.add_user("bob", HASHES["root"], is_admin=True)  # another password, an admin
+    new.add_user("dave", HASHES["bob"])  # not in the document: left alone, always
+    new.claim_project("demo", "Demo", bob)  # bob owns demo here
+
+    kept = backup.import_access(new, document)
+    assert kept.users_added == ["alice", "root"] and kept.users_kept == ["bob"]
+    assert kept.roles_kept == ["demo: bob (owner)"]
+    assert kept.projects_created == ["orphan-lib"]
+    current = new.user("bob")
+    assert current is not None and current.is_admin
+    assert current.password_hash == HASHES["root"]
+
+    serial = new.serial()
+    replaced = backup.import_access(new, document, replace=True)
+    assert replaced.users_updated == ["bob"] and replaced.roles_changed == [
+        "demo: bob (maintainer)"
+    ]
+    assert new.serial() > serial  # the workers' password caches see the change
+    current = new.user("bob")
+    assert current is not None and not current.is_admin
+    assert verify_password(PASSWORDS["bob"], current.password_hash)
+    assert new.role("demo", current) == MAINTAINER
+    assert new.user("dave") is not None
+    assert not backup.import_access(new, document, replace=True).changed
+
+
+def _document(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "format": "pubkit-access", "version": 1, "tokens": [],
+        "users": [{"name": "alice", "password_hash": HASHES["alice"], "is_admin": False}],
+        "projects": [{"name": "demo", "display_name": "Demo"}],
+        "roles": [{"project": "demo", "user": "alice", "role": "owner"}],
+    }  # fmt: skip
+    document.update(changes)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "not a pubkit access document"),
+        (_document(format="pypi"), "not a pubkit access document"),
+        (_document(version=2), "version 2, newer than this pubkit reads (1); upgrade pubkit"),
+        (_document(version="1"), "version must be an integer"),
+        (_document(users={"alice": {}}), "users must be a list"),
+        (
+            _document(
+                users=[{"name": "alice", "password_hash": "hunter2-hunter2", "is_admin": False}]
+            ),
+            "users[0].password_hash is not a scrypt hash",
+        ),
+        (
+            _document(users=[{"name": "alice", "password_hash": HASHES["alice"], "is_admin": 1}]),
+            "users[0].is_admin must be a bool",
+        ),
+        (
+            _document(users=[{"name": "a:b", "password_hash": HASHES["alice"], "is_admin": False}]),
+            "users[0].name is not a valid user name",
+        ),
+        (
+            _document(projects=[{"name": "Demo_X", "display_name": "Demo"}]),
+            "projects[0].name is not a normalized project name",
+        ),
+        (
+            _document(roles=[{"project": "demo", "user": "alice", "role": "god"}]),
+            "roles[0].role must be one of owner, maintainer",
+        ),
+        (
+            _document(roles=[{"project": "demo", "user": "zed", "role": "owner"}]),
+            "name the user 'zed', who is neither in users nor in the catalog",
+        ),
+        (
+            _document(roles=[{"project": "other", "user": "alice", "role": "owner"}]),
+            "name the project 'other'",
+        ),
+        (_document(tokens=[{"id": "x"}]), "holds API tokens, which this pubkit does not support"),
+    ],
+)
+def test_bad_documents_are_refused_and_change_nothing(
+    catalogs: Any, document: Any, message: str
+) -> None:
+    catalog = catalogs("sqlite")
+    serial = catalog.serial()
+    with pytest.raises(UsageError) as raised:
+        backup.import_access(catalog, document)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    # One transaction: a document refused half-way (an unknown user in roles) adds no one.
+    assert catalog.users() == [] and catalog.serial() == serial
+
+
+def test_export_file_is_private_and_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "access.json"
+    backup.write_access_file(path, _document())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(AlreadyExistsError, match="pass --force to overwrite it"):
+        backup.write_access_file(path, _document(users=[]))
+    assert json.loads(path.read_text())["users"] != []
+    path.chmod(0o644)
+    backup.write_access_file(path, _document(users=[]), force=True)
+    assert json.loads(path.read_text())["users"] == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["access.json"]  # no temporary file left
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_and_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_dir, new_dir, file = tmp_path / "old", tmp_path / "new", tmp_path / "access.json"
+    old = open_catalog(f"sqlite:///{old_dir / 'catalog.sqlite3'}")
+    populate(old)
+    code, out, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
+                         str(old_dir))  # fmt: skip
+    assert code == 0, err
+    assert out == (f"exported 3 users and 3 roles on 2 projects to {file}; it holds password"
+                   " hashes: keep it secret\n")  # fmt: skip
+    code, _, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
+                       str(old_dir))  # fmt: skip
+    assert code == 1 and err == f"error: {file} exists; pass --force to overwrite it\n"
+    assert run(monkeypatch, capsys, "index", "export", str(file), "--force", "--data-dir",
+               str(old_dir))[0] == 0  # fmt: skip
+
+    # The catalog option and its environment variable, as `pubkit serve` takes them.
+    monkeypatch.setenv("PUBKIT_CATALOG", f"sqlite:///{new_dir / 'catalog.sqlite3'}")
+    code, out, err = run(monkeypatch, capsys, "index", "import", str(file))
+    assert code == 0, err
+    assert out.startswith("imported ") and "users 3 added" in out and "3 granted" in out
+    code, out, err = run(monkeypatch, capsys, "index", "import", str(file))
+    assert code == 0 and "users 0 added, 0 updated, 0 kept, 3 unchanged" in out
+    for line in out + err:
+        assert "scrypt$" not in line
+    assert backup.export_access(open_catalog(f"sqlite:///{new_dir / 'catalog.sqlite3'}")) == (
+        json.loads(file.read_text())
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"format": "pubkit-access", "version": 1, "users": [', "is not valid JSON (line 1)"),
+        (b'{"format": "other", "version": 1}', "not a pubkit access document"),
+        (b'{"format": "pubkit-access", "version": 9}', "upgrade pubkit"),
+        (None, "cannot read"),
+    ],
+)
+def test_cli_import_errors_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    content: bytes | None, message: str,
+) -> None:  # fmt: skip
+    file = tmp_path / "access.json"
+    if content is not None:
+        file.write_bytes(content)
+    code, _, err = run(monkeypatch, capsys, "index", "import", str(file), "--data-dir",
+                       str(tmp_path / "data"))  # fmt: skip
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+# -- mirroring -----------------------------------------------------------------------------
+
+
+def store(storage: Storage, tmp_path: Path, name: str, data: bytes, yanked: bool = False) -> None:
+    """A distribution as an upload stores it: bytes, metadata, then the sidecar."""
+    project, filename = "demo", f"demo-{name}-py3-none-any.whl"
+    metadata = f"Name: demo\nVersion: {name}\n".encode()
+    record = FileRecord(
+        project=project, display_name="demo", version=name, filename=filename,
+        packagetype="bdist_wheel", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        md5="0" * 32, blake2_256="0" * 64, requires_python=None,
+        metadata_sha256=hashlib.sha256(metadata).hexdigest(), upload_time=utc_now(),
+        uploader="alice", yanked=yanked,
+    )  # fmt: skip
+    spool = tmp_path / f"spool-{name}"  # LocalStorage links it: one file per object
+    spool.write_bytes(data)
+    storage.put_new(file_key(project, filename), spool)
+    storage.put_bytes(metadata_key(project, filename), metadata)
+    storage.put_bytes(sidecar_key(project, filename), record.to_sidecar())
+
+
+def contents(storage: Storage) -> dict[str, bytes]:
+    return {obj.key: storage.read_bytes(obj.key) for obj in storage.list()}
+
+
+class Recording(MemoryStorage):
+    """A memory storage that remembers the order in which keys were stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: list[str] = []
+
+    def put_new(self, key: str, source: Path) -> bool:
+        self.stored.append(key)
+        return super().put_new(key, source)
+
+
+def test_mirror_copies_in_upload_order_and_resumes(tmp_path: Path) -> None:
+    source = LocalStorage(tmp_path / "source")
+    for version in ("1.0", "2.0"):
+        store(source, tmp_path, version, f"wheel {version}".encode())
+    (tmp_path / "source" / ".tmp-abc.part").write_bytes(b"half an upload")
+    target = Recording()
+    events: list[backup.MirrorEvent] = []
+    report = backup.mirror(source, target, events.append)
+    assert report.summary() == "6 objects: 6 copied, 0 already there, 0 conflicts, 0 failed"
+    assert contents(target) == contents(source)
+    assert target.stored[:3] == [
+        "demo/demo-1.0-py3-none-any.whl",
+        "demo/demo-1.0-py3-none-any.whl.metadata",
+        "demo/demo-1.0-py3-none-any.whl.json",
+    ]
+    assert [event.outcome for event in events] == ["copied"] * 6
+
+    # Interrupted after the second wheel's bytes: the rest is copied, nothing twice.
+    partial = LocalStorage(tmp_path / "partial")
+    for key in (
+        "demo/demo-1.0-py3-none-any.whl",
+        "demo/demo-1.0-py3-none-any.whl.metadata",
+        "demo/demo-1.0-py3-none-any.whl.json",
+        "demo/demo-2.0-py3-none-any.whl",
+    ):
+        partial.put_bytes(key, source.read_bytes(key))  # fmt: skip
+    report = backup.mirror(source, partial)
+    assert report.summary() == "6 objects: 2 copied, 4 already there, 0 conflicts, 0 failed"
+    assert contents(partial) == contents(source)
+    assert not list((tmp_path / "partial").glob(".tmp-*"))  # the spool files are gone
+
+
+def test_mirror_reports_conflicts_and_never_overwrites(tmp_path: Path) -> None:
+    source = MemoryStorage()
+    store(source, tmp_path, "1.0", b"the real wheel")
+    store(source, tmp_path, "2.0", b"another wheel")
+    target = MemoryStorage()
+    backup.mirror(source, target)
+    # Another size; the same size (found only when verifying); a yank on one side only.
+    target.objects["demo/demo-1.0-py3-none-any.whl"] = b"a tampered wheel!"
+    target.objects["demo/demo-2.0-py3-none-any.whl"] = b"ANOTHER WHEEL"
+    store(source, tmp_path, "3.0", b"third")
+    yanked = FileRecord.from_sidecar(source.read_bytes("demo/demo-3.0-py3-none-any.whl.json"))
+    target.objects["demo/demo-3.0-py3-none-any.whl.json"] = yanked.with_yank(
+        True, "bad").to_sidecar()  # fmt: skip
+    before = dict(target.objects)
+
+    report = backup.mirror(source, target)
+    assert [event.key for event in report.conflicts] == [
+        "demo/demo-1.0-py3-none-any.whl", "demo/demo-3.0-py3-none-any.whl.json"]  # fmt: skip
+    assert report.copied == 2  # the third wheel and its metadata: the sidecar was there
+    assert report.failed == []
+    assert {k: v for k, v in target.objects.items() if k in before} == before
+
+    verified = backup.mirror(source, target, verify_existing=True)
+    assert {event.key for event in verified.conflicts} == {
+        "demo/demo-1.0-py3-none-any.whl", "demo/demo-2.0-py3-none-any.whl",
+        "demo/demo-3.0-py3-none-any.whl.json"}  # fmt: skip
+    assert target.objects["demo/demo-2.0-py3-none-any.whl"] == b"ANOTHER WHEEL"
+
+
+def test_mirror_verifies_the_source_against_its_sidecar(tmp_path: Path) -> None:
+    source = MemoryStorage()
+    store(source, tmp_path, "1.0", b"good bytes")
+    store(source, tmp_path, "2.0", b"rotten bytes")
+    source.objects["demo/demo-2.0-py3-none-any.whl"] = b"rotted bytes"  # same size, bit rot
+    target = MemoryStorage()
+    report = backup.mirror(source, target)
+    assert report.copied == 3
+    assert [(event.key, event.detail.split(";")[0]) for event in report.failed] == [
+        ("demo/demo-2.0-py3-none-any.whl", "the source's bytes do not match its sidecar's sha256"),
+        ("demo/demo-2.0-py3-none-any.whl.metadata",
+         "not copied, because demo/demo-2.0-py3-none-any.whl was not"),
+        ("demo/demo-2.0-py3-none-any.whl.json",
+         "not copied, because demo/demo-2.0-py3-none-any.whl was not"),
+    ]  # fmt: skip
+    assert not any(key.startswith("demo/demo-2.0") for key in target.objects)
+
+
+def test_mirror_refuses_a_missing_source_and_overlapping_places(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="is not a directory; check SRC_URL"):
+        backup.mirror(LocalStorage(tmp_path / "nowhere"), MemoryStorage())
+    assert not (tmp_path / "nowhere").exists()
+    with pytest.raises(UsageError, match="overlap"):
+        backup.mirror(LocalStorage(tmp_path / "a"), LocalStorage(tmp_path / "a" / "copy"))
+
+
+def test_cli_mirror_missing_source_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(monkeypatch, capsys, "index", "mirror",
+                       (tmp_path / "nowhere").as_uri(), (tmp_path / "copy").as_uri())  # fmt: skip
+    assert code == 2 and err.startswith("error: the source ") and err.count("\n") == 1
+
+
+def test_mirror_refuses_an_unreadable_s3_source(moto_s3: str) -> None:
+    from pubkit.server.storage import open_storage
+
+    source = open_storage("s3://no-such-bucket/backup?addressing=path&max_attempts=1")
+    with pytest.raises(ConfigurationError, match=r"cannot read the source: .*does not exist"):
+        backup.mirror(source, MemoryStorage())
