@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from pubkit.errors import UsageError
+from pubkit.errors import ConfigurationError, UsageError
 from pubkit.settings import ServerSettings, load_server_settings
+
+if TYPE_CHECKING:
+    from pubkit.server.catalog import Catalog
+    from pubkit.server.storage import Storage
 
 DataDirOption: Any = typer.Option(
     None,
@@ -50,3 +54,30 @@ def read_password(from_stdin: bool, confirm: bool = True) -> str:
         raise UsageError("no terminal to ask for a password; pass --password-stdin and pipe it")
     value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
     return value
+
+
+def require_server_extra() -> None:
+    """The commands on a server's data need SQLAlchemy, which a pipeline's plain
+    ``pip install pubkit`` does not bring: say so in one line instead of a traceback."""
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "this command works on an index's data and needs the server extra:"
+            " pip install 'pubkit[server]'"
+        ) from None
+
+
+def open_server_catalog(data_dir: Path | None, storage: str | None, catalog: str | None) -> Catalog:
+    """The catalog that ``--data-dir``/``--catalog`` (or PUBKIT_*) name."""
+    require_server_extra()
+    from pubkit.server.catalog import open_catalog
+
+    return open_catalog(server_settings(data_dir, storage, catalog).catalog_url)
+
+
+def open_server_storage(data_dir: Path | None, storage: str | None, catalog: str | None) -> Storage:
+    """The storage that ``--data-dir``/``--storage`` (or PUBKIT_*) name."""
+    from pubkit.server.storage import open_storage
+
+    return open_storage(server_settings(data_dir, storage, catalog).storage_url)

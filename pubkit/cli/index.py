@@ -6,12 +6,15 @@ from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.cli.common import (
+    CatalogOption,
+    DataDirOption,
+    StorageOption,
+    open_server_catalog,
+    open_server_storage,
+    require_server_extra,
+)
 from pubkit.errors import StorageError
-from pubkit.server import backup
-from pubkit.server.admin import rebuild_catalog
-from pubkit.server.catalog import open_catalog
-from pubkit.server.storage import open_storage
 from pubkit.settings import redact_url
 
 app = typer.Typer(help="Maintain the index catalog.", no_args_is_help=True)
@@ -24,8 +27,10 @@ def rebuild(
     catalog: str = CatalogOption,
 ) -> None:
     """Recreate the catalog's files from storage (safe while the server runs)."""
-    settings = server_settings(data_dir, storage, catalog)
-    report = rebuild_catalog(open_storage(settings.storage_url), open_catalog(settings.catalog_url))
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    from pubkit.server.admin import rebuild_catalog
+
+    report = rebuild_catalog(open_server_storage(data_dir, storage, catalog), catalog_)
     typer.echo(
         f"{report.files} files in storage: {report.added} added, {report.updated} updated,"
         f" {report.removed} removed from the catalog"
@@ -51,8 +56,10 @@ def export(
     catalog: str = CatalogOption,
 ) -> None:
     """Export users (with their password hashes) and project roles to FILE, mode 0600."""
-    settings = server_settings(data_dir, storage, catalog)
-    document = backup.export_access(open_catalog(settings.catalog_url))
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    from pubkit.server import backup
+
+    document = backup.export_access(catalog_)
     backup.write_access_file(file, document, force=force)
     if not document["users"]:
         typer.echo("warning: the catalog has no users; check --data-dir or --catalog", err=True)
@@ -79,10 +86,13 @@ def import_(
     catalog: str = CatalogOption,
 ) -> None:
     """Add the users and roles of FILE to the catalog; running it again changes nothing."""
+    require_server_extra()
+    from pubkit.server import backup
+
     document = backup.read_access_file(file)
     backup.parse_access(document)  # a bad file is refused before the catalog is opened
-    settings = server_settings(data_dir, storage, catalog)
-    report = backup.import_access(open_catalog(settings.catalog_url), document, replace=replace)
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    report = backup.import_access(catalog_, document, replace=replace)
     typer.echo(
         f"imported {file}: users {len(report.users_added)} added,"
         f" {len(report.users_updated)} updated, {len(report.users_kept)} kept,"
@@ -115,6 +125,10 @@ def mirror(
     Resumable: a second run copies only what is still missing.
     An object that DST holds with other bytes is a conflict: reported, never overwritten.
     """
+    require_server_extra()
+    from pubkit.server import backup
+    from pubkit.server.storage import open_storage
+
     source, target = open_storage(source_url), open_storage(target_url)
 
     def show(event: backup.MirrorEvent) -> None:

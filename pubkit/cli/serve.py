@@ -9,7 +9,13 @@ from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.cli.common import (
+    CatalogOption,
+    DataDirOption,
+    StorageOption,
+    require_server_extra,
+    server_settings,
+)
 from pubkit.errors import ConfigurationError
 from pubkit.settings import redact_url, settings_environment
 
@@ -61,6 +67,7 @@ def serve(
     ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
+    require_server_extra()
     from pubkit.server.catalog import open_catalog
     from pubkit.server.storage import open_storage
     from pubkit.server.storage.base import Presigning

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, open_server_catalog
 from pubkit.errors import UsageError
-from pubkit.server import admin
-from pubkit.server.catalog import Catalog, open_catalog
 
 app = typer.Typer(help="Manage API tokens (on the data dir or catalog URL).",
                   no_args_is_help=True)  # fmt: skip
 
 
-def _catalog(data_dir: Path | None, storage: str | None, catalog: str | None) -> Catalog:
-    return open_catalog(server_settings(data_dir, storage, catalog).catalog_url)
+_catalog = open_server_catalog
 
 
 def local_actor() -> str:
@@ -46,6 +43,7 @@ def create(
     catalog: str = CatalogOption,
 ) -> None:
     """Create a token and print it once (it is stored only as a hash)."""
+    from pubkit.server import admin
     from pubkit.server.auth.tokens import parse_duration
 
     if read and upload:
@@ -100,6 +98,8 @@ def revoke(
     catalog: str = CatalogOption,
 ) -> None:
     """Revoke a token: it stops working at once, on every worker and replica."""
+    from pubkit.server import admin
+
     revoked = admin.revoke_token(_catalog(data_dir, storage, catalog), token, local_actor())
     typer.echo(f"revoked token {revoked.id} of {revoked.user}")
 

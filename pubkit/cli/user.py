@@ -10,11 +10,9 @@ from pubkit.cli.common import (
     CatalogOption,
     DataDirOption,
     StorageOption,
+    open_server_catalog,
     read_password,
-    server_settings,
 )
-from pubkit.server import admin
-from pubkit.server.catalog import Catalog, open_catalog
 
 app = typer.Typer(help="Manage users (on the data dir or catalog URL).", no_args_is_help=True)
 
@@ -23,8 +21,7 @@ PasswordStdin = typer.Option(
 )
 
 
-def _catalog(data_dir: Path | None, storage: str | None, catalog: str | None) -> Catalog:
-    return open_catalog(server_settings(data_dir, storage, catalog).catalog_url)
+_catalog = open_server_catalog
 
 
 @app.command("add")
@@ -37,6 +34,8 @@ def add(
     catalog: str = CatalogOption,
 ) -> None:
     """Add a user; the password comes from a prompt or --password-stdin."""
+    from pubkit.server import admin
+
     password = read_password(password_stdin)
     user = admin.add_user(_catalog(data_dir, storage, catalog), name, password, is_admin)
     typer.echo(f"added user {user.name}{' (admin)' if user.is_admin else ''}")
@@ -75,6 +74,8 @@ def passwd(
     catalog: str = CatalogOption,
 ) -> None:
     """Set a user's password."""
+    from pubkit.server import admin
+
     catalog_ = _catalog(data_dir, storage, catalog)
     if catalog_.user(name) is None:
         from pubkit.errors import NotFoundError

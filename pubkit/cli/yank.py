@@ -6,11 +6,14 @@ from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, server_settings
+from pubkit.cli.common import (
+    CatalogOption,
+    DataDirOption,
+    StorageOption,
+    open_server_catalog,
+    open_server_storage,
+)
 from pubkit.cli.token import local_actor
-from pubkit.server.admin import yank_release
-from pubkit.server.catalog import open_catalog
-from pubkit.server.storage import open_storage
 
 
 def _set_yank(
@@ -22,10 +25,12 @@ def _set_yank(
     storage: str | None,
     catalog: str | None,
 ) -> None:
-    settings = server_settings(data_dir, storage, catalog)
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    from pubkit.server.admin import yank_release
+
     records = yank_release(
-        open_storage(settings.storage_url),
-        open_catalog(settings.catalog_url),
+        open_server_storage(data_dir, storage, catalog),
+        catalog_,
         project,
         version,
         reason,
