@@ -48,14 +48,14 @@ def rebuild(
 @app.command("export")
 def export(
     file: Path = typer.Argument(
-        ..., metavar="FILE", help="Where to write the users and roles (JSON)."
+        ..., metavar="FILE", help="Where to write the users, roles and tokens (JSON)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Export users (with their password hashes) and project roles to FILE, mode 0600."""
+    """Export users (password hashes), project roles and tokens (hashes) to FILE, mode 0600."""
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     from pubkit.server import backup
 
@@ -65,8 +65,9 @@ def export(
         typer.echo("warning: the catalog has no users; check --data-dir or --catalog", err=True)
     projects = {role["project"] for role in document["roles"]}
     typer.echo(
-        f"exported {len(document['users'])} users and {len(document['roles'])} roles on"
-        f" {len(projects)} projects to {file}; it holds password hashes: keep it secret"
+        f"exported {len(document['users'])} users, {len(document['roles'])} roles on"
+        f" {len(projects)} projects and {len(document['tokens'])} tokens to {file}; it holds"
+        " password and token hashes: keep it secret"
     )
 
 
@@ -85,7 +86,7 @@ def import_(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Add the users and roles of FILE to the catalog; running it again changes nothing."""
+    """Add the users, roles and tokens of FILE to the catalog; again, it changes nothing."""
     require_server_extra()
     from pubkit.server import backup
 
@@ -98,7 +99,9 @@ def import_(
         f" {len(report.users_updated)} updated, {len(report.users_kept)} kept,"
         f" {report.users_unchanged} unchanged; {len(report.projects_created)} projects created;"
         f" roles {len(report.roles_granted)} granted, {len(report.roles_changed)} changed,"
-        f" {len(report.roles_kept)} kept, {report.roles_unchanged} unchanged"
+        f" {len(report.roles_kept)} kept, {report.roles_unchanged} unchanged;"
+        f" tokens {len(report.tokens_added)} added, {len(report.tokens_updated)} updated,"
+        f" {len(report.tokens_kept)} kept, {report.tokens_unchanged} unchanged"
     )
     for name in report.users_kept:
         typer.echo(
@@ -108,6 +111,9 @@ def import_(
         )
     for label in report.roles_kept:
         typer.echo(f"kept role {label}: the file grants another; --replace takes it", err=True)
+    for token_id in report.tokens_kept:
+        typer.echo(f"kept token {token_id}: the catalog's differs from the file's; --replace"
+                   " takes the file's (a revoked token stays revoked)", err=True)  # fmt: skip
 
 
 @app.command("mirror")

@@ -1,8 +1,8 @@
 """Backup, restore and migration: the access document, and mirroring one storage to another.
 
 Storage holds every file with its metadata and sidecar, from which ``pubkit index rebuild``
-recreates the catalog's files; users and roles live only in the catalog. A complete backup is
-therefore a mirror of the storage (:func:`mirror`) plus an export of the access data
+recreates the catalog's files; users, roles and API tokens live only in the catalog. A complete
+backup is therefore a mirror of the storage (:func:`mirror`) plus an export of the access data
 (:func:`export_access`), and a restore is a mirror back, a rebuild and an import.
 
 The access document is JSON::
@@ -11,28 +11,32 @@ The access document is JSON::
      "users":    [{"name", "password_hash", "is_admin", "created"}],
      "projects": [{"name", "display_name", "created"}],
      "roles":    [{"project", "user", "role"}],
-     "tokens":   []}
+     "tokens":   [{"id", "user", "secret_hash", "permission", "projects", "description",
+                   "created", "expires", "last_used", "revoked"}]}
 
-- ``password_hash`` is the stored scrypt hash, never a password: the document is a secret all
-  the same (whoever holds it can guess offline), so it is written with mode 0600.
+- ``password_hash`` is the stored scrypt hash, never a password, and ``secret_hash`` a token's
+  stored keyed hash, never the token: the document is a secret all the same (whoever holds it
+  can guess passwords offline), so it is written with mode 0600.
 - ``projects`` lists every project a role refers to, so that an import into an empty catalog
   can grant roles before a rebuild restores the files (which then land in those projects).
-- ``tokens`` is always empty: API tokens do not exist yet. They join this document (hashed, like
-  passwords) when they do; this reader refuses a document that carries any rather than
-  silently dropping credentials.
+- A token's ``projects`` is null (every project of its user) or the names it is limited to;
+  ``expires``, ``last_used`` and ``revoked`` are null or times, as ``created`` is.
 
 Import is additive and idempotent: it adds what is missing, changes what differs only with
-``replace``, and never removes a user or a role the catalog has and the document lacks. It runs
-in one transaction, so a failure leaves the catalog as it was.
+``replace``, and never removes a user, role or token the catalog has and the document lacks.
+A token's creation and last use are the catalog's own record, and an import never revives a
+revoked token. It runs in one transaction, so a failure leaves the catalog as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +44,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pubkit.core.distributions import normalize_name
@@ -51,8 +54,9 @@ from pubkit.errors import (
     PubkitError,
     UsageError,
 )
+from pubkit.server.auth.tokens import PERMISSIONS
 from pubkit.server.catalog import UPLOAD_ROLES, Catalog
-from pubkit.server.catalog import schema as tables
+from pubkit.server.catalog.catalog import AccessWriter, Role, Token, User
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
@@ -66,6 +70,8 @@ from pubkit.server.storage.s3 import S3Storage
 ACCESS_FORMAT = "pubkit-access"
 ACCESS_VERSION = 1
 CHUNK = 1024 * 1024
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+_TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
 
 # -- the access document -------------------------------------------------------------------
 
@@ -86,22 +92,16 @@ class _Project:
 
 
 @dataclass(frozen=True)
-class _Role:
-    project: str
-    user: str
-    role: str
-
-
-@dataclass(frozen=True)
 class _Access:
     users: tuple[_User, ...]
     projects: tuple[_Project, ...]
-    roles: tuple[_Role, ...]
+    roles: tuple[Role, ...]
+    tokens: tuple[tuple[Token, str], ...]  # with the stored hash
 
 
 @dataclass
 class ImportReport:
-    """What an import did; names only (never a hash), so it can be printed as is."""
+    """What an import did; names and token ids only (never a hash), so it can be printed."""
 
     users_added: list[str] = field(default_factory=list)
     users_updated: list[str] = field(default_factory=list)
@@ -113,6 +113,10 @@ class ImportReport:
     roles_changed: list[str] = field(default_factory=list)
     roles_kept: list[str] = field(default_factory=list)
     roles_unchanged: int = 0
+    tokens_added: list[str] = field(default_factory=list)
+    tokens_updated: list[str] = field(default_factory=list)
+    tokens_kept: list[str] = field(default_factory=list)
+    tokens_unchanged: int = 0
 
     @property
     def changed(self) -> bool:
@@ -122,6 +126,8 @@ class ImportReport:
             or self.projects_created
             or self.roles_granted
             or self.roles_changed
+            or self.tokens_added
+            or self.tokens_updated
         )
 
 
@@ -134,29 +140,15 @@ def _time(value: datetime) -> str:
     return _aware(value).astimezone(timezone.utc).isoformat()
 
 
+def _maybe_time(value: datetime | None) -> str | None:
+    return _time(value) if value is not None else None
+
+
 def export_access(catalog: Catalog) -> dict[str, Any]:
-    """The catalog's users, roles and the projects they refer to, as an access document."""
-    role_rows = (
-        select(
-            tables.projects.c.name.label("project"),
-            tables.users.c.name.label("user"),
-            tables.roles.c.role,
-        )
-        .join(tables.projects, tables.roles.c.project_id == tables.projects.c.id)
-        .join(tables.users, tables.roles.c.user_id == tables.users.c.id)
-        .order_by(tables.projects.c.name, tables.users.c.name)
-    )
-    referenced = select(tables.roles.c.project_id)
-    project_rows = (
-        select(tables.projects.c.name, tables.projects.c.display_name, tables.projects.c.created)
-        .where(tables.projects.c.id.in_(referenced))
-        .order_by(tables.projects.c.name)
-    )
+    """The catalog's users, roles, tokens and the projects roles refer to, as a document."""
     with _catalog_errors("read the users and roles"):
-        with catalog.engine.connect() as conn:
-            roles = conn.execute(role_rows).all()
-            projects = conn.execute(project_rows).all()
-        users = catalog.users()
+        access = catalog.access()
+    referenced = {role.project for role in access.roles}
     return {
         "format": ACCESS_FORMAT,
         "version": ACCESS_VERSION,
@@ -167,14 +159,35 @@ def export_access(catalog: Catalog) -> dict[str, Any]:
                 "is_admin": user.is_admin,
                 "created": _time(user.created),
             }
-            for user in users
+            for user in access.users
         ],
         "projects": [
-            {"name": row.name, "display_name": row.display_name, "created": _time(row.created)}
-            for row in projects
+            {
+                "name": project.name,
+                "display_name": project.display_name,
+                "created": _time(project.created),
+            }
+            for project in access.projects
+            if project.name in referenced
         ],
-        "roles": [{"project": row.project, "user": row.user, "role": row.role} for row in roles],
-        "tokens": [],
+        "roles": [
+            {"project": role.project, "user": role.user, "role": role.role} for role in access.roles
+        ],
+        "tokens": [
+            {
+                "id": token.id,
+                "user": token.user,
+                "secret_hash": stored_hash,
+                "permission": token.permission,
+                "projects": list(token.projects) if token.projects is not None else None,
+                "description": token.description,
+                "created": _time(token.created),
+                "expires": _maybe_time(token.expires),
+                "last_used": _maybe_time(token.last_used),
+                "revoked": _maybe_time(token.revoked),
+            }
+            for token, stored_hash in access.tokens
+        ],
     }
 
 
@@ -246,14 +259,14 @@ def _field(item: Any, where: str, name: str, kind: type, optional: bool = False)
     return value
 
 
-def _created(item: Any, where: str) -> datetime | None:
-    text = _field(item, where, "created", str, optional=True)
+def _when(item: Any, where: str, name: str = "created") -> datetime | None:
+    text = _field(item, where, name, str, optional=True)
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise _bad(f"{where}.created", "is not an ISO 8601 time") from None
+        raise _bad(f"{where}.{name}", "is not an ISO 8601 time") from None
     return _aware(value).astimezone(timezone.utc)
 
 
@@ -273,6 +286,37 @@ def _check_user_name(name: str, where: str) -> None:
         raise _bad(where, "is __token__, which is reserved for API tokens")
 
 
+def _check_project_name(name: Any, where: str) -> None:
+    if not isinstance(name, str) or not name or normalize_name(name) != name:
+        raise _bad(where, "is not a normalized project name")
+
+
+def _parse_token(item: Any, where: str) -> tuple[Token, str]:
+    token_id = _field(item, where, "id", str)
+    if not _TOKEN_ID.fullmatch(token_id):
+        raise _bad(f"{where}.id", "is not a token id (16 hexadecimal digits)")
+    stored_hash = _field(item, where, "secret_hash", str)
+    # Only the keyed hash is ever stored; a token pasted here must not be, nor be echoed.
+    if stored_hash.startswith("pubkit_"):
+        raise _bad(f"{where}.secret_hash", "is a token, not its hash")
+    if not _TOKEN_HASH.fullmatch(stored_hash):
+        raise _bad(f"{where}.secret_hash", "is not a token hash (64 hexadecimal digits)")
+    permission = _field(item, where, "permission", str)
+    if permission not in PERMISSIONS:
+        raise _bad(f"{where}.permission", f"must be one of {', '.join(PERMISSIONS)}")
+    projects = _field(item, where, "projects", list, optional=True)
+    for index, name in enumerate(projects or ()):
+        _check_project_name(name, f"{where}.projects[{index}]")
+    token = Token(
+        id=token_id, user=_field(item, where, "user", str), permission=permission,
+        projects=tuple(projects) if projects is not None else None,
+        description=_field(item, where, "description", str, optional=True),
+        created=_when(item, where) or utc_now(), expires=_when(item, where, "expires"),
+        last_used=_when(item, where, "last_used"), revoked=_when(item, where, "revoked"),
+    )  # fmt: skip
+    return token, stored_hash
+
+
 def parse_access(document: Any) -> _Access:
     """Check a whole access document before anything is written; one-line UsageErrors."""
     if not isinstance(document, dict) or document.get("format") != ACCESS_FORMAT:
@@ -290,11 +334,6 @@ def parse_access(document: Any) -> _Access:
         )
     if version < 1:
         raise _bad("version", f"must be {ACCESS_VERSION}")
-    if _list(document, "tokens"):
-        raise UsageError(
-            "the access document holds API tokens, which this pubkit does not support; upgrade"
-            " pubkit"
-        )
 
     users: dict[str, _User] = {}
     for index, item in enumerate(_list(document, "users")):
@@ -309,24 +348,23 @@ def parse_access(document: Any) -> _Access:
         if name in users:
             raise _bad(where, f"repeats the user {name!r}")
         users[name] = _User(
-            name, password_hash, _field(item, where, "is_admin", bool), _created(item, where)
+            name, password_hash, _field(item, where, "is_admin", bool), _when(item, where)
         )
 
     projects: dict[str, _Project] = {}
     for index, item in enumerate(_list(document, "projects")):
         where = f"projects[{index}]"
         name = _field(item, where, "name", str)
-        if not name or normalize_name(name) != name:
-            raise _bad(f"{where}.name", "is not a normalized project name")
+        _check_project_name(name, f"{where}.name")
         display_name = _field(item, where, "display_name", str)
         if name in projects:
             raise _bad(where, f"repeats the project {name!r}")
-        projects[name] = _Project(name, display_name, _created(item, where))
+        projects[name] = _Project(name, display_name, _when(item, where))
 
-    roles: dict[tuple[str, str], _Role] = {}
+    roles: dict[tuple[str, str], Role] = {}
     for index, item in enumerate(_list(document, "roles")):
         where = f"roles[{index}]"
-        role = _Role(
+        role = Role(
             _field(item, where, "project", str),
             _field(item, where, "user", str),
             _field(item, where, "role", str),
@@ -336,7 +374,17 @@ def parse_access(document: Any) -> _Access:
         if (role.project, role.user) in roles:
             raise _bad(where, f"repeats the role of {role.user!r} on {role.project!r}")
         roles[(role.project, role.user)] = role
-    return _Access(tuple(users.values()), tuple(projects.values()), tuple(roles.values()))
+
+    tokens: dict[str, tuple[Token, str]] = {}
+    for index, item in enumerate(_list(document, "tokens")):
+        token, stored_hash = _parse_token(item, f"tokens[{index}]")
+        if token.id in tokens:
+            raise _bad(f"tokens[{index}]", f"repeats the token {token.id!r}")
+        tokens[token.id] = (token, stored_hash)
+    return _Access(
+        tuple(users.values()), tuple(projects.values()), tuple(roles.values()),
+        tuple(tokens.values()),
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -352,143 +400,95 @@ def _catalog_errors(action: str) -> Iterator[None]:
         ) from None
 
 
-@contextlib.contextmanager
-def _write(catalog: Catalog) -> Iterator[Connection]:
-    with catalog.engine.connect() as conn:
-        # The catalog's writers mark their connections so SQLite takes the write lock up front
-        # (BEGIN IMMEDIATE): a writer never deadlocks against a server worker.
-        conn = conn.execution_options(pubkit_write=True)
-        with conn.begin():
-            yield conn
-
-
-def _journal(conn: Connection, project: str, action: str, actor: str | None) -> None:
-    """Append to the journal as the catalog does: a moved serial is how every worker's
-    verified-password and page caches learn that users or roles changed."""
-    inserted = conn.execute(
-        insert(tables.journal).values(project=project, action=action, actor=actor, time=utc_now())
-    ).inserted_primary_key
-    assert inserted is not None
-    if project:
-        conn.execute(
-            update(tables.projects)
-            .where(tables.projects.c.name == project)
-            .values(last_serial=int(inserted[0]))
-        )
-
-
 def import_access(catalog: Catalog, document: Any, replace: bool = False) -> ImportReport:
-    """Add the document's users, projects and roles to the catalog (see the module docstring).
+    """Add the document's users, projects, roles and tokens to the catalog (see the module
+    docstring), in one transaction.
 
-    An existing user or role that differs from the document is kept and reported, unless
-    ``replace``: then its hash and admin flag (or its role) are set to the document's.
+    An existing user, role or token that differs from the document is kept and reported,
+    unless ``replace``: then it is set to the document's (a user's hash and admin flag).
     """
     access = parse_access(document)
     report = ImportReport()
-    with _catalog_errors("import the users and roles"), _write(catalog) as conn:
-        users = {row.name: row for row in conn.execute(select(tables.users)).all()}
-        projects = {
-            row.name: int(row.id)
-            for row in conn.execute(select(tables.projects.c.name, tables.projects.c.id)).all()
-        }
+    with _catalog_errors("import the users and roles"), catalog.transaction() as txn:
+        current = txn.access()
+        users = {user.name: user for user in current.users}
         for user in access.users:
-            _import_user(conn, user, users.get(user.name), replace, report)
-        user_ids = {
-            row.name: int(row.id)
-            for row in conn.execute(select(tables.users.c.name, tables.users.c.id)).all()
-        }
+            _import_user(txn, user, users.get(user.name), replace, report)
+        known_users = users.keys() | {user.name for user in access.users}
+        # Ownerless on purpose: a project's roles follow from the document alone
+        # (claim_project would make someone owner), so export -> import -> export gives the
+        # same document.
         for project in access.projects:
-            if project.name not in projects:
-                projects[project.name] = _create_project(conn, project)
+            if txn.ensure_project(project.name, project.display_name, project.created):
                 report.projects_created.append(project.name)
-        current = {
-            (row.project_id, row.user_id): row.role
-            for row in conn.execute(select(tables.roles)).all()
-        }
+        known_projects = {p.name for p in current.projects} | {p.name for p in access.projects}
+        roles = {(role.project, role.user): role.role for role in current.roles}
         for role in access.roles:
-            if role.project not in projects:
+            if role.project not in known_projects:
                 raise _bad("roles", f"name the project {role.project!r}, which is neither in"
                            " projects nor in the catalog")  # fmt: skip
-            if role.user not in user_ids:
+            if role.user not in known_users:
                 raise _bad("roles", f"name the user {role.user!r}, who is neither in users nor"
                            " in the catalog")  # fmt: skip
-            key = (projects[role.project], user_ids[role.user])
-            _import_role(conn, role, key, current.get(key), replace, report)
+            _import_role(txn, role, roles.get((role.project, role.user)), replace, report)
+        tokens = {token.id: (token, stored_hash) for token, stored_hash in current.tokens}
+        for token, stored_hash in access.tokens:
+            if token.user not in known_users:
+                raise _bad("tokens", f"name the user {token.user!r}, who is neither in users"
+                           " nor in the catalog")  # fmt: skip
+            _import_token(txn, token, stored_hash, tokens.get(token.id), replace, report)
     return report
 
 
 def _import_user(
-    conn: Connection, user: _User, existing: Any, replace: bool, report: ImportReport
+    txn: AccessWriter, user: _User, existing: User | None, replace: bool, report: ImportReport
 ) -> None:
     if existing is None:
-        conn.execute(
-            insert(tables.users).values(
-                name=user.name,
-                password_hash=user.password_hash,
-                is_admin=user.is_admin,
-                created=user.created or utc_now(),
-            )
-        )
-        _journal(conn, "", "add user", user.name)
+        txn.add_user(user.name, user.password_hash, user.is_admin, user.created)
         report.users_added.append(user.name)
-        return
-    if existing.password_hash == user.password_hash and bool(existing.is_admin) == user.is_admin:
+    elif existing.password_hash == user.password_hash and existing.is_admin == user.is_admin:
         report.users_unchanged += 1
-        return
-    if not replace:
+    elif not replace:
         report.users_kept.append(user.name)
-        return
-    conn.execute(
-        update(tables.users)
-        .where(tables.users.c.name == user.name)
-        .values(password_hash=user.password_hash, is_admin=user.is_admin)
-    )
-    _journal(conn, "", "import user", user.name)
-    report.users_updated.append(user.name)
-
-
-def _create_project(conn: Connection, project: _Project) -> int:
-    # Ownerless on purpose: its roles follow from the document alone (claim_project would make
-    # someone owner), so export -> import -> export gives the same document.
-    result = conn.execute(
-        insert(tables.projects).values(
-            name=project.name,
-            display_name=project.display_name,
-            created=project.created or utc_now(),
-            last_serial=0,
-        )
-    )
-    assert result.inserted_primary_key is not None
-    _journal(conn, project.name, "create project", None)
-    return int(result.inserted_primary_key[0])
+    else:
+        txn.set_user(user.name, user.password_hash, user.is_admin)
+        report.users_updated.append(user.name)
 
 
 def _import_role(
-    conn: Connection,
-    role: _Role,
-    key: tuple[int, int],
-    existing: str | None,
-    replace: bool,
-    report: ImportReport,
+    txn: AccessWriter, role: Role, existing: str | None, replace: bool, report: ImportReport
 ) -> None:
     label = f"{role.project}: {role.user} ({role.role})"
     if existing == role.role:
         report.roles_unchanged += 1
-        return
-    if existing is None:
-        conn.execute(insert(tables.roles).values(project_id=key[0], user_id=key[1], role=role.role))
-        report.roles_granted.append(label)
-    elif not replace:
+    elif existing is not None and not replace:
         report.roles_kept.append(f"{role.project}: {role.user} ({existing})")
-        return
     else:
-        conn.execute(
-            update(tables.roles)
-            .where(tables.roles.c.project_id == key[0], tables.roles.c.user_id == key[1])
-            .values(role=role.role)
-        )
-        report.roles_changed.append(label)
-    _journal(conn, role.project, f"grant {role.role}", role.user)
+        txn.set_role(role.project, role.user, role.role)
+        (report.roles_granted if existing is None else report.roles_changed).append(label)
+
+
+def _import_token(
+    txn: AccessWriter, token: Token, stored_hash: str, existing: tuple[Token, str] | None,
+    replace: bool, report: ImportReport,
+) -> None:  # fmt: skip
+    if existing is None:
+        txn.add_token(token, stored_hash)
+        report.tokens_added.append(token.id)
+        return
+    current, current_hash = existing
+    # When it was created and last used are this catalog's record; a revocation is never undone.
+    wanted = dataclasses.replace(
+        token, created=current.created, last_used=current.last_used,
+        revoked=current.revoked or token.revoked,
+    )  # fmt: skip
+    if wanted == current and stored_hash == current_hash:
+        report.tokens_unchanged += 1
+    elif not replace:
+        report.tokens_kept.append(token.id)
+    else:
+        txn.set_token(wanted, stored_hash)
+        report.tokens_updated.append(token.id)
 
 
 # -- mirroring storage ---------------------------------------------------------------------

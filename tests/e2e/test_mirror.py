@@ -1,5 +1,6 @@
 """``pubkit index mirror`` local -> S3 -> local, resumed and in conflict, then a restore:
-rebuild plus export/import on a fresh data dir gives back the same index and its users."""
+rebuild plus export/import on a fresh data dir gives back the same index, its users and their
+API tokens."""
 
 from __future__ import annotations
 
@@ -90,9 +91,14 @@ def test_mirror_local_s3_local_then_restore(
     assert err.strip().splitlines()[-1].startswith("error: the mirror is incomplete")
     assert (partial / first).read_bytes() == tampered
 
-    # Restore: users and roles from an export, files from the mirror, the catalog rebuilt.
+    # Restore: users, roles and tokens from an export, files from the mirror, the catalog
+    # rebuilt.
+    token, _ = pubkit("token", "create", "--user", "alice", "--project", PROJECT,
+                      "--data-dir", server.data_dir)  # fmt: skip
+    token = token.strip()
     access = tmp_path / "access.json"
     pubkit("index", "export", access, "--data-dir", server.data_dir)
+    assert token.split("_", 2)[2] not in access.read_text()  # its hash only
     out, _ = pubkit("index", "import", access, "--data-dir", restored_data)
     assert "users 2 added" in out and "1 projects created" in out, out
     out, _ = pubkit("index", "rebuild", "--data-dir", restored_data)
@@ -106,5 +112,11 @@ def test_mirror_local_s3_local_then_restore(
         # alice's password came over as its hash: she logs in and uploads to her project.
         accepted = twine_upload(restored, [make_wheel(dists, PROJECT, "3.0")], "alice")
         assert accepted.returncode == 0, output(accepted)
+        # Her token, created before the export, works on the restored server.
+        by_token = twine_upload(restored, [make_wheel(dists, PROJECT, "3.1")], "__token__", token)
+        assert by_token.returncode == 0, output(by_token)
+        refused = twine_upload(restored, [make_wheel(dists, "e2e-elsewhere", "1.0")],
+                               "__token__", token)  # fmt: skip
+        assert refused.returncode != 0 and "403 Forbidden" in refused.stdout, output(refused)
     finally:
         restored.stop()

@@ -1,5 +1,6 @@
 """Backup and restore without a server: the access document (export/import) on SQLite and
-PostgreSQL, and mirroring between in-process storages (the e2e tier mirrors through S3)."""
+PostgreSQL, tokens that still work after a restore into the app in-process, and mirroring
+between in-process storages (the e2e tier mirrors through S3)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ import json
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pubkit.cli import main
-from pubkit.errors import AlreadyExistsError, ConfigurationError, UsageError
-from pubkit.server import backup
+from pubkit.errors import AlreadyExistsError, AuthenticationError, ConfigurationError, UsageError
+from pubkit.server import admin, backup
+from pubkit.server.auth.authenticator import Authenticator, Credentials
 from pubkit.server.auth.passwords import hash_password, verify_password
+from pubkit.server.auth.tokens import matches, split_token
 from pubkit.server.catalog import MAINTAINER, OWNER, Catalog, open_catalog
 from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key, utc_now
 from pubkit.server.storage import LocalStorage, MemoryStorage, Storage
+from pubkit.testing import make_wheel
 from tests.conftest import postgres_database
+from tests.server.conftest import PASSWORD, Index, upload_fields
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 # scrypt is slow on purpose: hash each password once for the whole module.
@@ -48,8 +54,9 @@ def catalogs(tmp_path: Path) -> Iterator[Any]:
             catalog.close()
 
 
-def populate(catalog: Catalog) -> None:
-    """Users, an owned project with a maintainer, and a project whose owner was removed."""
+def populate(catalog: Catalog) -> dict[str, str]:
+    """Users, an owned project with a maintainer, a project whose owner was removed, and
+    tokens: scoped and expiring, read-only and used, revoked. Returns the tokens' texts."""
     alice = catalog.add_user("alice", HASHES["alice"])
     bob = catalog.add_user("bob", HASHES["bob"])
     catalog.add_user("root", HASHES["root"], is_admin=True)
@@ -58,7 +65,26 @@ def populate(catalog: Catalog) -> None:
     catalog.grant("demo", bob, MAINTAINER)
     assert catalog.claim_project("orphan-lib", "Orphan_Lib", carol)
     catalog.grant("orphan-lib", bob, MAINTAINER)
+    _, upload = admin.create_token(
+        catalog,
+        "alice",
+        projects=("Demo",),
+        expires_in=timedelta(days=30),
+        description="CI of demo",
+    )
+    used, read = admin.create_token(catalog, "bob", permission="read")
+    catalog.touch_token(used.id)
+    _, revoked = admin.create_token(catalog, "root")
+    admin.revoke_token(catalog, revoked)
+    admin.create_token(catalog, "carol")  # goes with her
     catalog.remove_user("carol")  # the project keeps only its maintainer
+    return {"upload": upload, "read": read, "revoked": revoked}
+
+
+def token_id(text: str) -> str:
+    parts = split_token(text)
+    assert parts is not None
+    return parts[0]
 
 
 @pytest.mark.parametrize(
@@ -67,24 +93,42 @@ def populate(catalog: Catalog) -> None:
 )
 def test_export_import_round_trip(catalogs: Any, source: str, target: str) -> None:
     old = catalogs(source)
-    populate(old)
+    texts = populate(old)
     document = backup.export_access(old)
     assert document["format"] == "pubkit-access" and document["version"] == 1
-    assert document["tokens"] == []
     assert [user["name"] for user in document["users"]] == ["alice", "bob", "root"]
     assert document["roles"] == [
         {"project": "demo", "user": "alice", "role": OWNER},
         {"project": "demo", "user": "bob", "role": MAINTAINER},
         {"project": "orphan-lib", "user": "bob", "role": MAINTAINER},
     ]
-    assert "alice-password" not in json.dumps(document)
+    tokens = {token["user"]: token for token in document["tokens"]}
+    assert sorted(tokens) == ["alice", "bob", "root"]  # carol's went with her
+    assert tokens["alice"]["id"] == token_id(texts["upload"])
+    assert tokens["alice"]["projects"] == ["demo"] and tokens["alice"]["expires"]
+    assert tokens["alice"]["description"] == "CI of demo" and tokens["alice"]["revoked"] is None
+    assert tokens["bob"]["permission"] == "read" and tokens["bob"]["last_used"]
+    assert tokens["bob"]["projects"] is None and tokens["root"]["revoked"]
+    text = json.dumps(document)
+    assert "alice-password" not in text
+    for token in texts.values():  # only the stored hashes: no token, not even its secret
+        assert token not in text and token.split("_", 2)[2] not in text
 
     new = catalogs(target)
-    report = backup.import_access(new, json.loads(json.dumps(document)))
+    report = backup.import_access(new, json.loads(text))
     assert report.users_added == ["alice", "bob", "root"]
     assert report.projects_created == ["demo", "orphan-lib"]
     assert len(report.roles_granted) == 3
+    assert sorted(report.tokens_added) == sorted(token["id"] for token in tokens.values())
     assert backup.export_access(new) == document
+    # The tokens came over as their hashes: they authenticate, scoped; the revoked one not.
+    authenticator = Authenticator(new, cache_seconds=0)
+    principal = authenticator.authenticate(Credentials("__token__", texts["upload"]))
+    assert principal.name == "alice" and principal.token is not None
+    assert principal.token.projects == ("demo",) and principal.token.permission == "upload"
+    assert authenticator.authenticate(Credentials("__token__", texts["read"])).name == "bob"
+    with pytest.raises(AuthenticationError, match="is revoked"):
+        authenticator.authenticate(Credentials("__token__", texts["revoked"]))
     # The hashes came over as they were: the passwords work, and the flags too.
     alice, root = new.user("alice"), new.user("root")
     assert alice is not None and verify_password(PASSWORDS["alice"], alice.password_hash)
@@ -102,38 +146,70 @@ def test_import_is_idempotent_and_moves_the_serial_only_on_change(catalogs: Any)
     serial = new.serial()
     again = backup.import_access(new, document)
     assert not again.changed and again.users_unchanged == 3 and again.roles_unchanged == 3
+    assert again.tokens_unchanged == 3
     assert new.serial() == serial
     assert backup.export_access(new) == document
 
 
-def test_existing_users_and_roles_are_kept_unless_replace(catalogs: Any) -> None:
+def test_existing_users_roles_and_tokens_are_kept_unless_replace(catalogs: Any) -> None:
     old, new = catalogs("sqlite"), catalogs("sqlite")
-    populate(old)
+    texts = populate(old)
     document = backup.export_access(old)
     bob = new.add_user("bob", HASHES["root"], is_admin=True)  # another password, an admin
     new.add_user("dave", HASHES["bob"])  # not in the document: left alone, always
     new.claim_project("demo", "Demo", bob)  # bob owns demo here
+    # alice's token id, here bob's read-only token with another secret.
+    upload_id, read_id = token_id(texts["upload"]), token_id(texts["read"])
+    new.add_token(upload_id, "0" * 64, bob, "read", None, None, None)
 
     kept = backup.import_access(new, document)
     assert kept.users_added == ["alice", "root"] and kept.users_kept == ["bob"]
     assert kept.roles_kept == ["demo: bob (owner)"]
     assert kept.projects_created == ["orphan-lib"]
+    assert kept.tokens_kept == [upload_id] and len(kept.tokens_added) == 2
     current = new.user("bob")
     assert current is not None and current.is_admin
     assert current.password_hash == HASHES["root"]
+    found = new.token(upload_id)
+    assert found is not None and found[0].user == "bob" and found[0].permission == "read"
+    assert found[1] == "0" * 64
 
+    # Revoked and used here since: an import revives no token, nor rewinds its last use.
+    new.revoke_token(read_id)
+    new.touch_token(read_id)
+    last_used = next(t.last_used for t in new.tokens("bob") if t.id == read_id)
+    for token in document["tokens"]:
+        token["last_used"] = token["last_used"] and "2020-01-01T00:00:00+00:00"
     serial = new.serial()
     replaced = backup.import_access(new, document, replace=True)
     assert replaced.users_updated == ["bob"] and replaced.roles_changed == [
         "demo: bob (maintainer)"
     ]
+    assert replaced.tokens_updated == [upload_id] and replaced.tokens_unchanged == 2
     assert new.serial() > serial  # the workers' password caches see the change
     current = new.user("bob")
     assert current is not None and not current.is_admin
     assert verify_password(PASSWORDS["bob"], current.password_hash)
     assert new.role("demo", current) == MAINTAINER
     assert new.user("dave") is not None
+    found = new.token(upload_id)
+    assert found is not None and found[0].user == "alice" and found[0].projects == ("demo",)
+    assert matches(upload_id, texts["upload"].split("_", 2)[2], found[1])
+    read = new.token(read_id)
+    assert read is not None and read[0].revoked is not None
+    assert read[0].last_used == last_used and last_used is not None
     assert not backup.import_access(new, document, replace=True).changed
+
+
+TOKEN = {
+    "id": "0123456789abcdef", "user": "alice", "secret_hash": "ab" * 32, "permission": "upload",
+    "projects": None, "description": None, "created": "2024-05-01T12:00:00+00:00",
+    "expires": None, "last_used": None, "revoked": None,
+}  # fmt: skip
+
+
+def _tokens(**changes: Any) -> list[dict[str, Any]]:
+    return [{**TOKEN, **changes}]
 
 
 def _document(**changes: Any) -> dict[str, Any]:
@@ -185,7 +261,26 @@ def _document(**changes: Any) -> dict[str, Any]:
             _document(roles=[{"project": "other", "user": "alice", "role": "owner"}]),
             "name the project 'other'",
         ),
-        (_document(tokens=[{"id": "x"}]), "holds API tokens, which this pubkit does not support"),
+        (_document(tokens={"id": "x"}), "tokens must be a list"),
+        (_document(tokens=_tokens(id="x")), "tokens[0].id is not a token id"),
+        (
+            # A token where its hash belongs: refused, and not echoed.
+            _document(tokens=_tokens(secret_hash=f"pubkit_{TOKEN['id']}_{'hunter2' * 6}x")),
+            "tokens[0].secret_hash is a token, not its hash",
+        ),
+        (_document(tokens=_tokens(secret_hash="hunter2")), "secret_hash is not a token hash"),
+        (_document(tokens=_tokens(permission="admin")), "must be one of read, upload"),
+        (_document(tokens=_tokens(projects="demo")), "tokens[0].projects must be a list"),
+        (
+            _document(tokens=_tokens(projects=["demo", "Demo_X"])),
+            "tokens[0].projects[1] is not a normalized project name",
+        ),
+        (_document(tokens=_tokens(expires="soon")), "tokens[0].expires is not an ISO 8601 time"),
+        (_document(tokens=[TOKEN, TOKEN]), "tokens[1] repeats the token '0123456789abcdef'"),
+        (
+            _document(tokens=_tokens(user="zed")),
+            "tokens name the user 'zed', who is neither in users nor in the catalog",
+        ),
     ],
 )
 def test_bad_documents_are_refused_and_change_nothing(
@@ -198,8 +293,19 @@ def test_bad_documents_are_refused_and_change_nothing(
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
     assert "hunter2" not in str(raised.value)
-    # One transaction: a document refused half-way (an unknown user in roles) adds no one.
-    assert catalog.users() == [] and catalog.serial() == serial
+    # One transaction: a document refused half-way (an unknown user in roles or tokens) adds
+    # no one.
+    assert catalog.users() == [] and catalog.tokens() == [] and catalog.serial() == serial
+
+
+def test_a_token_with_the_fields_left_out_is_imported(catalogs: Any) -> None:
+    catalog = catalogs("sqlite")
+    item = {key: TOKEN[key] for key in ("id", "user", "secret_hash", "permission")}
+    report = backup.import_access(catalog, _document(tokens=[item]))
+    assert report.tokens_added == [TOKEN["id"]]
+    (token,) = catalog.tokens()
+    assert token.state(utc_now()) == "active" and token.projects is None
+    assert backup.import_access(catalog, _document(tokens=[item])).tokens_unchanged == 1
 
 
 def test_export_file_is_private_and_not_overwritten(tmp_path: Path) -> None:
@@ -241,8 +347,8 @@ def test_cli_export_and_import(
     code, out, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
                          str(old_dir))  # fmt: skip
     assert code == 0, err
-    assert out == (f"exported 3 users and 3 roles on 2 projects to {file}; it holds password"
-                   " hashes: keep it secret\n")  # fmt: skip
+    assert out == (f"exported 3 users, 3 roles on 2 projects and 3 tokens to {file}; it holds"
+                   " password and token hashes: keep it secret\n")  # fmt: skip
     code, _, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
                        str(old_dir))  # fmt: skip
     assert code == 1 and err == f"error: {file} exists; pass --force to overwrite it\n"
@@ -283,6 +389,41 @@ def test_cli_import_errors_are_one_line(
                        str(tmp_path / "data"))  # fmt: skip
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_a_token_created_before_export_authenticates_after_import(
+    index: Index, tmp_path: Path, dist_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    old_dir, file = tmp_path / "old", tmp_path / "access.json"
+    old = open_catalog(f"sqlite:///{old_dir / 'catalog.sqlite3'}")
+    admin.add_user(old, "erin", PASSWORD)
+    _, token = admin.create_token(old, "erin", projects=("restored-demo",))
+    _, revoked = admin.create_token(old, "erin")
+    admin.revoke_token(old, revoked)
+    old.close()
+    assert run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
+               str(old_dir))[0] == 0  # fmt: skip
+    assert token.split("_", 2)[2] not in file.read_text()
+    # Into the catalog of the running app, as `pubkit index import` on its data dir.
+    code, _, err = run(monkeypatch, capsys, "index", "import", str(file), "--data-dir",
+                       str(index.data_dir))  # fmt: skip
+    assert code == 0, err
+
+    def upload(version: str, text: str, project: str = "restored-demo") -> Any:
+        wheel = make_wheel(dist_dir, project, version)
+        content = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+        return index.client.post("/", data=upload_fields(wheel), files=content,
+                                 headers={"Authorization": f"Bearer {text}"})  # fmt: skip
+
+    accepted = upload("1.0", token)
+    assert accepted.status_code == 200, accepted.text
+    erin = index.catalog.user("erin")
+    assert erin is not None and index.catalog.role("restored-demo", erin) == OWNER
+    assert upload("1.0", token, "elsewhere").status_code == 403  # still scoped
+    assert upload("1.1", revoked).status_code == 401  # still revoked
+    (used,) = [t for t in index.catalog.tokens("erin") if t.id == token_id(token)]
+    assert used.last_used is not None
 
 
 # -- mirroring -----------------------------------------------------------------------------

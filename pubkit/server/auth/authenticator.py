@@ -86,6 +86,7 @@ class Authenticator:
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
         self._verify_lock = threading.Lock()
+        self._token_hashes: dict[str, str] = {}  # token id -> the stored hash it verified
 
     def _cache_key(self, credentials: Credentials) -> bytes:
         message = f"{credentials.username}\0{credentials.password}".encode()
@@ -123,6 +124,8 @@ class Authenticator:
             found = self.catalog.token(principal.token.id)
             if found is None or found[0].state(utc_now()) != "active":
                 return None
+            if found[1] != self._token_hashes.get(principal.token.id):
+                return None  # the id was given another secret (an import with --replace)
             return Principal(found[2], found[0])
         current = self.catalog.user(principal.user.name)
         if current is None or current.password_hash != principal.user.password_hash:
@@ -182,6 +185,8 @@ class Authenticator:
             )
         # Uses are recorded when a verification is not cached: about once per cache window.
         self.catalog.touch_token(token_id)
+        with self._lock:
+            self._token_hashes[token_id] = stored
         principal = Principal(user, token)
         self._remember(
             self._cache_key(credentials),

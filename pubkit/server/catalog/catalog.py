@@ -10,6 +10,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,6 +90,32 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Project:
+    """A project's own record (:class:`ProjectSummary` is what the pages show)."""
+
+    name: str
+    display_name: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Role:
+    project: str
+    user: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """Users, projects, roles and tokens (each with its stored hash) as read at one moment."""
+
+    users: tuple[User, ...]
+    projects: tuple[Project, ...]
+    roles: tuple[Role, ...]
+    tokens: tuple[tuple[Token, str], ...]
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     time: datetime
@@ -136,6 +163,20 @@ def _token(row: Any) -> Token:
         expires=_maybe_aware(row.expires), last_used=_maybe_aware(row.last_used),
         revoked=_maybe_aware(row.revoked),
     )  # fmt: skip
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created))
+
+
+def _token_values(token: Token, user_id: int, stored_hash: str) -> dict[str, Any]:
+    return {
+        "id": token.id, "user_id": user_id, "secret_hash": stored_hash,
+        "permission": token.permission,
+        "projects": json.dumps(list(token.projects)) if token.projects is not None else None,
+        "description": token.description, "created": token.created, "expires": token.expires,
+        "last_used": token.last_used, "revoked": token.revoked,
+    }  # fmt: skip
 
 
 def _file_values(record: FileRecord) -> dict[str, Any]:
@@ -364,7 +405,9 @@ class Catalog:
         )
         return value
 
-    def _ensure_project(self, conn: Connection, name: str, display_name: str) -> tuple[int, bool]:
+    def _ensure_project(
+        self, conn: Connection, name: str, display_name: str, created: datetime | None = None
+    ) -> tuple[int, bool]:
         existing = conn.execute(
             select(schema.projects.c.id).where(schema.projects.c.name == name)
         ).scalar()
@@ -372,7 +415,7 @@ class Catalog:
             return int(existing), False
         result = conn.execute(
             insert(schema.projects).values(
-                name=name, display_name=display_name, created=utc_now(), last_serial=0
+                name=name, display_name=display_name, created=created or utc_now(), last_serial=0
             )
         )
         assert result.inserted_primary_key is not None
@@ -488,15 +531,7 @@ class Catalog:
     def add_user(self, name: str, password_hash: str, is_admin: bool = False) -> User:
         try:
             with self._guard("add the user"), self._write() as conn:
-                self._journal(conn, "", "add user", actor=name)
-                conn.execute(
-                    insert(schema.users).values(
-                        name=name,
-                        password_hash=password_hash,
-                        is_admin=is_admin,
-                        created=utc_now(),
-                    )
-                )
+                self._add_user(conn, name, password_hash, is_admin)
         except IntegrityError:
             raise AlreadyExistsError(
                 f"user {name!r} already exists; use `pubkit user passwd {name}` to change"
@@ -506,19 +541,29 @@ class Catalog:
         assert user is not None
         return user
 
+    def _add_user(
+        self, conn: Connection, name: str, password_hash: str, is_admin: bool,
+        created: datetime | None = None,
+    ) -> None:  # fmt: skip
+        self._journal(conn, "", "add user", actor=name)
+        conn.execute(
+            insert(schema.users).values(
+                name=name,
+                password_hash=password_hash,
+                is_admin=is_admin,
+                created=created or utc_now(),
+            )
+        )
+
     def user(self, name: str) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
-        if row is None:
-            return None
-        return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created))
+        return _user(row) if row is not None else None
 
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
-        return [
-            User(r.id, r.name, r.password_hash, bool(r.is_admin), _aware(r.created)) for r in rows
-        ]
+        return [_user(row) for row in rows]
 
     def remove_user(self, name: str) -> None:
         with self._guard("remove the user"), self._write() as conn:
@@ -553,15 +598,18 @@ class Catalog:
             ).scalar()
             if project_id is None:
                 raise NotFoundError(f"no project {project!r}")
-            conn.execute(
-                delete(schema.roles).where(
-                    and_(schema.roles.c.project_id == project_id, schema.roles.c.user_id == user.id)
-                )
+            self._grant(conn, project, int(project_id), user.name, user.id, role)
+
+    def _grant(
+        self, conn: Connection, project: str, project_id: int, user: str, user_id: int, role: str
+    ) -> None:
+        conn.execute(
+            delete(schema.roles).where(
+                and_(schema.roles.c.project_id == project_id, schema.roles.c.user_id == user_id)
             )
-            conn.execute(
-                insert(schema.roles).values(project_id=project_id, user_id=user.id, role=role)
-            )
-            self._journal(conn, project, f"grant {role}", actor=user.name)
+        )
+        conn.execute(insert(schema.roles).values(project_id=project_id, user_id=user_id, role=role))
+        self._journal(conn, project, f"grant {role}", actor=user)
 
     # -- tokens ----------------------------------------------------------------------------
 
@@ -569,12 +617,10 @@ class Catalog:
         self, token_id: str, stored_hash: str, user: User, permission: str,
         projects: tuple[str, ...] | None, description: str | None, expires: datetime | None,
     ) -> Token:  # fmt: skip
+        token = Token(token_id, user.name, permission, projects, description, utc_now(), expires,
+                      None, None)  # fmt: skip
         with self._guard("create the token"), self._write() as conn:
-            conn.execute(insert(schema.tokens).values(
-                id=token_id, user_id=user.id, secret_hash=stored_hash, permission=permission,
-                projects=json.dumps(list(projects)) if projects is not None else None,
-                description=description, created=utc_now(), expires=expires,
-            ))  # fmt: skip
+            conn.execute(insert(schema.tokens).values(_token_values(token, user.id, stored_hash)))
             self._journal(conn, "", "add token", actor=user.name)
         found = self.token(token_id)
         assert found is not None
@@ -627,6 +673,50 @@ class Catalog:
             conn.execute(update(schema.tokens).where(schema.tokens.c.id == token_id)
                          .values(last_used=utc_now()))  # fmt: skip
 
+    # -- access data: export and import -----------------------------------------------------
+
+    def access(self) -> Access:
+        """Every user, project, role and token, read in one transaction (a consistent backup:
+        no role or token of a user the same read does not show)."""
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # Read committed would give each query its own snapshot.
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                return self._access(conn)
+
+    def _access(self, conn: Connection) -> Access:
+        users = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
+        projects = conn.execute(
+            select(schema.projects.c.name, schema.projects.c.display_name,
+                   schema.projects.c.created).order_by(schema.projects.c.name)
+        ).all()  # fmt: skip
+        roles = conn.execute(
+            select(schema.projects.c.name.label("project"), schema.users.c.name.label("user"),
+                   schema.roles.c.role)
+            .join(schema.projects, schema.roles.c.project_id == schema.projects.c.id)
+            .join(schema.users, schema.roles.c.user_id == schema.users.c.id)
+            .order_by(schema.projects.c.name, schema.users.c.name)
+        ).all()  # fmt: skip
+        tokens = conn.execute(
+            self._token_rows().order_by(schema.tokens.c.created, schema.tokens.c.id)
+        ).all()
+        return Access(
+            users=tuple(_user(row) for row in users),
+            projects=tuple(Project(r.name, r.display_name, _aware(r.created)) for r in projects),
+            roles=tuple(Role(row.project, row.user, row.role) for row in roles),
+            tokens=tuple((_token(row), row.secret_hash) for row in tokens),
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[AccessWriter]:
+        """Writes of users, projects, roles and tokens that commit together or not at all.
+
+        Database errors pass through untranslated (the caller knows what its statements hold).
+        """
+        with self._write() as conn:
+            yield AccessWriter(self, conn)
+
     # -- audit -----------------------------------------------------------------------------
 
     def audit(
@@ -658,6 +748,67 @@ class Catalog:
         return [row.name for row in rows]
 
 
+class AccessWriter:
+    """The writes of one :meth:`Catalog.transaction`. Each is journaled as the catalog's own
+    writers are: the serial moves (and every worker's credential and page caches learn of the
+    change) when, and only when, something is written."""
+
+    def __init__(self, catalog: Catalog, conn: Connection) -> None:
+        self._catalog = catalog
+        self._conn = conn
+
+    def access(self) -> Access:
+        """The access data as this transaction sees it."""
+        return self._catalog._access(self._conn)
+
+    def add_user(
+        self, name: str, password_hash: str, is_admin: bool, created: datetime | None = None
+    ) -> None:
+        self._catalog._add_user(self._conn, name, password_hash, is_admin, created)
+
+    def set_user(self, name: str, password_hash: str, is_admin: bool) -> None:
+        self._conn.execute(
+            update(schema.users)
+            .where(schema.users.c.name == name)
+            .values(password_hash=password_hash, is_admin=is_admin)
+        )
+        self._catalog._journal(self._conn, "", "import user", actor=name)
+
+    def ensure_project(self, name: str, display_name: str, created: datetime | None = None) -> bool:
+        """Create the project unless it exists, with no owner; whether it was created."""
+        _, new = self._catalog._ensure_project(self._conn, name, display_name, created)
+        if new:
+            self._catalog._journal(self._conn, name, "create project")
+        return new
+
+    def set_role(self, project: str, user: str, role: str) -> None:
+        """Grant ``role`` on ``project`` to ``user``, replacing any role they had there."""
+        project_id = self._id(schema.projects, project, "project")
+        user_id = self._id(schema.users, user, "user")
+        self._catalog._grant(self._conn, project, project_id, user, user_id, role)
+
+    def add_token(self, token: Token, stored_hash: str) -> None:
+        user_id = self._id(schema.users, token.user, "user")
+        self._conn.execute(insert(schema.tokens).values(_token_values(token, user_id, stored_hash)))
+        self._catalog._journal(self._conn, "", "add token", actor=token.user)
+
+    def set_token(self, token: Token, stored_hash: str) -> None:
+        """Make the token with ``token.id`` equal to ``token`` (every field) and its hash."""
+        user_id = self._id(schema.users, token.user, "user")
+        self._conn.execute(
+            update(schema.tokens)
+            .where(schema.tokens.c.id == token.id)
+            .values(_token_values(token, user_id, stored_hash))
+        )
+        self._catalog._journal(self._conn, "", "import token", actor=token.user)
+
+    def _id(self, table: Any, name: str, kind: str) -> int:
+        found = self._conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+        if found is None:
+            raise NotFoundError(f"no {kind} {name!r}")
+        return int(found)
+
+
 _MIGRATION_LOCK = 0x7075626B6974  # "pubkit": one advisory lock id for schema upgrades
 
 
@@ -676,13 +827,25 @@ def _known_revisions(config: Any) -> set[str]:
     return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
 
 
+def _switch_to_wal(cursor: Any, patience: float = 10.0) -> None:
+    """WAL mode (persistent, so only a new database needs the switch). The switch does not
+    wait on the busy timeout: connections opening a new catalog together retry it."""
+    deadline = time.monotonic() + patience
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin); WAL lets readers run beside a writer.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # The busy timeout first: switching a new database to WAL waits for other connections.
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
