@@ -1,6 +1,7 @@
 """On-demand benchmark of pubkit against pypiserver, devpi-server and nginx (static).
 
     python bench/run.py [--projects 2000 --releases 10] [--quick] [--scale]
+    python bench/run.py --suite release [--packages 20 --jobs N]   (see bench/release.py)
 
 Not a test: it installs its peers into bench/.venv-peers, generates a corpus, starts every
 server on 127.0.0.1, measures, prints one markdown table and writes bench/results/latest.json.
@@ -37,6 +38,7 @@ from upload import upload_all
 
 STATE_DIR = BENCH_DIR / ".state"
 RESULTS = BENCH_DIR / "results" / "latest.json"
+SUITES = ("servers", "release")
 
 
 def log(msg: str) -> None:
@@ -488,6 +490,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the per-run temp dir (logs)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks on failures")
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="servers",
+        help="servers: this benchmark; release: bench/release.py (its options follow)",
+    )
     args = parser.parse_args(argv)
     args.projects = args.projects or (200 if args.quick else 2000)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
@@ -576,9 +584,17 @@ def write_results(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    chooser = argparse.ArgumentParser(add_help=False)
+    chooser.add_argument("--suite", choices=SUITES, default="servers")
+    chosen, rest = chooser.parse_known_args(argv)
+    if chosen.suite == "release":  # the release benchmark has options of its own
+        import release
+
+        return release.main(rest)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
-        return run(parse_args(argv))
+        return run(parse_args(rest))
     finally:
         procs.stop_all()
 

@@ -332,10 +332,14 @@ def release(
         raise UsageError(
             "no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url in [tool.pubkit]"
         )
+    own_builder = None
+    if builder is None:
+        builder = own_builder = PypaBuilder(
+            isolated=options.isolated_build, env={"SOURCE_DATE_EPOCH": _source_date_epoch(git)}
+        )
     context = _Context(
         workspace, options, git, index,
-        builder or PypaBuilder(isolated=options.isolated_build,
-                               env={"SOURCE_DATE_EPOCH": _source_date_epoch(git)}),
+        builder,
         tester or VenvTester(),
         publisher or _publisher(options),
         sink,
@@ -360,6 +364,8 @@ def release(
     finally:
         if dev_build:  # a branch build leaves the tree as it found it
             _restore(originals)
+        if own_builder is not None:
+            own_builder.close()  # its build environments
     results = tuple(
         replace(result, steps=(version_steps[result.name], *result.steps))
         if result.name in version_steps else result

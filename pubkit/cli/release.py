@@ -134,18 +134,29 @@ def build(
     workspace: Path = WorkspaceOption,
     out: Path = typer.Option(Path("dist"), "--out", help="Where to put dist/<package>/ files."),
     no_isolation: bool = NoIsolationOption,
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Packages built in parallel."),
 ) -> None:
     """Build the sdist, then the wheel from it, of each package in dependency order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pubkit.adapters.builder import PypaBuilder
 
     ws = _load(workspace)
-    builder = PypaBuilder(isolated=not no_isolation)
     out_root = _under_root(ws, out)
-    for package in _in_order(ws, packages):
-        name = package.normalized
-        built = builder.build(ws.root / package.path, out_root / name, name)
-        for path in built.files:
-            typer.echo(f"built {path}")
+    ordered = _in_order(ws, packages)
+    # Builds need no other package installed, so they can all run at once; the output stays
+    # in dependency order, and the first failure in that order is the one reported.
+    with PypaBuilder(isolated=not no_isolation) as builder, ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(builder.build, ws.root / package.path,
+                               out_root / package.normalized, package.normalized)
+                   for package in ordered]  # fmt: skip
+        try:
+            for future in futures:
+                for path in future.result().files:
+                    typer.echo(f"built {path}")
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # builds not yet started are not wanted
+            raise
 
 
 def publish(
