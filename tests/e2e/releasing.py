@@ -81,7 +81,9 @@ def small_repo(repo: Path, packages: dict[str, tuple[str, ...]]) -> Path:
 
 
 def release_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBKIT_", "TWINE_", "CI"))}
+    # A CI job's own settings stay out, and so does the S3 endpoint other tests point at moto.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PUBKIT_", "TWINE_", "CI", "AWS_"))}  # fmt: skip
     env.update(PUBKIT_INDEX_USERNAME="alice", PUBKIT_INDEX_PASSWORD=PASSWORDS["alice"])
     return env
 
