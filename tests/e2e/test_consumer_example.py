@@ -15,8 +15,8 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from pubkit.testing import LiveServer
+from tests.dockerfiles import (
+    Dockerfile,
+    Instruction,
+    Stage,
+    arg_declarations,
+    env_assignments,
+    expand,
+    parse_dockerfile,
+)
 from tests.e2e.releasing import example_repo, pubkit_release
 from tests.e2e.support import (
     CLIENT_TIMEOUT,
@@ -202,97 +211,6 @@ def test_the_consumer_installs_from_the_index_and_passes_its_tests(
 
 
 # -- the Dockerfile ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str  # upper case
-    arguments: str  # continuation lines joined, comment lines dropped
-    line: int  # where it starts
-
-
-@dataclass
-class Stage:
-    image: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-@dataclass
-class Dockerfile:
-    global_args: list[Instruction]  # the ARGs before the first FROM
-    stages: list[Stage]
-
-    def stage(self, name: str) -> Stage:
-        (stage,) = [s for s in self.stages if s.name == name]
-        return stage
-
-
-def logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, instruction) pairs: ``\\`` continues an instruction on the next
-    line; comment and blank lines are dropped, inside a continuation too (as Docker does)."""
-    pending = ""
-    start = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not pending:
-            start = number
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1]
-            continue
-        yield start, (pending + line).strip()
-        pending = ""
-    if pending:
-        raise ValueError(f"line {start}: the file ends inside a continued instruction")
-
-
-def parse_dockerfile(text: str) -> Dockerfile:
-    parsed = Dockerfile([], [])
-    for number, line in logical_lines(text):
-        keyword, _, arguments = line.partition(" ")
-        instruction = Instruction(keyword.upper(), arguments.strip(), number)
-        if instruction.arguments.startswith("<<"):
-            raise ValueError(f"line {number}: heredocs are not supported")
-        if instruction.keyword == "FROM":
-            words = [w for w in instruction.arguments.split() if not w.startswith("--")]
-            name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
-            parsed.stages.append(Stage(words[0], name))
-        elif parsed.stages:
-            parsed.stages[-1].instructions.append(instruction)
-        elif instruction.keyword == "ARG":
-            parsed.global_args.append(instruction)
-        else:
-            raise ValueError(f"line {number}: {instruction.keyword} before the first FROM")
-    return parsed
-
-
-def arg_declarations(instruction: Instruction) -> dict[str, str | None]:
-    """``ARG NAME[=default] ...`` -> name: default (None without one)."""
-    words = shlex.split(instruction.arguments)
-    return {n: (d if sep else None) for n, sep, d in (w.partition("=") for w in words)}
-
-
-def env_assignments(instruction: Instruction) -> dict[str, str]:
-    """``ENV NAME=value ...`` (or the legacy ``ENV NAME value``) -> name: raw value."""
-    words = shlex.split(instruction.arguments)
-    if "=" not in words[0]:
-        return {words[0]: " ".join(words[1:])}
-    return dict(word.split("=", 1) for word in words)
-
-
-_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-
-
-def expand(value: str, variables: Mapping[str, str]) -> str:
-    """Docker's ``$NAME`` and ``${NAME}`` substitution (no ``${NAME:-default}`` forms)."""
-    expanded = _VARIABLE.sub(lambda m: variables.get(m[1] or m[2], ""), value)
-    if "${" in expanded:
-        raise ValueError(f"unsupported substitution in {value!r}")
-    return expanded
 
 
 def read_dockerfile() -> Dockerfile:
