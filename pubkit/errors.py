@@ -81,6 +81,16 @@ class AuthenticationError(PubkitError):
     http_status = 401
 
 
+class RateLimitedError(PubkitError):
+    """Too many failed sign-ins from one address or for one account: wait and retry."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDeniedError(PubkitError):
     """Authenticated, but not allowed to do this."""
 

@@ -40,6 +40,8 @@ class ServerSettings:
     read: str = "public"
     # How long a verified password stays verified in a worker's memory.
     password_cache_seconds: float = 60.0
+    # Failed sign-ins a client address (or an account) may make per minute, per worker.
+    auth_failures_per_minute: int = 10
     # The longest a client may leave the server waiting for the next piece of a request.
     request_timeout: float = 30.0
     # How long in-flight requests may take to finish on shutdown.
@@ -77,6 +79,7 @@ _CONVERTERS: dict[str, Any] = {
     "request_timeout": float,
     "graceful_timeout": float,
     "presign_seconds": int,
+    "auth_failures_per_minute": int,
 }
 
 
@@ -146,6 +149,8 @@ def _validate(settings: ServerSettings) -> None:
         )
     if settings.request_timeout <= 0:
         raise ConfigurationError("request timeout must be a positive number of seconds")
+    if settings.auth_failures_per_minute < 1:
+        raise ConfigurationError("auth failures per minute must be at least 1")
     if settings.download_mode not in DOWNLOAD_MODES:
         raise ConfigurationError(
             f"download mode {settings.download_mode!r} is unknown; use proxy or redirect"

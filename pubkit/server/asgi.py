@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from pubkit.errors import PubkitError
+from pubkit.errors import PubkitError, RateLimitedError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,6 +49,8 @@ def error_headers(error: PubkitError, what: str) -> list[tuple[bytes, bytes]]:
     if error.http_status == 413:
         # The rest of a too-large body is not worth reading: close instead.
         headers.append((b"connection", b"close"))
+    if isinstance(error, RateLimitedError):
+        headers.append((b"retry-after", str(error.retry_after).encode()))
     return headers
 
 
@@ -77,3 +79,8 @@ async def send_redirect(send: Send, location: str) -> None:
     """302 to ``location`` (a presigned storage URL), asked again next time: the URL expires."""
     extra = [(b"location", location.encode()), (b"cache-control", b"private, no-cache")]
     await send_text(send, 302, "the file is served by the storage", extra)
+
+
+def client_address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None

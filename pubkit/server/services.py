@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from pubkit.errors import AuthenticationError
-from pubkit.server.auth.authenticator import Authenticator, parse_basic_auth
-from pubkit.server.auth.tokens import Principal
+from pubkit.errors import AuthenticationError, RateLimitedError
+from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
+from pubkit.server.auth.throttle import FailureThrottle
+from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
 from pubkit.server.catalog import Catalog
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
@@ -24,6 +26,7 @@ class Services:
     pages: SimplePages
     authenticator: Authenticator
     uploads: UploadService
+    throttle: FailureThrottle
 
     @classmethod
     def build(cls, settings: ServerSettings, storage: Storage, catalog: Catalog) -> Services:
@@ -34,29 +37,58 @@ class Services:
             pages=SimplePages(catalog, settings.page_cache_size),
             authenticator=Authenticator(catalog, settings.password_cache_seconds),
             uploads=UploadService(storage, catalog, settings.tmp_dir),
+            throttle=FailureThrottle(settings.auth_failures_per_minute),
         )
 
-    async def user_from(self, authorization: str | None) -> Principal | None:
+    async def user_from(
+        self, authorization: str | None, address: str | None = None
+    ) -> Principal | None:
         """Who an Authorization header proves (a user, or a user's token); None: anonymous.
 
-        Raises AuthenticationError for wrong or malformed credentials.
+        Raises AuthenticationError for wrong or malformed credentials, RateLimitedError when
+        this address or account has failed too often in the last minute.
         """
         credentials = parse_basic_auth(authorization)
         if credentials is None:
             return None
-        return await self.authenticator.authenticate_async(credentials)
+        keys = _throttle_keys(credentials, address)
+        wait = self.throttle.retry_after(*keys)
+        if wait is not None:
+            raise RateLimitedError(
+                f"too many failed sign-ins from this address or for this account; retry in"
+                f" {wait} s", wait,
+            )  # fmt: skip
+        try:
+            return await self.authenticator.authenticate_async(credentials)
+        except AuthenticationError:
+            self.throttle.failed(*keys)
+            raise
 
-    async def check_reader(self, authorization: str | None) -> None:
+    async def check_reader(self, authorization: str | None, address: str | None = None) -> None:
         """Enforce the server's read policy for a request with this Authorization header."""
         if self.settings.read == "public":
             return
-        if await self.user_from(authorization) is None:
+        if await self.user_from(authorization, address) is None:
             raise AuthenticationError(
                 "this index requires authentication to read; send credentials"
             )
 
     async def user_of(self, request: Request) -> Principal | None:
-        return await self.user_from(request.headers.get("authorization"))
+        address = request.client.host if request.client else None
+        return await self.user_from(request.headers.get("authorization"), address)
+
+
+def _throttle_keys(credentials: Credentials, address: str | None) -> tuple[Hashable, ...]:
+    """The counters a failure adds to: the client address, and the account (for a token its
+    id, so that bad guesses at one token do not lock out every token)."""
+    account: Hashable = ("user", credentials.username)
+    if credentials.username == TOKEN_USERNAME:
+        parts = split_token(credentials.password)
+        account = ("token", parts[0]) if parts else None
+    keys: list[Hashable] = [("address", address)] if address else []
+    if account is not None:
+        keys.append(account)
+    return tuple(keys)
 
 
 def services_of(request: Request) -> Services:

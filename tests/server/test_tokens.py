@@ -124,3 +124,20 @@ def test_token_arguments_are_checked(index: Index) -> None:
     for bad in ("0d", "30", "3y", ""):
         with pytest.raises(UsageError, match="--expires"):
             parse_duration(bad)
+
+
+def test_failed_sign_ins_are_paced_per_address_and_account(index: Index, dist_dir: Path) -> None:
+    from tests.server.conftest import basic
+
+    limit = index.services.settings.auth_failures_per_minute
+    wheel = make_wheel(dist_dir, "paced", "1.0")
+    for _ in range(limit):
+        wrong = index.client.post("/", headers=basic("alice", "not-her-password"))
+        assert wrong.status_code == 401
+    blocked = upload_with(index, wheel, basic("alice"))  # even the right password, for now
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
+    assert blocked.text.startswith("too many failed sign-ins")
+    # An unknown user gets the answer a wrong password gets.
+    unknown = index.client.post("/", headers=basic("mallory", "x"))
+    assert unknown.status_code == 429  # this address is blocked too
