@@ -40,6 +40,43 @@ def change_password(catalog: Catalog, name: str, password: str) -> None:
     catalog.set_password(name, hash_password(password))
 
 
+# -- roles ---------------------------------------------------------------------------------
+
+GRANTABLE_ROLES = ("owner", "maintainer")  # reader comes with private projects
+
+
+def grant_role(catalog: Catalog, project: str, user_name: str, role: str,
+               actor: str | None = None) -> None:  # fmt: skip
+    """Give a user a role on a project (creating the project, so rights can precede the
+    first upload)."""
+    if role not in GRANTABLE_ROLES:
+        raise UsageError(f"role {role!r} is unknown; use one of {', '.join(GRANTABLE_ROLES)}")
+    user = catalog.user(user_name)
+    if user is None:
+        raise NotFoundError(f"no user {user_name!r}; `pubkit user list` shows who exists")
+    name = normalize_name(project)
+    catalog.grant(name, user, role, create=True)
+    catalog.audit("grant role", name, actor, user=user.name, role=role)
+
+
+def revoke_role(catalog: Catalog, project: str, user_name: str, role: str,
+                actor: str | None = None) -> None:  # fmt: skip
+    """Take ``role`` away from a user on a project; the last owner cannot be removed."""
+    user = catalog.user(user_name)
+    if user is None:
+        raise NotFoundError(f"no user {user_name!r}; `pubkit user list` shows who exists")
+    name = normalize_name(project)
+    roles = dict(catalog.project_roles(name))
+    if roles.get(user.name) != role:
+        raise NotFoundError(
+            f"{user.name} is not {role} of {name}; `pubkit role list {name}` shows its roles"
+        )
+    if role == OWNER and list(roles.values()).count(OWNER) == 1:
+        raise UsageError(f"{user.name} is the last owner of {name}; grant another owner first")
+    catalog.revoke(name, user)
+    catalog.audit("revoke role", name, actor, user=user.name, role=role)
+
+
 # -- tokens --------------------------------------------------------------------------------
 
 

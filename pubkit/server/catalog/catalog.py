@@ -591,14 +591,46 @@ class Catalog:
                 .where(and_(schema.projects.c.name == project, schema.roles.c.user_id == user.id))
             ).scalar()
 
-    def grant(self, project: str, user: User, role: str) -> None:
+    def grant(self, project: str, user: User, role: str, create: bool = False) -> None:
+        """Give ``user`` ``role`` on ``project`` (replacing their role there); with ``create``,
+        a project that does not exist yet is created, so that rights can be given before the
+        first upload."""
         with self._guard("grant the role"), self._write() as conn:
-            project_id = conn.execute(
-                select(schema.projects.c.id).where(schema.projects.c.name == project)
-            ).scalar()
-            if project_id is None:
-                raise NotFoundError(f"no project {project!r}")
-            self._grant(conn, project, int(project_id), user.name, user.id, role)
+            if create:
+                project_id, _created = self._ensure_project(conn, project, project)
+            else:
+                found = conn.execute(
+                    select(schema.projects.c.id).where(schema.projects.c.name == project)
+                ).scalar()
+                if found is None:
+                    raise NotFoundError(f"no project {project!r}")
+                project_id = int(found)
+            self._grant(conn, project, project_id, user.name, user.id, role)
+
+    def revoke(self, project: str, user: User) -> str | None:
+        """Remove ``user``'s role on ``project``; the role they had (None: none)."""
+        role = self.role(project, user)
+        if role is None:
+            return None
+        with self._guard("revoke the role"), self._write() as conn:
+            project_id = select(schema.projects.c.id).where(schema.projects.c.name == project)
+            conn.execute(delete(schema.roles).where(and_(
+                schema.roles.c.project_id == project_id.scalar_subquery(),
+                schema.roles.c.user_id == user.id)))  # fmt: skip
+            self._journal(conn, project, f"revoke {role}", actor=user.name)
+        return role
+
+    def project_roles(self, project: str) -> list[tuple[str, str]]:
+        """``(user, role)`` pairs of ``project``, by user name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.users.c.name, schema.roles.c.role)
+                .join(schema.roles, schema.roles.c.user_id == schema.users.c.id)
+                .join(schema.projects, schema.roles.c.project_id == schema.projects.c.id)
+                .where(schema.projects.c.name == project)
+                .order_by(schema.users.c.name)
+            ).all()
+        return [(row.name, row.role) for row in rows]
 
     def _grant(
         self, conn: Connection, project: str, project_id: int, user: str, user_id: int, role: str
