@@ -42,6 +42,9 @@ class ServerSettings:
     password_cache_seconds: float = 60.0
     # Failed sign-ins a client address (or an account) may make per minute, per worker.
     auth_failures_per_minute: int = 10
+    # Proxies (IPs or CIDRs, comma-separated, or *) whose X-Forwarded-For names the client:
+    # behind an ingress, the address that failed sign-ins are counted by.
+    trusted_proxies: str = ""
     # The longest a client may leave the server waiting for the next piece of a request.
     request_timeout: float = 30.0
     # How long in-flight requests may take to finish on shutdown.

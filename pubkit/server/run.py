@@ -69,7 +69,8 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
         port=settings.port,
         log_config=logging_config(settings),
         access_log=False,  # ours is structured; see pubkit.server.app.AccessLog
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         # Named explicitly so that workers import neither websockets nor wsproto, and the
         # app is not probed for its interface: less memory, faster start.
         http="httptools",
