@@ -320,7 +320,11 @@ def release(
     sink = on_event or ignore
     git = git if git is not None else Git(workspace.root)
     if options.credentials is None and options.index_url:
-        options = replace(options, credentials=_find_credentials(options))
+        from pubkit.adapters.credentials import credentials_for_index
+
+        # As the CLI finds them: PUBKIT_INDEX_* variables, .pypirc, the keyring.
+        found = credentials_for_index(options.index_url, options.upload_url)
+        options = replace(options, credentials=found)
     if index is None and options.index_url:
         index = IndexClient(options.index_url, options.credentials)
     plan = plan_release(workspace, options.plan, git=git, index=index)
@@ -391,13 +395,6 @@ def _upload_url(options: ReleaseOptions) -> str | None:
     if not options.index_url:
         return options.upload_url
     return options.upload_url or upload_url_for(options.index_url)
-
-
-def _find_credentials(options: ReleaseOptions) -> Credentials | None:
-    """As the CLI finds them: PUBKIT_INDEX_* variables, .pypirc, the keyring."""
-    from pubkit.adapters.credentials import find_credentials
-
-    return find_credentials(_upload_url(options), options.index_url)
 
 
 def _publisher(options: ReleaseOptions) -> TwinePublisher | None:

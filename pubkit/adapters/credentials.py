@@ -91,3 +91,19 @@ def find_credentials(
         return None
     pypirc = Path(environ.get("PUBKIT_PYPIRC") or Path.home() / ".pypirc")
     return from_pypirc(pypirc, wanted) or from_keyring(wanted)
+
+
+def credentials_for_index(
+    index_url: str | None, upload_url: str | None = None
+) -> Credentials | None:
+    """:func:`find_credentials` for an index: its upload URL, when not given, is the one
+    derived from the simple URL (when it can be; a ``.pypirc`` names upload URLs)."""
+    from pubkit.core.publishing import upload_url_for
+    from pubkit.errors import PubkitError
+
+    if upload_url is None and index_url:
+        try:
+            upload_url = upload_url_for(index_url)
+        except PubkitError:
+            upload_url = None
+    return find_credentials(upload_url, index_url)

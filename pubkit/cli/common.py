@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,3 +82,8 @@ def open_server_storage(data_dir: Path | None, storage: str | None, catalog: str
     from pubkit.server.storage import open_storage
 
     return open_storage(server_settings(data_dir, storage, catalog).storage_url)
+
+
+def local_actor() -> str:
+    """Who runs a local admin command, for the audit log."""
+    return f"{getpass.getuser()} (local)"

@@ -9,7 +9,8 @@ from typing import Any, cast
 
 import typer
 
-from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.adapters.credentials import credentials_for_index
+from pubkit.adapters.index_client import IndexClient, IndexReader
 from pubkit.core.plan import PlanOptions, ReleasePlan
 from pubkit.core.versioning import BUMP_PARTS, BumpPart
 from pubkit.core.workspace import Package, Workspace
@@ -45,20 +46,8 @@ ReportsOption: Any = typer.Option(
 )
 
 
-def _credentials(index_url: str | None, upload_url: str | None = None) -> Credentials | None:
-    from pubkit.adapters.credentials import find_credentials
-    from pubkit.core.publishing import upload_url_for
-
-    if upload_url is None and index_url:
-        try:
-            upload_url = upload_url_for(index_url)
-        except PubkitError:
-            upload_url = None
-    return find_credentials(upload_url, index_url)
-
-
 def index_reader(url: str | None) -> IndexReader | None:
-    return IndexClient(url, _credentials(url)) if url else None
+    return IndexClient(url, credentials_for_index(url)) if url else None
 
 
 def _load(root: Path) -> Workspace:
@@ -176,7 +165,7 @@ def publish(
     if not url:
         raise UsageError("no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url")
     upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL") or upload_url_for(url)
-    credentials = _credentials(url, upload)
+    credentials = credentials_for_index(url, upload)
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
     dist_root = _under_root(ws, dist)

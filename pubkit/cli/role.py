@@ -6,8 +6,13 @@ from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, open_server_catalog
-from pubkit.cli.token import local_actor
+from pubkit.cli.common import (
+    CatalogOption,
+    DataDirOption,
+    StorageOption,
+    local_actor,
+    open_server_catalog,
+)
 
 app = typer.Typer(help="Manage project roles (on the data dir or catalog URL).",
                   no_args_is_help=True)  # fmt: skip

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import datetime
 from pathlib import Path
 
 import typer
 
-from pubkit.cli.common import CatalogOption, DataDirOption, StorageOption, open_server_catalog
+from pubkit.cli.common import (
+    CatalogOption,
+    DataDirOption,
+    StorageOption,
+    local_actor,
+    open_server_catalog,
+)
 from pubkit.errors import UsageError
 
 app = typer.Typer(help="Manage API tokens (on the data dir or catalog URL).",
@@ -17,11 +22,6 @@ app = typer.Typer(help="Manage API tokens (on the data dir or catalog URL).",
 
 
 _catalog = open_server_catalog
-
-
-def local_actor() -> str:
-    """Who runs a local admin command, for the audit log."""
-    return f"{getpass.getuser()} (local)"
 
 
 def _when(value: datetime | None) -> str:

@@ -10,10 +10,10 @@ from pubkit.cli.common import (
     CatalogOption,
     DataDirOption,
     StorageOption,
+    local_actor,
     open_server_catalog,
     open_server_storage,
 )
-from pubkit.cli.token import local_actor
 
 
 def _set_yank(

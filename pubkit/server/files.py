@@ -21,7 +21,6 @@ from pubkit.server.asgi import (
     Receive,
     Scope,
     Send,
-    client_address,
     header,
     refuse_writes,
     send_error,
@@ -133,7 +132,7 @@ class FilesApp:
     async def _handle(self, scope: Scope, send: Send) -> None:
         if await refuse_writes(scope, send, "files are"):
             return
-        await self.services.check_reader(header(scope, b"authorization"), client_address(scope))
+        await self.services.check_reader(scope)
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from pubkit.errors import AuthenticationError, RateLimitedError
+from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
 from pubkit.server.auth.throttle import FailureThrottle
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
@@ -64,11 +65,11 @@ class Services:
             self.throttle.failed(*keys)
             raise
 
-    async def check_reader(self, authorization: str | None, address: str | None = None) -> None:
-        """Enforce the server's read policy for a request with this Authorization header."""
+    async def check_reader(self, scope: Scope) -> None:
+        """Enforce the server's read policy for a request of the bare-ASGI read path."""
         if self.settings.read == "public":
             return
-        if await self.user_from(authorization, address) is None:
+        if await self.user_from(header(scope, b"authorization"), client_address(scope)) is None:
             raise AuthenticationError(
                 "this index requires authentication to read; send credentials"
             )

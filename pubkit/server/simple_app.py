@@ -14,7 +14,6 @@ from pubkit.server.asgi import (
     Receive,
     Scope,
     Send,
-    client_address,
     header,
     refuse_writes,
     send_error,
@@ -89,7 +88,7 @@ class SimpleApp:
         if path == PREFIX.rstrip("/"):
             await _redirect(scope, send, PREFIX)
             return
-        await self.services.check_reader(header(scope, b"authorization"), client_address(scope))
+        await self.services.check_reader(scope)
         rest = path[len(PREFIX) :]
         name, slash, deeper = rest.partition("/")
         if deeper:
