@@ -38,6 +38,9 @@ class ServerSettings:
     catalog: str = ""
     max_upload_size: int = 200 * MIB
     read: str = "public"
+    # Who may create a project by uploading to a new name: any (signed-in user), admins, or
+    # a comma-separated list of @groups (administrators always may).
+    create_projects: str = "any"
     # How long a verified password stays verified in a worker's memory.
     password_cache_seconds: float = 60.0
     # Failed sign-ins a client address (or an account) may make per minute, per worker.
@@ -150,6 +153,7 @@ def _validate(settings: ServerSettings) -> None:
         raise ConfigurationError(
             f"read policy {settings.read!r} is unknown; use one of {', '.join(READ_POLICIES)}"
         )
+    _validate_creators(settings.create_projects)
     if settings.request_timeout <= 0:
         raise ConfigurationError("request timeout must be a positive number of seconds")
     if settings.auth_failures_per_minute < 1:
@@ -160,6 +164,16 @@ def _validate(settings: ServerSettings) -> None:
         )
     if not 60 <= settings.presign_seconds <= 7 * 24 * 3600:
         raise ConfigurationError("presign seconds must be between 60 and 604800 (7 days)")
+
+
+def _validate_creators(value: str) -> None:
+    if value in ("any", "admins"):
+        return
+    groups = [part.strip() for part in value.split(",")]
+    if not groups or any(not group.startswith("@") or len(group) < 2 for group in groups):
+        raise ConfigurationError(
+            f"create projects {value!r} is not understood; use any, admins or @group[,@group…]"
+        )
 
 
 def settings_environment(settings: ServerSettings) -> dict[str, str]:

@@ -12,6 +12,7 @@ from pubkit.cli.common import (
     StorageOption,
     local_actor,
     open_server_catalog,
+    open_server_storage,
 )
 
 app = typer.Typer(help="Manage project roles (on the data dir or catalog URL).",
@@ -30,8 +31,9 @@ def grant(
     """Give a user a role on a project (replacing the role they had there)."""
     from pubkit.server import admin
 
-    admin.grant_role(open_server_catalog(data_dir, storage, catalog), project, user, role,
-                     local_actor())  # fmt: skip
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    admin.Admin(catalog_, lambda: open_server_storage(data_dir, storage, catalog),
+                local_actor()).grant(project, user, role)  # fmt: skip
     typer.echo(f"granted {role} of {project} to {user}")
 
 
@@ -47,8 +49,9 @@ def revoke(
     """Take a role away (a project keeps at least one owner)."""
     from pubkit.server import admin
 
-    admin.revoke_role(open_server_catalog(data_dir, storage, catalog), project, user, role,
-                      local_actor())  # fmt: skip
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    admin.Admin(catalog_, lambda: open_server_storage(data_dir, storage, catalog),
+                local_actor()).revoke(project, user, role)  # fmt: skip
     typer.echo(f"revoked {role} of {project} from {user}")
 
 

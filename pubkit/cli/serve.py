@@ -56,6 +56,12 @@ def serve(
         "--read",
         help="Who may read: public or authenticated. (env: PUBKIT_READ; default: public)",
     ),
+    create_projects: str = typer.Option(
+        None,
+        "--create-projects",
+        help="Who may create a project by uploading a new name: any, admins or"
+        " @group[,@group…]. (env: PUBKIT_CREATE_PROJECTS; default: any)",
+    ),
     log_level: str = typer.Option(
         None, "--log-level", help="debug, info, warning or error. (env: PUBKIT_LOG_LEVEL)"
     ),
@@ -81,6 +87,7 @@ def serve(
         workers=workers,
         max_upload_size=max_upload_size,
         read=read,
+        create_projects=create_projects,
         log_level=log_level,
         download_mode=download_mode,
     )

@@ -1,23 +1,38 @@
-"""Administrative operations shared by the CLI and (later) the admin HTTP API."""
+"""Administrative operations: :class:`Admin` is what the CLI runs on a data dir and what the
+admin HTTP API runs for a remote caller (after :mod:`pubkit.server.auth.policy` said yes).
+Every change goes to the audit log with its actor and address."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from pubkit.core.accounts import (
+    GROUP_PREFIX,
+    OWNER,
+    ROLES,
+    AuditEntry,
+    Group,
+    ProjectInfo,
+    RoleGrant,
+    Token,
+    UserInfo,
+)
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import CatalogError, NotFoundError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
-from pubkit.server.catalog import OWNER, Catalog, User
-from pubkit.server.catalog.catalog import Token
+from pubkit.server.catalog import Catalog, User
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
     FileRecord,
     file_key,
+    metadata_key,
     sidecar_key,
     utc_now,
 )
@@ -26,9 +41,18 @@ from pubkit.server.storage import Storage
 # -- users ---------------------------------------------------------------------------------
 
 
+def check_name(kind: str, name: str) -> None:
+    """User and group names: printable, no colon (Basic auth), no leading @ (it marks groups)."""
+    if (not name or ":" in name or len(name) > 100 or not name.isprintable()
+            or name != name.strip() or name.startswith(GROUP_PREFIX) or "/" in name):  # fmt: skip
+        raise UsageError(
+            f"invalid {kind} name {name!r}: use 1 to 100 printable characters, no colon or"
+            " slash, not starting with @"
+        )
+
+
 def add_user(catalog: Catalog, name: str, password: str, is_admin: bool = False) -> User:
-    if not name or ":" in name or len(name) > 100 or not name.isprintable() or name != name.strip():
-        raise UsageError(f"invalid user name {name!r}: use 1 to 100 printable characters, no colon")
+    check_name("user", name)
     if name == "__token__":
         raise UsageError("__token__ is reserved for API tokens; choose another user name")
     check_password_strength(password)
@@ -40,50 +64,13 @@ def change_password(catalog: Catalog, name: str, password: str) -> None:
     catalog.set_password(name, hash_password(password))
 
 
-# -- roles ---------------------------------------------------------------------------------
-
-GRANTABLE_ROLES = ("owner", "maintainer")  # reader comes with private projects
-
-
-def grant_role(catalog: Catalog, project: str, user_name: str, role: str,
-               actor: str | None = None) -> None:  # fmt: skip
-    """Give a user a role on a project (creating the project, so rights can precede the
-    first upload)."""
-    if role not in GRANTABLE_ROLES:
-        raise UsageError(f"role {role!r} is unknown; use one of {', '.join(GRANTABLE_ROLES)}")
-    user = catalog.user(user_name)
-    if user is None:
-        raise NotFoundError(f"no user {user_name!r}; `pubkit user list` shows who exists")
-    name = normalize_name(project)
-    catalog.grant(name, user, role, create=True)
-    catalog.audit("grant role", name, actor, user=user.name, role=role)
-
-
-def revoke_role(catalog: Catalog, project: str, user_name: str, role: str,
-                actor: str | None = None) -> None:  # fmt: skip
-    """Take ``role`` away from a user on a project; the last owner cannot be removed."""
-    user = catalog.user(user_name)
-    if user is None:
-        raise NotFoundError(f"no user {user_name!r}; `pubkit user list` shows who exists")
-    name = normalize_name(project)
-    roles = dict(catalog.project_roles(name))
-    if roles.get(user.name) != role:
-        raise NotFoundError(
-            f"{user.name} is not {role} of {name}; `pubkit role list {name}` shows its roles"
-        )
-    if role == OWNER and list(roles.values()).count(OWNER) == 1:
-        raise UsageError(f"{user.name} is the last owner of {name}; grant another owner first")
-    catalog.revoke(name, user)
-    catalog.audit("revoke role", name, actor, user=user.name, role=role)
-
-
 # -- tokens --------------------------------------------------------------------------------
 
 
 def create_token(
     catalog: Catalog, user_name: str, *, projects: tuple[str, ...] = (),
     permission: str = "upload", expires_in: timedelta | None = None,
-    description: str | None = None, actor: str | None = None,
+    description: str | None = None, actor: str | None = None, address: str | None = None,
 ) -> tuple[Token, str]:  # fmt: skip
     """A new token of ``user_name``; returns it and its text, which is never stored."""
     from pubkit.server.auth.tokens import PERMISSIONS, new_token, secret_hash
@@ -98,20 +85,22 @@ def create_token(
     token_id, secret, text = new_token()
     token = catalog.add_token(token_id, secret_hash(token_id, secret), user, permission, scope,
                               description, expires)  # fmt: skip
-    catalog.audit("create token", f"token {token_id}", actor, user=user.name,
+    catalog.audit("create token", f"token {token_id}", actor, address, user=user.name,
                   permission=permission, projects=list(scope or ()),
                   expires=expires.isoformat() if expires else None)  # fmt: skip
     return token, text
 
 
-def revoke_token(catalog: Catalog, token_or_id: str, actor: str | None = None) -> Token:
+def revoke_token(
+    catalog: Catalog, token_or_id: str, actor: str | None = None, address: str | None = None
+) -> Token:
     """Revoke by id, or by the token itself (whose id is its second part)."""
     from pubkit.server.auth.tokens import split_token
 
     parts = split_token(token_or_id)
     token_id = parts[0] if parts is not None else token_or_id.strip()
     token = catalog.revoke_token(token_id)
-    catalog.audit("revoke token", f"token {token_id}", actor, user=token.user)
+    catalog.audit("revoke token", f"token {token_id}", actor, address, user=token.user)
     return token
 
 
@@ -172,17 +161,8 @@ def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
 # -- yank ----------------------------------------------------------------------------------
 
 
-def yank_release(
-    storage: Storage,
-    catalog: Catalog,
-    project: str,
-    version: str,
-    reason: str | None,
-    actor: str | None,
-    yanked: bool = True,
-) -> list[FileRecord]:
-    """Yank (or unyank) every file of a release: sidecars first, since storage is the truth."""
-    name = normalize_name(project)
+def _release_files(catalog: Catalog, name: str, version: str) -> list[FileRecord]:
+    """The files of one release of ``name`` (normalized); NotFoundError naming the others."""
     try:
         wanted = Version(version)
     except InvalidVersion:
@@ -193,12 +173,195 @@ def yank_release(
     if wanted not in releases:
         known = ", ".join(str(v) for v in sorted(releases)) or "none"
         raise NotFoundError(f"{name} has no release {version}; its releases: {known}")
-    for record in releases[wanted]:
+    return releases[wanted]
+
+
+def yank_release(
+    storage: Storage,
+    catalog: Catalog,
+    project: str,
+    version: str,
+    reason: str | None,
+    actor: str | None,
+    yanked: bool = True,
+    address: str | None = None,
+) -> list[FileRecord]:
+    """Yank (or unyank) every file of a release: sidecars first, since storage is the truth."""
+    name = normalize_name(project)
+    for record in _release_files(catalog, name, version):
         storage.put_bytes(
             sidecar_key(record.project, record.filename),
             record.with_yank(yanked, reason).to_sidecar(),
         )
     changed = catalog.set_yanked(name, version, yanked, reason, actor)
-    catalog.audit("yank" if yanked else "unyank", f"{name} {version}", actor, reason=reason,
-                  files=len(changed))  # fmt: skip
+    catalog.audit("yank" if yanked else "unyank", f"{name} {version}", actor, address,
+                  reason=reason, files=len(changed))  # fmt: skip
     return changed
+
+
+# -- the operations as one object ----------------------------------------------------------
+
+
+class Admin:
+    """:class:`~pubkit.core.accounts.AdminOperations` on a catalog and its storage, acting as
+    ``actor`` (from ``address``, when it came over the network)."""
+
+    def __init__(
+        self, catalog: Catalog, storage: Callable[[], Storage], actor: str | None,
+        address: str | None = None,
+    ) -> None:  # fmt: skip
+        self.catalog = catalog
+        self._storage = storage
+        self.actor = actor
+        self.address = address
+
+    def _audit(self, action: str, target: str, **detail: Any) -> None:
+        self.catalog.audit(action, target, self.actor, self.address, **detail)
+
+    # users
+
+    def users(self) -> list[UserInfo]:
+        member_of: dict[str, list[str]] = defaultdict(list)
+        for group in self.catalog.groups():
+            for member in group.members:
+                member_of[member].append(group.name)
+        return [UserInfo(user.name, user.is_admin, user.created, tuple(member_of[user.name]))
+                for user in self.catalog.users()]  # fmt: skip
+
+    def add_user(self, name: str, password: str, is_admin: bool = False) -> UserInfo:
+        user = add_user(self.catalog, name, password, is_admin)
+        self._audit("add user", user.name, admin=user.is_admin)
+        return UserInfo(user.name, user.is_admin, user.created)
+
+    def remove_user(self, name: str) -> None:
+        self.catalog.remove_user(name)
+        self._audit("remove user", name)
+
+    def set_password(self, name: str, password: str) -> None:
+        self._user(name)
+        change_password(self.catalog, name, password)
+        self._audit("change password", name)
+
+    def _user(self, name: str) -> User:
+        user = self.catalog.user(name)
+        if user is None:
+            raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+        return user
+
+    # groups
+
+    def groups(self) -> list[Group]:
+        return self.catalog.groups()
+
+    def add_group(self, name: str) -> Group:
+        name = name.removeprefix(GROUP_PREFIX)
+        check_name("group", name)
+        group = self.catalog.add_group(name)
+        self._audit("add group", GROUP_PREFIX + name)
+        return group
+
+    def remove_group(self, name: str) -> None:
+        name = name.removeprefix(GROUP_PREFIX)
+        self.catalog.remove_group(name)
+        self._audit("remove group", GROUP_PREFIX + name)
+
+    def add_member(self, group: str, user: str) -> None:
+        self._set_member(group, user, True)
+
+    def remove_member(self, group: str, user: str) -> None:
+        self._set_member(group, user, False)
+
+    def _set_member(self, group: str, user: str, member: bool) -> None:
+        group = group.removeprefix(GROUP_PREFIX)
+        if self.catalog.set_member(group, user, member):
+            self._audit("add member" if member else "remove member", GROUP_PREFIX + group,
+                        user=user)  # fmt: skip
+        elif not member:
+            raise NotFoundError(f"{user} is not a member of {GROUP_PREFIX}{group}")
+
+    # tokens
+
+    def tokens(self, user: str | None = None) -> list[Token]:
+        return self.catalog.tokens(user)
+
+    def create_token(
+        self, user: str, projects: tuple[str, ...] = (), permission: str = "upload",
+        expires_in: timedelta | None = None, description: str | None = None,
+    ) -> tuple[Token, str]:  # fmt: skip
+        return create_token(self.catalog, user, projects=projects, permission=permission,
+                            expires_in=expires_in, description=description, actor=self.actor,
+                            address=self.address)  # fmt: skip
+
+    def revoke_token(self, token_or_id: str) -> Token:
+        return revoke_token(self.catalog, token_or_id, self.actor, self.address)
+
+    # projects and roles
+
+    def project(self, project: str) -> ProjectInfo:
+        name = normalize_name(project)
+        access = self.catalog.project_access(name)
+        if access is None:
+            raise NotFoundError(f"no project {name!r} on this index")
+        roles = tuple(RoleGrant(name, holder, role)
+                      for holder, role in self.catalog.project_roles(name))  # fmt: skip
+        return ProjectInfo(name, access.private, roles)
+
+    def grant(self, project: str, holder: str, role: str) -> None:
+        """Give a user or ``@group`` a role on a project, replacing the one they had there
+        (creating the project, so that rights can precede the first upload)."""
+        if role not in ROLES:
+            raise UsageError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
+        name = normalize_name(project)
+        if holder.startswith(GROUP_PREFIX):
+            group = holder.removeprefix(GROUP_PREFIX)
+            if self.catalog.group(group) is None:
+                raise NotFoundError(f"no group {holder!r}; `pubkit group list` shows the groups")
+            self.catalog.grant_group(name, group, role)
+        else:
+            self.catalog.grant(name, self._user(holder), role, create=True)
+        self._audit("grant role", name, holder=holder, role=role)
+
+    def revoke(self, project: str, holder: str, role: str) -> None:
+        """Take ``role`` away from a user or ``@group``; a project keeps at least one owner."""
+        name = normalize_name(project)
+        roles = dict(self.catalog.project_roles(name))
+        if roles.get(holder) != role:
+            raise NotFoundError(
+                f"{holder} is not {role} of {name}; `pubkit project show {name}` shows its roles"
+            )
+        if role == OWNER and list(roles.values()).count(OWNER) == 1:
+            raise UsageError(f"{holder} is the last owner of {name}; grant another owner first")
+        if holder.startswith(GROUP_PREFIX):
+            self.catalog.revoke_group(name, holder.removeprefix(GROUP_PREFIX))
+        else:
+            self.catalog.revoke(name, self._user(holder))
+        self._audit("revoke role", name, holder=holder, role=role)
+
+    def set_private(self, project: str, private: bool) -> None:
+        name = normalize_name(project)
+        if self.catalog.set_private(name, private):
+            self._audit("make private" if private else "make public", name)
+
+    # releases
+
+    def yank(self, project: str, version: str, reason: str | None, yanked: bool = True) -> int:
+        return len(yank_release(self._storage(), self.catalog, project, version, reason,
+                                self.actor, yanked, self.address))  # fmt: skip
+
+    def delete_release(self, project: str, version: str) -> int:
+        """Delete every file of a release from storage and the catalog: sidecars first, so
+        that a failure half-way leaves files a rebuild ignores rather than resurrects."""
+        name = normalize_name(project)
+        records = _release_files(self.catalog, name, version)
+        storage = self._storage()
+        for record in records:
+            storage.delete(sidecar_key(record.project, record.filename))
+        for record in records:
+            storage.delete(metadata_key(record.project, record.filename))
+            storage.delete(file_key(record.project, record.filename))
+        deleted = self.catalog.delete_files(name, [r.filename for r in records], self.actor)
+        self._audit("delete", f"{name} {version}", files=[r.filename for r in records])
+        return deleted
+
+    def audit(self, limit: int = 100) -> list[AuditEntry]:
+        return self.catalog.audit_entries(limit)

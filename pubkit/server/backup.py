@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from pubkit.core.accounts import Token
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import (
     AlreadyExistsError,
@@ -56,7 +57,7 @@ from pubkit.errors import (
 )
 from pubkit.server.auth.tokens import PERMISSIONS
 from pubkit.server.catalog import UPLOAD_ROLES, Catalog
-from pubkit.server.catalog.catalog import AccessWriter, Role, Token, User
+from pubkit.server.catalog.catalog import AccessWriter, Role, User
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,

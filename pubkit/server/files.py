@@ -132,8 +132,8 @@ class FilesApp:
     async def _handle(self, scope: Scope, send: Send) -> None:
         if await refuse_writes(scope, send, "files are"):
             return
-        await self.services.check_reader(scope)
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
+        await self.services.reader(scope, project)
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
         record = self.records.get(dist_name) if dist_name else None
@@ -145,7 +145,10 @@ class FilesApp:
         ):
             await send_text(send, 404, f"{filename or scope['path']} is not on this index")
             return
-        public = self.services.settings.read == "public"
+        public = (
+            self.services.settings.read == "public"
+            and project not in self.services.permissions.private_projects()
+        )
         include_body = scope["method"] != "HEAD"
         if want_metadata:
             assert record.metadata_sha256 is not None

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from pubkit.errors import AuthenticationError, RateLimitedError
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
+from pubkit.server.auth.permissions import Permissions
+from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.throttle import FailureThrottle
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
 from pubkit.server.catalog import Catalog
@@ -28,17 +30,20 @@ class Services:
     authenticator: Authenticator
     uploads: UploadService
     throttle: FailureThrottle
+    permissions: Permissions
 
     @classmethod
     def build(cls, settings: ServerSettings, storage: Storage, catalog: Catalog) -> Services:
+        permissions = Permissions(catalog, Policy(settings.read, settings.create_projects))
         return cls(
             settings=settings,
             storage=storage,
             catalog=catalog,
             pages=SimplePages(catalog, settings.page_cache_size),
             authenticator=Authenticator(catalog, settings.password_cache_seconds),
-            uploads=UploadService(storage, catalog, settings.tmp_dir),
+            uploads=UploadService(storage, catalog, settings.tmp_dir, permissions),
             throttle=FailureThrottle(settings.auth_failures_per_minute),
+            permissions=permissions,
         )
 
     async def user_from(
@@ -65,14 +70,18 @@ class Services:
             self.throttle.failed(*keys)
             raise
 
-    async def check_reader(self, scope: Scope) -> None:
-        """Enforce the server's read policy for a request of the bare-ASGI read path."""
+    async def reader(self, scope: Scope, project: str | None) -> Principal | None:
+        """Enforce read access to ``project`` (None: the project list) for a request of the
+        bare-ASGI read path; who reads (None: anonymous, or not asked: on a public index,
+        public projects are read without looking at credentials)."""
+        authorization = header(scope, b"authorization")
         if self.settings.read == "public":
-            return
-        if await self.user_from(header(scope, b"authorization"), client_address(scope)) is None:
-            raise AuthenticationError(
-                "this index requires authentication to read; send credentials"
-            )
+            private = self.permissions.private_projects()
+            if project not in private if project is not None else not (private and authorization):
+                return None
+        principal = await self.user_from(authorization, client_address(scope))
+        self.permissions.check(principal, Action.READ, project)
+        return principal
 
     async def user_of(self, request: Request) -> Principal | None:
         address = request.client.host if request.client else None

@@ -306,13 +306,15 @@ class SimplePages:
         self._put(key, rendered)
         return rendered
 
-    def index(self, media_type: str) -> RenderedPage:
+    def index(self, media_type: str, private: frozenset[str] = frozenset()) -> RenderedPage:
+        """The project list: every public project, and of the private ones those named."""
         serial = self.catalog.serial()
-        key = ("", media_type)
+        key = ("", media_type + "".join(sorted(" " + name for name in private)))
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:
             return cached
-        page = IndexPage(tuple(self.catalog.projects()), serial)
+        shown = (p for p in self.catalog.projects() if not p.private or p.name in private)
+        page = IndexPage(tuple(shown), serial)
         body = render_index_json(page) if media_type == JSON_V1 else render_index_html(page)
         rendered = _render(body, media_type, serial, serial)
         self._put(key, rendered)

@@ -88,7 +88,6 @@ class SimpleApp:
         if path == PREFIX.rstrip("/"):
             await _redirect(scope, send, PREFIX)
             return
-        await self.services.check_reader(scope)
         rest = path[len(PREFIX) :]
         name, slash, deeper = rest.partition("/")
         if deeper:
@@ -102,6 +101,7 @@ class SimpleApp:
             )
             await _redirect(scope, send, target)
             return
+        principal = await self.services.reader(scope, name or None)
         if media_type is None:
             await send_text(
                 send,
@@ -111,7 +111,8 @@ class SimpleApp:
             )
             return
         if not name:
-            await send_page(scope, send, self.services.pages.index(media_type))
+            shown = self.services.permissions.readable_private(principal)
+            await send_page(scope, send, self.services.pages.index(media_type, shown))
             return
         page = self.services.pages.project(name, media_type)
         if page is None:

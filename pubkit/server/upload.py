@@ -24,14 +24,15 @@ from pubkit.core.distributions import normalize_name, parse_distribution_filenam
 from pubkit.errors import (
     InvalidDistributionError,
     NotFoundError,
-    PermissionDeniedError,
     PubkitError,
     StorageError,
     UploadError,
 )
 from pubkit.server.archives import read_core_metadata
+from pubkit.server.auth.permissions import Permissions
+from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.tokens import Principal
-from pubkit.server.catalog import UPLOAD_ROLES, Catalog
+from pubkit.server.catalog import Catalog
 from pubkit.server.layout import (
     FileRecord,
     file_key,
@@ -277,10 +278,14 @@ def _check_form(form: UploadForm) -> None:
 
 
 class UploadService:
-    def __init__(self, storage: Storage, catalog: Catalog, spool_dir: Path) -> None:
+    def __init__(
+        self, storage: Storage, catalog: Catalog, spool_dir: Path,
+        permissions: Permissions | None = None,
+    ) -> None:  # fmt: skip
         self.storage = storage
         self.catalog = catalog
         self.spool_dir = spool_dir
+        self.permissions = permissions or Permissions(catalog, Policy())
 
     def process(self, form: UploadForm, principal: Principal) -> UploadOutcome:
         """Check, authorize and store one upload; blocking, so run it in a worker thread."""
@@ -342,23 +347,14 @@ class UploadService:
                 )
 
     def authorize(self, project: str, display_name: str, principal: Principal) -> None:
-        refusal = principal.upload_refusal(project)
-        if refusal is not None:
-            raise PermissionDeniedError(refusal)
-        user = principal.user
-        if user.is_admin:
-            if self.catalog.project(project) is None:
-                self.catalog.claim_project(project, display_name, user)
-            return
-        if self.catalog.project(project) is None and self.catalog.claim_project(
-            project, display_name, user
+        """Refuse what the policy refuses; a new name becomes the uploader's project."""
+        self.permissions.check(principal, Action.UPLOAD, project, cached=False)
+        if self.catalog.project(project) is None and not self.catalog.claim_project(
+            project, display_name, principal.user
         ):
-            return
-        if self.catalog.role(project, user) not in UPLOAD_ROLES:
-            raise PermissionDeniedError(
-                f"user {user.name!r} may not upload to project {project!r}; ask one of its"
-                " owners for the maintainer role"
-            )
+            # Someone created it between our check and our claim: it is theirs, unless we
+            # hold a role there.
+            self.permissions.check(principal, Action.UPLOAD, project, cached=False)
 
     @staticmethod
     def _conflict(filename: str) -> UploadError:

@@ -58,6 +58,10 @@ class Index:
     def catalog(self) -> Catalog:
         return self.services.catalog
 
+    def admin(self, actor: str | None = "root") -> admin.Admin:
+        """The admin operations on this index's data, as ``actor``."""
+        return admin.Admin(self.catalog, lambda: self.services.storage, actor)
+
     def add_user(self, name: str, admin_: bool = False) -> None:
         admin.add_user(self.catalog, name, PASSWORD, admin_)
 

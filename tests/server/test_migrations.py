@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from pubkit.errors import CatalogError
 from pubkit.server.catalog import open_catalog
-from pubkit.server.catalog.catalog import Catalog, _alembic_config
+from pubkit.server.catalog.catalog import _alembic_config, _file_values
 from pubkit.server.catalog.schema import SCHEMA_REVISION, metadata
 from pubkit.server.layout import FileRecord
 from tests.conftest import postgres_database
@@ -63,11 +63,52 @@ def record(name: str, version: str) -> FileRecord:
     )  # fmt: skip
 
 
-def fill(catalog: Catalog) -> None:
-    alice = catalog.add_user("alice", "scrypt$hash", is_admin=True)
-    catalog.claim_project("demo", "Demo", alice)
-    for version in ("1.0", "2.0"):
-        catalog.add_file(record("demo", version))
+def fill(url: str) -> None:
+    """Rows written as a 0.1 catalog holds them (plain SQL: today's code writes today's
+    columns)."""
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    engine = engine_of(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (name, password_hash, is_admin, created)"
+                " VALUES ('alice', 'scrypt$hash', :yes, :t)"
+            ),
+            {"yes": True, "t": moment},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO projects (name, display_name, created, last_serial)"
+                " VALUES ('demo', 'demo', :t, 3)"
+            ),
+            {"t": moment},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO roles (project_id, user_id, role) SELECT p.id, u.id,"
+                " 'owner' FROM projects p, users u"
+            )
+        )
+        for version in ("1.0", "2.0"):
+            values = {**_file_values(record("demo", version)), "t": moment}
+            conn.execute(
+                text(
+                    "INSERT INTO files (project_id, filename, canonical_filename, version,"
+                    " packagetype, size, sha256, md5, blake2_256, requires_python, metadata_sha256,"
+                    " upload_time, uploader, yanked, yanked_reason) SELECT id, :filename,"
+                    " :canonical_filename, :version, :packagetype, :size, :sha256, :md5,"
+                    " :blake2_256,"
+                    " :requires_python, :metadata_sha256, :t, :uploader, :yanked, :yanked_reason"
+                    " FROM projects"
+                ),
+                values,
+            )
+        for action in ("create project", "add file", "add file"):
+            conn.execute(
+                text("INSERT INTO journal (project, action, time) VALUES ('demo', :a, :t)"),
+                {"a": action, "t": moment},
+            )
+    engine.dispose()  # fmt: skip
 
 
 def test_a_new_catalog_starts_at_the_newest_revision(catalog_url: str) -> None:
@@ -83,10 +124,7 @@ def test_an_older_catalog_is_upgraded_and_keeps_its_rows(
     catalog_url: str, without_version_table: bool
 ) -> None:
     at_revision(catalog_url, "0001")
-    old = Catalog(engine_of(catalog_url))
-    fill(old)
-    before = (old.users(), old.all_files(), old.serial())
-    old.close()
+    fill(catalog_url)
     if without_version_table:  # a catalog from before pubkit had migrations
         engine = engine_of(catalog_url)
         with engine.begin() as conn:
@@ -94,7 +132,12 @@ def test_an_older_catalog_is_upgraded_and_keeps_its_rows(
         engine.dispose()
 
     upgraded = open_catalog(catalog_url)
-    assert (upgraded.users(), upgraded.all_files(), upgraded.serial()) == before
+    assert [(user.name, user.is_admin) for user in upgraded.users()] == [("alice", True)]
+    files = sorted(upgraded.all_files(), key=lambda file: file.filename)
+    assert files == [record("demo", "1.0"), record("demo", "2.0")]
+    assert upgraded.serial() == 3
+    assert upgraded.project_roles("demo") == [("alice", "owner")]
+    assert upgraded.private_projects() == frozenset()
     assert revision_of(catalog_url) == SCHEMA_REVISION
     upgraded.close()
     open_catalog(catalog_url).close()  # opening again changes nothing

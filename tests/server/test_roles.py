@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from pubkit.errors import NotFoundError, UsageError
-from pubkit.server import admin
 from pubkit.testing import make_wheel
 from tests.server.conftest import Index
 from tests.server.test_cli import run
@@ -16,17 +15,17 @@ from tests.server.test_cli import run
 def test_a_maintainer_may_upload_until_the_role_is_revoked(index: Index, dist_dir: Path) -> None:
     assert index.upload(make_wheel(dist_dir, "roled", "1.0"), user="alice").status_code == 200
     assert index.upload(make_wheel(dist_dir, "roled", "1.1"), user="bob").status_code == 403
-    admin.grant_role(index.catalog, "Roled", "bob", "maintainer", actor="root")
+    index.admin().grant("Roled", "bob", "maintainer")
     assert index.catalog.project_roles("roled") == [("alice", "owner"), ("bob", "maintainer")]
     assert index.upload(make_wheel(dist_dir, "roled", "1.1"), user="bob").status_code == 200
-    admin.revoke_role(index.catalog, "roled", "bob", "maintainer", actor="root")
+    index.admin().revoke("roled", "bob", "maintainer")
     assert index.upload(make_wheel(dist_dir, "roled", "1.2"), user="bob").status_code == 403
-    actions = [(e.action, e.target, e.detail.get("user")) for e in index.catalog.audit_entries()]
+    actions = [(e.action, e.target, e.detail.get("holder")) for e in index.catalog.audit_entries()]
     assert ("grant role", "roled", "bob") in actions and ("revoke role", "roled", "bob") in actions
 
 
 def test_rights_can_be_given_before_the_first_upload(index: Index, dist_dir: Path) -> None:
-    admin.grant_role(index.catalog, "reserved-name", "bob", "owner")
+    index.admin().grant("reserved-name", "bob", "owner")
     # The name is taken: alice's first upload no longer claims it.
     assert index.upload(make_wheel(dist_dir, "reserved-name", "1.0"),
                         user="alice").status_code == 403  # fmt: skip
@@ -37,13 +36,13 @@ def test_rights_can_be_given_before_the_first_upload(index: Index, dist_dir: Pat
 def test_roles_are_checked(index: Index, dist_dir: Path) -> None:
     index.upload(make_wheel(dist_dir, "checked", "1.0"), user="alice")
     with pytest.raises(UsageError, match="role 'admin' is unknown"):
-        admin.grant_role(index.catalog, "checked", "bob", "admin")
+        index.admin().grant("checked", "bob", "admin")
     with pytest.raises(NotFoundError, match="no user 'carol'"):
-        admin.grant_role(index.catalog, "checked", "carol", "owner")
+        index.admin().grant("checked", "carol", "owner")
     with pytest.raises(NotFoundError, match="bob is not maintainer of checked"):
-        admin.revoke_role(index.catalog, "checked", "bob", "maintainer")
+        index.admin().revoke("checked", "bob", "maintainer")
     with pytest.raises(UsageError, match="alice is the last owner of checked"):
-        admin.revoke_role(index.catalog, "checked", "alice", "owner")
+        index.admin().revoke("checked", "alice", "owner")
 
 
 def test_the_role_commands(
@@ -60,7 +59,8 @@ def test_the_role_commands(
     assert out == "alice\towner\nbob\tmaintainer\n"
     code, _, err = run(monkeypatch, capsys, "role", "revoke", "acme-core", "alice", "owner", *d)
     assert code == 2 and err == (
-        "error: alice is the last owner of acme-core; grant another owner first\n")
+        "error: alice is the last owner of acme-core; grant another owner first\n"
+    )
     code, out, _ = run(monkeypatch, capsys, "role", "revoke", "acme-core", "bob", "maintainer",
                        *d)  # fmt: skip
     assert (code, out) == (0, "revoked maintainer of acme-core from bob\n")

@@ -17,8 +17,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pubkit.core.accounts import Token
 from pubkit.errors import UsageError
-from pubkit.server.catalog.catalog import Token, User
+from pubkit.server.catalog.catalog import User
 
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the user name, not a secret
 PERMISSIONS = ("read", "upload")

@@ -1,10 +1,9 @@
 """The catalog (SQLAlchemy Core): SQLite by default, PostgreSQL for replicas."""
 
+from pubkit.core.accounts import MAINTAINER, OWNER, READER, ROLES, UPLOAD_ROLES
 from pubkit.server.catalog.catalog import (
-    MAINTAINER,
-    OWNER,
-    UPLOAD_ROLES,
     Catalog,
+    ProjectAccess,
     ProjectSummary,
     User,
     open_catalog,
@@ -13,8 +12,11 @@ from pubkit.server.catalog.catalog import (
 __all__ = [
     "MAINTAINER",
     "OWNER",
+    "READER",
+    "ROLES",
     "UPLOAD_ROLES",
     "Catalog",
+    "ProjectAccess",
     "ProjectSummary",
     "User",
     "open_catalog",

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from pubkit.core.accounts import GROUP_PREFIX, OWNER, AuditEntry, Group, Token
 from pubkit.core.distributions import canonical_filename
 from pubkit.errors import (
     AlreadyExistsError,
@@ -46,16 +47,13 @@ from pubkit.server.catalog import schema
 from pubkit.server.layout import FileRecord, utc_now
 from pubkit.settings import redact_url
 
-OWNER = "owner"
-MAINTAINER = "maintainer"
-UPLOAD_ROLES = (OWNER, MAINTAINER)
-
 
 @dataclass(frozen=True)
 class ProjectSummary:
     name: str
     display_name: str
     last_serial: int
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,28 +63,6 @@ class User:
     password_hash: str
     is_admin: bool
     created: datetime
-
-
-@dataclass(frozen=True)
-class Token:
-    """An API token as stored (its secret never is)."""
-
-    id: str
-    user: str
-    permission: str  # read | upload
-    projects: tuple[str, ...] | None  # normalized names; None: every project of the user
-    description: str | None
-    created: datetime
-    expires: datetime | None
-    last_used: datetime | None
-    revoked: datetime | None
-
-    def state(self, now: datetime) -> str:
-        if self.revoked is not None:
-            return "revoked"
-        if self.expires is not None and self.expires <= now:
-            return "expired"
-        return "active"
 
 
 @dataclass(frozen=True)
@@ -116,14 +92,12 @@ class Access:
 
 
 @dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    time: datetime
-    actor: str | None
-    address: str | None
-    action: str
-    target: str
-    detail: dict[str, Any]
+class ProjectAccess:
+    """Who may see and touch a project: its visibility and the roles held on it."""
+
+    private: bool
+    users: dict[str, str]  # user name -> role
+    groups: dict[str, str]  # group name -> role
 
 
 def _aware(value: datetime) -> datetime:
@@ -149,6 +123,10 @@ def _record(row: Any, project: str) -> FileRecord:
         yanked=bool(row.yanked),
         yanked_reason=row.yanked_reason,
     )
+
+
+def _summary(row: Any) -> ProjectSummary:
+    return ProjectSummary(row.name, row.display_name, row.last_serial, bool(row.private))
 
 
 def _maybe_aware(value: datetime | None) -> datetime | None:
@@ -218,7 +196,10 @@ _FILE_COLUMNS = (
 
 
 _PROJECT_SUMMARY = select(
-    schema.projects.c.name, schema.projects.c.display_name, schema.projects.c.last_serial
+    schema.projects.c.name,
+    schema.projects.c.display_name,
+    schema.projects.c.last_serial,
+    schema.projects.c.private,
 )
 
 
@@ -280,15 +261,18 @@ class Catalog:
                     " know (written by a newer version?); upgrade pubkit"
                 )
             if current is None and inspect(conn).has_table("files"):
-                command.stamp(config, "0001")  # a catalog from before migrations existed
+                # A catalog from before migrations existed: it must hold 0.1's tables.
+                for table in _INITIAL_TABLES:
+                    if not inspect(conn).has_table(table):
+                        raise CatalogError(f"the catalog lacks the table {table} {_REBUILD_FIX}")
+                command.stamp(config, "0001")
             command.upgrade(config, "head")
         self._check_columns()
 
     def _check_columns(self) -> None:
         """Refuse to start on tables that lack columns we use, rather than fail every request."""
         inspector = inspect(self.engine)
-        fix = ("(written by an older development build?); move the catalog aside and run"
-               " `pubkit index rebuild`, then re-create users")  # fmt: skip
+        fix = _REBUILD_FIX
         for table in schema.metadata.sorted_tables:
             if not inspector.has_table(table.name):
                 raise CatalogError(f"the catalog lacks the table {table.name} {fix}")
@@ -344,7 +328,7 @@ class Catalog:
     def project(self, name: str) -> ProjectSummary | None:
         with self.engine.connect() as conn:
             row = conn.execute(_PROJECT_SUMMARY.where(schema.projects.c.name == name)).first()
-        return ProjectSummary(row.name, row.display_name, row.last_serial) if row else None
+        return _summary(row) if row else None
 
     def projects(self) -> list[ProjectSummary]:
         """Projects that have at least one file, by name."""
@@ -355,7 +339,7 @@ class Catalog:
             rows = conn.execute(
                 _PROJECT_SUMMARY.where(has_files.exists()).order_by(schema.projects.c.name)
             ).all()
-        return [ProjectSummary(r.name, r.display_name, r.last_serial) for r in rows]
+        return [_summary(row) for row in rows]
 
     def project_files(self, name: str) -> list[FileRecord]:
         with self.engine.connect() as conn:
@@ -485,6 +469,14 @@ class Catalog:
                 )
             self._journal(conn, project, "yank" if yanked else "unyank", actor=actor)
         return changed
+
+    def delete_files(self, project: str, filenames: Iterable[str], actor: str | None) -> int:
+        """Remove these files' rows (a deleted release); how many there were."""
+        names = list(filenames)
+        with self._guard("delete the files"), self._write() as conn:
+            result = conn.execute(delete(schema.files).where(schema.files.c.filename.in_(names)))
+            self._journal(conn, project, "delete", actor=actor)
+        return int(result.rowcount)
 
     def replace_files(self, records: Iterable[FileRecord]) -> tuple[int, int, int]:
         """Make the file rows equal to ``records``: (added, updated, removed)."""
@@ -621,16 +613,170 @@ class Catalog:
         return role
 
     def project_roles(self, project: str) -> list[tuple[str, str]]:
-        """``(user, role)`` pairs of ``project``, by user name."""
+        """``(holder, role)`` pairs of ``project``: users by name, then ``@groups``."""
+        access = self.project_access(project)
+        if access is None:
+            return []
+        groups = [(GROUP_PREFIX + group, role) for group, role in sorted(access.groups.items())]
+        return [*sorted(access.users.items()), *groups]
+
+    def project_access(self, project: str) -> ProjectAccess | None:
+        """Visibility and roles of ``project``; None when there is no such project."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            found = conn.execute(
+                select(schema.projects.c.id, schema.projects.c.private)
+                .where(schema.projects.c.name == project)
+            ).first()  # fmt: skip
+            if found is None:
+                return None
+            users = conn.execute(
                 select(schema.users.c.name, schema.roles.c.role)
                 .join(schema.roles, schema.roles.c.user_id == schema.users.c.id)
-                .join(schema.projects, schema.roles.c.project_id == schema.projects.c.id)
-                .where(schema.projects.c.name == project)
-                .order_by(schema.users.c.name)
+                .where(schema.roles.c.project_id == found.id)
             ).all()
-        return [(row.name, row.role) for row in rows]
+            groups = conn.execute(
+                select(schema.access_groups.c.name, schema.group_roles.c.role)
+                .join(schema.group_roles,
+                      schema.group_roles.c.group_id == schema.access_groups.c.id)
+                .where(schema.group_roles.c.project_id == found.id)
+            ).all()  # fmt: skip
+        return ProjectAccess(bool(found.private), {r.name: r.role for r in users},
+                             {r.name: r.role for r in groups})  # fmt: skip
+
+    def private_projects(self) -> frozenset[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.projects.c.name).where(schema.projects.c.private.is_(True))
+            ).all()
+        return frozenset(row.name for row in rows)
+
+    def set_private(self, project: str, private: bool) -> bool:
+        """Make ``project`` private or public (creating it, so that a name can be kept
+        private before its first upload); whether anything changed."""
+        with self._guard("change the project's visibility"), self._write() as conn:
+            self._ensure_project(conn, project, project)
+            result = conn.execute(
+                update(schema.projects)
+                .where(and_(schema.projects.c.name == project,
+                            schema.projects.c.private.is_not(private)))
+                .values(private=private)
+            )  # fmt: skip
+            if result.rowcount:
+                self._journal(conn, project, "private" if private else "public")
+            return bool(result.rowcount)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    def add_group(self, name: str) -> Group:
+        try:
+            with self._guard("add the group"), self._write() as conn:
+                conn.execute(insert(schema.access_groups).values(name=name, created=utc_now()))
+                self._journal(conn, "", "add group", actor=name)
+        except IntegrityError:
+            raise AlreadyExistsError(
+                f"group {name!r} already exists; `pubkit group list` shows its members"
+            ) from None
+        group = self.group(name)
+        assert group is not None
+        return group
+
+    def remove_group(self, name: str) -> None:
+        """Remove a group, its memberships and the roles it held."""
+        with self._guard("remove the group"), self._write() as conn:
+            result = conn.execute(
+                delete(schema.access_groups).where(schema.access_groups.c.name == name)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"no group {name!r}; `pubkit group list` shows the groups")
+            self._journal(conn, "", "remove group", actor=name)
+
+    def group(self, name: str) -> Group | None:
+        found = [group for group in self.groups(name) if group.name == name]
+        return found[0] if found else None
+
+    def groups(self, name: str | None = None) -> list[Group]:
+        """Every group (or the one named) with its members, by name."""
+        query = (
+            select(schema.access_groups.c.name, schema.access_groups.c.created,
+                   schema.users.c.name.label("member"))
+            .outerjoin(schema.group_members,
+                       schema.group_members.c.group_id == schema.access_groups.c.id)
+            .outerjoin(schema.users, schema.group_members.c.user_id == schema.users.c.id)
+            .order_by(schema.access_groups.c.name, schema.users.c.name)
+        )  # fmt: skip
+        if name is not None:
+            query = query.where(schema.access_groups.c.name == name)
+        members: dict[str, list[str]] = {}
+        created: dict[str, datetime] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                created[row.name] = _aware(row.created)
+                members.setdefault(row.name, [])
+                if row.member is not None:
+                    members[row.name].append(row.member)
+        return [Group(group, created[group], tuple(names)) for group, names in members.items()]
+
+    def groups_of(self, user: str) -> frozenset[str]:
+        """The groups ``user`` is a member of."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.access_groups.c.name)
+                .join(schema.group_members,
+                      schema.group_members.c.group_id == schema.access_groups.c.id)
+                .join(schema.users, schema.group_members.c.user_id == schema.users.c.id)
+                .where(schema.users.c.name == user)
+            ).all()  # fmt: skip
+        return frozenset(row.name for row in rows)
+
+    def set_member(self, group: str, user: str, member: bool) -> bool:
+        """Add ``user`` to ``group`` (or take them out); whether anything changed."""
+        with self._guard("change the group's members"), self._write() as conn:
+            group_id = self._id_of(conn, schema.access_groups, group, "group")
+            user_id = self._id_of(conn, schema.users, user, "user")
+            pair = and_(schema.group_members.c.group_id == group_id,
+                        schema.group_members.c.user_id == user_id)  # fmt: skip
+            present = conn.execute(select(schema.group_members.c.user_id).where(pair)).first()
+            if (present is not None) == member:
+                return False
+            if member:
+                conn.execute(insert(schema.group_members).values(group_id=group_id,
+                                                                 user_id=user_id))  # fmt: skip
+            else:
+                conn.execute(delete(schema.group_members).where(pair))
+            self._journal(conn, "", "add member" if member else "remove member", actor=user)
+            return True
+
+    def grant_group(self, project: str, group: str, role: str) -> None:
+        """Give ``group`` ``role`` on ``project`` (created if absent), replacing its role."""
+        with self._guard("grant the role"), self._write() as conn:
+            project_id, _ = self._ensure_project(conn, project, project)
+            group_id = self._id_of(conn, schema.access_groups, group, "group")
+            conn.execute(delete(schema.group_roles).where(and_(
+                schema.group_roles.c.project_id == project_id,
+                schema.group_roles.c.group_id == group_id)))  # fmt: skip
+            conn.execute(
+                insert(schema.group_roles).values(project_id=project_id, group_id=group_id,
+                                                  role=role)
+            )  # fmt: skip
+            self._journal(conn, project, f"grant {role}", actor=GROUP_PREFIX + group)
+
+    def revoke_group(self, project: str, group: str) -> None:
+        with self._guard("revoke the role"), self._write() as conn:
+            project_id = self._id_of(conn, schema.projects, project, "project")
+            group_id = self._id_of(conn, schema.access_groups, group, "group")
+            conn.execute(delete(schema.group_roles).where(and_(
+                schema.group_roles.c.project_id == project_id,
+                schema.group_roles.c.group_id == group_id)))  # fmt: skip
+            self._journal(conn, project, "revoke", actor=GROUP_PREFIX + group)
+
+    @staticmethod
+    def _id_of(conn: Connection, table: Any, name: str, kind: str) -> int:
+        found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+        if found is None:
+            hint = {"user": "; `pubkit user list` shows who exists",
+                    "group": "; `pubkit group list` shows the groups"}.get(kind, "")  # fmt: skip
+            raise NotFoundError(f"no {kind} {name!r}{hint}")
+        return int(found)
 
     def _grant(
         self, conn: Connection, project: str, project_id: int, user: str, user_id: int, role: str
@@ -835,12 +981,15 @@ class AccessWriter:
         self._catalog._journal(self._conn, "", "import token", actor=token.user)
 
     def _id(self, table: Any, name: str, kind: str) -> int:
-        found = self._conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
-        if found is None:
-            raise NotFoundError(f"no {kind} {name!r}")
-        return int(found)
+        return self._catalog._id_of(self._conn, table, name, kind)
 
 
+_REBUILD_FIX = (
+    "(written by an older development build?); move the catalog aside and run"
+    " `pubkit index rebuild`, then re-create users"
+)
+# The tables of revision 0001, which a catalog from before migrations is stamped at.
+_INITIAL_TABLES = ("catalog_info", "projects", "files", "users", "roles", "journal")
 _MIGRATION_LOCK = 0x7075626B6974  # "pubkit": one advisory lock id for schema upgrades
 
 

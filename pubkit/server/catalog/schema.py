@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 # The alembic revision these tables match (migrations/versions/); a catalog at an older one
 # is upgraded when it is opened.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -38,6 +38,8 @@ projects = Table(
     Column("display_name", String(255), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_serial", BigInteger, nullable=False, default=0),
+    # Private projects are seen only by those who hold a role on them (and admins).
+    Column("private", Boolean, nullable=False, default=False),
 )
 
 files = Table(
@@ -126,3 +128,32 @@ audit = Table(
     Column("detail", Text, nullable=True),  # JSON
     Index("ix_audit_time", "time"),
 )
+
+# Groups of users; a group holds roles on projects as a user does.
+access_groups = Table(
+    "access_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("access_groups.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("group_id", "user_id", name="uq_group_members"),
+    Index("ix_group_members_user", "user_id"),
+)  # fmt: skip
+
+group_roles = Table(
+    "group_roles",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("group_id", Integer, ForeignKey("access_groups.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("role", String(32), nullable=False),
+    UniqueConstraint("project_id", "group_id", name="uq_group_roles_project_group"),
+)  # fmt: skip

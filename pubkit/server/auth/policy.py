@@ -1,0 +1,147 @@
+"""Who may do what: one pure decision for every request and admin operation.
+
+The answer is None (allowed) or the error to answer with:
+- 401 when credentials would help (anonymous, or a server that reads only signed in);
+- 404 when a signed-in principal may not see a private project: to them it does not exist;
+- 403 when they may see it but not do this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from pubkit.core.accounts import GROUP_PREFIX, OWNER, READER, UPLOAD_ROLES, best_role
+from pubkit.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    PubkitError,
+)
+from pubkit.server.auth.tokens import Principal
+from pubkit.server.catalog import ProjectAccess
+
+READ_ROLES = (*UPLOAD_ROLES, READER)
+CREATE_ANY = "any"
+CREATE_ADMINS = "admins"
+
+
+class Action(Enum):
+    READ = "read"  # pages, files, metadata
+    UPLOAD = "upload"
+    MANAGE = "manage"  # a project's roles, visibility, yanks: owners
+    ADMIN = "admin"  # users, groups, others' tokens, deletions
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The server's settings that decisions depend on."""
+
+    read: str = "public"  # public | authenticated
+    # any | admins | @group,@group…: who may create a project by uploading to a new name.
+    create_projects: str = CREATE_ANY
+
+    def creator_groups(self) -> frozenset[str]:
+        if self.create_projects in (CREATE_ANY, CREATE_ADMINS):
+            return frozenset()
+        return frozenset(
+            part.strip().removeprefix(GROUP_PREFIX)
+            for part in self.create_projects.split(",")
+            if part.strip()
+        )
+
+
+def role_of(access: ProjectAccess, user: str, groups: frozenset[str]) -> str | None:
+    """The best role ``user`` holds on the project, directly or through a group."""
+    held = [access.users[user]] if user in access.users else []
+    held.extend(role for group, role in access.groups.items() if group in groups)
+    return best_role(held)
+
+
+def _hidden(project: str) -> NotFoundError:
+    return NotFoundError(f"project {project!r} is not on this index")
+
+
+def _credentials_needed(what: str) -> AuthenticationError:
+    return AuthenticationError(f"{what} requires credentials; configure your client")
+
+
+def decide(
+    policy: Policy,
+    principal: Principal | None,
+    action: Action,
+    project: str | None = None,
+    access: ProjectAccess | None = None,
+    groups: frozenset[str] = frozenset(),
+) -> PubkitError | None:
+    """May ``principal`` (None: anonymous) do ``action`` on ``project`` (None: the index
+    as a whole)? ``access`` is the project's record (None: no such project yet) and
+    ``groups`` the principal's groups."""
+    private = access is not None and access.private
+    if principal is None:
+        if action is Action.READ and not private and policy.read == "public":
+            return None
+        what = "reading this index" if action is Action.READ else f"the {action.value} action"
+        return _credentials_needed(what)
+    user, token = principal.user, principal.token
+    in_scope = token is None or token.projects is None or (project in token.projects)
+    role = role_of(access, user.name, groups) if access is not None else None
+    # A project the principal may not see is reported as absent, whatever the action.
+    if private and project is not None and not (in_scope and (user.is_admin or role)):
+        return _hidden(project)
+    if action is Action.READ:
+        return None
+    if token is not None and token.permission != "upload":
+        return PermissionDeniedError(f"token {token.id} may only read; create an upload token")
+    if action is Action.ADMIN:
+        if token is not None and token.projects is not None:
+            return PermissionDeniedError(
+                f"token {token.id} is limited to projects; administration needs an unscoped token"
+            )
+        if not user.is_admin:
+            return PermissionDeniedError(f"{user.name} is not an administrator")
+        return None
+    assert project is not None, "upload and manage act on a project"
+    if not in_scope:
+        assert token is not None and token.projects is not None
+        return PermissionDeniedError(
+            f"token {token.id} is limited to {', '.join(token.projects)}; it may not act on"
+            f" {project}"
+        )
+    if user.is_admin:
+        return None
+    if action is Action.UPLOAD:
+        if access is None:
+            return _may_create(policy, user.name, project, groups)
+        if role in UPLOAD_ROLES:
+            return None
+        return PermissionDeniedError(
+            f"user {user.name!r} may not upload to project {project!r}; ask one of its owners"
+            " for the maintainer role"
+        )
+    if role == OWNER:
+        return None
+    if access is None:
+        return NotFoundError(f"no project {project!r}")
+    return PermissionDeniedError(
+        f"user {user.name!r} is not an owner of {project!r}; ask one of its owners"
+    )
+
+
+def _may_create(
+    policy: Policy, user: str, project: str, groups: frozenset[str]
+) -> PubkitError | None:
+    if policy.create_projects == CREATE_ANY:
+        return None
+    allowed = policy.creator_groups()
+    if allowed & groups:
+        return None
+    who = (
+        "administrators"
+        if policy.create_projects == CREATE_ADMINS
+        else "members of " + ", ".join(GROUP_PREFIX + group for group in sorted(allowed))
+    )
+    return PermissionDeniedError(
+        f"{project!r} is a new project and only {who} may create projects here; ask an"
+        f" administrator to create it and grant {user} a role"
+    )
