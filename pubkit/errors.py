@@ -29,9 +29,10 @@ class ConfigurationError(PubkitError):
 
 
 class UsageError(PubkitError):
-    """A command called with arguments that do not make sense together."""
+    """A command (or an admin API call) with arguments that do not make sense together."""
 
     exit_code = 2
+    http_status = 400
 
 
 class NotFoundError(PubkitError):

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from pubkit import __version__
 from pubkit.errors import AuthenticationError, PubkitError, UploadError
+from pubkit.server import api
 from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.files import FilesApp
@@ -232,6 +233,8 @@ def create_app(
         Route("/legacy", upload, methods=upload_methods),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
+        # The admin API: JSON in and out, errors included (its own exception handlers).
+        api.mount(services),
     ]
     app = Starlette(
         routes=routes,

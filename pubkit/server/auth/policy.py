@@ -145,3 +145,83 @@ def _may_create(
         f"{project!r} is a new project and only {who} may create projects here; ask an"
         f" administrator to create it and grant {user} a role"
     )
+
+
+# -- self-service: the admin API's rules for a user's own password and tokens --------------
+
+
+def administers(policy: Policy, principal: Principal | None) -> bool:
+    """Whether ``principal`` is an administrator with these credentials: an admin user
+    signed in with their password or with an upload token that no project scope narrows."""
+    return principal is not None and decide(policy, principal, Action.ADMIN) is None
+
+
+def _self_service(
+    policy: Policy, principal: Principal | None, user: str, what: str, only: str
+) -> PubkitError | None:
+    """Admins may do ``what`` for anyone; a user for themself, signed in with their password."""
+    if principal is None:
+        return _credentials_needed(what)
+    if administers(policy, principal):
+        return None
+    if principal.token is not None:
+        return PermissionDeniedError(
+            f"a token cannot be used for {what}; sign in with your password"
+        )
+    if principal.name != user:
+        return PermissionDeniedError(
+            f"{principal.name} is not an administrator and may {only}; ask an administrator"
+        )
+    return None
+
+
+def decide_password_change(
+    policy: Policy, principal: Principal | None, user: str
+) -> PubkitError | None:
+    """May ``principal`` set ``user``'s password? Admins: anyone's; others: their own, when
+    signed in with the password (not a token: a leaked token must not take over the account)."""
+    return _self_service(policy, principal, user, "changing a password",
+                         "change only their own password")  # fmt: skip
+
+
+def decide_token_creation(
+    policy: Policy, principal: Principal | None, user: str
+) -> PubkitError | None:
+    """May ``principal`` create a token of ``user``? Admins: anyone's; others: their own, when
+    signed in with the password (a token cannot mint tokens)."""
+    return _self_service(policy, principal, user, "creating tokens",
+                         "create tokens only for themself")  # fmt: skip
+
+
+def decide_token_listing(
+    policy: Policy, principal: Principal | None, user: str | None
+) -> PubkitError | None:
+    """May ``principal`` list the tokens of ``user`` (None: admins, everyone's; others, their
+    own)? Any credentials of a user show that user's own tokens."""
+    if principal is None:
+        return _credentials_needed("listing tokens")
+    if user is None or user == principal.name or administers(policy, principal):
+        return None
+    return PermissionDeniedError(
+        f"{principal.name} is not an administrator and may list only their own tokens"
+    )
+
+
+def decide_token_revocation(
+    policy: Policy, principal: Principal | None, owner: str | None
+) -> PubkitError | None:
+    """May ``principal`` revoke a token of ``owner`` (None: no such token; the answer then
+    says whether the caller may revoke tokens at all)? Admins: any; others: their own, with
+    their password or an upload token (read-only tokens change nothing)."""
+    if principal is None:
+        return _credentials_needed("revoking tokens")
+    if administers(policy, principal):
+        return None
+    token = principal.token
+    if token is not None and token.permission != "upload":
+        return PermissionDeniedError(f"token {token.id} may only read; create an upload token")
+    if owner is None or owner == principal.name:
+        return None
+    return PermissionDeniedError(
+        f"{principal.name} is not an administrator and may revoke only their own tokens"
+    )

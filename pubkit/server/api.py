@@ -1,0 +1,882 @@
+"""The admin HTTP API under ``/api/v1`` (docs/admin-api-contract.md).
+
+One table, :data:`ENDPOINTS`, declares every endpoint once: method, path, who may call it,
+its parameters, request and answer schemas and the errors it can answer. The Starlette
+routes (:func:`create_api`), the request validation and the OpenAPI 3.1 document served at
+``/api/v1/openapi.json`` (:func:`openapi_document`) are all generated from it.
+
+Handlers are thin: the wrapper authenticates (:meth:`Services.user_of`, with sign-in pacing),
+validates the path, query and JSON body; the handler asks the policy
+(:mod:`pubkit.server.auth.policy`) and runs the :class:`~pubkit.server.admin.Admin`
+operation in a worker thread, acting as the principal, from the client's address, so the
+audit log records who and from where. Every error is ``{"error": "<one line>"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from packaging.version import InvalidVersion, Version
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from pubkit import __version__
+from pubkit.core.accounts import GROUP_PREFIX, ROLES
+from pubkit.core.distributions import normalize_name
+from pubkit.errors import AuthenticationError, NotFoundError, PubkitError
+from pubkit.server.admin import Admin, check_name
+from pubkit.server.asgi import error_headers
+from pubkit.server.auth.policy import (
+    Action,
+    Policy,
+    administers,
+    decide_password_change,
+    decide_token_creation,
+    decide_token_listing,
+    decide_token_revocation,
+)
+from pubkit.server.auth.tokens import PERMISSIONS, Principal, split_token
+from pubkit.server.services import Services, services_of
+
+log = logging.getLogger("pubkit.server")
+
+PREFIX = "/api/v1"
+MAX_BODY = 64 * 1024
+MAX_PROJECT_NAME = 200
+MAX_VERSION = 100
+MAX_AUDIT = 1000
+# Longer would overflow the calendar; a token that should never expire has no expires_in.
+MAX_EXPIRES_IN = 100 * 366 * 24 * 3600
+
+T = TypeVar("T")
+Json = Any
+Schema = dict[str, Any]
+
+
+class RequestError(PubkitError):
+    """A request the API refuses before acting: its body, a parameter, its origin."""
+
+    def __init__(self, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+# -- schemas -------------------------------------------------------------------------------
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def array(items: Schema, **extra: Any) -> Schema:
+    return {"type": "array", "items": items, **extra}
+
+
+def obj(required: tuple[str, ...], doc: str | None = None, /, **properties: Schema) -> Schema:
+    """A JSON object with exactly these fields: unknown fields are refused (400)."""
+    schema: Schema = {"type": "object", "properties": properties,
+                      "required": list(required), "additionalProperties": False}  # fmt: skip
+    if doc:
+        schema["description"] = doc
+    return schema
+
+
+TIME: Schema = {"type": "string", "format": "date-time"}
+_NAME_RULE = "1 to 100 printable characters, no colon or slash, not starting with @"
+# What check_name allows, as far as a portable regex can say (no Unicode categories): no
+# control characters, colon or slash; no @ or space first; no space last.
+_INNER = r"[^:/\x00-\x1f\x7f-\x9f]"
+_EDGE = r"[^@:/\s\x00-\x1f\x7f-\x9f]"
+_NAME = rf"{_EDGE}({_INNER}{{0,98}}{_EDGE.replace('@', '')})?"  # 1 to 100 characters
+NAME_PATTERN = rf"^{_NAME}$"
+USER_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 100,
+                     "pattern": NAME_PATTERN, "examples": ["alice"],
+                     "description": f"A user name: {_NAME_RULE}."}  # fmt: skip
+GROUP_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 101,
+                      "pattern": rf"^@?{_NAME}$", "examples": ["developers"],
+                      "description": f"A group name ({_NAME_RULE}), with or without"
+                                     " its @."}  # fmt: skip
+HOLDER: Schema = {**GROUP_NAME, "examples": ["alice", "@developers"],
+                  "description": "A user name, or @ and a group name."}  # fmt: skip
+PROJECT_PATTERN = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
+PROJECT_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_PROJECT_NAME,
+                        "pattern": PROJECT_PATTERN, "examples": ["example-project"],
+                        "description": "A project name (PEP 508); the server normalizes it"
+                                       " (PEP 503)."}  # fmt: skip
+# PEP 440's normalized form; the other spellings it allows (1.0-post1, v1.0) are accepted too.
+VERSION_PATTERN = (r"^([0-9]+!)?[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?"
+                   r"(\.dev[0-9]+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$")  # fmt: skip
+VERSION: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_VERSION,
+                   "pattern": VERSION_PATTERN, "examples": ["1.0"],
+                   "description": "A PEP 440 version (normalized form shown)."}  # fmt: skip
+ROLE: Schema = {"type": "string", "enum": list(ROLES), "examples": ["maintainer"]}
+PERMISSION: Schema = {"type": "string", "enum": list(PERMISSIONS)}
+TOKEN_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                    "examples": ["0123456789abcdef"],
+                    "description": "A token's id (the 16 hex digits after pubkit_), never the"
+                                   " token itself: paths are logged."}  # fmt: skip
+NO_NUL = r"^[^\x00]*$"  # every string of a body: PostgreSQL's text cannot hold a NUL
+TEXT: Schema = {"type": "string", "maxLength": 1000, "pattern": NO_NUL}
+PASSWORD: Schema = {"type": "string", "minLength": 8, "maxLength": 1024, "pattern": NO_NUL,
+                    "examples": ["a-long-password"]}  # fmt: skip
+
+COMPONENTS: dict[str, Schema] = {
+    "Error": obj(("error",), "What went wrong and what to do, in one line.",
+                 error={"type": "string"}),
+    "UserInfo": obj(("name", "admin", "created", "groups"), name={"type": "string"},
+                    admin={"type": "boolean"}, created=TIME,
+                    groups=array({"type": "string"})),
+    "Group": obj(("name", "created", "members"), name={"type": "string"}, created=TIME,
+                 members=array({"type": "string"})),
+    "Token": obj(("id", "user", "permission", "projects", "description", "created", "expires",
+                  "last_used", "revoked"),
+                 "An API token as stored; its secret is never shown again.",
+                 id={"type": "string"}, user={"type": "string"}, permission=PERMISSION,
+                 projects={**nullable(array({"type": "string"})),
+                           "description": "Normalized project names; null: every project."},
+                 description=nullable({"type": "string"}), created=TIME,
+                 expires=nullable(TIME), last_used=nullable(TIME), revoked=nullable(TIME)),
+    "NewToken": obj(("token", "secret"), token=ref("Token"),
+                    secret={"type": "string", "description": "pubkit_<id>_<secret>: shown once."}),
+    "RoleGrant": obj(("project", "holder", "role"), "holder is a user name or @group.",
+                     project={"type": "string"}, holder={"type": "string"}, role=ROLE),
+    "ProjectInfo": obj(("name", "private", "roles"), name={"type": "string"},
+                       private={"type": "boolean"}, roles=array(ref("RoleGrant"))),
+    "AuditEntry": obj(("id", "time", "actor", "address", "action", "target", "detail"),
+                      id={"type": "integer"}, time=TIME, actor=nullable({"type": "string"}),
+                      address=nullable({"type": "string"}), action={"type": "string"},
+                      target={"type": "string"}, detail={"type": "object"}),
+    "WhoAmI": obj(("user", "admin", "token"), user={"type": "string"},
+                  admin={"type": "boolean", "description": "Whether these credentials may"
+                         " administer: an admin's password or unscoped upload token."},
+                  token={"anyOf": [ref("Token"), {"type": "null"}]}),
+    "FileCount": obj(("files",), files={"type": "integer", "minimum": 0}),
+}  # fmt: skip
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def _is_integer(value: Any) -> bool:
+    """JSON Schema's integer: 2.0 is one too (a bool is not)."""
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "boolean": ("true or false", lambda v: isinstance(v, bool)),
+    "integer": ("an integer", lambda v: _is_integer(v)),
+    "array": ("a list", lambda v: isinstance(v, list)),
+    "object": ("an object", lambda v: isinstance(v, dict)),
+    "null": ("null", lambda v: v is None),
+}
+
+
+def _shown(text: str) -> str:
+    """A client's text in a message: one line, bounded, escaped (no lone surrogates)."""
+    return repr(text[:60] + ("…" if len(text) > 60 else ""))
+
+
+def _text(value: str, where: str) -> None:
+    if "\x00" in value:
+        raise RequestError(f"{where} contains a NUL character; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(f"{where} is not valid Unicode (a lone surrogate?)") from None
+
+
+def check_json(value: Any, schema: Schema, where: str) -> None:
+    """Check ``value`` against the subset of JSON Schema our request schemas use; a
+    RequestError (400) names the first problem."""
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(_TYPES[name][1](value) for name in names):
+            wanted = " or ".join(_TYPES[name][0] for name in names)
+            raise RequestError(f"{where} must be {wanted}")
+    if isinstance(value, str):
+        _text(value, where)
+        if "enum" in schema and value not in schema["enum"]:
+            raise RequestError(f"{where} must be one of {', '.join(schema['enum'])}")
+        if len(value) < schema.get("minLength", 0):
+            shortest = schema["minLength"]
+            raise RequestError(f"{where} must not be empty" if shortest == 1
+                               else f"{where} is shorter than {shortest} characters")  # fmt: skip
+        if len(value) > schema.get("maxLength", len(value)):
+            raise RequestError(f"{where} is longer than {schema['maxLength']} characters")
+        if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
+            rule = schema.get("description", f"match {schema['pattern']}")
+            raise RequestError(f"{where} is not valid ({_shown(value)}): {rule}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = schema.get("minimum", value), schema.get("maximum", value)
+        if not low <= value <= high:
+            raise RequestError(f"{where} must be from {low} to {high}")
+    elif isinstance(value, list):
+        if len(value) > schema.get("maxItems", len(value)):
+            raise RequestError(f"{where} has more than {schema['maxItems']} items")
+        for index, item in enumerate(value):
+            check_json(item, schema.get("items", {}), f"{where}[{index}]")
+    elif isinstance(value, dict):
+        properties: dict[str, Schema] = schema.get("properties", {})
+        for name in schema.get("required", ()):
+            if name not in value:
+                raise RequestError(f"{where} lacks the field {name!r}")
+        if schema.get("additionalProperties") is False:
+            unknown = sorted(set(value) - set(properties))
+            if unknown:
+                raise RequestError(
+                    f"{where} has the unknown field {_shown(unknown[0])}; its fields:"
+                    f" {', '.join(properties)}"
+                )
+        for name, item in value.items():
+            if name in properties:
+                check_json(item, properties[name], f"the field {name!r}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json(request: Request, schema: Schema, optional: bool) -> dict[str, Any]:
+    """The request's JSON object body, checked against ``schema``; an empty body is ``{}``
+    when ``optional``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise RequestError(f"the request body is larger than {MAX_BODY} bytes", 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestError(f"the request body is larger than {MAX_BODY} bytes", 413)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise RequestError("this request needs a JSON body; see /api/v1/openapi.json")
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise RequestError("send the body as JSON, with Content-Type: application/json")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else "not JSON"
+        raise RequestError(f"the body is not valid JSON ({detail}); send a JSON object") from None
+    check_json(body, schema, "the body")
+    assert isinstance(body, dict)
+    return body
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter: its schema (for the document) and its parser (the value
+    handlers get; a UsageError or RequestError for a bad one: 400)."""
+
+    name: str
+    schema: Schema
+    parse: Callable[[str], Any]
+    where: str = "path"
+    description: str = ""
+
+    def openapi(self) -> dict[str, Any]:
+        return {"name": self.name, "in": self.where, "required": self.where == "path",
+                "description": self.description, "schema": self.schema}  # fmt: skip
+
+
+def _user(value: str) -> str:
+    _text(value, "the user name")
+    check_name("user", value)
+    return value
+
+
+def _group(value: str) -> str:
+    _text(value, "the group name")
+    name = value.removeprefix(GROUP_PREFIX)
+    check_name("group", name)
+    return name
+
+
+def _holder(value: str) -> str:
+    return GROUP_PREFIX + _group(value) if value.startswith(GROUP_PREFIX) else _user(value)
+
+
+def _project(value: str) -> str:
+    if len(value) > MAX_PROJECT_NAME or not re.fullmatch(PROJECT_PATTERN, value):
+        raise RequestError(
+            f"{_shown(value)} is not a valid project name: use letters, digits and . _ -,"
+            f" starting and ending with a letter or digit, at most {MAX_PROJECT_NAME} characters"
+        )
+    return normalize_name(value)
+
+
+def _version(value: str) -> str:
+    try:
+        if len(value) > MAX_VERSION or value != value.strip():
+            raise InvalidVersion(value)
+        return str(Version(value))
+    except InvalidVersion:
+        raise RequestError(f"{_shown(value)} is not a valid version (PEP 440)") from None
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise RequestError(f"role {_shown(value)} is unknown; use one of {', '.join(ROLES)}")
+    return value
+
+
+def _token_id(value: str) -> str:
+    if split_token(value) is not None:
+        raise RequestError(
+            "send the token's id (the 16 hex digits after pubkit_), never the token itself:"
+            " paths are logged; revoke this token now"
+        )
+    if not re.fullmatch("[0-9a-f]{16}", value):
+        raise RequestError(f"{_shown(value)} is not a token id: 16 hex digits")
+    return value
+
+
+def _limit(value: str) -> int:
+    if not re.fullmatch("[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_AUDIT:
+        raise RequestError(f"limit must be an integer from 1 to {MAX_AUDIT}")
+    return int(value)
+
+
+USER = Param("name", USER_NAME, _user, description="The user's name.")
+GROUP = Param("name", GROUP_NAME, _group, description="The group's name.")
+MEMBER = Param("user", USER_NAME, _user, description="The member's user name.")
+PROJECT = Param("project", PROJECT_NAME, _project, description="The project's name.")
+HOLDER_PARAM = Param("holder", HOLDER, _holder, description="A user name or @group (URL-encoded).")
+ROLE_PARAM = Param("role", ROLE, _role, description="The role to take away.")
+VERSION_PARAM = Param("version", VERSION, _version, description="The release's version.")
+TOKEN = Param("id", TOKEN_ID, _token_id, description="The token's id.")
+TOKEN_USER = Param("user", USER_NAME, _user, "query",
+                   "Whose tokens (admins: default everyone's; others: their own).")  # fmt: skip
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT, "default": 100},
+              _limit, "query", "How many entries, newest first.")  # fmt: skip
+
+
+# -- one call: what a handler gets -----------------------------------------------------------
+
+
+@dataclass
+class Call:
+    request: Request
+    services: Services
+    principal: Principal | None
+    args: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> Policy:
+        return self.services.permissions.policy
+
+    @property
+    def address(self) -> str | None:
+        return self.request.client.host if self.request.client else None
+
+    @property
+    def admin(self) -> Admin:
+        """The operations, acting as the principal, from the client's address."""
+        actor = self.principal.actor if self.principal is not None else None
+        services = self.services
+        return Admin(services.catalog, lambda: services.storage, actor, self.address)
+
+    def signed_in(self) -> Principal:
+        if self.principal is None:
+            raise AuthenticationError("the admin API requires credentials; sign in")
+        return self.principal
+
+    async def check(self, action: Action, project: str | None = None) -> None:
+        """The policy's answer for ``action``, from the catalog as it is now."""
+        await run_in_threadpool(self.services.permissions.check, self.principal, action,
+                                project, cached=False)  # fmt: skip
+
+    @staticmethod
+    def refuse(refusal: PubkitError | None) -> None:
+        if refusal is not None:
+            raise refusal
+
+    async def run(self, operation: Callable[..., T], *args: Any) -> T:
+        """A blocking operation (catalog, storage, password hashing) in a worker thread."""
+        return await run_in_threadpool(operation, *args)
+
+
+Handler = Callable[[Call], Awaitable[Json]]
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+async def _openapi(_call: Call) -> Json:
+    return openapi_document()
+
+
+async def _whoami(call: Call) -> Json:
+    principal = call.signed_in()
+    token = principal.token.to_json() if principal.token is not None else None
+    return {"user": principal.name, "admin": administers(call.policy, principal), "token": token}
+
+
+async def _users(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    return [user.to_json() for user in await call.run(call.admin.users)]
+
+
+async def _add_user(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    body = call.body
+    user = await call.run(call.admin.add_user, body["name"], body["password"],
+                          body.get("admin", False))  # fmt: skip
+    return user.to_json()
+
+
+async def _remove_user(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.remove_user, call.args["name"])
+
+
+async def _set_password(call: Call) -> Json:
+    name = call.args["name"]
+    call.refuse(decide_password_change(call.policy, call.principal, name))
+    await call.run(call.admin.set_password, name, call.body["password"])
+
+
+async def _groups(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    return [group.to_json() for group in await call.run(call.admin.groups)]
+
+
+async def _add_group(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    return (await call.run(call.admin.add_group, call.body["name"])).to_json()
+
+
+async def _remove_group(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.remove_group, call.args["name"])
+
+
+async def _add_member(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.add_member, call.args["name"], call.args["user"])
+
+
+async def _remove_member(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.remove_member, call.args["name"], call.args["user"])
+
+
+async def _tokens(call: Call) -> Json:
+    user: str | None = call.args.get("user")
+    call.refuse(decide_token_listing(call.policy, call.principal, user))
+    principal = call.signed_in()
+    if user is None and not administers(call.policy, principal):
+        user = principal.name
+    elif user is not None and await call.run(call.services.catalog.user, user) is None:
+        raise NotFoundError(f"no user {user!r}; GET /api/v1/users shows who exists")
+    return [token.to_json() for token in await call.run(call.admin.tokens, user)]
+
+
+async def _create_token(call: Call) -> Json:
+    body = call.body
+    user: str = body.get("user") or call.signed_in().name
+    call.refuse(decide_token_creation(call.policy, call.principal, user))
+    seconds = body.get("expires_in")
+    expires_in = timedelta(seconds=int(seconds)) if seconds is not None else None
+    token, secret = await call.run(
+        call.admin.create_token, user, tuple(body.get("projects") or ()),
+        body.get("permission", "upload"), expires_in, body.get("description"),
+    )  # fmt: skip
+    return {"token": token.to_json(), "secret": secret}
+
+
+async def _revoke_token(call: Call) -> Json:
+    token_id = call.args["id"]
+    found = await call.run(call.services.catalog.token, token_id)
+    call.refuse(decide_token_revocation(call.policy, call.principal,
+                                        found[0].user if found else None))  # fmt: skip
+    if found is None:
+        raise NotFoundError(f"no token {token_id!r}; GET /api/v1/tokens lists them")
+    return (await call.run(call.admin.revoke_token, token_id)).to_json()
+
+
+async def _project_info(call: Call) -> Json:
+    await call.check(Action.MANAGE, call.args["project"])
+    return (await call.run(call.admin.project, call.args["project"])).to_json()
+
+
+async def _grant(call: Call) -> Json:
+    project = call.args["project"]
+    await call.check(Action.MANAGE, project)
+    await call.run(call.admin.grant, project, call.args["holder"], call.body["role"])
+
+
+async def _revoke(call: Call) -> Json:
+    project = call.args["project"]
+    await call.check(Action.MANAGE, project)
+    await call.run(call.admin.revoke, project, call.args["holder"], call.args["role"])
+
+
+async def _visibility(call: Call) -> Json:
+    project = call.args["project"]
+    await call.check(Action.MANAGE, project)
+    await call.run(call.admin.set_private, project, call.body["private"])
+
+
+async def _yank(call: Call) -> Json:
+    project, version = call.args["project"], call.args["version"]
+    await call.check(Action.MANAGE, project)
+    return {"files": await call.run(call.admin.yank, project, version, call.body.get("reason"))}
+
+
+async def _unyank(call: Call) -> Json:
+    project, version = call.args["project"], call.args["version"]
+    await call.check(Action.MANAGE, project)
+    return {"files": await call.run(call.admin.yank, project, version, None, False)}
+
+
+async def _delete_release(call: Call) -> Json:
+    project, version = call.args["project"], call.args["version"]
+    await call.check(Action.ADMIN, project)
+    return {"files": await call.run(call.admin.delete_release, project, version)}
+
+
+async def _audit(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    entries = await call.run(call.admin.audit, call.args.get("limit") or 100)
+    return [entry.to_json() for entry in entries]
+
+
+# -- the table -----------------------------------------------------------------------------
+
+ADMIN = "admin"
+OWNER = "owner of the project, or admin"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # below PREFIX
+    operation: str  # the OpenAPI operationId and the route's name
+    tag: str
+    summary: str
+    who: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    body: Schema | None = None
+    body_optional: bool = False
+    status: int = 200  # 204: no content
+    answer: Schema | None = None
+    errors: tuple[int, ...] = ()  # beyond those every endpoint of its kind can answer
+    public: bool = False
+
+    def statuses(self) -> list[int]:
+        """Every error status this endpoint can answer."""
+        found = set(self.errors)
+        if not self.public:
+            found |= {401, 403, 429, 503}
+        if self.body is not None or self.params:
+            found.add(400)
+        if self.body is not None:
+            found.add(413)
+        if any(param.where == "path" for param in self.params):
+            found.add(404)  # no such thing, or a path no route matches
+        return sorted(found)
+
+
+_TOKEN_BODY = obj(
+    (), user={**USER_NAME, "description": "Whose token (default: the caller's)."},
+    projects={**nullable(array(PROJECT_NAME, maxItems=100)),
+              "description": "Limit the token to these projects (default: every project)."},
+    permission={**PERMISSION, "default": "upload"},
+    expires_in={**nullable({"type": "integer", "minimum": 1, "maximum": MAX_EXPIRES_IN}),
+                "description": "Seconds until it expires (default: never)."},
+    description=nullable(TEXT),
+)  # fmt: skip
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/openapi.json", "getOpenAPI", "meta", "This document.", "anyone",
+             _openapi, answer={"type": "object"}, public=True),
+    Endpoint("GET", "/whoami", "whoAmI", "meta", "Who these credentials sign in as.",
+             "any signed-in user", _whoami, answer=ref("WhoAmI")),
+    Endpoint("GET", "/users", "listUsers", "users", "List the users.", ADMIN, _users,
+             answer=array(ref("UserInfo"))),
+    Endpoint("POST", "/users", "addUser", "users", "Add a user.", ADMIN, _add_user,
+             body=obj(("name", "password"), name=USER_NAME, password=PASSWORD,
+                      admin={"type": "boolean", "default": False}),
+             status=201, answer=ref("UserInfo"), errors=(409,)),
+    Endpoint("DELETE", "/users/{name}", "removeUser", "users", "Remove a user.", ADMIN,
+             _remove_user, (USER,), status=204),
+    Endpoint("PUT", "/users/{name}/password", "setPassword", "users", "Set a user's password.",
+             "admin, or that user signed in with their password (not a token)", _set_password,
+             (USER,), body=obj(("password",), password=PASSWORD), status=204),
+    Endpoint("GET", "/groups", "listGroups", "groups", "List the groups.", ADMIN, _groups,
+             answer=array(ref("Group"))),
+    Endpoint("POST", "/groups", "addGroup", "groups", "Add a group.", ADMIN, _add_group,
+             body=obj(("name",), name=GROUP_NAME), status=201, answer=ref("Group"),
+             errors=(409,)),
+    Endpoint("DELETE", "/groups/{name}", "removeGroup", "groups",
+             "Remove a group, its memberships and its roles.", ADMIN, _remove_group, (GROUP,),
+             status=204),
+    Endpoint("PUT", "/groups/{name}/members/{user}", "addMember", "groups",
+             "Add a user to a group (no change if they are a member).", ADMIN, _add_member,
+             (GROUP, MEMBER), status=204),
+    Endpoint("DELETE", "/groups/{name}/members/{user}", "removeMember", "groups",
+             "Take a user out of a group (404 if not a member).", ADMIN, _remove_member,
+             (GROUP, MEMBER), status=204),
+    Endpoint("GET", "/tokens", "listTokens", "tokens", "List tokens.",
+             "admin (anyone's, default everyone's); others: their own only", _tokens,
+             (TOKEN_USER,), answer=array(ref("Token")), errors=(404,)),
+    Endpoint("POST", "/tokens", "createToken", "tokens", "Create a token; its secret is"
+             " answered once.", "admin for anyone; a user for themself, signed in with their"
+             " password (a token cannot mint tokens)", _create_token, body=_TOKEN_BODY,
+             status=201, answer=ref("NewToken"), errors=(404,)),
+    Endpoint("DELETE", "/tokens/{id}", "revokeToken", "tokens", "Revoke a token.",
+             "admin, or the token's user (not with a read-only token)", _revoke_token, (TOKEN,),
+             answer=ref("Token")),
+    Endpoint("GET", "/projects/{project}", "getProject", "projects",
+             "A project's visibility and roles.", OWNER, _project_info, (PROJECT,),
+             answer=ref("ProjectInfo")),
+    Endpoint("PUT", "/projects/{project}/roles/{holder}", "grantRole", "projects",
+             "Give a user or @group a role, replacing the one they had there.",
+             f"{OWNER} (admin only when the project does not exist yet: it is created)",
+             _grant, (PROJECT, HOLDER_PARAM), body=obj(("role",), role=ROLE), status=204),
+    Endpoint("DELETE", "/projects/{project}/roles/{holder}/{role}", "revokeRole", "projects",
+             "Take a role away (a project keeps at least one owner).", OWNER, _revoke,
+             (PROJECT, HOLDER_PARAM, ROLE_PARAM), status=204),
+    Endpoint("PUT", "/projects/{project}/visibility", "setVisibility", "projects",
+             "Make a project private or public.",
+             f"{OWNER} (admin only when the project does not exist yet: it is created)",
+             _visibility, (PROJECT,), body=obj(("private",), private={"type": "boolean"}),
+             status=204),
+    Endpoint("POST", "/projects/{project}/releases/{version}/yank", "yankRelease", "releases",
+             "Yank every file of a release.", OWNER, _yank, (PROJECT, VERSION_PARAM),
+             body=obj((), reason=nullable(TEXT)), body_optional=True,
+             answer=ref("FileCount")),
+    Endpoint("POST", "/projects/{project}/releases/{version}/unyank", "unyankRelease",
+             "releases", "Unyank every file of a release.", OWNER, _unyank,
+             (PROJECT, VERSION_PARAM), answer=ref("FileCount")),
+    Endpoint("DELETE", "/projects/{project}/releases/{version}", "deleteRelease", "releases",
+             "Delete every file of a release from storage and the catalog.", ADMIN,
+             _delete_release, (PROJECT, VERSION_PARAM), answer=ref("FileCount")),
+    Endpoint("GET", "/audit", "listAudit", "audit", "The audit log, newest first.", ADMIN,
+             _audit, (LIMIT,), answer=array(ref("AuditEntry"))),
+)  # fmt: skip
+
+
+# -- the document --------------------------------------------------------------------------
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Malformed JSON, a missing, unknown or wrong-typed field, or an"
+                        " invalid value (name, password, role, version)."),
+    401: ("Unauthorized", "No credentials, or wrong ones."),
+    403: ("Forbidden", "Signed in, but not allowed to do this."),
+    404: ("NotFound", "No such user, group, token, project or release (or a private project"
+                      " the caller may not see)."),
+    409: ("Conflict", "It exists already."),
+    413: ("TooLarge", f"The request body is larger than {MAX_BODY} bytes."),
+    429: ("TooManyRequests", "Too many failed sign-ins from this address or for this account."),
+    503: ("Unavailable", "The storage or the catalog is unavailable; retry later."),
+}  # fmt: skip
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True,
+                               "description": 'Basic realm="pubkit"'}},
+    429: {"Retry-After": {"schema": {"type": "integer"}, "required": True,
+                          "description": "Seconds to wait before signing in again."}},
+}  # fmt: skip
+
+
+def _json_content(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "Done." if endpoint.status == 204 else "OK."}
+    if endpoint.answer is not None:
+        success["content"] = _json_content(endpoint.answer)
+    responses = {str(endpoint.status): success}
+    for status in endpoint.statuses():
+        responses[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+    operation: dict[str, Any] = {
+        "operationId": endpoint.operation, "tags": [endpoint.tag], "summary": endpoint.summary,
+        "description": f"Who may: {endpoint.who}.", "responses": responses,
+    }  # fmt: skip
+    if endpoint.params:
+        operation["parameters"] = [param.openapi() for param in endpoint.params]
+    if endpoint.body is not None:
+        operation["requestBody"] = {"required": not endpoint.body_optional,
+                                    "content": _json_content(endpoint.body)}  # fmt: skip
+    if endpoint.public:
+        operation["security"] = []
+    return operation
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of :data:`ENDPOINTS`."""
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
+    responses = {}
+    for status, (name, description) in _ERRORS.items():
+        response: dict[str, Any] = {"description": description,
+                                    "content": _json_content(ref("Error"))}  # fmt: skip
+        if status in _ERROR_HEADERS:
+            response["headers"] = _ERROR_HEADERS[status]
+        responses[name] = response
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "pubkit admin API", "version": __version__,
+                 "description": "Users, groups, tokens, roles, releases and the audit log of"
+                                " a pubkit index. Errors answer {\"error\": \"…\"}."},
+        "servers": [{"url": PREFIX}],
+        "security": [{"basic": []}, {"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": COMPONENTS,
+            "responses": responses,
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic",
+                          "description": "user:password, or __token__:<token>."},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API token, pubkit_<id>_<secret>."},
+            },
+        },
+    }  # fmt: skip
+
+
+# -- the application -----------------------------------------------------------------------
+
+_SAFE_METHODS = ("GET", "HEAD")
+
+
+def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        services = services_of(request)
+        if request.method not in _SAFE_METHODS and (
+            request.headers.get("sec-fetch-site") == "cross-site"
+        ):
+            # A browser holding Basic credentials for this server must not be made to act
+            # by another site's form.
+            raise RequestError("cross-site requests may not change anything", 403)
+        principal = None if spec.public else await services.user_of(request)
+        args = {}
+        for param in spec.params:
+            source = request.path_params if param.where == "path" else request.query_params
+            value = source.get(param.name)
+            if value is not None:
+                args[param.name] = param.parse(value)
+        body = {}
+        if spec.body is not None:
+            body = await read_json(request, spec.body, spec.body_optional)
+        result = await spec.handler(Call(request, services, principal, args, body))
+        if spec.status == 204:
+            return Response(status_code=204)
+        return JSONResponse(result, status_code=spec.status)
+
+    endpoint.__name__ = spec.operation
+    endpoint.__doc__ = f"{spec.summary} Who may: {spec.who}."
+    return endpoint
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _pubkit_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PubkitError)
+    headers = {name.decode(): value.decode() for name, value in error_headers(exc, "API call")}
+    return _error(exc.http_status, exc.message, headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {
+        404: f"no such API endpoint; GET {PREFIX}/openapi.json lists them",
+        405: "this endpoint does not answer this method; see the Allow header",
+    }.get(exc.status_code, exc.detail)
+    return _error(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _server_error(_request: Request, exc: Exception) -> Response:
+    log.error("API call failed: %r", exc)
+    return _error(500, "the server failed; its log says why")
+
+
+def _path_endpoint(specs: list[Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    """One route per path, so that a 405 lists every method of the path in Allow."""
+    by_method = {spec.method: _endpoint(spec) for spec in specs}
+    if "GET" in by_method:
+        by_method["HEAD"] = by_method["GET"]
+
+    async def endpoint(request: Request) -> Response:
+        return await by_method[request.method](request)
+
+    endpoint.__doc__ = "\n".join(f"{spec.method}: {by_method[spec.method].__doc__}"
+                                 for spec in specs)  # fmt: skip
+    return endpoint
+
+
+def routes() -> list[BaseRoute]:
+    """The routes of :data:`ENDPOINTS`, below ``/v1`` (the API app is mounted at ``/api``)."""
+    version = PREFIX.removeprefix("/api")
+    paths: dict[str, list[Endpoint]] = {}
+    for spec in ENDPOINTS:
+        paths.setdefault(spec.path, []).append(spec)
+    return [Route(version + path, _path_endpoint(specs), methods=[s.method for s in specs],
+                  name=specs[0].operation) for path, specs in paths.items()]  # fmt: skip
+
+
+def create_api(services: Services) -> Starlette:
+    """The admin API as its own app, mounted at ``/api`` by :func:`pubkit.server.app.create_app`:
+    everything under ``/api/`` answers JSON, errors included (a missing route too)."""
+    api = Starlette(
+        routes=routes(),
+        exception_handlers={
+            PubkitError: _pubkit_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    api.router.redirect_slashes = False
+    api.state.services = services
+    return api
+
+
+class ApiMount(Mount):
+    """``/api/…`` to the API app, every such path: Starlette's own pattern (``.*``) stops
+    at a newline, which would leave ``/api/v1/users/a%0Ab`` to the plain-text 404 outside."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__("/api", app=app)
+        self.path_regex = re.compile(r"^/api/(?P<path>.*)$", re.DOTALL)
+
+
+def mount(services: Services) -> Mount:
+    """What :func:`pubkit.server.app.create_app` adds to its routes."""
+    return ApiMount(create_api(services))
+
+
+__all__ = ["ENDPOINTS", "PREFIX", "create_api", "mount", "openapi_document"]
