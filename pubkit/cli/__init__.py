@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import index, init, release, role, serve, token, user, yank
+from pubkit.cli import group, index, init, project, release, role, serve, token, user, yank
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -44,11 +44,14 @@ app.command("release")(release.release)
 app.command("serve")(serve.serve)
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")
+app.add_typer(group.app, name="group")
 app.add_typer(role.app, name="role")
+app.add_typer(project.app, name="project")
 app.command("audit")(token.audit)
 app.add_typer(index.app, name="index")
 app.command("yank")(yank.yank)
 app.command("unyank")(yank.unyank)
+app.command("delete")(yank.delete)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from pubkit.errors import ConfigurationError, UsageError
 from pubkit.settings import ServerSettings, load_server_settings
 
 if TYPE_CHECKING:
+    from pubkit.core.accounts import AdminOperations
     from pubkit.server.catalog import Catalog
     from pubkit.server.storage import Storage
 
@@ -33,6 +35,15 @@ CatalogOption: Any = typer.Option(
     "--catalog",
     help="Catalog URL, sqlite:///PATH or postgresql://…."
     " (env: PUBKIT_CATALOG; default: DATA_DIR/catalog.sqlite3)",
+)
+SERVER_URL_VARIABLE = "PUBKIT_SERVER_URL"
+ServerOption: Any = typer.Option(
+    None,
+    "--server",
+    help="Work on a running pubkit server through its admin API instead of local data, e.g."
+    " https://pypi.example.com/; credentials from PUBKIT_ADMIN_TOKEN, or"
+    " PUBKIT_ADMIN_USERNAME and PUBKIT_ADMIN_PASSWORD. (env: PUBKIT_SERVER_URL)",
+    show_default=False,
 )
 
 
@@ -87,3 +98,33 @@ def open_server_storage(data_dir: Path | None, storage: str | None, catalog: str
 def local_actor() -> str:
     """Who runs a local admin command, for the audit log."""
     return f"{getpass.getuser()} (local)"
+
+
+def admin_operations(
+    server: str | None, data_dir: Path | None, storage: str | None, catalog: str | None
+) -> AdminOperations:
+    """The admin operations a command runs: through the admin API of the server that
+    ``--server`` (or PUBKIT_SERVER_URL) names, else on the local data, as :func:`local_actor`.
+
+    The remote path imports no server dependency: ``pip install pubkit`` is enough for it.
+    """
+    from_env = not server
+    url = (server or os.environ.get(SERVER_URL_VARIABLE, "")).strip()
+    if url:
+        local = [flag for flag, value in (("--data-dir", data_dir), ("--storage", storage),
+                                          ("--catalog", catalog)) if value]  # fmt: skip
+        if local:
+            named = SERVER_URL_VARIABLE if from_env else "--server"
+            raise UsageError(
+                f"{named} works on a running server and {', '.join(local)} on local data:"
+                " pass one or the other"
+            )
+        from pubkit.adapters.admin_client import AdminClient
+
+        return AdminClient.from_environment(url)
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    from pubkit.server.admin import Admin
+
+    return Admin(catalog_, lambda: open_server_storage(data_dir, storage, catalog), local_actor())
+
+

@@ -55,7 +55,8 @@ def export(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Export users (password hashes), project roles and tokens (hashes) to FILE, mode 0600."""
+    """Export users (password hashes), groups, project roles and visibility, and tokens
+    (hashes) to FILE, mode 0600."""
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     from pubkit.server import backup
 
@@ -64,10 +65,12 @@ def export(
     if not document["users"]:
         typer.echo("warning: the catalog has no users; check --data-dir or --catalog", err=True)
     projects = {role["project"] for role in document["roles"]}
+    private = sum(bool(project.get("private")) for project in document["projects"])
     typer.echo(
-        f"exported {len(document['users'])} users, {len(document['roles'])} roles on"
-        f" {len(projects)} projects and {len(document['tokens'])} tokens to {file}; it holds"
-        " password and token hashes: keep it secret"
+        f"exported {len(document['users'])} users, {len(document['groups'])} groups,"
+        f" {len(document['roles'])} roles on {len(projects)} projects ({private} private) and"
+        f" {len(document['tokens'])} tokens to {file}; it holds password and token hashes:"
+        " keep it secret"
     )
 
 
@@ -94,15 +97,7 @@ def import_(
     backup.parse_access(document)  # a bad file is refused before the catalog is opened
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     report = backup.import_access(catalog_, document, replace=replace)
-    typer.echo(
-        f"imported {file}: users {len(report.users_added)} added,"
-        f" {len(report.users_updated)} updated, {len(report.users_kept)} kept,"
-        f" {report.users_unchanged} unchanged; {len(report.projects_created)} projects created;"
-        f" roles {len(report.roles_granted)} granted, {len(report.roles_changed)} changed,"
-        f" {len(report.roles_kept)} kept, {report.roles_unchanged} unchanged;"
-        f" tokens {len(report.tokens_added)} added, {len(report.tokens_updated)} updated,"
-        f" {len(report.tokens_kept)} kept, {report.tokens_unchanged} unchanged"
-    )
+    typer.echo(f"imported {file}: {report.summary()}")
     for name in report.users_kept:
         typer.echo(
             f"kept user {name}: the catalog's password or admin flag differs from the file's;"
@@ -114,6 +109,9 @@ def import_(
     for token_id in report.tokens_kept:
         typer.echo(f"kept token {token_id}: the catalog's differs from the file's; --replace"
                    " takes the file's (a revoked token stays revoked)", err=True)  # fmt: skip
+    for project in report.projects_kept_private:
+        typer.echo(f"kept {project} private: an import never makes a project public;"
+                   f" `pubkit project public {project}` does", err=True)  # fmt: skip
 
 
 @app.command("mirror")

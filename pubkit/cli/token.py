@@ -1,9 +1,10 @@
-"""``pubkit token`` (API tokens) and ``pubkit audit`` (who did what), on the server's data."""
+"""``pubkit token`` (API tokens) and ``pubkit audit`` (who did what), on an index's data or a
+running server."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -11,17 +12,15 @@ import typer
 from pubkit.cli.common import (
     CatalogOption,
     DataDirOption,
+    ServerOption,
     StorageOption,
-    local_actor,
-    open_server_catalog,
+    admin_operations,
 )
+from pubkit.core.accounts import parse_duration
 from pubkit.errors import UsageError
 
-app = typer.Typer(help="Manage API tokens (on the data dir or catalog URL).",
+app = typer.Typer(help="Manage API tokens (on the data dir, catalog URL or --server).",
                   no_args_is_help=True)  # fmt: skip
-
-
-_catalog = open_server_catalog
 
 
 def _when(value: datetime | None) -> str:
@@ -38,21 +37,18 @@ def create(
     upload: bool = typer.Option(False, "--upload", help="A token that may upload (default)."),
     expires: str = typer.Option(None, "--expires", help="Lifetime, e.g. 12h, 30d, 8w."),
     description: str = typer.Option(None, "--description", help="What the token is for."),
+    server: str = ServerOption,
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
     """Create a token and print it once (it is stored only as a hash)."""
-    from pubkit.server import admin
-    from pubkit.server.auth.tokens import parse_duration
-
     if read and upload:
         raise UsageError("pass --read or --upload, not both")
-    token, text = admin.create_token(
-        _catalog(data_dir, storage, catalog), user, projects=tuple(projects or ()),
-        permission="read" if read else "upload",
-        expires_in=parse_duration(expires) if expires else None, description=description,
-        actor=local_actor(),
+    expires_in = parse_duration(expires) if expires else None
+    token, text = admin_operations(server, data_dir, storage, catalog).create_token(
+        user, projects=tuple(projects or ()), permission="read" if read else "upload",
+        expires_in=expires_in, description=description,
     )  # fmt: skip
     scope = ", ".join(token.projects) if token.projects else "all of the user's projects"
     typer.echo(f"created token {token.id} for {token.user}: {token.permission}, {scope},"
@@ -65,15 +61,14 @@ def create(
 def list_tokens(
     user: str = typer.Option(None, "--user", help="Only this user's tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    server: str = ServerOption,
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
     """List tokens (never their secrets): id, user, permission, projects, dates, state."""
-    from pubkit.server.layout import utc_now
-
-    now = utc_now()
-    tokens = _catalog(data_dir, storage, catalog).tokens(user)
+    tokens = admin_operations(server, data_dir, storage, catalog).tokens(user)
+    now = datetime.now(timezone.utc)
     if as_json:
         typer.echo(json.dumps([{
             "id": t.id, "user": t.user, "permission": t.permission,
@@ -93,26 +88,26 @@ def list_tokens(
 @app.command("revoke")
 def revoke(
     token: str = typer.Argument(..., help="The token's id, or the token itself."),
+    server: str = ServerOption,
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
     """Revoke a token: it stops working at once, on every worker and replica."""
-    from pubkit.server import admin
-
-    revoked = admin.revoke_token(_catalog(data_dir, storage, catalog), token, local_actor())
+    revoked = admin_operations(server, data_dir, storage, catalog).revoke_token(token)
     typer.echo(f"revoked token {revoked.id} of {revoked.user}")
 
 
 def audit(
     limit: int = typer.Option(100, "--limit", min=1, help="How many entries, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    server: str = ServerOption,
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Show the audit log: uploads and token changes, who, when, from where."""
-    for entry in _catalog(data_dir, storage, catalog).audit_entries(limit):
+    """Show the audit log, newest first: who changed what, when, from where."""
+    for entry in admin_operations(server, data_dir, storage, catalog).audit(limit):
         if as_json:
             typer.echo(json.dumps({"time": _when(entry.time), "actor": entry.actor,
                                    "address": entry.address, "action": entry.action,

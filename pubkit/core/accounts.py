@@ -7,9 +7,12 @@ through :class:`AdminOperations`). Nothing here imports the server's dependencie
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from pubkit.errors import UsageError
 
 OWNER = "owner"
 MAINTAINER = "maintainer"
@@ -18,6 +21,18 @@ READER = "reader"
 ROLES = (OWNER, MAINTAINER, READER)
 UPLOAD_ROLES = (OWNER, MAINTAINER)
 GROUP_PREFIX = "@"
+
+
+_DURATION = re.compile(r"^(?P<count>\d+)(?P<unit>[hdw])$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """A token lifetime (``--expires``): ``12h``, ``30d``, ``8w``."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match["count"]) == 0:
+        raise UsageError(f"--expires {text!r}: use a positive count of h, d or w, e.g. 30d")
+    unit = {"h": "hours", "d": "days", "w": "weeks"}[match["unit"]]
+    return timedelta(**{unit: int(match["count"])})
 
 
 def best_role(roles: list[str]) -> str | None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pubkit.core.accounts import parse_duration
 from pubkit.errors import NotFoundError, UsageError
 from pubkit.server import admin
-from pubkit.server.auth.tokens import parse_duration, secret_hash, split_token
+from pubkit.server.auth.tokens import secret_hash, split_token
 from pubkit.testing import make_wheel
 from tests.server.conftest import Index
 

@@ -15,16 +15,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pubkit.core.accounts import Token
-from pubkit.errors import UsageError
 from pubkit.server.catalog.catalog import User
 
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the user name, not a secret
 PERMISSIONS = ("read", "upload")
 _TOKEN = re.compile(r"^pubkit_(?P<id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
-_DURATION = re.compile(r"^(?P<count>\d+)(?P<unit>[hdw])$")
 
 
 @dataclass(frozen=True)
@@ -74,12 +71,3 @@ def secret_hash(token_id: str, secret: str) -> str:
 
 def matches(token_id: str, secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(secret_hash(token_id, secret), stored_hash)
-
-
-def parse_duration(text: str) -> timedelta:
-    """``12h``, ``30d``, ``8w`` -> a timedelta."""
-    match = _DURATION.match(text.strip().lower())
-    if not match or int(match["count"]) == 0:
-        raise UsageError(f"--expires {text!r}: use a positive count of h, d or w, e.g. 30d")
-    unit = {"h": "hours", "d": "days", "w": "weeks"}[match["unit"]]
-    return timedelta(**{unit: int(match["count"])})
