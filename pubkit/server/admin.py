@@ -140,7 +140,11 @@ def scan_storage(storage: Storage) -> tuple[list[FileRecord], list[str]]:
 
 
 def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
-    """Make the catalog's files match storage; give ownerless projects their first uploader."""
+    """Make the catalog's files match storage; give ownerless projects their first uploader.
+
+    Only file rows change, and owners are only added: a project keeps its private flag and
+    every role, and one that a group owns is not ownerless (its uploaders may be members who
+    hold no role of their own)."""
     records, incomplete = scan_storage(storage)
     report = RebuildReport(files=len(records), incomplete=incomplete)
     report.added, report.updated, report.removed = catalog.replace_files(records)
@@ -150,6 +154,9 @@ def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
         if current is None or record.upload_time < current.upload_time:
             first_uploader[record.project] = record
     for project in catalog.owners_missing():
+        access = catalog.project_access(project)
+        if access is not None and OWNER in access.groups.values():
+            continue
         first = first_uploader.get(project)
         user = catalog.user(first.uploader) if first and first.uploader else None
         if user is not None:

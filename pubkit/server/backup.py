@@ -1,31 +1,45 @@
 """Backup, restore and migration: the access document, and mirroring one storage to another.
 
 Storage holds every file with its metadata and sidecar, from which ``pubkit index rebuild``
-recreates the catalog's files; users, roles and API tokens live only in the catalog. A complete
-backup is therefore a mirror of the storage (:func:`mirror`) plus an export of the access data
-(:func:`export_access`), and a restore is a mirror back, a rebuild and an import.
+recreates the catalog's files; users, groups, roles, private flags and API tokens live only in
+the catalog. A complete backup is therefore a mirror of the storage (:func:`mirror`) plus an
+export of the access data (:func:`export_access`), and a restore is a mirror back, a rebuild
+and an import.
 
 The access document is JSON::
 
-    {"format": "pubkit-access", "version": 1,
+    {"format": "pubkit-access", "version": 2,
      "users":    [{"name", "password_hash", "is_admin", "created"}],
-     "projects": [{"name", "display_name", "created"}],
-     "roles":    [{"project", "user", "role"}],
+     "groups":   [{"name", "created", "members": [user names]}],
+     "projects": [{"name", "display_name", "created", "private"}],
+     "roles":    [{"project", "user" | "group", "role"}],
      "tokens":   [{"id", "user", "secret_hash", "permission", "projects", "description",
                    "created", "expires", "last_used", "revoked"}]}
 
 - ``password_hash`` is the stored scrypt hash, never a password, and ``secret_hash`` a token's
   stored keyed hash, never the token: the document is a secret all the same (whoever holds it
   can guess passwords offline), so it is written with mode 0600.
-- ``projects`` lists every project a role refers to, so that an import into an empty catalog
-  can grant roles before a rebuild restores the files (which then land in those projects).
+- A role names its holder with ``user`` or with ``group`` (the name without the ``@`` the CLI
+  writes), never both: user names from before groups existed may start with ``@``, so one
+  holder string could not tell the two apart. ``role`` is owner, maintainer or reader.
+- ``projects`` lists every project a role refers to and every private project, so that an
+  import into an empty catalog can grant roles and hide projects before a rebuild restores the
+  files (which then land in those projects, private as they were).
 - A token's ``projects`` is null (every project of its user) or the names it is limited to;
   ``expires``, ``last_used`` and ``revoked`` are null or times, as ``created`` is.
+- Version 1, written before groups and private projects, has no ``groups`` nor ``private``,
+  and its roles name users: it is read as it is (a missing key is an empty list, or false).
+  Version 2 marks what version 1 cannot hold, so that an older pubkit refuses the file
+  ("upgrade pubkit") rather than import it in part, dropping groups and private flags.
 
-Import is additive and idempotent: it adds what is missing, changes what differs only with
-``replace``, and never removes a user, role or token the catalog has and the document lacks.
-A token's creation and last use are the catalog's own record, and an import never revives a
-revoked token. It runs in one transaction, so a failure leaves the catalog as it was.
+Import is additive and idempotent: it adds what is missing (users, groups, members, projects,
+roles, tokens), changes what differs only with ``replace`` (a user's hash and admin flag, the
+role of a user or group, a token), and never removes a user, group, member, role or token the
+catalog has and the document lacks. A project the document marks private is made private; an
+import never makes a private project public, ``replace`` or not (`pubkit project public`
+does). A user's or group's creation and a token's creation and last use are the catalog's own
+record, and an import never revives a revoked token. It runs in one transaction, so a failure
+leaves the catalog as it was.
 """
 
 from __future__ import annotations
@@ -46,7 +60,7 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pubkit.core.accounts import Token
+from pubkit.core.accounts import GROUP_PREFIX, ROLES, Group, Token
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import (
     AlreadyExistsError,
@@ -56,8 +70,8 @@ from pubkit.errors import (
     UsageError,
 )
 from pubkit.server.auth.tokens import PERMISSIONS
-from pubkit.server.catalog import UPLOAD_ROLES, Catalog
-from pubkit.server.catalog.catalog import AccessWriter, Role, User
+from pubkit.server.catalog import Catalog
+from pubkit.server.catalog.catalog import AccessWriter, GroupRole, Role, User
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
@@ -69,7 +83,7 @@ from pubkit.server.storage import LocalStorage, Storage
 from pubkit.server.storage.s3 import S3Storage
 
 ACCESS_FORMAT = "pubkit-access"
-ACCESS_VERSION = 1
+ACCESS_VERSION = 2  # 2: groups, group roles, the reader role, private projects
 CHUNK = 1024 * 1024
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 _TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
@@ -86,10 +100,18 @@ class _User:
 
 
 @dataclass(frozen=True)
+class _Group:
+    name: str
+    created: datetime | None
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Project:
     name: str
     display_name: str
     created: datetime | None
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,8 @@ class _Access:
     projects: tuple[_Project, ...]
     roles: tuple[Role, ...]
     tokens: tuple[tuple[Token, str], ...]  # with the stored hash
+    groups: tuple[_Group, ...] = ()
+    group_roles: tuple[GroupRole, ...] = ()
 
 
 @dataclass
@@ -109,7 +133,15 @@ class ImportReport:
     # Users the catalog has with another hash or admin flag, left alone (no ``replace``).
     users_kept: list[str] = field(default_factory=list)
     users_unchanged: int = 0
+    groups_added: list[str] = field(default_factory=list)
+    groups_unchanged: int = 0
+    members_added: list[str] = field(default_factory=list)  # "@group: user"
+    members_unchanged: int = 0
     projects_created: list[str] = field(default_factory=list)
+    projects_made_private: list[str] = field(default_factory=list)
+    # Private here, public in the document: left private (an import never makes one public).
+    projects_kept_private: list[str] = field(default_factory=list)
+    # Roles of users ("project: user (role)") and of groups ("project: @group (role)").
     roles_granted: list[str] = field(default_factory=list)
     roles_changed: list[str] = field(default_factory=list)
     roles_kept: list[str] = field(default_factory=list)
@@ -124,11 +156,30 @@ class ImportReport:
         return bool(
             self.users_added
             or self.users_updated
+            or self.groups_added
+            or self.members_added
             or self.projects_created
+            or self.projects_made_private
             or self.roles_granted
             or self.roles_changed
             or self.tokens_added
             or self.tokens_updated
+        )
+
+    def summary(self) -> str:
+        """The counts on one line (what `pubkit index import` prints)."""
+        return (
+            f"users {len(self.users_added)} added, {len(self.users_updated)} updated,"
+            f" {len(self.users_kept)} kept, {self.users_unchanged} unchanged;"
+            f" groups {len(self.groups_added)} added, {self.groups_unchanged} unchanged;"
+            f" members {len(self.members_added)} added, {self.members_unchanged} unchanged;"
+            f" {len(self.projects_created)} projects created,"
+            f" {len(self.projects_made_private)} made private,"
+            f" {len(self.projects_kept_private)} kept private;"
+            f" roles {len(self.roles_granted)} granted, {len(self.roles_changed)} changed,"
+            f" {len(self.roles_kept)} kept, {self.roles_unchanged} unchanged;"
+            f" tokens {len(self.tokens_added)} added, {len(self.tokens_updated)} updated,"
+            f" {len(self.tokens_kept)} kept, {self.tokens_unchanged} unchanged"
         )
 
 
@@ -146,10 +197,20 @@ def _maybe_time(value: datetime | None) -> str | None:
 
 
 def export_access(catalog: Catalog) -> dict[str, Any]:
-    """The catalog's users, roles, tokens and the projects roles refer to, as a document."""
+    """The catalog's users, groups, roles, tokens and the projects that roles refer to or
+    that are private, as a document (read in one transaction)."""
     with _catalog_errors("read the users and roles"):
         access = catalog.access()
     referenced = {role.project for role in access.roles}
+    referenced.update(role.project for role in access.group_roles)
+    roles = [
+        *({"project": role.project, "user": role.user, "role": role.role}
+          for role in access.roles),
+        *({"project": role.project, "group": role.group, "role": role.role}
+          for role in access.group_roles),
+    ]  # fmt: skip
+    # By project, its users' roles before its groups' (both lists come sorted by name).
+    roles.sort(key=lambda role: (role["project"], "group" in role))
     return {
         "format": ACCESS_FORMAT,
         "version": ACCESS_VERSION,
@@ -162,18 +223,21 @@ def export_access(catalog: Catalog) -> dict[str, Any]:
             }
             for user in access.users
         ],
+        "groups": [
+            {"name": group.name, "created": _time(group.created), "members": list(group.members)}
+            for group in access.groups
+        ],
         "projects": [
             {
                 "name": project.name,
                 "display_name": project.display_name,
                 "created": _time(project.created),
+                "private": project.private,
             }
             for project in access.projects
-            if project.name in referenced
+            if project.name in referenced or project.private
         ],
-        "roles": [
-            {"project": role.project, "user": role.user, "role": role.role} for role in access.roles
-        ],
+        "roles": roles,
         "tokens": [
             {
                 "id": token.id,
@@ -287,6 +351,13 @@ def _check_user_name(name: str, where: str) -> None:
         raise _bad(where, "is __token__, which is reserved for API tokens")
 
 
+def _check_group_name(name: str, where: str) -> None:
+    # The rules of `pubkit group add` (admin.check_name), without the @ the CLI accepts.
+    if (not name or ":" in name or "/" in name or len(name) > 100 or not name.isprintable()
+            or name != name.strip() or name.startswith(GROUP_PREFIX)):  # fmt: skip
+        raise _bad(where, "is not a valid group name")
+
+
 def _check_project_name(name: Any, where: str) -> None:
     if not isinstance(name, str) or not name or normalize_name(name) != name:
         raise _bad(where, "is not a normalized project name")
@@ -334,7 +405,8 @@ def parse_access(document: Any) -> _Access:
             f" ({ACCESS_VERSION}); upgrade pubkit"
         )
     if version < 1:
-        raise _bad("version", f"must be {ACCESS_VERSION}")
+        raise _bad("version", f"must be 1 to {ACCESS_VERSION}")
+    # Version 1 is read as version 2 without the keys it lacks: they are all optional.
 
     users: dict[str, _User] = {}
     for index, item in enumerate(_list(document, "users")):
@@ -352,6 +424,23 @@ def parse_access(document: Any) -> _Access:
             name, password_hash, _field(item, where, "is_admin", bool), _when(item, where)
         )
 
+    groups: dict[str, _Group] = {}
+    for index, item in enumerate(_list(document, "groups")):
+        where = f"groups[{index}]"
+        name = _field(item, where, "name", str)
+        _check_group_name(name, f"{where}.name")
+        if name in groups:
+            raise _bad(where, f"repeats the group {name!r}")
+        members: list[str] = []
+        for position, member in enumerate(_field(item, where, "members", list, optional=True)
+                                          or ()):  # fmt: skip
+            if not isinstance(member, str):
+                raise _bad(f"{where}.members[{position}]", "must be a str")
+            if member in members:
+                raise _bad(f"{where}.members[{position}]", f"repeats the member {member!r}")
+            members.append(member)
+        groups[name] = _Group(name, _when(item, where), tuple(members))
+
     projects: dict[str, _Project] = {}
     for index, item in enumerate(_list(document, "projects")):
         where = f"projects[{index}]"
@@ -360,18 +449,29 @@ def parse_access(document: Any) -> _Access:
         display_name = _field(item, where, "display_name", str)
         if name in projects:
             raise _bad(where, f"repeats the project {name!r}")
-        projects[name] = _Project(name, display_name, _when(item, where))
+        private = _field(item, where, "private", bool, optional=True)
+        projects[name] = _Project(name, display_name, _when(item, where), bool(private))
 
     roles: dict[tuple[str, str], Role] = {}
+    group_roles: dict[tuple[str, str], GroupRole] = {}
     for index, item in enumerate(_list(document, "roles")):
         where = f"roles[{index}]"
-        role = Role(
-            _field(item, where, "project", str),
-            _field(item, where, "user", str),
-            _field(item, where, "role", str),
-        )
-        if role.role not in UPLOAD_ROLES:
-            raise _bad(f"{where}.role", f"must be one of {', '.join(UPLOAD_ROLES)}")
+        project = _field(item, where, "project", str)
+        role_name = _field(item, where, "role", str)
+        if role_name not in ROLES:
+            raise _bad(f"{where}.role", f"must be one of {', '.join(ROLES)}")
+        if "group" in item and "user" in item:
+            raise _bad(where, "names both a user and a group; give one")
+        if "group" in item:
+            group = _field(item, where, "group", str)
+            _check_group_name(group, f"{where}.group")
+            if (project, group) in group_roles:
+                raise _bad(where, f"repeats the role of {GROUP_PREFIX + group!r} on {project!r}")
+            group_roles[(project, group)] = GroupRole(project, group, role_name)
+            continue
+        if "user" not in item:
+            raise _bad(where, "names no holder; give a user or a group")
+        role = Role(project, _field(item, where, "user", str), role_name)
         if (role.project, role.user) in roles:
             raise _bad(where, f"repeats the role of {role.user!r} on {role.project!r}")
         roles[(role.project, role.user)] = role
@@ -384,7 +484,7 @@ def parse_access(document: Any) -> _Access:
         tokens[token.id] = (token, stored_hash)
     return _Access(
         tuple(users.values()), tuple(projects.values()), tuple(roles.values()),
-        tuple(tokens.values()),
+        tuple(tokens.values()), tuple(groups.values()), tuple(group_roles.values()),
     )  # fmt: skip
 
 
@@ -402,8 +502,8 @@ def _catalog_errors(action: str) -> Iterator[None]:
 
 
 def import_access(catalog: Catalog, document: Any, replace: bool = False) -> ImportReport:
-    """Add the document's users, projects, roles and tokens to the catalog (see the module
-    docstring), in one transaction.
+    """Add the document's users, groups and their members, projects (private ones made
+    private), roles and tokens to the catalog (see the module docstring), in one transaction.
 
     An existing user, role or token that differs from the document is kept and reported,
     unless ``replace``: then it is set to the document's (a user's hash and admin flag).
@@ -416,12 +516,26 @@ def import_access(catalog: Catalog, document: Any, replace: bool = False) -> Imp
         for user in access.users:
             _import_user(txn, user, users.get(user.name), replace, report)
         known_users = users.keys() | {user.name for user in access.users}
+        groups = {group.name: group for group in current.groups}
+        for group in access.groups:
+            for member in group.members:
+                if member not in known_users:
+                    raise _bad("groups", f"name the user {member!r}, who is neither in users"
+                               " nor in the catalog")  # fmt: skip
+            _import_group(txn, group, groups.get(group.name), report)
+        known_groups = groups.keys() | {group.name for group in access.groups}
         # Ownerless on purpose: a project's roles follow from the document alone
         # (claim_project would make someone owner), so export -> import -> export gives the
         # same document.
+        private = {project.name for project in current.projects if project.private}
         for project in access.projects:
             if txn.ensure_project(project.name, project.display_name, project.created):
                 report.projects_created.append(project.name)
+            if project.private and project.name not in private:
+                txn.set_private(project.name, True)
+                report.projects_made_private.append(project.name)
+            elif not project.private and project.name in private:
+                report.projects_kept_private.append(project.name)
         known_projects = {p.name for p in current.projects} | {p.name for p in access.projects}
         roles = {(role.project, role.user): role.role for role in current.roles}
         for role in access.roles:
@@ -431,7 +545,21 @@ def import_access(catalog: Catalog, document: Any, replace: bool = False) -> Imp
             if role.user not in known_users:
                 raise _bad("roles", f"name the user {role.user!r}, who is neither in users nor"
                            " in the catalog")  # fmt: skip
-            _import_role(txn, role, roles.get((role.project, role.user)), replace, report)
+            existing = roles.get((role.project, role.user))
+            if _import_role(role.project, role.user, role.role, existing, replace, report):
+                txn.set_role(role.project, role.user, role.role)
+        group_roles = {(role.project, role.group): role.role for role in current.group_roles}
+        for grant in access.group_roles:
+            if grant.project not in known_projects:
+                raise _bad("roles", f"name the project {grant.project!r}, which is neither in"
+                           " projects nor in the catalog")  # fmt: skip
+            if grant.group not in known_groups:
+                raise _bad("roles", f"name the group {grant.group!r}, which is neither in groups"
+                           " nor in the catalog")  # fmt: skip
+            existing = group_roles.get((grant.project, grant.group))
+            holder = GROUP_PREFIX + grant.group
+            if _import_role(grant.project, holder, grant.role, existing, replace, report):
+                txn.set_group_role(grant.project, grant.group, grant.role)
         tokens = {token.id: (token, stored_hash) for token, stored_hash in current.tokens}
         for token, stored_hash in access.tokens:
             if token.user not in known_users:
@@ -456,17 +584,38 @@ def _import_user(
         report.users_updated.append(user.name)
 
 
-def _import_role(
-    txn: AccessWriter, role: Role, existing: str | None, replace: bool, report: ImportReport
+def _import_group(
+    txn: AccessWriter, group: _Group, existing: Group | None, report: ImportReport
 ) -> None:
-    label = f"{role.project}: {role.user} ({role.role})"
-    if existing == role.role:
-        report.roles_unchanged += 1
-    elif existing is not None and not replace:
-        report.roles_kept.append(f"{role.project}: {role.user} ({existing})")
+    """Add the group unless it exists, and the members it lacks (never removing one)."""
+    if existing is None:
+        txn.add_group(group.name, group.created)
+        report.groups_added.append(group.name)
     else:
-        txn.set_role(role.project, role.user, role.role)
-        (report.roles_granted if existing is None else report.roles_changed).append(label)
+        report.groups_unchanged += 1
+    present = set(existing.members) if existing is not None else set()
+    for member in group.members:
+        if member in present:
+            report.members_unchanged += 1
+        else:
+            txn.set_member(group.name, member)
+            report.members_added.append(f"{GROUP_PREFIX}{group.name}: {member}")
+
+
+def _import_role(
+    project: str, holder: str, role: str, existing: str | None, replace: bool,
+    report: ImportReport,
+) -> bool:  # fmt: skip
+    """Report the role of a user or ``@group``; whether the document's role is to be set."""
+    if existing == role:
+        report.roles_unchanged += 1
+        return False
+    if existing is not None and not replace:
+        report.roles_kept.append(f"{project}: {holder} ({existing})")
+        return False
+    label = f"{project}: {holder} ({role})"
+    (report.roles_granted if existing is None else report.roles_changed).append(label)
+    return True
 
 
 def _import_token(

@@ -22,12 +22,12 @@ from pubkit.server import admin, backup
 from pubkit.server.auth.authenticator import Authenticator, Credentials
 from pubkit.server.auth.passwords import hash_password, verify_password
 from pubkit.server.auth.tokens import matches, split_token
-from pubkit.server.catalog import MAINTAINER, OWNER, Catalog, open_catalog
+from pubkit.server.catalog import MAINTAINER, OWNER, READER, Catalog, open_catalog
 from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key, utc_now
 from pubkit.server.storage import LocalStorage, MemoryStorage, Storage
 from pubkit.testing import make_wheel
 from tests.conftest import postgres_database
-from tests.server.conftest import PASSWORD, Index, upload_fields
+from tests.server.conftest import PASSWORD, Index, basic, upload_fields
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 # scrypt is slow on purpose: hash each password once for the whole module.
@@ -55,16 +55,27 @@ def catalogs(tmp_path: Path) -> Iterator[Any]:
 
 
 def populate(catalog: Catalog) -> dict[str, str]:
-    """Users, an owned project with a maintainer, a project whose owner was removed, and
-    tokens: scoped and expiring, read-only and used, revoked. Returns the tokens' texts."""
+    """Users, an owned project with a maintainer and a reader group, a project whose owner was
+    removed, a private project a group owns with a reader, a private project with no roles,
+    groups with members and without, and tokens: scoped and expiring, read-only and used,
+    revoked. Returns the tokens' texts."""
     alice = catalog.add_user("alice", HASHES["alice"])
     bob = catalog.add_user("bob", HASHES["bob"])
-    catalog.add_user("root", HASHES["root"], is_admin=True)
+    root = catalog.add_user("root", HASHES["root"], is_admin=True)
     carol = catalog.add_user("carol", HASHES["alice"])
     assert catalog.claim_project("demo", "Demo", alice)
     catalog.grant("demo", bob, MAINTAINER)
     assert catalog.claim_project("orphan-lib", "Orphan_Lib", carol)
     catalog.grant("orphan-lib", bob, MAINTAINER)
+    for group in ("devs", "ops", "qa"):
+        catalog.add_group(group)
+    for group, user in (("devs", "bob"), ("devs", "alice"), ("qa", "carol")):
+        assert catalog.set_member(group, user, True)
+    catalog.grant_group("demo", "ops", READER)
+    catalog.grant_group("secret", "devs", OWNER)  # creates it
+    catalog.grant("secret", root, READER)
+    assert catalog.set_private("secret", True)
+    assert catalog.set_private("hidden", True)  # kept private before its first upload
     _, upload = admin.create_token(
         catalog,
         "alice",
@@ -77,8 +88,16 @@ def populate(catalog: Catalog) -> dict[str, str]:
     _, revoked = admin.create_token(catalog, "root")
     admin.revoke_token(catalog, revoked)
     admin.create_token(catalog, "carol")  # goes with her
-    catalog.remove_user("carol")  # the project keeps only its maintainer
+    catalog.remove_user("carol")  # the project keeps only its maintainer; qa is left empty
     return {"upload": upload, "read": read, "revoked": revoked}
+
+
+def dated(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The entries of ``document[key]``, each with a "created" time, which is then left out."""
+    entries = [dict(entry) for entry in document[key]]
+    for entry in entries:
+        assert entry.pop("created")
+    return entries
 
 
 def token_id(text: str) -> str:
@@ -95,12 +114,26 @@ def test_export_import_round_trip(catalogs: Any, source: str, target: str) -> No
     old = catalogs(source)
     texts = populate(old)
     document = backup.export_access(old)
-    assert document["format"] == "pubkit-access" and document["version"] == 1
+    assert document["format"] == "pubkit-access" and document["version"] == 2
     assert [user["name"] for user in document["users"]] == ["alice", "bob", "root"]
+    assert dated(document, "groups") == [
+        {"name": "devs", "members": ["alice", "bob"]},
+        {"name": "ops", "members": []},
+        {"name": "qa", "members": []},  # carol's membership went with her
+    ]
+    assert dated(document, "projects") == [
+        {"name": "demo", "display_name": "Demo", "private": False},
+        {"name": "hidden", "display_name": "hidden", "private": True},  # no roles, private
+        {"name": "orphan-lib", "display_name": "Orphan_Lib", "private": False},
+        {"name": "secret", "display_name": "secret", "private": True},
+    ]
     assert document["roles"] == [
         {"project": "demo", "user": "alice", "role": OWNER},
         {"project": "demo", "user": "bob", "role": MAINTAINER},
+        {"project": "demo", "group": "ops", "role": READER},
         {"project": "orphan-lib", "user": "bob", "role": MAINTAINER},
+        {"project": "secret", "user": "root", "role": READER},
+        {"project": "secret", "group": "devs", "role": OWNER},
     ]
     tokens = {token["user"]: token for token in document["tokens"]}
     assert sorted(tokens) == ["alice", "bob", "root"]  # carol's went with her
@@ -117,10 +150,27 @@ def test_export_import_round_trip(catalogs: Any, source: str, target: str) -> No
     new = catalogs(target)
     report = backup.import_access(new, json.loads(text))
     assert report.users_added == ["alice", "bob", "root"]
-    assert report.projects_created == ["demo", "orphan-lib"]
-    assert len(report.roles_granted) == 3
+    assert report.groups_added == ["devs", "ops", "qa"]
+    assert report.members_added == ["@devs: alice", "@devs: bob"]
+    assert report.projects_created == ["demo", "hidden", "orphan-lib", "secret"]
+    assert report.projects_made_private == ["hidden", "secret"]
+    assert len(report.roles_granted) == 6 and "secret: @devs (owner)" in report.roles_granted
     assert sorted(report.tokens_added) == sorted(token["id"] for token in tokens.values())
+    assert report.summary().startswith(
+        "users 3 added, 0 updated, 0 kept, 0 unchanged;"
+        " groups 3 added, 0 unchanged; members 2 added,"
+    )
+    assert "4 projects created, 2 made private, 0 kept private; roles 6 granted" in (
+        report.summary()
+    )
     assert backup.export_access(new) == document
+    # Groups, their members and roles, and the private flags, as the catalog uses them.
+    secret = new.project_access("secret")
+    assert secret is not None and secret.private
+    assert secret.users == {"root": READER} and secret.groups == {"devs": OWNER}
+    assert new.private_projects() == {"hidden", "secret"}
+    assert new.groups_of("alice") == {"devs"}
+    assert {g.name: g.created for g in new.groups()} == {g.name: g.created for g in old.groups()}
     # The tokens came over as their hashes: they authenticate, scoped; the revoked one not.
     authenticator = Authenticator(new, cache_seconds=0)
     principal = authenticator.authenticate(Credentials("__token__", texts["upload"]))
@@ -145,8 +195,9 @@ def test_import_is_idempotent_and_moves_the_serial_only_on_change(catalogs: Any)
     assert backup.import_access(new, document).changed
     serial = new.serial()
     again = backup.import_access(new, document)
-    assert not again.changed and again.users_unchanged == 3 and again.roles_unchanged == 3
-    assert again.tokens_unchanged == 3
+    assert not again.changed and again.users_unchanged == 3 and again.roles_unchanged == 6
+    assert again.tokens_unchanged == 3 and again.groups_unchanged == 3
+    assert again.members_unchanged == 2 and again.projects_made_private == []
     assert new.serial() == serial
     assert backup.export_access(new) == document
 
@@ -158,14 +209,23 @@ def test_existing_users_roles_and_tokens_are_kept_unless_replace(catalogs: Any) 
     bob = new.add_user("bob", HASHES["root"], is_admin=True)  # another password, an admin
     new.add_user("dave", HASHES["bob"])  # not in the document: left alone, always
     new.claim_project("demo", "Demo", bob)  # bob owns demo here
+    assert new.set_private("demo", True)  # public in the document
+    new.add_group("devs")
+    new.set_member("devs", "dave", True)  # a member the document lacks
+    new.grant_group("secret", "devs", MAINTAINER)  # the document has devs own it; public here
     # alice's token id, here bob's read-only token with another secret.
     upload_id, read_id = token_id(texts["upload"]), token_id(texts["read"])
     new.add_token(upload_id, "0" * 64, bob, "read", None, None, None)
 
     kept = backup.import_access(new, document)
     assert kept.users_added == ["alice", "root"] and kept.users_kept == ["bob"]
-    assert kept.roles_kept == ["demo: bob (owner)"]
-    assert kept.projects_created == ["orphan-lib"]
+    assert kept.roles_kept == ["demo: bob (owner)", "secret: @devs (maintainer)"]
+    assert kept.groups_added == ["ops", "qa"] and kept.groups_unchanged == 1
+    assert kept.members_added == ["@devs: alice", "@devs: bob"]
+    assert kept.projects_created == ["hidden", "orphan-lib"]
+    # A private flag in the document hides the project; a public one never exposes it.
+    assert kept.projects_made_private == ["hidden", "secret"]
+    assert kept.projects_kept_private == ["demo"]
     assert kept.tokens_kept == [upload_id] and len(kept.tokens_added) == 2
     current = new.user("bob")
     assert current is not None and current.is_admin
@@ -182,23 +242,30 @@ def test_existing_users_roles_and_tokens_are_kept_unless_replace(catalogs: Any) 
         token["last_used"] = token["last_used"] and "2020-01-01T00:00:00+00:00"
     serial = new.serial()
     replaced = backup.import_access(new, document, replace=True)
-    assert replaced.users_updated == ["bob"] and replaced.roles_changed == [
-        "demo: bob (maintainer)"
-    ]
+    assert replaced.users_updated == ["bob"]
     assert replaced.tokens_updated == [upload_id] and replaced.tokens_unchanged == 2
+    assert replaced.roles_changed == ["demo: bob (maintainer)", "secret: @devs (owner)"]
+    assert replaced.projects_kept_private == ["demo"] and not replaced.projects_made_private
     assert new.serial() > serial  # the workers' password caches see the change
     current = new.user("bob")
     assert current is not None and not current.is_admin
     assert verify_password(PASSWORDS["bob"], current.password_hash)
     assert new.role("demo", current) == MAINTAINER
     assert new.user("dave") is not None
+    # Nothing is taken away, not even with replace: dave stays in devs, demo stays private.
+    devs = new.group("devs")
+    assert devs is not None and devs.members == ("alice", "bob", "dave")
+    assert new.private_projects() == {"demo", "hidden", "secret"}
+    assert new.project_roles("secret") == [("root", READER), ("@devs", OWNER)]
     found = new.token(upload_id)
     assert found is not None and found[0].user == "alice" and found[0].projects == ("demo",)
     assert matches(upload_id, texts["upload"].split("_", 2)[2], found[1])
     read = new.token(read_id)
     assert read is not None and read[0].revoked is not None
     assert read[0].last_used == last_used and last_used is not None
+    serial = new.serial()
     assert not backup.import_access(new, document, replace=True).changed
+    assert new.serial() == serial
 
 
 TOKEN = {
@@ -228,8 +295,9 @@ def _document(**changes: Any) -> dict[str, Any]:
     [
         ([], "not a pubkit access document"),
         (_document(format="pypi"), "not a pubkit access document"),
-        (_document(version=2), "version 2, newer than this pubkit reads (1); upgrade pubkit"),
+        (_document(version=3), "version 3, newer than this pubkit reads (2); upgrade pubkit"),
         (_document(version="1"), "version must be an integer"),
+        (_document(version=0), "version must be 1 to 2"),
         (_document(users={"alice": {}}), "users must be a list"),
         (
             _document(
@@ -251,7 +319,83 @@ def _document(**changes: Any) -> dict[str, Any]:
         ),
         (
             _document(roles=[{"project": "demo", "user": "alice", "role": "god"}]),
-            "roles[0].role must be one of owner, maintainer",
+            "roles[0].role must be one of owner, maintainer, reader",
+        ),
+        (
+            _document(projects=[{"name": "demo", "display_name": "Demo", "private": "yes"}]),
+            "projects[0].private must be a bool",
+        ),
+        # Groups, their members and their roles.
+        (_document(groups={"name": "devs"}), "groups must be a list"),
+        (_document(groups=["devs"]), "groups[0] is not an object"),
+        (_document(groups=[{"members": []}]), "groups[0].name must be a str"),
+        (_document(groups=[{"name": "@devs"}]), "groups[0].name is not a valid group name"),
+        (_document(groups=[{"name": "a/b"}]), "groups[0].name is not a valid group name"),
+        (
+            _document(groups=[{"name": "devs", "created": "yesterday"}]),
+            "groups[0].created is not an ISO 8601 time",
+        ),
+        (
+            _document(groups=[{"name": "devs", "members": "alice"}]),
+            "groups[0].members must be a list",
+        ),
+        (
+            _document(groups=[{"name": "devs", "members": [7]}]),
+            "groups[0].members[0] must be a str",
+        ),
+        (
+            _document(groups=[{"name": "devs", "members": ["alice", "alice"]}]),
+            "groups[0].members[1] repeats the member 'alice'",
+        ),
+        (
+            _document(groups=[{"name": "devs"}, {"name": "ops"}, {"name": "devs"}]),
+            "groups[2] repeats the group 'devs'",
+        ),
+        (
+            _document(groups=[{"name": "devs", "members": ["alice", "zed"]}]),
+            "groups name the user 'zed', who is neither in users nor in the catalog",
+        ),
+        (
+            _document(roles=[{"project": "demo", "group": "ops", "role": "owner"}]),
+            "roles name the group 'ops', which is neither in groups nor in the catalog",
+        ),
+        (
+            _document(roles=[{"project": "demo", "group": "@devs", "role": "owner"}]),
+            "roles[0].group is not a valid group name",
+        ),
+        (
+            _document(
+                groups=[{"name": "devs"}],
+                roles=[{"project": "demo", "group": "devs", "role": "admin"}],
+            ),
+            "roles[0].role must be one of owner, maintainer, reader",
+        ),
+        (
+            _document(
+                roles=[{"project": "demo", "user": "alice", "group": "devs", "role": "owner"}]
+            ),
+            "roles[0] names both a user and a group; give one",
+        ),
+        (
+            _document(roles=[{"project": "demo", "role": "owner"}]),
+            "roles[0] names no holder; give a user or a group",
+        ),
+        (
+            _document(
+                groups=[{"name": "devs"}],
+                roles=[
+                    {"project": "demo", "group": "devs", "role": "owner"},
+                    {"project": "demo", "group": "devs", "role": "reader"},
+                ],
+            ),
+            "roles[1] repeats the role of '@devs' on 'demo'",
+        ),
+        (
+            _document(
+                groups=[{"name": "devs"}],
+                roles=[{"project": "other", "group": "devs", "role": "reader"}],
+            ),
+            "roles name the project 'other', which is neither in projects nor in the catalog",
         ),
         (
             _document(roles=[{"project": "demo", "user": "zed", "role": "owner"}]),
@@ -296,6 +440,140 @@ def test_bad_documents_are_refused_and_change_nothing(
     # One transaction: a document refused half-way (an unknown user in roles or tokens) adds
     # no one.
     assert catalog.users() == [] and catalog.tokens() == [] and catalog.serial() == serial
+    assert catalog.groups() == [] and catalog.project("demo") is None
+
+
+# A document as version 1 wrote it: no groups, no private flags, roles of users only.
+CREATED = "2024-05-01T12:00:00+00:00"
+VERSION_1 = {
+    "format": "pubkit-access", "version": 1,
+    "users": [
+        {"name": "alice", "password_hash": HASHES["alice"], "is_admin": False, "created": CREATED},
+        {"name": "bob", "password_hash": HASHES["bob"], "is_admin": True, "created": CREATED},
+    ],
+    "projects": [{"name": "demo", "display_name": "Demo", "created": CREATED}],
+    "roles": [{"project": "demo", "user": "alice", "role": "owner"},
+              {"project": "demo", "user": "bob", "role": "maintainer"}],
+    "tokens": [TOKEN],
+}  # fmt: skip
+
+
+def test_a_version_1_document_still_imports(catalogs: Any) -> None:
+    catalog = catalogs("sqlite")
+    report = backup.import_access(catalog, json.loads(json.dumps(VERSION_1)))
+    assert report.users_added == ["alice", "bob"] and report.projects_created == ["demo"]
+    assert report.roles_granted == ["demo: alice (owner)", "demo: bob (maintainer)"]
+    assert report.groups_added == [] and report.projects_made_private == []
+    # Exported again, it is the same data in version 2: no groups, the project public.
+    assert backup.export_access(catalog) == {
+        **VERSION_1, "version": 2, "groups": [],
+        "projects": [{"name": "demo", "display_name": "Demo", "created": CREATED,
+                      "private": False}],
+    }  # fmt: skip
+
+    # A version 1 file knows nothing of private projects: it never makes one public.
+    assert catalog.set_private("demo", True)
+    again = backup.import_access(catalog, VERSION_1, replace=True)
+    assert again.projects_kept_private == ["demo"] and not again.changed
+    assert catalog.private_projects() == {"demo"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    ("key", "entry", "message"),
+    [
+        ("tokens", {**TOKEN, "user": "zed"}, "tokens name the user 'zed'"),
+        ("roles", {"project": "secret", "group": "nobody", "role": READER},
+         "roles name the group 'nobody'"),
+        ("groups", {"name": "late", "members": ["zed"]}, "groups name the user 'zed'"),
+    ],
+)  # fmt: skip
+def test_a_bad_entry_late_in_the_document_changes_nothing(
+    catalogs: Any, backend: str, key: str, entry: dict[str, Any], message: str
+) -> None:
+    source = catalogs("sqlite")
+    populate(source)
+    document = backup.export_access(source)
+    document[key].append(entry)  # the last of its kind, after everything valid
+    target = catalogs(backend)
+    bob = target.add_user("bob", HASHES["root"])
+    target.claim_project("demo", "Demo", bob)
+    before, serial = backup.export_access(target), target.serial()
+    with pytest.raises(UsageError, match=message) as raised:
+        backup.import_access(target, document, replace=True)
+    assert "\n" not in str(raised.value)
+    # Users, groups, members, private flags, roles and tokens were written before the bad
+    # entry was met, and rolled back with it.
+    assert backup.export_access(target) == before and target.serial() == serial
+
+
+def _group_owned_private_project(index: Index, dist_dir: Path) -> None:
+    """secret-lib: private, uploaded by alice, owned by @devs (alice's group) only."""
+    ops = index.admin()
+    ops.add_group("devs")
+    ops.add_member("devs", "alice")
+    accepted = index.upload(make_wheel(dist_dir, "secret-lib", "1.0"))
+    assert accepted.status_code == 200, accepted.text
+    ops.set_private("secret-lib", True)
+    ops.grant("secret-lib", "@devs", OWNER)
+    ops.revoke("secret-lib", "alice", OWNER)
+
+
+def test_a_rebuild_keeps_a_private_project_private(index: Index, dist_dir: Path) -> None:
+    _group_owned_private_project(index, dist_dir)
+    before = index.catalog.project_access("secret-lib")
+    assert before is not None and before.private and before.groups == {"devs": OWNER}
+
+    def seen() -> tuple[int, int, int, bool]:
+        page = "/simple/secret-lib/"
+        return (
+            index.client.get(page).status_code,  # anonymous
+            index.client.get(page, headers=basic("bob")).status_code,  # no role
+            index.client.get(page, headers=basic("alice")).status_code,  # through @devs
+            "secret-lib" in index.client.get("/simple/").text,  # listed to anonymous
+        )
+
+    assert seen() == (401, 404, 200, False)
+    # The file rows lost (a catalog restored from an older copy, say): the rebuild adds them
+    # back to the project as it is, and adds no owner to a project a group owns.
+    files = [record.filename for record in index.catalog.project_files("secret-lib")]
+    index.catalog.delete_files("secret-lib", files, None)
+    report = admin.rebuild_catalog(index.services.storage, index.catalog)
+    assert (report.added, report.removed, report.owners_assigned) == (1, 0, [])
+    assert index.catalog.project_access("secret-lib") == before
+    assert seen() == (401, 404, 200, False)
+    # Run again on an intact catalog: nothing changes at all.
+    report = admin.rebuild_catalog(index.services.storage, index.catalog)
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    assert index.catalog.project_access("secret-lib") == before
+
+
+@pytest.mark.parametrize("rebuild_first", [False, True])
+def test_a_restore_keeps_a_private_project_private(
+    index: Index, dist_dir: Path, tmp_path: Path, rebuild_first: bool
+) -> None:
+    _group_owned_private_project(index, dist_dir)
+    document = backup.export_access(index.catalog)
+    restored = open_catalog(f"sqlite:///{tmp_path / 'restored.sqlite3'}")
+    try:
+        if rebuild_first:
+            # The rebuild knows of no users yet and creates the project public; the import
+            # then makes it private.
+            report = admin.rebuild_catalog(index.services.storage, restored)
+            imported = backup.import_access(restored, document)
+            assert imported.projects_created == []
+        else:
+            imported = backup.import_access(restored, document)
+            assert imported.projects_created == ["secret-lib"]
+            report = admin.rebuild_catalog(index.services.storage, restored)
+            assert backup.export_access(restored) == document
+        assert imported.projects_made_private == ["secret-lib"]
+        assert imported.roles_granted == ["secret-lib: @devs (owner)"]
+        assert report.added == 1 and report.owners_assigned == []
+        assert restored.project_access("secret-lib") == index.catalog.project_access("secret-lib")
+        assert restored.private_projects() == {"secret-lib"}
+    finally:
+        restored.close()
 
 
 def test_a_token_with_the_fields_left_out_is_imported(catalogs: Any) -> None:
@@ -347,8 +625,8 @@ def test_cli_export_and_import(
     code, out, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
                          str(old_dir))  # fmt: skip
     assert code == 0, err
-    assert out == (f"exported 3 users, 3 roles on 2 projects and 3 tokens to {file}; it holds"
-                   " password and token hashes: keep it secret\n")  # fmt: skip
+    assert out == (f"exported 3 users, 3 groups, 6 roles on 3 projects (2 private) and 3 tokens"
+                   f" to {file}; it holds password and token hashes: keep it secret\n")  # fmt: skip
     code, _, err = run(monkeypatch, capsys, "index", "export", str(file), "--data-dir",
                        str(old_dir))  # fmt: skip
     assert code == 1 and err == f"error: {file} exists; pass --force to overwrite it\n"
@@ -359,7 +637,8 @@ def test_cli_export_and_import(
     monkeypatch.setenv("PUBKIT_CATALOG", f"sqlite:///{new_dir / 'catalog.sqlite3'}")
     code, out, err = run(monkeypatch, capsys, "index", "import", str(file))
     assert code == 0, err
-    assert out.startswith("imported ") and "users 3 added" in out and "3 granted" in out
+    assert out.startswith("imported ") and "users 3 added" in out and "roles 6 granted" in out
+    assert "groups 3 added" in out and "2 made private" in out
     code, out, err = run(monkeypatch, capsys, "index", "import", str(file))
     assert code == 0 and "users 0 added, 0 updated, 0 kept, 3 unchanged" in out
     for line in out + err:

@@ -72,6 +72,7 @@ class Project:
     name: str
     display_name: str
     created: datetime
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,25 @@ class Role:
 
 
 @dataclass(frozen=True)
+class GroupRole:
+    """A role held by a group (``group`` without its ``@``)."""
+
+    project: str
+    group: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Access:
-    """Users, projects, roles and tokens (each with its stored hash) as read at one moment."""
+    """Users, groups (with their members), projects (with their private flag), the roles of
+    users and of groups, and tokens (each with its stored hash) as read at one moment."""
 
     users: tuple[User, ...]
     projects: tuple[Project, ...]
     roles: tuple[Role, ...]
     tokens: tuple[tuple[Token, str], ...]
+    groups: tuple[Group, ...] = ()
+    group_roles: tuple[GroupRole, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,27 @@ def _record(row: Any, project: str) -> FileRecord:
         yanked=bool(row.yanked),
         yanked_reason=row.yanked_reason,
     )
+
+
+def _groups(conn: Connection, name: str | None = None) -> list[Group]:
+    query = (
+        select(schema.access_groups.c.name, schema.access_groups.c.created,
+               schema.users.c.name.label("member"))
+        .outerjoin(schema.group_members,
+                   schema.group_members.c.group_id == schema.access_groups.c.id)
+        .outerjoin(schema.users, schema.group_members.c.user_id == schema.users.c.id)
+        .order_by(schema.access_groups.c.name, schema.users.c.name)
+    )  # fmt: skip
+    if name is not None:
+        query = query.where(schema.access_groups.c.name == name)
+    members: dict[str, list[str]] = {}
+    created: dict[str, datetime] = {}
+    for row in conn.execute(query):
+        created[row.name] = _aware(row.created)
+        members.setdefault(row.name, [])
+        if row.member is not None:
+            members[row.name].append(row.member)
+    return [Group(group, created[group], tuple(names)) for group, names in members.items()]
 
 
 def _summary(row: Any) -> ProjectSummary:
@@ -653,25 +687,16 @@ class Catalog:
     def set_private(self, project: str, private: bool) -> bool:
         """Make ``project`` private or public (creating it, so that a name can be kept
         private before its first upload); whether anything changed."""
-        with self._guard("change the project's visibility"), self._write() as conn:
-            self._ensure_project(conn, project, project)
-            result = conn.execute(
-                update(schema.projects)
-                .where(and_(schema.projects.c.name == project,
-                            schema.projects.c.private.is_not(private)))
-                .values(private=private)
-            )  # fmt: skip
-            if result.rowcount:
-                self._journal(conn, project, "private" if private else "public")
-            return bool(result.rowcount)
+        with self._guard("change the project's visibility"), self.transaction() as txn:
+            txn.ensure_project(project, project)
+            return txn.set_private(project, private)
 
     # -- groups ----------------------------------------------------------------------------
 
     def add_group(self, name: str) -> Group:
         try:
-            with self._guard("add the group"), self._write() as conn:
-                conn.execute(insert(schema.access_groups).values(name=name, created=utc_now()))
-                self._journal(conn, "", "add group", actor=name)
+            with self._guard("add the group"), self.transaction() as txn:
+                txn.add_group(name)
         except IntegrityError:
             raise AlreadyExistsError(
                 f"group {name!r} already exists; `pubkit group list` shows its members"
@@ -696,25 +721,8 @@ class Catalog:
 
     def groups(self, name: str | None = None) -> list[Group]:
         """Every group (or the one named) with its members, by name."""
-        query = (
-            select(schema.access_groups.c.name, schema.access_groups.c.created,
-                   schema.users.c.name.label("member"))
-            .outerjoin(schema.group_members,
-                       schema.group_members.c.group_id == schema.access_groups.c.id)
-            .outerjoin(schema.users, schema.group_members.c.user_id == schema.users.c.id)
-            .order_by(schema.access_groups.c.name, schema.users.c.name)
-        )  # fmt: skip
-        if name is not None:
-            query = query.where(schema.access_groups.c.name == name)
-        members: dict[str, list[str]] = {}
-        created: dict[str, datetime] = {}
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                created[row.name] = _aware(row.created)
-                members.setdefault(row.name, [])
-                if row.member is not None:
-                    members[row.name].append(row.member)
-        return [Group(group, created[group], tuple(names)) for group, names in members.items()]
+            return _groups(conn, name)
 
     def groups_of(self, user: str) -> frozenset[str]:
         """The groups ``user`` is a member of."""
@@ -730,35 +738,14 @@ class Catalog:
 
     def set_member(self, group: str, user: str, member: bool) -> bool:
         """Add ``user`` to ``group`` (or take them out); whether anything changed."""
-        with self._guard("change the group's members"), self._write() as conn:
-            group_id = self._id_of(conn, schema.access_groups, group, "group")
-            user_id = self._id_of(conn, schema.users, user, "user")
-            pair = and_(schema.group_members.c.group_id == group_id,
-                        schema.group_members.c.user_id == user_id)  # fmt: skip
-            present = conn.execute(select(schema.group_members.c.user_id).where(pair)).first()
-            if (present is not None) == member:
-                return False
-            if member:
-                conn.execute(insert(schema.group_members).values(group_id=group_id,
-                                                                 user_id=user_id))  # fmt: skip
-            else:
-                conn.execute(delete(schema.group_members).where(pair))
-            self._journal(conn, "", "add member" if member else "remove member", actor=user)
-            return True
+        with self._guard("change the group's members"), self.transaction() as txn:
+            return txn.set_member(group, user, member)
 
     def grant_group(self, project: str, group: str, role: str) -> None:
         """Give ``group`` ``role`` on ``project`` (created if absent), replacing its role."""
-        with self._guard("grant the role"), self._write() as conn:
-            project_id, _ = self._ensure_project(conn, project, project)
-            group_id = self._id_of(conn, schema.access_groups, group, "group")
-            conn.execute(delete(schema.group_roles).where(and_(
-                schema.group_roles.c.project_id == project_id,
-                schema.group_roles.c.group_id == group_id)))  # fmt: skip
-            conn.execute(
-                insert(schema.group_roles).values(project_id=project_id, group_id=group_id,
-                                                  role=role)
-            )  # fmt: skip
-            self._journal(conn, project, f"grant {role}", actor=GROUP_PREFIX + group)
+        with self._guard("grant the role"), self.transaction() as txn:
+            txn.ensure_project(project, project)
+            txn.set_group_role(project, group, role)
 
     def revoke_group(self, project: str, group: str) -> None:
         with self._guard("revoke the role"), self._write() as conn:
@@ -854,8 +841,8 @@ class Catalog:
     # -- access data: export and import -----------------------------------------------------
 
     def access(self) -> Access:
-        """Every user, project, role and token, read in one transaction (a consistent backup:
-        no role or token of a user the same read does not show)."""
+        """Every user, group, project, role and token, read in one transaction (a consistent
+        backup: no role, membership or token of a user or group the same read does not show)."""
         with self.engine.connect() as conn:
             if not self.is_sqlite:
                 # Read committed would give each query its own snapshot.
@@ -867,7 +854,8 @@ class Catalog:
         users = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
         projects = conn.execute(
             select(schema.projects.c.name, schema.projects.c.display_name,
-                   schema.projects.c.created).order_by(schema.projects.c.name)
+                   schema.projects.c.created, schema.projects.c.private)
+            .order_by(schema.projects.c.name)
         ).all()  # fmt: skip
         roles = conn.execute(
             select(schema.projects.c.name.label("project"), schema.users.c.name.label("user"),
@@ -879,16 +867,28 @@ class Catalog:
         tokens = conn.execute(
             self._token_rows().order_by(schema.tokens.c.created, schema.tokens.c.id)
         ).all()
+        group_roles = conn.execute(
+            select(schema.projects.c.name.label("project"),
+                   schema.access_groups.c.name.label("group"), schema.group_roles.c.role)
+            .join(schema.projects, schema.group_roles.c.project_id == schema.projects.c.id)
+            .join(schema.access_groups,
+                  schema.group_roles.c.group_id == schema.access_groups.c.id)
+            .order_by(schema.projects.c.name, schema.access_groups.c.name)
+        ).all()  # fmt: skip
         return Access(
             users=tuple(_user(row) for row in users),
-            projects=tuple(Project(r.name, r.display_name, _aware(r.created)) for r in projects),
+            projects=tuple(Project(r.name, r.display_name, _aware(r.created), bool(r.private))
+                           for r in projects),
             roles=tuple(Role(row.project, row.user, row.role) for row in roles),
             tokens=tuple((_token(row), row.secret_hash) for row in tokens),
-        )
+            groups=tuple(_groups(conn)),
+            group_roles=tuple(GroupRole(row.project, row.group, row.role) for row in group_roles),
+        )  # fmt: skip
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[AccessWriter]:
-        """Writes of users, projects, roles and tokens that commit together or not at all.
+        """Writes of users, groups, projects, roles and tokens that commit together or not at
+        all.
 
         Database errors pass through untranslated (the caller knows what its statements hold).
         """
@@ -964,6 +964,56 @@ class AccessWriter:
         project_id = self._id(schema.projects, project, "project")
         user_id = self._id(schema.users, user, "user")
         self._catalog._grant(self._conn, project, project_id, user, user_id, role)
+
+    def set_private(self, project: str, private: bool) -> bool:
+        """Make ``project`` (which must exist) private or public; whether anything changed."""
+        self._id(schema.projects, project, "project")
+        result = self._conn.execute(
+            update(schema.projects)
+            .where(and_(schema.projects.c.name == project,
+                        schema.projects.c.private.is_not(private)))
+            .values(private=private)
+        )  # fmt: skip
+        if result.rowcount:
+            self._catalog._journal(self._conn, project, "private" if private else "public")
+        return bool(result.rowcount)
+
+    def add_group(self, name: str, created: datetime | None = None) -> None:
+        self._conn.execute(
+            insert(schema.access_groups).values(name=name, created=created or utc_now())
+        )
+        self._catalog._journal(self._conn, "", "add group", actor=name)
+
+    def set_member(self, group: str, user: str, member: bool = True) -> bool:
+        """Add ``user`` to ``group`` (or take them out); whether anything changed."""
+        group_id = self._id(schema.access_groups, group, "group")
+        user_id = self._id(schema.users, user, "user")
+        pair = and_(schema.group_members.c.group_id == group_id,
+                    schema.group_members.c.user_id == user_id)  # fmt: skip
+        present = self._conn.execute(select(schema.group_members.c.user_id).where(pair)).first()
+        if (present is not None) == member:
+            return False
+        if member:
+            self._conn.execute(
+                insert(schema.group_members).values(group_id=group_id, user_id=user_id)
+            )
+        else:
+            self._conn.execute(delete(schema.group_members).where(pair))
+        self._catalog._journal(self._conn, "", "add member" if member else "remove member",
+                               actor=user)  # fmt: skip
+        return True
+
+    def set_group_role(self, project: str, group: str, role: str) -> None:
+        """Grant ``role`` on ``project`` to ``group``, replacing any role it had there."""
+        project_id = self._id(schema.projects, project, "project")
+        group_id = self._id(schema.access_groups, group, "group")
+        self._conn.execute(delete(schema.group_roles).where(and_(
+            schema.group_roles.c.project_id == project_id,
+            schema.group_roles.c.group_id == group_id)))  # fmt: skip
+        self._conn.execute(
+            insert(schema.group_roles).values(project_id=project_id, group_id=group_id, role=role)
+        )
+        self._catalog._journal(self._conn, project, f"grant {role}", actor=GROUP_PREFIX + group)
 
     def add_token(self, token: Token, stored_hash: str) -> None:
         user_id = self._id(schema.users, token.user, "user")
