@@ -1,0 +1,281 @@
+"""Every endpoint by every kind of principal, on a public and on an authenticated-read server,
+with the project public and private: the status each gets is written out by hand below, so a
+change in who may do what shows up here as a changed cell.
+
+Principals (columns, in this order):
+  anon      no credentials
+  reader    rita, reader of acme
+  other     mo, maintainer of another project only
+  maint     max, maintainer of acme
+  owner     olga, owner of acme
+  group     gus, member of @team, which is maintainer of acme
+  admin     root, administrator
+  expired   olga's token, past its expiry
+  revoked   olga's token, revoked
+  scoped    olga's upload token limited to the project "other"
+  readtok   olga's read-only token
+
+Reading on a public index does not look at credentials for public projects (as anonymous
+could read them anyway), so expired and revoked tokens read those too: that is the 200 in
+their columns of the first rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from pubkit.server import admin
+from pubkit.server.app import create_app
+from pubkit.server.catalog import schema
+from pubkit.server.layout import utc_now
+from pubkit.settings import load_server_settings
+from pubkit.testing import make_wheel
+from tests.server.conftest import PASSWORD, basic, upload_fields
+
+PRINCIPALS = ("anon", "reader", "other", "maint", "owner", "group", "admin", "expired",
+              "revoked", "scoped", "readtok")  # fmt: skip
+USERS = {"reader": "rita", "other": "mo", "maint": "max", "owner": "olga", "group": "gus",
+         "admin": "root"}  # fmt: skip
+WHEEL = "acme-1.0-py3-none-any.whl"
+
+
+@dataclass
+class World:
+    client: TestClient
+    headers: dict[str, dict[str, str]]
+    dists: Path
+    private: bool
+
+    def upload(self, who: str, name: str, version: str) -> int:
+        wheel = make_wheel(self.dists / who, name, version)
+        files = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+        answer = self.client.post("/", data=upload_fields(wheel), files=files,
+                                  headers=self.headers[who])  # fmt: skip
+        return int(answer.status_code)
+
+
+Request = Callable[[World, str, int], int]  # (world, principal, its column) -> status
+
+
+def get(path: str) -> Request:
+    def send(world: World, who: str, _column: int) -> int:
+        return int(world.client.get(path, headers=world.headers[who]).status_code)
+
+    return send
+
+
+def api(method: str, path: str, body: Any = None) -> Request:
+    def send(world: World, who: str, column: int) -> int:
+        url = path.format(i=column)
+        answer = world.client.request(method, url, json=body, headers=world.headers[who])
+        return int(answer.status_code)
+
+    return send
+
+
+def upload_to(project: str) -> Request:
+    # A version (or a project) of each principal's own, so one's success changes no other cell.
+    return lambda world, who, column: world.upload(who, project.format(i=column), f"2.{column}")
+
+
+def set_visibility(world: World, who: str, column: int) -> int:
+    # Setting what already is: allowed requests change nothing the other cells depend on.
+    body = {"private": world.private}
+    return api("PUT", "/api/v1/projects/acme/visibility", body)(world, who, column)
+
+
+# Each row: the request, then the expected statuses per principal (in PRINCIPALS order) for
+# (server read policy, project visibility).
+PUB, AUTH = "public", "authenticated"
+MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
+    "GET /simple/": (get("/simple/"), {
+        (PUB, False): "200 200 200 200 200 200 200 200 200 200 200",
+        (PUB, True): "200 200 200 200 200 200 200 401 401 200 200",
+        (AUTH, False): "401 200 200 200 200 200 200 401 401 200 200",
+        (AUTH, True): "401 200 200 200 200 200 200 401 401 200 200",
+    }),
+    "GET /simple/acme/": (get("/simple/acme/"), {
+        (PUB, False): "200 200 200 200 200 200 200 200 200 200 200",
+        (PUB, True): "401 200 404 200 200 200 200 401 401 404 200",
+        (AUTH, False): "401 200 200 200 200 200 200 401 401 200 200",
+        (AUTH, True): "401 200 404 200 200 200 200 401 401 404 200",
+    }),
+    "GET file": (get(f"/files/acme/{WHEEL}"), {
+        (PUB, False): "200 200 200 200 200 200 200 200 200 200 200",
+        (PUB, True): "401 200 404 200 200 200 200 401 401 404 200",
+        (AUTH, False): "401 200 200 200 200 200 200 401 401 200 200",
+        (AUTH, True): "401 200 404 200 200 200 200 401 401 404 200",
+    }),
+    "GET metadata": (get(f"/files/acme/{WHEEL}.metadata"), {
+        (PUB, False): "200 200 200 200 200 200 200 200 200 200 200",
+        (PUB, True): "401 200 404 200 200 200 200 401 401 404 200",
+        (AUTH, False): "401 200 200 200 200 200 200 401 401 200 200",
+        (AUTH, True): "401 200 404 200 200 200 200 401 401 404 200",
+    }),
+    "upload to acme": (upload_to("acme"), {
+        (PUB, False): "401 403 403 200 200 200 200 401 401 403 403",
+        (PUB, True): "401 403 404 200 200 200 200 401 401 404 403",
+        (AUTH, False): "401 403 403 200 200 200 200 401 401 403 403",
+        (AUTH, True): "401 403 404 200 200 200 200 401 401 404 403",
+    }),
+    "upload a new project": (upload_to("fresh-{i}"), {
+        (policy, private): "401 200 200 200 200 200 200 401 401 403 403"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "GET /api/v1/whoami": (api("GET", "/api/v1/whoami"), {
+        (policy, private): "401 200 200 200 200 200 200 401 401 200 200"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "GET /api/v1/projects/acme": (api("GET", "/api/v1/projects/acme"), {
+        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+                            else "401 403 403 403 200 403 200 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "PUT visibility": (set_visibility, {
+        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+                            else "401 403 403 403 204 403 204 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "POST yank": (api("POST", "/api/v1/projects/acme/releases/1.0/yank", {"reason": "m"}), {
+        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+                            else "401 403 403 403 200 403 200 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "PUT role": (api("PUT", "/api/v1/projects/acme/roles/@team", {"role": "maintainer"}), {
+        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+                            else "401 403 403 403 204 403 204 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "DELETE release": (api("DELETE", "/api/v1/projects/acme/releases/9.{i}"), {
+        (policy, private): ("401 403 404 403 403 403 200 401 401 404 403" if private
+                            else "401 403 403 403 403 403 200 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "GET /api/v1/users": (api("GET", "/api/v1/users"), {
+        (policy, private): "401 403 403 403 403 403 200 401 401 403 403"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "POST /api/v1/tokens (own)": (api("POST", "/api/v1/tokens", {"permission": "read"}), {
+        (policy, private): "401 201 201 201 201 201 201 401 401 403 403"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "GET /api/v1/audit": (api("GET", "/api/v1/audit"), {
+        (policy, private): "401 403 403 403 403 403 200 401 401 403 403"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+}  # fmt: skip
+def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
+    # Every request comes from one address here: sign-in pacing would answer 429 to the
+    # expired and revoked tokens' many failures (it has tests of its own).
+    settings = load_server_settings({"data_dir": tmp / "data", "read": read,
+                                     "auth_failures_per_minute": "100000"}, environ={})  # fmt: skip
+    app = create_app(settings)
+    with TestClient(app) as client:
+        services = app.state.services
+        catalog = services.catalog
+        for name in USERS.values():
+            admin.add_user(catalog, name, PASSWORD, is_admin=name == "root")
+        headers = {key: basic(name) for key, name in USERS.items()}
+        headers["anon"] = {}
+        world = World(client, headers, tmp / "dists", private)
+        operations = admin.Admin(catalog, lambda: services.storage, "test")
+        assert world.upload("owner", "acme", "1.0") == 200
+        for column in range(len(PRINCIPALS)):  # one release per principal, for DELETE
+            assert world.upload("owner", "acme", f"9.{column}") == 200
+        assert world.upload("other", "other", "1.0") == 200
+        operations.grant("acme", "max", "maintainer")
+        operations.grant("acme", "rita", "reader")
+        operations.add_group("team")
+        operations.add_member("team", "gus")
+        operations.grant("acme", "@team", "maintainer")
+        operations.set_private("acme", private)
+
+        def token_header(**options: Any) -> dict[str, str]:
+            _token, text = operations.create_token("olga", **options)
+            return {"Authorization": f"Bearer {text}"}
+
+        expired = token_header(expires_in=timedelta(hours=1))
+        revoked_token, revoked_text = operations.create_token("olga")
+        operations.revoke_token(revoked_token.id)
+        headers["expired"] = expired
+        with catalog.engine.begin() as conn:  # an hour later
+            conn.execute(update(schema.tokens).where(schema.tokens.c.expires.is_not(None))
+                         .values(expires=utc_now() - timedelta(seconds=1)))  # fmt: skip
+        headers["revoked"] = {"Authorization": f"Bearer {revoked_text}"}
+        headers["scoped"] = token_header(projects=("other",))
+        headers["readtok"] = token_header(permission="read")
+        yield world
+
+
+COMBINATIONS = [(PUB, False), (PUB, True), (AUTH, False), (AUTH, True)]
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS,
+                ids=[f"{read}-index-{'private' if private else 'public'}-project"
+                     for read, private in COMBINATIONS])  # fmt: skip
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          ) -> Iterator[tuple[World, tuple[str, bool]]]:  # fmt: skip
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+    read, private = request.param
+    try:
+        for built in build_world(tmp_path_factory.mktemp("matrix"), read, private):
+            yield built, request.param
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+def test_each_principal_gets_the_status_written_down(
+    world: tuple[World, tuple[str, bool]], endpoint: str
+) -> None:
+    built, combination = world
+    request, expected = MATRIX[endpoint]
+    statuses = [request(built, who, column) for column, who in enumerate(PRINCIPALS)]
+    wanted = [int(code) for code in expected[combination].split()]
+    differences = {
+        who: f"got {got}, want {want}"
+        for who, got, want in zip(PRINCIPALS, statuses, wanted, strict=True)
+        if got != want
+    }
+    assert not differences, f"{endpoint} {combination}: {differences}"
+
+
+def test_the_project_list_shows_a_private_project_to_those_who_may_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+    for built in build_world(tmp_path, PUB, True):
+
+        def listed(who: str, world: World = built) -> set[str]:
+            answer = world.client.get("/simple/", headers={
+                **world.headers[who], "Accept": "application/vnd.pypi.simple.v1+json"})
+            return {project["name"] for project in answer.json()["projects"]}
+
+        assert listed("anon") == {"other"}
+        assert listed("other") == {"other"}
+        for who in ("reader", "maint", "owner", "group", "admin", "readtok"):
+            assert listed(who) == {"acme", "other"}, who
+        assert listed("scoped") == {"other"}
+        # Public files may be cached by anyone on the way; a private project's may not.
+        answer = built.client.get(f"/files/acme/{WHEEL}", headers=built.headers["owner"])
+        assert answer.headers["cache-control"].startswith("private")
+
+
+def test_a_reader_gets_the_private_file_as_uploaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+    for built in build_world(tmp_path, AUTH, True):
+        wheel = built.dists / "owner" / WHEEL
+        answer = built.client.get(f"/files/acme/{WHEEL}", headers=built.headers["reader"])
+        assert answer.status_code == 200
+        assert answer.content == wheel.read_bytes()
