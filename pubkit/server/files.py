@@ -52,8 +52,9 @@ class FileRecords:
         self._serial = -1
         self._lock = threading.Lock()
 
-    def get(self, filename: str) -> FileRecord | None:
-        serial = self.catalog.serial()
+    def get(self, filename: str, serial: int | None = None) -> FileRecord | None:
+        if serial is None:
+            serial = self.catalog.serial()
         with self._lock:
             if serial != self._serial:
                 # Yanks and new uploads change records; refetching is cheap, staleness is not.
@@ -133,10 +134,11 @@ class FilesApp:
         if await refuse_writes(scope, send, "files are"):
             return
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
-        await self.services.reader(scope, project)
+        serial = self.services.catalog.serial()
+        await self.services.reader(scope, project, serial)
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
-        record = self.records.get(dist_name) if dist_name else None
+        record = self.records.get(dist_name, serial) if dist_name else None
         # Only files whose catalog row is committed exist, and only at their own path.
         if (
             record is None
@@ -147,7 +149,7 @@ class FilesApp:
             return
         public = (
             self.services.settings.read == "public"
-            and project not in self.services.permissions.private_projects()
+            and project not in self.services.permissions.private_projects(serial)
         )
         include_body = scope["method"] != "HEAD"
         if want_metadata:

@@ -47,16 +47,21 @@ class Services:
         )
 
     async def user_from(
-        self, authorization: str | None, address: str | None = None
+        self, authorization: str | None, address: str | None = None, serial: int | None = None
     ) -> Principal | None:
         """Who an Authorization header proves (a user, or a user's token); None: anonymous.
 
         Raises AuthenticationError for wrong or malformed credentials, RateLimitedError when
-        this address or account has failed too often in the last minute.
+        this address or account has failed too often in the last minute. ``serial``: the
+        catalog serial, when the caller has just read it.
         """
         credentials = parse_basic_auth(authorization)
         if credentials is None:
             return None
+        # Credentials verified a moment ago are no guess: they skip the failure count.
+        principal = self.authenticator.cached(credentials, serial)
+        if principal is not None:
+            return principal
         keys = _throttle_keys(credentials, address)
         wait = self.throttle.retry_after(*keys)
         if wait is not None:
@@ -70,17 +75,32 @@ class Services:
             self.throttle.failed(*keys)
             raise
 
-    async def reader(self, scope: Scope, project: str | None) -> Principal | None:
+    async def reader(self, scope: Scope, project: str | None, serial: int) -> Principal | None:
         """Enforce read access to ``project`` (None: the project list) for a request of the
-        bare-ASGI read path; who reads (None: anonymous, or not asked: on a public index,
-        public projects are read without looking at credentials)."""
+        bare-ASGI read path, at catalog ``serial``; who reads (None: anonymous, or not asked).
+
+        Public projects on a public index are read without looking at credentials; elsewhere
+        any signed-in principal reads public projects, and the policy decides private ones.
+        """
         authorization = header(scope, b"authorization")
-        if self.settings.read == "public":
-            private = self.permissions.private_projects()
-            if project not in private if project is not None else not (private and authorization):
-                return None
-        principal = await self.user_from(authorization, client_address(scope))
-        self.permissions.check(principal, Action.READ, project)
+        public = self.settings.read == "public"
+        private = self.permissions.private_projects(serial)
+        is_private = project is not None and project in private
+        # The project list shows a signed-in reader the private projects they may read.
+        personal = project is None and bool(private) and authorization is not None
+        if public and not is_private and not personal:
+            return None
+        principal = (
+            self.authenticator.cached_header(authorization, serial) if authorization else None
+        )
+        if principal is None:
+            principal = await self.user_from(authorization, client_address(scope), serial)
+        if is_private:
+            self.permissions.check(principal, Action.READ, project, serial=serial)
+        elif principal is None and not public:
+            raise AuthenticationError(
+                "this index requires authentication to read; send credentials"
+            )
         return principal
 
     async def user_of(self, request: Request) -> Principal | None:

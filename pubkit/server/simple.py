@@ -285,9 +285,13 @@ class SimplePages:
                 _, evicted = self._pages.popitem(last=False)
                 self._bytes -= len(evicted.body)
 
-    def project(self, name: str, media_type: str) -> RenderedPage | None:
-        """The rendered page of project ``name`` (normalized), or None if it has no files."""
-        serial = self.catalog.serial()
+    def project(
+        self, name: str, media_type: str, serial: int | None = None
+    ) -> RenderedPage | None:
+        """The rendered page of project ``name`` (normalized), or None if it has no files;
+        ``serial``: the catalog serial, when the caller has just read it."""
+        if serial is None:
+            serial = self.catalog.serial()
         key = (name, media_type)
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:
@@ -306,9 +310,12 @@ class SimplePages:
         self._put(key, rendered)
         return rendered
 
-    def index(self, media_type: str, private: frozenset[str] = frozenset()) -> RenderedPage:
+    def index(
+        self, media_type: str, private: frozenset[str] = frozenset(), serial: int | None = None
+    ) -> RenderedPage:
         """The project list: every public project, and of the private ones those named."""
-        serial = self.catalog.serial()
+        if serial is None:
+            serial = self.catalog.serial()
         key = ("", media_type + "".join(sorted(" " + name for name in private)))
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:

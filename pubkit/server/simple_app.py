@@ -101,7 +101,9 @@ class SimpleApp:
             )
             await _redirect(scope, send, target)
             return
-        principal = await self.services.reader(scope, name or None)
+        # One serial read per request: everything below is decided as of that moment.
+        serial = self.services.catalog.serial()
+        principal = await self.services.reader(scope, name or None, serial)
         if media_type is None:
             await send_text(
                 send,
@@ -111,10 +113,10 @@ class SimpleApp:
             )
             return
         if not name:
-            shown = self.services.permissions.readable_private(principal)
-            await send_page(scope, send, self.services.pages.index(media_type, shown))
+            shown = self.services.permissions.readable_private(principal, serial)
+            await send_page(scope, send, self.services.pages.index(media_type, shown, serial))
             return
-        page = self.services.pages.project(name, media_type)
+        page = self.services.pages.project(name, media_type, serial)
         if page is None:
             await send_text(send, 404, f"project {name!r} is not on this index")
             return

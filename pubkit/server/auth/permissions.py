@@ -26,8 +26,9 @@ class Permissions:
         self._access: dict[str, ProjectAccess | None] = {}
         self._groups: dict[str, frozenset[str]] = {}
 
-    def _current(self) -> None:
-        serial = self.catalog.serial()
+    def _current(self, serial: int | None = None) -> None:
+        if serial is None:
+            serial = self.catalog.serial()
         with self._lock:
             if serial != self._serial:
                 self._serial = serial
@@ -35,17 +36,21 @@ class Permissions:
                 self._access.clear()
                 self._groups.clear()
 
-    def private_projects(self) -> frozenset[str]:
-        self._current()
+    def private_projects(self, serial: int | None = None) -> frozenset[str]:
+        """Names of the private projects; ``serial``: the catalog serial, when the caller has
+        just read it (as for every argument of that name here)."""
+        self._current(serial)
         private = self._private
         if private is None:
             private = self._private = self.catalog.private_projects()
         return private
 
-    def access(self, project: str, cached: bool = True) -> ProjectAccess | None:
+    def access(
+        self, project: str, cached: bool = True, serial: int | None = None
+    ) -> ProjectAccess | None:
         if not cached:
             return self.catalog.project_access(project)
-        self._current()
+        self._current(serial)
         with self._lock:
             if project in self._access:
                 return self._access[project]
@@ -56,10 +61,12 @@ class Permissions:
             self._access[project] = access
         return access
 
-    def groups_of(self, user: str, cached: bool = True) -> frozenset[str]:
+    def groups_of(
+        self, user: str, cached: bool = True, serial: int | None = None
+    ) -> frozenset[str]:
         if not cached:
             return self.catalog.groups_of(user)
-        self._current()
+        self._current(serial)
         with self._lock:
             found = self._groups.get(user)
         if found is None:
@@ -71,24 +78,27 @@ class Permissions:
         return found
 
     def check(self, principal: Principal | None, action: Action, project: str | None = None,
-              cached: bool = True) -> None:  # fmt: skip
+              cached: bool = True, serial: int | None = None) -> None:  # fmt: skip
         """Raise the error :func:`decide` gives, if any. ``cached=False`` reads the catalog
         afresh (uploads and admin changes, which must not act on a stale role)."""
-        access = self.access(project, cached) if project is not None else None
-        groups = self.groups_of(principal.name, cached) if principal is not None else frozenset()
+        access = self.access(project, cached, serial) if project is not None else None
+        groups = (self.groups_of(principal.name, cached, serial) if principal is not None
+                  else frozenset())  # fmt: skip
         refusal = decide(self.policy, principal, action, project, access, groups)
         if refusal is not None:
             raise refusal
 
-    def readable_private(self, principal: Principal | None) -> frozenset[str]:
+    def readable_private(
+        self, principal: Principal | None, serial: int | None = None
+    ) -> frozenset[str]:
         """The private projects ``principal`` may read (for their project list)."""
-        private = self.private_projects()
+        private = self.private_projects(serial)
         if principal is None or not private:
             return frozenset()
-        groups = self.groups_of(principal.name)
+        groups = self.groups_of(principal.name, serial=serial)
         return frozenset(
             project
             for project in private
-            if decide(self.policy, principal, Action.READ, project, self.access(project), groups)
-            is None
-        )
+            if decide(self.policy, principal, Action.READ, project,
+                      self.access(project, serial=serial), groups) is None
+        )  # fmt: skip
