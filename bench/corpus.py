@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+STATE_DIR = BENCH_DIR / ".state"  # seeded server data dirs, one per server kind and corpus
 _DATE = (2024, 1, 1, 0, 0, 0)
 _TAG = "py3-none-any"
 BIG_SIZE = 200 * 1024 * 1024
@@ -180,6 +181,11 @@ def _reset(root: Path) -> Path:
     files = root / "files"
     files.mkdir(parents=True)
     return files
+
+
+def state_path(kind: str, spec: CorpusSpec) -> Path:
+    """Where the seeded state of server ``kind`` (pubkit, devpi) holding ``spec`` is cached."""
+    return STATE_DIR / f"{kind}-{spec.key}"
 
 
 def corpus_dir(spec: CorpusSpec) -> Path:

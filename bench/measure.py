@@ -40,13 +40,23 @@ class WrkResult:
 
 
 def wrk(
-    url: str, accept: str | None, duration: float, threads: int = 2, conns: int = 16
+    url: str,
+    accept: str | None,
+    duration: float,
+    threads: int = 2,
+    conns: int = 16,
+    headers: Sequence[str] = (),
 ) -> WrkResult:
-    """``wrk -t2 -c16 -dNs`` with report.lua; errors = socket errors + non-2xx/3xx responses."""
+    """``wrk -t2 -c16 -dNs`` with report.lua; errors = socket errors + non-2xx/3xx responses.
+
+    ``headers`` are extra ``Name: value`` request headers (one ``-H`` each).
+    """
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", "5s"]
     argv += ["-s", str(LUA)]
     if accept:
         argv += ["-H", f"Accept: {accept}"]
+    for line in headers:
+        argv += ["-H", line]
     argv.append(url)
     out = subprocess.run(
         argv, capture_output=True, text=True, timeout=duration + 60, check=True

@@ -63,11 +63,18 @@ def write_htpasswd(path: Path, user: str, password: str) -> None:
 
 
 def start_pypiserver(
-    run_dir: Path, corpus_files: Path, user: str, password: str, workers: int = 2
+    run_dir: Path,
+    corpus_files: Path,
+    user: str,
+    password: str,
+    workers: int = 2,
+    authenticate: Sequence[str] = ("update",),
 ) -> procs.Server:
     """pypiserver under gunicorn (2 workers, like pubkit), uploads into a per-run directory.
 
     The first root receives uploads, so the cached corpus directory is only read.
+    ``authenticate`` lists the actions that need the htpasswd credentials (pypiserver's
+    ``-a``): ``update`` (uploads), ``list`` (the simple pages) and ``download`` (files).
     """
     upload_dir = run_dir / "pypiserver-uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +83,7 @@ def start_pypiserver(
     port = procs.free_port()
     app = (
         f"pypiserver:app(roots=[{str(upload_dir)!r}, {str(corpus_files)!r}], "
-        f"password_file={str(htpasswd)!r}, authenticate=['update'], overwrite=False)"
+        f"password_file={str(htpasswd)!r}, authenticate={list(authenticate)!r}, overwrite=False)"
     )
     argv = [
         str(peer_bin("gunicorn")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -76,14 +77,20 @@ def add_user(data_dir: Path, password: str) -> None:
         raise RuntimeError(f"pubkit user add failed ({proc.returncode}):\n{proc.stderr}")
 
 
-def start_pubkit(data_dir: Path, log_dir: Path, workers: int = 2) -> procs.Server:
+def start_pubkit(
+    data_dir: Path, log_dir: Path, workers: int = 2, read: str | None = None
+) -> procs.Server:
+    """``pubkit serve`` on a free port; ``read`` sets ``PUBKIT_READ`` (else it is inherited)."""
     port = procs.free_port()
     argv = [sys.executable, "-m", "pubkit", "serve", "--host", procs.HOST, "--port", str(port)]
     argv += ["--data-dir", str(data_dir), "--workers", str(workers), "--log-level", "warning"]
     # The default limit is 200 MiB; the big-upload test sends a 200 MiB member plus zip overhead.
     argv += ["--max-upload-size", "512MiB"]
-    server = procs.start("pubkit", argv, log_dir / "pubkit.log", port)
-    procs.wait_http(server, "/simple/", timeout=120, ok=lambda status: status == 200)
+    env = None if read is None else {**os.environ, "PUBKIT_READ": read}
+    server = procs.start("pubkit", argv, log_dir / "pubkit.log", port, env=env)
+    # An index that requires authentication to read answers an anonymous /simple/ with 401.
+    ready = (200, 401) if read == "authenticated" else (200,)
+    procs.wait_http(server, "/simple/", timeout=120, ok=lambda status: status in ready)
     return server
 
 

@@ -480,10 +480,11 @@ def results_section(
     return f"{SECTION}\n\n{text}\n\n{table}\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    """``text`` with its "## Release" section (up to the next "## " heading) replaced."""
+def replace_section(text: str, section: str, heading: str = SECTION) -> str:
+    """``text`` with its ``heading`` section (up to the next "## " heading) replaced, or with
+    ``section`` appended when there is none yet."""
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         return text.rstrip("\n") + "\n\n" + section
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),

@@ -2,6 +2,7 @@
 
     python bench/run.py [--projects 2000 --releases 10] [--quick] [--scale]
     python bench/run.py --suite release [--packages 20 --jobs N]   (see bench/release.py)
+    python bench/run.py --suite auth [--projects 50 --releases 5]  (see bench/auth.py)
 
 Not a test: it installs its peers into bench/.venv-peers, generates a corpus, starts every
 server on 127.0.0.1, measures, prints one markdown table and writes bench/results/latest.json.
@@ -33,16 +34,12 @@ import procs
 import pubkit_srv
 import requests
 from corpus import BENCH_DIR, CorpusSpec, Dist
+from procs import log
 from report import Row, judge, markdown
 from upload import upload_all
 
-STATE_DIR = BENCH_DIR / ".state"
 RESULTS = BENCH_DIR / "results" / "latest.json"
-SUITES = ("servers", "release")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+SUITES = ("servers", "release", "auth")
 
 
 @dataclass
@@ -103,7 +100,7 @@ class Bench:
     # --- preparation ------------------------------------------------------------------------
 
     def state_path(self, kind: str, spec: CorpusSpec) -> Path:
-        return STATE_DIR / f"{kind}-{spec.key}"
+        return corpus.state_path(kind, spec)
 
     def build_corpora(self) -> list[Dist]:
         start = time.monotonic()
@@ -494,7 +491,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--suite",
         choices=SUITES,
         default="servers",
-        help="servers: this benchmark; release: bench/release.py (its options follow)",
+        help="servers: this benchmark; release: bench/release.py; auth: bench/auth.py"
+        " (their options follow)",
     )
     args = parser.parse_args(argv)
     args.projects = args.projects or (200 if args.quick else 2000)
@@ -592,6 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         import release
 
         return release.main(rest)
+    if chosen.suite == "auth":  # so has the authenticated-reads benchmark
+        import auth
+
+        return auth.main(rest)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         return run(parse_args(rest))
