@@ -1,6 +1,7 @@
-"""Every endpoint by every kind of principal, on a public and on an authenticated-read server,
-with the project public and private: the status each gets is written out by hand below, so a
-change in who may do what shows up here as a changed cell.
+"""Every endpoint (30 rows: reads, uploads, the admin API, probes) by every kind of
+principal, on a public and on an authenticated-read server, with the project public and
+private: the status each gets is written out by hand below, so a change in who may do what
+shows up here as a changed cell.
 
 Principals (columns, in this order):
   anon      no credentials
@@ -53,6 +54,7 @@ class World:
     headers: dict[str, dict[str, str]]
     dists: Path
     private: bool
+    tokens: list[str]  # ids of olga's spare tokens, one per column
 
     def upload(self, who: str, name: str, version: str) -> int:
         wheel = make_wheel(self.dists / who, name, version)
@@ -171,6 +173,50 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
         (policy, private): "401 403 403 403 403 403 200 401 401 403 403"
         for policy in (PUB, AUTH) for private in (False, True)
     }),
+    "POST unyank": (api("POST", "/api/v1/projects/acme/releases/1.0/unyank"), {
+        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+                            else "401 403 403 403 200 403 200 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "DELETE role": (api("DELETE", "/api/v1/projects/acme/roles/member-{i}/reader"), {
+        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+                            else "401 403 403 403 204 403 204 401 401 403 403")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    # What does not depend on a project: the same in every combination.
+    **{name: (request, {(policy, private): statuses for policy in (PUB, AUTH)
+                        for private in (False, True)})
+       for name, request, statuses in [
+        ("GET /health", get("/health"), "200 200 200 200 200 200 200 200 200 200 200"),
+        ("GET /ready", get("/ready"), "200 200 200 200 200 200 200 200 200 200 200"),
+        ("GET openapi.json", get("/api/v1/openapi.json"),
+         "200 200 200 200 200 200 200 200 200 200 200"),
+        ("POST /api/v1/users", api("POST", "/api/v1/users",
+                                   {"name": "new-{i}", "password": PASSWORD}),
+         "401 403 403 403 403 403 201 401 401 403 403"),
+        ("DELETE /api/v1/users/U", api("DELETE", "/api/v1/users/victim-{i}"),
+         "401 403 403 403 403 403 204 401 401 403 403"),
+        ("PUT another's password", api("PUT", "/api/v1/users/changer-{i}/password",
+                                       {"password": "a-new-long-password"}),
+         "401 403 403 403 403 403 204 401 401 403 403"),
+        ("GET /api/v1/groups", api("GET", "/api/v1/groups"),
+         "401 403 403 403 403 403 200 401 401 403 403"),
+        ("POST /api/v1/groups", api("POST", "/api/v1/groups", {"name": "new-{i}"}),
+         "401 403 403 403 403 403 201 401 401 403 403"),
+        ("DELETE /api/v1/groups/G", api("DELETE", "/api/v1/groups/doomed-{i}"),
+         "401 403 403 403 403 403 204 401 401 403 403"),
+        ("PUT member", api("PUT", "/api/v1/groups/crew/members/joiner-{i}"),
+         "401 403 403 403 403 403 204 401 401 403 403"),
+        ("DELETE member", api("DELETE", "/api/v1/groups/crew/members/leaver-{i}"),
+         "401 403 403 403 403 403 204 401 401 403 403"),
+        ("GET own tokens", api("GET", "/api/v1/tokens"),
+         "401 200 200 200 200 200 200 401 401 200 200"),
+        # olga's tokens, one per column: hers to revoke (with her password or an upload
+        # token), an admin's, nobody else's.
+        ("DELETE olga's token", lambda world, who, column: api(
+            "DELETE", f"/api/v1/tokens/{world.tokens[column]}")(world, who, column),
+         "401 403 403 403 200 403 200 401 401 200 403"),
+    ]},
 }  # fmt: skip
 def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
     # Every request comes from one address here: sign-in pacing would answer 429 to the
@@ -185,8 +231,9 @@ def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
             admin.add_user(catalog, name, PASSWORD, is_admin=name == "root")
         headers = {key: basic(name) for key, name in USERS.items()}
         headers["anon"] = {}
-        world = World(client, headers, tmp / "dists", private)
         operations = admin.Admin(catalog, lambda: services.storage, "test")
+        spare = [operations.create_token("olga")[0].id for _ in PRINCIPALS]
+        world = World(client, headers, tmp / "dists", private, spare)
         assert world.upload("owner", "acme", "1.0") == 200
         for column in range(len(PRINCIPALS)):  # one release per principal, for DELETE
             assert world.upload("owner", "acme", f"9.{column}") == 200
@@ -197,6 +244,15 @@ def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
         operations.add_member("team", "gus")
         operations.grant("acme", "@team", "maintainer")
         operations.set_private("acme", private)
+        # One of each per column, so that one principal's success changes no other cell.
+        operations.add_group("crew")
+        for column in range(len(PRINCIPALS)):
+            for name in (f"victim-{column}", f"changer-{column}", f"joiner-{column}",
+                         f"leaver-{column}", f"member-{column}"):  # fmt: skip
+                admin.add_user(catalog, name, PASSWORD)
+            operations.add_member("crew", f"leaver-{column}")
+            operations.grant("acme", f"member-{column}", "reader")
+            operations.add_group(f"doomed-{column}")
 
         def token_header(**options: Any) -> dict[str, str]:
             _token, text = operations.create_token("olga", **options)
