@@ -54,6 +54,8 @@ def logging_config(settings: ServerSettings) -> dict[str, Any]:
                 "level": "INFO" if access_enabled else "WARNING",
                 "propagate": False,
             },
+            # Audit lines go out whatever the log level: they are the record of who did what.
+            "pubkit.audit": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
 

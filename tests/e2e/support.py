@@ -236,6 +236,8 @@ def access_log(server: LiveServer) -> list[Hit]:
         if not line.startswith("{"):
             continue
         entry: dict[str, Any] = json.loads(line)
+        if "method" not in entry:  # an audit line
+            continue
         hits.append(Hit(entry["method"], entry["path"], int(entry["status"])))
     return hits
 

@@ -5,6 +5,7 @@ it uploads with twine."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,6 +78,12 @@ def test_a_private_project_with_pip_uv_and_twine(
     upload = twine_upload(server, [make_wheel(dists, "e2e-secret", "1.1")], "gus",
                           PASSWORDS["gus"])  # fmt: skip
     assert upload.returncode == 0, output(upload)
+    # Beside the audit table, each change is a JSON line in the server's output.
+    audit = [json.loads(line) for line in server.log().splitlines()
+             if line.startswith('{"audit"')]  # fmt: skip
+    uploads = [line for line in audit if line["audit"] == "upload"]
+    assert uploads[-1]["actor"] == "gus" and uploads[-1]["address"] == "127.0.0.1"
+    assert uploads[-1]["target"] == "e2e_secret-1.1-py3-none-any.whl"
 
     installed = pip("install", "--index-url", index_as(server, "rita"), "e2e-secret",
                     python=venv.python)  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -46,6 +47,8 @@ from pubkit.errors import (
 from pubkit.server.catalog import schema
 from pubkit.server.layout import FileRecord, utc_now
 from pubkit.settings import redact_url
+
+audit_log = logging.getLogger("pubkit.audit")
 
 
 @dataclass(frozen=True)
@@ -901,11 +904,20 @@ class Catalog:
         self, action: str, target: str, actor: str | None, address: str | None = None,
         **detail: Any,
     ) -> None:  # fmt: skip
+        """Record a change in the audit table and as one JSON line on the ``pubkit.audit``
+        logger (the server writes it to stdout beside the access log)."""
+        moment = utc_now()
+        details = json.dumps(detail, sort_keys=True, default=str) if detail else None
         with self._guard("write the audit log"), self._write() as conn:
             conn.execute(insert(schema.audit).values(
-                time=utc_now(), actor=actor, address=address, action=action, target=target,
-                detail=json.dumps(detail, sort_keys=True, default=str) if detail else None,
+                time=moment, actor=actor, address=address, action=action, target=target,
+                detail=details,
             ))  # fmt: skip
+        if audit_log.isEnabledFor(logging.INFO):
+            audit_log.info(json.dumps({
+                "audit": action, "target": target, "actor": actor, "address": address,
+                "time": moment.isoformat(), "detail": detail,
+            }, default=str))  # fmt: skip
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first."""
