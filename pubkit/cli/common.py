@@ -121,6 +121,9 @@ def admin_operations(
             )
         from pubkit.adapters.admin_client import AdminClient
 
+        if not _protected(url):
+            typer.echo(f"warning: {url} is plain http to another machine: the admin"
+                       " credentials cross the network readable; use https", err=True)  # fmt: skip
         return AdminClient.from_environment(url)
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     from pubkit.server.admin import Admin
@@ -128,3 +131,9 @@ def admin_operations(
     return Admin(catalog_, lambda: open_server_storage(data_dir, storage, catalog), local_actor())
 
 
+def _protected(url: str) -> bool:
+    """Whether credentials sent to ``url`` stay off the network or are encrypted on it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme != "http" or (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")

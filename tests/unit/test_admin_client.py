@@ -34,7 +34,7 @@ from pubkit.errors import (
 )
 from tests.unit.test_public_api import SERVER_EXTRA
 
-URL = "http://index.test:8080/"
+URL = "https://index.test:8443/"
 API = URL + "api/v1"
 SECRET_TOKEN = "pubkit_0123456789abcdef_" + "S" * 43
 PASSWORD = "the-admin-password"
@@ -620,3 +620,21 @@ def test_server_commands_need_no_server_extra() -> None:
     ):
         shown = _cli_with_a_fake_server(*command, "--help")
         assert shown.returncode == 0 and "--server" in shown.stdout, shown.stderr
+
+
+@pytest.mark.usefixtures("admin_env")
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [("http://pypi.example.com/", True), ("https://pypi.example.com/", False),
+     ("http://127.0.0.1:8080/", False), ("http://localhost/", False)],
+)  # fmt: skip
+def test_plain_http_to_another_machine_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, warned: bool
+) -> None:
+    with responses.RequestsMock() as mocked:
+        mocked.get(url.rstrip("/") + "/api/v1/projects/acme",
+                   json=ProjectInfo("acme", False, ()).to_json())  # fmt: skip
+        code, _out, err = run_cli(monkeypatch, capsys, "role", "list", "acme", "--server", url)
+    assert code == 0
+    assert ("credentials cross the network readable; use https" in err) == warned
+    assert SECRET_TOKEN not in err
