@@ -41,7 +41,7 @@ class ServerSettings:
     # Who may create a project by uploading to a new name: any (signed-in user), admins, or
     # a comma-separated list of @groups (administrators always may).
     create_projects: str = "any"
-    # How long a verified password stays verified in a worker's memory.
+    # How long a verified password stays verified in a worker's memory after its last use.
     password_cache_seconds: float = 60.0
     # Failed sign-ins a client address (or an account) may make per minute, per worker.
     auth_failures_per_minute: int = 10

@@ -57,6 +57,19 @@ def test_cache_expires(catalog: Catalog, verifications: list[str]) -> None:
     assert len(verifications) == 2
 
 
+def test_credentials_in_use_stay_verified(catalog: Catalog, verifications: list[str]) -> None:
+    clock = Clock()
+    auth = Authenticator(catalog, 60, clock)
+    auth.authenticate(GOOD)
+    for _ in range(5):  # five minutes of steady use
+        clock.now += 59
+        assert auth.authenticate(GOOD).name == "alice"
+    assert len(verifications) == 1
+    clock.now += 61  # then a minute idle
+    auth.authenticate(GOOD)
+    assert len(verifications) == 2
+
+
 def test_password_change_takes_effect_at_once(catalog: Catalog) -> None:
     auth = Authenticator(catalog, 60, Clock())
     auth.authenticate(GOOD)

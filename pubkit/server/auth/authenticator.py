@@ -2,9 +2,10 @@
 Bearer token; a short in-memory cache of verified credentials.
 
 pip and twine send credentials with every request; re-running scrypt each time would cost
-tens of milliseconds per request. A successful verification is remembered for a short window
-under a keyed hash of the credentials, and re-checked against the catalog whenever its serial
-moves, so a password change, a removed user or a revoked token takes effect at once.
+tens of milliseconds per request. A successful verification is remembered under a keyed hash
+of the credentials until they go unused for a short window, and re-checked against the
+catalog whenever its serial moves, so a password change, a removed user or a revoked token
+takes effect at once.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class Authenticator:
     def _cached(self, key: bytes, serial: int | None) -> Principal | None:
         with self._lock:
             hit = self._cache.get(key)
-        if hit is None or hit.expires <= self._clock():
+        now = self._clock()
+        if hit is None or hit.expires <= now:
             return None
         token = hit.principal.token
         # Revoked tokens never get here (a revocation moves the serial: see _reload).
@@ -128,12 +130,20 @@ class Authenticator:
             return None
         if serial is None:
             serial = self.catalog.serial()
+        # The window runs from the last use: verifying the same credentials against the same
+        # stored hash again could only give the same answer (a changed hash moves the serial),
+        # and a client in steady use would otherwise stall on the slow hash every window.
+        # Renewed at half time, so that most hits write nothing.
+        renewed = now + self.cache_seconds
+        stale = hit.expires - now < self.cache_seconds / 2
         if hit.serial == serial:
+            if stale:
+                self._remember(key, _Verified(renewed, serial, hit.principal))
             return hit.principal
         current = self._reload(hit.principal)
         if current is None:
             return None
-        self._remember(key, _Verified(hit.expires, serial, current))
+        self._remember(key, _Verified(renewed if stale else hit.expires, serial, current))
         return current
 
     def _reload(self, principal: Principal) -> Principal | None:
