@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +102,50 @@ def open_server_storage(data_dir: Path | None, storage: str | None, catalog: str
 def local_actor() -> str:
     """Who runs a local admin command, for the audit log."""
     return f"{getpass.getuser()} (local)"
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    """Where an admin command acts: a running server (``--server``) or local data. Opened
+    only when the command needs it, so that a refused command touches nothing."""
+
+    server: str | None
+    data_dir: Path | None
+    storage: str | None
+    catalog: str | None
+
+    def operations(self) -> AdminOperations:
+        return admin_operations(self.server, self.data_dir, self.storage, self.catalog)
+
+
+_TARGET_OPTIONS = (
+    inspect.Parameter("server", inspect.Parameter.KEYWORD_ONLY, default=ServerOption,
+                      annotation=str),
+    inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, default=DataDirOption,
+                      annotation=Path),
+    inspect.Parameter("storage", inspect.Parameter.KEYWORD_ONLY, default=StorageOption,
+                      annotation=str),
+    inspect.Parameter("catalog", inspect.Parameter.KEYWORD_ONLY, default=CatalogOption,
+                      annotation=str),
+)  # fmt: skip
+
+
+def admin_options(function: Callable[..., None]) -> Callable[..., None]:
+    """An admin command with ``--server``, ``--data-dir``, ``--storage`` and ``--catalog``:
+    ``function(target, …)`` gets the :class:`AdminTarget` they name as its first argument,
+    and typer sees the four options after the function's own."""
+    own = list(inspect.signature(function, eval_str=True).parameters.values())[1:]
+
+    def command(**arguments: Any) -> None:
+        target = AdminTarget(*(arguments.pop(option.name) for option in _TARGET_OPTIONS))
+        function(target, **arguments)
+
+    functools.update_wrapper(command, function)
+    parameters = [*own, *_TARGET_OPTIONS]
+    # typer reads the options from the signature and their types from the annotations.
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return command
 
 
 def admin_operations(

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
 from pubkit.cli.common import (
-    CatalogOption,
-    DataDirOption,
-    ServerOption,
-    StorageOption,
-    admin_operations,
+    AdminTarget,
+    admin_options,
 )
 from pubkit.core.accounts import GROUP_PREFIX
 
@@ -27,69 +23,59 @@ def _shown(group: str) -> str:
 
 
 @app.command("add")
+@admin_options
 def add(
+    target: AdminTarget,
     group: str = GroupArgument,
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Add a group (then `pubkit role grant PROJECT @GROUP ROLE`)."""
-    added = admin_operations(server, data_dir, storage, catalog).add_group(group)
+    added = target.operations().add_group(group)
     typer.echo(f"added group {_shown(added.name)}")
 
 
 @app.command("remove")
+@admin_options
 def remove(
+    target: AdminTarget,
     group: str = GroupArgument,
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Remove a group, its memberships and the roles it held (its members stay)."""
-    admin_operations(server, data_dir, storage, catalog).remove_group(group)
+    target.operations().remove_group(group)
     typer.echo(f"removed group {_shown(group)}")
 
 
 @app.command("add-member")
+@admin_options
 def add_member(
+    target: AdminTarget,
     group: str = GroupArgument,
     user: str = typer.Argument(..., help="The user."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Make a user a member of a group (already one: nothing changes)."""
-    admin_operations(server, data_dir, storage, catalog).add_member(group, user)
+    target.operations().add_member(group, user)
     typer.echo(f"added {user} to {_shown(group)}")
 
 
 @app.command("remove-member")
+@admin_options
 def remove_member(
+    target: AdminTarget,
     group: str = GroupArgument,
     user: str = typer.Argument(..., help="The user."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Take a user out of a group."""
-    admin_operations(server, data_dir, storage, catalog).remove_member(group, user)
+    target.operations().remove_member(group, user)
     typer.echo(f"removed {user} from {_shown(group)}")
 
 
 @app.command("list")
+@admin_options
 def list_groups(
+    target: AdminTarget,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """List groups and their members: @group, members (comma-separated, - for none)."""
-    groups = admin_operations(server, data_dir, storage, catalog).groups()
+    groups = target.operations().groups()
     if as_json:
         typer.echo(json.dumps([group.to_json() for group in groups], indent=2))
         return

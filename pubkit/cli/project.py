@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
 from pubkit.cli.common import (
-    CatalogOption,
-    DataDirOption,
-    ServerOption,
-    StorageOption,
-    admin_operations,
+    AdminTarget,
+    admin_options,
 )
 from pubkit.cli.role import role_lines
 
@@ -23,42 +19,36 @@ ProjectArgument = typer.Argument(..., help="The project (created if it does not 
 
 
 @app.command("private")
+@admin_options
 def private(
+    target: AdminTarget,
     project: str = ProjectArgument,
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Make a project private: only its owners, maintainers, readers and admins see it."""
-    admin_operations(server, data_dir, storage, catalog).set_private(project, True)
+    target.operations().set_private(project, True)
     typer.echo(f"{project} is private")
 
 
 @app.command("public")
+@admin_options
 def public(
+    target: AdminTarget,
     project: str = ProjectArgument,
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Make a project public again: whoever may read the index may read it."""
-    admin_operations(server, data_dir, storage, catalog).set_private(project, False)
+    target.operations().set_private(project, False)
     typer.echo(f"{project} is public")
 
 
 @app.command("show")
+@admin_options
 def show(
+    target: AdminTarget,
     project: str = typer.Argument(..., help="The project."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """A project's visibility, then its roles: users, then @groups."""
-    info = admin_operations(server, data_dir, storage, catalog).project(project)
+    info = target.operations().project(project)
     if as_json:
         typer.echo(json.dumps(info.to_json(), indent=2))
         return

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from pubkit.cli.common import (
-    CatalogOption,
-    DataDirOption,
-    ServerOption,
-    StorageOption,
-    admin_operations,
+    AdminTarget,
+    admin_options,
 )
 from pubkit.core.accounts import RoleGrant
 
@@ -22,7 +17,9 @@ HolderArgument = typer.Argument(..., help="A user, or @GROUP for a group's membe
 
 
 @app.command("grant")
+@admin_options
 def grant(
+    target: AdminTarget,
     project: str = typer.Argument(..., help="The project (created if it does not exist yet)."),
     holder: str = HolderArgument,
     role: str = typer.Argument(
@@ -30,28 +27,22 @@ def grant(
         help="owner (upload, yank, manage roles), maintainer (upload) or reader (read a"
         " private project).",
     ),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Give a user or @group a role on a project (replacing the role it had there)."""
-    admin_operations(server, data_dir, storage, catalog).grant(project, holder, role)
+    target.operations().grant(project, holder, role)
     typer.echo(f"granted {role} of {project} to {holder}")
 
 
 @app.command("revoke")
+@admin_options
 def revoke(
+    target: AdminTarget,
     project: str = typer.Argument(..., help="The project."),
     holder: str = HolderArgument,
     role: str = typer.Argument(..., help="The role it has there."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Take a role away (a project keeps at least one owner)."""
-    admin_operations(server, data_dir, storage, catalog).revoke(project, holder, role)
+    target.operations().revoke(project, holder, role)
     typer.echo(f"revoked {role} of {project} from {holder}")
 
 
@@ -61,14 +52,12 @@ def role_lines(roles: tuple[RoleGrant, ...]) -> list[str]:
 
 
 @app.command("list")
+@admin_options
 def list_roles(
+    target: AdminTarget,
     project: str = typer.Argument(..., help="The project."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """The users, then the @groups, that hold a role on a project."""
-    info = admin_operations(server, data_dir, storage, catalog).project(project)
+    info = target.operations().project(project)
     for line in role_lines(info.roles):
         typer.echo(line)

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import typer
 
 from pubkit.cli.common import (
-    CatalogOption,
-    DataDirOption,
-    ServerOption,
-    StorageOption,
-    admin_operations,
+    AdminTarget,
+    admin_options,
 )
 from pubkit.core.accounts import parse_duration
 from pubkit.errors import UsageError
@@ -28,7 +24,9 @@ def _when(value: datetime | None) -> str:
 
 
 @app.command("create")
+@admin_options
 def create(
+    target: AdminTarget,
     user: str = typer.Option(..., "--user", help="The user the token acts for."),
     projects: list[str] = typer.Option(
         None, "--project", help="Limit the token to this project (repeat for more)."
@@ -37,16 +35,12 @@ def create(
     upload: bool = typer.Option(False, "--upload", help="A token that may upload (default)."),
     expires: str = typer.Option(None, "--expires", help="Lifetime, e.g. 12h, 30d, 8w."),
     description: str = typer.Option(None, "--description", help="What the token is for."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Create a token and print it once (it is stored only as a hash)."""
     if read and upload:
         raise UsageError("pass --read or --upload, not both")
     expires_in = parse_duration(expires) if expires else None
-    token, text = admin_operations(server, data_dir, storage, catalog).create_token(
+    token, text = target.operations().create_token(
         user, projects=tuple(projects or ()), permission="read" if read else "upload",
         expires_in=expires_in, description=description,
     )  # fmt: skip
@@ -58,16 +52,14 @@ def create(
 
 
 @app.command("list")
+@admin_options
 def list_tokens(
+    target: AdminTarget,
     user: str = typer.Option(None, "--user", help="Only this user's tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """List tokens (never their secrets): id, user, permission, projects, dates, state."""
-    tokens = admin_operations(server, data_dir, storage, catalog).tokens(user)
+    tokens = target.operations().tokens(user)
     now = datetime.now(timezone.utc)
     if as_json:
         typer.echo(json.dumps([{
@@ -86,28 +78,24 @@ def list_tokens(
 
 
 @app.command("revoke")
+@admin_options
 def revoke(
+    target: AdminTarget,
     token: str = typer.Argument(..., help="The token's id, or the token itself."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Revoke a token: it stops working at once, on every worker and replica."""
-    revoked = admin_operations(server, data_dir, storage, catalog).revoke_token(token)
+    revoked = target.operations().revoke_token(token)
     typer.echo(f"revoked token {revoked.id} of {revoked.user}")
 
 
+@admin_options
 def audit(
+    target: AdminTarget,
     limit: int = typer.Option(100, "--limit", min=1, help="How many entries, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
-    server: str = ServerOption,
-    data_dir: Path = DataDirOption,
-    storage: str = StorageOption,
-    catalog: str = CatalogOption,
 ) -> None:
     """Show the audit log, newest first: who changed what, when, from where."""
-    for entry in admin_operations(server, data_dir, storage, catalog).audit(limit):
+    for entry in target.operations().audit(limit):
         if as_json:
             typer.echo(json.dumps({"time": _when(entry.time), "actor": entry.actor,
                                    "address": entry.address, "action": entry.action,
