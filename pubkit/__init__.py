@@ -22,19 +22,19 @@ __version__ = "0.1.0"
 # Names are imported on first use (PEP 562), so that the index server's processes, which
 # import ``pubkit.server``, do not carry the release tool's modules in memory.
 _EXPORTS = {
-    "Package": "pubkit.core.workspace",
-    "PlanEntry": "pubkit.core.plan",
-    "PlanOptions": "pubkit.core.plan",
-    "PackageResult": "pubkit.pipeline",
+    "Package": "pubkit.releasing.core.workspace",
+    "PlanEntry": "pubkit.releasing.core.plan",
+    "PlanOptions": "pubkit.releasing.core.plan",
+    "PackageResult": "pubkit.releasing.pipeline",
     "PubkitError": "pubkit.errors",
-    "ReleaseOptions": "pubkit.pipeline",
-    "ReleasePlan": "pubkit.core.plan",
-    "ReleaseResult": "pubkit.pipeline",
-    "StepResult": "pubkit.pipeline",
-    "Workspace": "pubkit.core.workspace",
-    "WorkspaceConfig": "pubkit.core.workspace",
-    "plan_release": "pubkit.planning",
-    "release": "pubkit.pipeline",
+    "ReleaseOptions": "pubkit.releasing.pipeline",
+    "ReleasePlan": "pubkit.releasing.core.plan",
+    "ReleaseResult": "pubkit.releasing.pipeline",
+    "StepResult": "pubkit.releasing.pipeline",
+    "Workspace": "pubkit.releasing.core.workspace",
+    "WorkspaceConfig": "pubkit.releasing.core.workspace",
+    "plan_release": "pubkit.releasing.planning",
+    "release": "pubkit.releasing.pipeline",
 }
 
 __all__ = [
@@ -55,11 +55,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pubkit.core.plan import PlanEntry, PlanOptions, ReleasePlan
-    from pubkit.core.workspace import Package, Workspace, WorkspaceConfig
     from pubkit.errors import PubkitError
-    from pubkit.pipeline import PackageResult, ReleaseOptions, ReleaseResult, StepResult, release
-    from pubkit.planning import plan_release
+    from pubkit.releasing.core.plan import PlanEntry, PlanOptions, ReleasePlan
+    from pubkit.releasing.core.workspace import Package, Workspace, WorkspaceConfig
+    from pubkit.releasing.pipeline import (
+        PackageResult,
+        ReleaseOptions,
+        ReleaseResult,
+        StepResult,
+        release,
+    )
+    from pubkit.releasing.planning import plan_release
 
 
 def __getattr__(name: str) -> Any:

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from pubkit.cli.release import WorkspaceOption
-from pubkit.core.versioning import DEFAULT_TAG_FORMAT
-from pubkit.core.workspace import VERSION_STRATEGIES
-from pubkit.initializing import InitOptions, InitPlan, apply_init, prepare_init
+from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT
+from pubkit.releasing.core.workspace import VERSION_STRATEGIES
+from pubkit.releasing.initializing import InitOptions, InitPlan, apply_init, prepare_init
 
 
 def _shown(path: Path) -> str:

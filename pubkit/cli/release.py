@@ -9,14 +9,14 @@ from typing import Any, cast
 
 import typer
 
-from pubkit.adapters.credentials import credentials_for_index
-from pubkit.adapters.index_client import IndexClient, IndexReader
-from pubkit.core.plan import PlanOptions, ReleasePlan
-from pubkit.core.versioning import BUMP_PARTS, BumpPart
-from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import PubkitError, UsageError
-from pubkit.planning import plan_release
-from pubkit.workspace_files import load_workspace
+from pubkit.releasing.adapters.credentials import credentials_for_index
+from pubkit.releasing.adapters.index_client import IndexClient, IndexReader
+from pubkit.releasing.core.plan import PlanOptions, ReleasePlan
+from pubkit.releasing.core.versioning import BUMP_PARTS, BumpPart
+from pubkit.releasing.core.workspace import Package, Workspace
+from pubkit.releasing.planning import plan_release
+from pubkit.releasing.workspace_files import load_workspace
 
 WorkspaceOption: Any = typer.Option(
     Path(), "--workspace", "-C", help="The monorepo's root (where the pubkit config lives)."
@@ -67,7 +67,7 @@ def _under_root(workspace: Workspace, path: Path) -> Path:
 
 def _in_order(workspace: Workspace, names: list[str] | None) -> list[Package]:
     """The named packages (all when none are named), dependencies first."""
-    from pubkit.core.graph import DependencyGraph
+    from pubkit.releasing.core.graph import DependencyGraph
 
     wanted = {workspace.package(name).normalized for name in names or ()} or set(workspace.names)
     order = DependencyGraph(workspace).topological_order()
@@ -128,7 +128,7 @@ def build(
     """Build the sdist, then the wheel from it, of each package in dependency order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pubkit.adapters.builder import PypaBuilder
+    from pubkit.releasing.adapters.builder import PypaBuilder
 
     ws = _load(workspace)
     out_root = _under_root(ws, out)
@@ -156,9 +156,9 @@ def publish(
     dist: Path = BuiltDistOption,
 ) -> None:
     """Upload built files the index does not have yet; identical ones are skipped."""
-    from pubkit.adapters.publisher import TwinePublisher
-    from pubkit.core.publishing import upload_url_for
-    from pubkit.steps import publish_package
+    from pubkit.releasing.adapters.publisher import TwinePublisher
+    from pubkit.releasing.core.publishing import upload_url_for
+    from pubkit.releasing.steps import publish_package
 
     ws = _load(workspace)
     url = _index_url(index_url, ws)
@@ -169,7 +169,7 @@ def publish(
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
     dist_root = _under_root(ws, dist)
-    from pubkit.workspace_files import read_version
+    from pubkit.releasing.workspace_files import read_version
 
     for package in _in_order(ws, packages):
         name = package.normalized
@@ -187,8 +187,8 @@ def check(
     dist: Path = BuiltDistOption,
 ) -> None:
     """Check built files as the index would, then with `twine check --strict`."""
-    from pubkit.steps import check_package
-    from pubkit.workspace_files import read_version
+    from pubkit.releasing.steps import check_package
+    from pubkit.releasing.workspace_files import read_version
 
     ws = _load(workspace)
     dist_root = _under_root(ws, dist)
@@ -206,7 +206,7 @@ def test(
     reports: Path = ReportsOption,
 ) -> None:
     """Test each package's built wheel in a fresh virtualenv, in dependency order."""
-    from pubkit.steps import TestsFailedError, test_package
+    from pubkit.releasing.steps import TestsFailedError, test_package
 
     ws = _load(workspace)
     url = _index_url(index_url, ws)
@@ -246,8 +246,8 @@ def release(
 ) -> None:
     """Version, build, check, test, publish and tag every package that needs a release."""
     from pubkit.cli import render
-    from pubkit.pipeline import ReleaseOptions
-    from pubkit.pipeline import release as run_release
+    from pubkit.releasing.pipeline import ReleaseOptions
+    from pubkit.releasing.pipeline import release as run_release
 
     try:
         if bump is not None and bump not in BUMP_PARTS:
@@ -276,7 +276,7 @@ def release(
             result = run_release(ws, options)
             _render(result.plan)
         else:
-            from pubkit.planning import plan_release as preview
+            from pubkit.releasing.planning import plan_release as preview
 
             progress: render.PlainProgress | render.LiveProgress = render.PlainProgress()
             if render.interactive():

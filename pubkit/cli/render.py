@@ -15,13 +15,13 @@ from xml.etree import ElementTree
 
 import typer
 
-from pubkit.core.events import Event, PackageFinished, StepFinished, StepStarted
+from pubkit.releasing.core.events import Event, PackageFinished, StepFinished, StepStarted
 
 if TYPE_CHECKING:
     from rich.live import Live
 
-    from pubkit.core.plan import ReleasePlan
-    from pubkit.pipeline import ReleaseResult
+    from pubkit.releasing.core.plan import ReleasePlan
+    from pubkit.releasing.pipeline import ReleaseResult
 
 
 def interactive() -> bool:

@@ -12,8 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from pubkit.adapters.builder import PypaBuilder
-from pubkit.adapters.process import FakeRunner
+from pubkit.releasing.adapters.builder import PypaBuilder
+from pubkit.releasing.adapters.process import FakeRunner
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from pubkit.adapters.builder import BuildError, BuiltDistributions, PypaBuilder, requirement_key
+from pubkit.releasing.adapters.builder import (
+    BuildError,
+    BuiltDistributions,
+    PypaBuilder,
+    requirement_key,
+)
 
 pytestmark = pytest.mark.e2e
 

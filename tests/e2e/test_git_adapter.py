@@ -7,8 +7,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pubkit.adapters.git import Git
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.adapters.git import Git
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +103,7 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
 
 def test_tag_release_is_idempotent_and_pushes(repo: Path, tmp_path: Path) -> None:
-    from pubkit.steps import tag_release
+    from pubkit.releasing.steps import tag_release
 
     remote = tmp_path / "remote.git"
     sh(tmp_path, "init", "-q", "--bare", str(remote))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pubkit.workspace_files import load_workspace
+from pubkit.releasing.workspace_files import load_workspace
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from build import BuildBackendException, BuildException
 
-from pubkit.adapters.builder import (
+from pubkit.releasing.adapters.builder import (
     BuildError,
     EnvironmentPool,
     _unpack_sdist,
     _why,
     requirement_key,
 )
-from pubkit.adapters.process import CommandError, CommandResult
+from pubkit.releasing.adapters.process import CommandError, CommandResult
 
 HATCHLING = requirement_key(["hatchling>=1.21"])
 SETUPTOOLS = requirement_key(["setuptools>=69"])

@@ -10,9 +10,9 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.credentials import SimpleCredential
 
-from pubkit.adapters.credentials import find_credentials
-from pubkit.adapters.index_client import Credentials
 from pubkit.errors import UsageError
+from pubkit.releasing.adapters.credentials import find_credentials
+from pubkit.releasing.adapters.index_client import Credentials
 
 UPLOAD = "https://pypi.example.com/"
 INDEX = "https://pypi.example.com/simple/"

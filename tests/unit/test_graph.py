@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from pubkit.core.graph import METADATA_KINDS, DependencyGraph, Edge
-from pubkit.core.workspace import Package, WorkspaceConfig, build_workspace
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.graph import METADATA_KINDS, DependencyGraph, Edge
+from pubkit.releasing.core.workspace import Package, WorkspaceConfig, build_workspace
 
 
 def pkg(

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from pubkit.core.workspace import (
+from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.workspace import (
     WorkspaceConfig,
     glob_match,
     match_package_dirs,
     package_from_pyproject,
     parse_config,
 )
-from pubkit.errors import ConfigurationError, UsageError
-from pubkit.initializing import (
+from pubkit.releasing.initializing import (
     InitOptions,
     apply_init,
     discover,
@@ -33,7 +33,7 @@ from pubkit.initializing import (
     with_config,
     without_config,
 )
-from pubkit.workspace_files import load_workspace
+from pubkit.releasing.workspace_files import load_workspace
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -5,10 +5,10 @@ from pathlib import PurePosixPath
 import pytest
 from packaging.version import Version
 
-from pubkit.core.plan import PackageFacts, PlanOptions, make_plan
-from pubkit.core.versioning import ReleaseTag
-from pubkit.core.workspace import Workspace, WorkspaceConfig, build_workspace
 from pubkit.errors import UsageError
+from pubkit.releasing.core.plan import PackageFacts, PlanOptions, make_plan
+from pubkit.releasing.core.versioning import ReleaseTag
+from pubkit.releasing.core.workspace import Workspace, WorkspaceConfig, build_workspace
 
 
 def _pyproject(name: str, version: str, *deps: str) -> dict[str, object]:

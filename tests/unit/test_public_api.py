@@ -17,7 +17,7 @@ def test_the_server_does_not_load_the_release_tool() -> None:
     # git, requests or typer.
     code = (
         "import sys, pubkit.server.app;"
-        "print(sorted(m for m in ('pubkit.planning', 'pubkit.adapters.git', 'requests',"
+        "print(sorted(m for m in ('pubkit.releasing', 'pubkit.releasing.adapters.git', 'requests',"
         " 'typer', 'rich') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pubkit.adapters.index_client import Credentials
-from pubkit.adapters.process import CommandResult, FakeRunner
-from pubkit.adapters.publisher import PublishError, TwinePublisher
+from pubkit.releasing.adapters.index_client import Credentials
+from pubkit.releasing.adapters.process import CommandResult, FakeRunner
+from pubkit.releasing.adapters.publisher import PublishError, TwinePublisher
 
 
 def answers(*outcomes: tuple[int, str]) -> FakeRunner:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pubkit.core.publishing import decide_uploads, upload_url_for
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.publishing import decide_uploads, upload_url_for
 
 
 def test_decide_uploads() -> None:

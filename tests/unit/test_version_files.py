@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pubkit.errors import ConfigurationError
-from pubkit.version_files import widen_requirements, write_version
-from pubkit.workspace_files import load_workspace, read_version
+from pubkit.releasing.version_files import widen_requirements, write_version
+from pubkit.releasing.workspace_files import load_workspace, read_version
 
 PYPROJECT = """\
 [project]

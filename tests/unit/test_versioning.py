@@ -4,7 +4,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from pubkit.core.versioning import (
+from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.versioning import (
     BUMP_PARTS,
     DEFAULT_TAG_FORMAT,
     BumpPart,
@@ -26,7 +27,6 @@ from pubkit.core.versioning import (
     tag_name,
     widen_requirement,
 )
-from pubkit.errors import ConfigurationError, UsageError
 
 # ------------------------------------------------------------------------------ versions
 

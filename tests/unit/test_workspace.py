@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from pubkit.core.workspace import (
+from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.workspace import (
     STATIC_VERSION,
     Package,
     VersionSource,
@@ -18,7 +19,6 @@ from pubkit.core.workspace import (
     package_from_pyproject,
     parse_config,
 )
-from pubkit.errors import ConfigurationError, UsageError
 
 P = PurePosixPath
 

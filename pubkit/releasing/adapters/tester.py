@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pubkit.adapters.process import ProcessRunner, SubprocessRunner
+from pubkit.releasing.adapters.process import ProcessRunner, SubprocessRunner
 
 INSTALL_TIMEOUT = 900.0
 TEST_TIMEOUT = 3600.0

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from packaging.version import Version
 
-from pubkit.core.graph import METADATA_KINDS, DependencyGraph
-from pubkit.core.versioning import (
+from pubkit.errors import UsageError
+from pubkit.releasing.core.graph import METADATA_KINDS, DependencyGraph
+from pubkit.releasing.core.versioning import (
     BumpPart,
     ReleaseTag,
     bump,
@@ -25,8 +26,7 @@ from pubkit.core.versioning import (
     satisfies,
     widen_requirement,
 )
-from pubkit.core.workspace import Workspace
-from pubkit.errors import UsageError
+from pubkit.releasing.core.workspace import Workspace
 
 STEPS = ("version", "build", "check", "test", "publish", "tag")
 TAG_ONLY = ("tag",)

@@ -1,18 +1,19 @@
 """Planning a release: gather the facts at the edges (files, git, index), then decide in
-:func:`pubkit.core.plan.make_plan`. Reads only: nothing here changes git, files or the index."""
+:func:`pubkit.releasing.core.plan.make_plan`. Reads only: nothing here changes git, files or
+the index."""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from pubkit.adapters.git import Git
-from pubkit.adapters.index_client import IndexReader
-from pubkit.core.plan import PackageFacts, PlanOptions, ReleasePlan, make_plan
-from pubkit.core.publishing import complete_versions
-from pubkit.core.versioning import TagFormat
-from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import ConfigurationError
-from pubkit.workspace_files import read_version
+from pubkit.releasing.adapters.git import Git
+from pubkit.releasing.adapters.index_client import IndexReader
+from pubkit.releasing.core.plan import PackageFacts, PlanOptions, ReleasePlan, make_plan
+from pubkit.releasing.core.publishing import complete_versions
+from pubkit.releasing.core.versioning import TagFormat
+from pubkit.releasing.core.workspace import Package, Workspace
+from pubkit.releasing.workspace_files import read_version
 
 SHALLOW_ADVICE = (
     "this is a shallow clone without release tags, so pubkit cannot tell what changed; fetch"

@@ -1,6 +1,7 @@
 """The release steps, one function each (build, check, test, publish, tag), over the adapters.
 
-Each works alone (``pubkit build|check|test|publish``); :mod:`pubkit.pipeline` sequences them.
+Each works alone (``pubkit build|check|test|publish``); :mod:`pubkit.releasing.pipeline`
+sequences them.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from pubkit.adapters.git import Git
-from pubkit.adapters.index_client import IndexReader, ProjectListing
-from pubkit.adapters.process import ProcessRunner
-from pubkit.adapters.publisher import PublishError, TwinePublisher
-from pubkit.adapters.tester import TestOutcome, VenvTester
 from pubkit.core.distributions import parse_distribution_filename
-from pubkit.core.publishing import decide_uploads
-from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import PubkitError
+from pubkit.releasing.adapters.git import Git
+from pubkit.releasing.adapters.index_client import IndexReader, ProjectListing
+from pubkit.releasing.adapters.process import ProcessRunner
+from pubkit.releasing.adapters.publisher import PublishError, TwinePublisher
+from pubkit.releasing.adapters.tester import TestOutcome, VenvTester
+from pubkit.releasing.core.publishing import decide_uploads
+from pubkit.releasing.core.workspace import Package, Workspace
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def check_package(
     """Check the built files of ``package`` at ``version``: our rules, then twine's."""
     import sys
 
-    from pubkit.adapters.process import SubprocessRunner
+    from pubkit.releasing.adapters.process import SubprocessRunner
     from pubkit.server.archives import read_core_metadata
 
     files = list(distributions(dist_dir, package, version).values())
@@ -185,8 +186,8 @@ def test_package(
     ``reports``)."""
     import tempfile
 
-    from pubkit.adapters.tester import TestRequest, VenvTester, matching
-    from pubkit.workspace_files import read_version
+    from pubkit.releasing.adapters.tester import TestRequest, VenvTester, matching
+    from pubkit.releasing.workspace_files import read_version
 
     version = read_version(workspace, package)
     wheels = [
@@ -219,7 +220,7 @@ def tag_release(git: Git, tag_format: str, package: str, version: str, push: boo
     """Write the annotated release tag of ``package`` ``version`` (after its upload) and, if
     asked, push it; both are no-ops when already done, so a re-run completes the job."""
     from pubkit.core.distributions import normalize_name
-    from pubkit.core.versioning import tag_name
+    from pubkit.releasing.core.versioning import tag_name
 
     name = tag_name(tag_format, package, version)
     git.create_tag(name, f"Release {normalize_name(package)} {version}")

@@ -17,8 +17,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pubkit.adapters.index_client import Credentials
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.adapters.index_client import Credentials
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -98,8 +98,8 @@ def credentials_for_index(
 ) -> Credentials | None:
     """:func:`find_credentials` for an index: its upload URL, when not given, is the one
     derived from the simple URL (when it can be; a ``.pypirc`` names upload URLs)."""
-    from pubkit.core.publishing import upload_url_for
     from pubkit.errors import PubkitError
+    from pubkit.releasing.core.publishing import upload_url_for
 
     if upload_url is None and index_url:
         try:

@@ -29,8 +29,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pubkit.core.distributions import normalize_name
-from pubkit.core.workspace import Package, Workspace, unknown_package_message
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.workspace import Package, Workspace, unknown_package_message
 
 EdgeKind = Literal["runtime", "optional", "group"]
 ALL_KINDS: frozenset[EdgeKind] = frozenset({"runtime", "optional", "group"})

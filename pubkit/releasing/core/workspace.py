@@ -22,8 +22,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import is_valid_project_name, normalize_name
-from pubkit.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 
 VersionStrategy = Literal["manual", "bump", "conventional"]
 VERSION_STRATEGIES: tuple[str, ...] = get_args(VersionStrategy)
@@ -628,10 +628,10 @@ class Workspace:
     def load(cls, root: Path | str) -> Workspace:
         """Read the workspace at ``root`` from disk.
 
-        The reading lives in :mod:`pubkit.workspace_files` (this module stays pure); this is
-        the entry point scripts use: ``pubkit.Workspace.load(".")``.
+        The reading lives in :mod:`pubkit.releasing.workspace_files` (this module stays pure);
+        this is the entry point scripts use: ``pubkit.Workspace.load(".")``.
         """
-        from pubkit.workspace_files import load_workspace
+        from pubkit.releasing.workspace_files import load_workspace
 
         return load_workspace(Path(root)).workspace
 

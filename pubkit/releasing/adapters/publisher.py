@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pubkit.adapters.index_client import Credentials
-from pubkit.adapters.process import ProcessRunner, SubprocessRunner
 from pubkit.errors import PubkitError
+from pubkit.releasing.adapters.index_client import Credentials
+from pubkit.releasing.adapters.process import ProcessRunner, SubprocessRunner
 
 UPLOAD_TIMEOUT = 600.0
 # Worth another try: the server or the network had a bad moment.

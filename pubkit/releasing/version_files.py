@@ -15,9 +15,9 @@ import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
 from pubkit.core.distributions import normalize_name
-from pubkit.core.workspace import Package, Workspace
 from pubkit.errors import ConfigurationError
-from pubkit.workspace_files import version_file, version_span
+from pubkit.releasing.core.workspace import Package, Workspace
+from pubkit.releasing.workspace_files import version_file, version_span
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -92,6 +92,6 @@ def widen_requirements(
 
 
 def _format(requirement: Requirement) -> str:
-    from pubkit.core.versioning import format_requirement
+    from pubkit.releasing.core.versioning import format_requirement
 
     return format_requirement(requirement)

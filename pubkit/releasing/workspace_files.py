@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pubkit.core.workspace import (
+from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.workspace import (
     Package,
     Workspace,
     build_workspace,
     match_package_dirs,
     parse_config,
 )
-from pubkit.errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
     import tomllib

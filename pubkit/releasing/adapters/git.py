@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from pubkit.adapters.process import CommandError, ProcessRunner, SubprocessRunner
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.adapters.process import CommandError, ProcessRunner, SubprocessRunner
 
 # Used only when the repository has no identity of its own (a fresh CI checkout): an annotated
 # tag needs a tagger.

@@ -30,9 +30,9 @@ import pyproject_hooks
 from build import BuildBackendException, BuildException, ProjectBuilder
 from build.env import DefaultIsolatedEnv
 
-from pubkit.adapters.process import CommandError, ProcessRunner, SubprocessRunner
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.errors import PubkitError
+from pubkit.releasing.adapters.process import CommandError, ProcessRunner, SubprocessRunner
 
 BUILD_TIMEOUT = 900.0  # for one backend hook (building an sdist or a wheel)
 

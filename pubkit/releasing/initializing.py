@@ -25,9 +25,10 @@ from tomlkit import TOMLDocument
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array, Table
 
-from pubkit.core.graph import DependencyGraph
-from pubkit.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
-from pubkit.core.workspace import (
+from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.graph import DependencyGraph
+from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
+from pubkit.releasing.core.workspace import (
     VERSION_STRATEGIES,
     Package,
     Workspace,
@@ -35,8 +36,7 @@ from pubkit.core.workspace import (
     package_from_pyproject,
     parse_config,
 )
-from pubkit.errors import ConfigurationError, UsageError
-from pubkit.workspace_files import SKIPPED_DIRS
+from pubkit.releasing.workspace_files import SKIPPED_DIRS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,7 +9,7 @@ the graph allows; the one sequencer of side effects.
 4. push the tags (and the release commit) that this run made, even when a package failed.
 
 Every step is safe to repeat, and the plan finishes what an earlier run started (see
-:mod:`pubkit.core.plan`), so re-running after any failure completes the release.
+:mod:`pubkit.releasing.core.plan`), so re-running after any failure completes the release.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pubkit.adapters.builder import Builder, PypaBuilder
-from pubkit.adapters.git import Git
-from pubkit.adapters.index_client import Credentials, IndexClient, IndexReader
-from pubkit.adapters.publisher import TwinePublisher
-from pubkit.adapters.tester import VenvTester
-from pubkit.core.events import (
+from pubkit.errors import PubkitError, UsageError
+from pubkit.releasing.adapters.builder import Builder, PypaBuilder
+from pubkit.releasing.adapters.git import Git
+from pubkit.releasing.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.releasing.adapters.publisher import TwinePublisher
+from pubkit.releasing.adapters.tester import VenvTester
+from pubkit.releasing.core.events import (
     EventSink,
     PackageFinished,
     PackageStatus,
@@ -37,10 +38,9 @@ from pubkit.core.events import (
     StepStarted,
     ignore,
 )
-from pubkit.core.graph import DependencyGraph
-from pubkit.core.plan import PlanEntry, PlanOptions, ReleasePlan
-from pubkit.core.workspace import Workspace
-from pubkit.errors import PubkitError, UsageError
+from pubkit.releasing.core.graph import DependencyGraph
+from pubkit.releasing.core.plan import PlanEntry, PlanOptions, ReleasePlan
+from pubkit.releasing.core.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ class _Context:
 
 def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
     """Build, check, test, publish and tag one package (the steps its entry lists)."""
-    from pubkit.steps import (
+    from pubkit.releasing.steps import (
         TestsFailedError,
         check_package,
         publish_package,
@@ -242,7 +242,7 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
 
 def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[Path, ...]:
     from pubkit.core.distributions import parse_distribution_filename
-    from pubkit.steps import distributions
+    from pubkit.releasing.steps import distributions
 
     for stale in distributions(dist_dir, name, version).values():
         stale.unlink()  # an earlier build of this version, maybe from other sources
@@ -263,8 +263,8 @@ def _write_versions(
     """Write each entry's new version and widened requirements. Returns the original text
     of every file written and each package's version step; if one write fails, every file
     is put back and the error raised, so the run stops having changed nothing."""
-    from pubkit.version_files import widen_requirements, write_version
-    from pubkit.workspace_files import version_file
+    from pubkit.releasing.version_files import widen_requirements, write_version
+    from pubkit.releasing.workspace_files import version_file
 
     originals: dict[Path, str] = {}
     steps: dict[str, StepResult] = {}
@@ -311,7 +311,7 @@ def release(
     """Release ``workspace``: plan, then version, build, check, test, publish and tag each
     package that needs it. Returns what happened; raises only for what stops the whole run
     before it starts (configuration, git, the index unreachable)."""
-    from pubkit.planning import plan_release
+    from pubkit.releasing.planning import plan_release
 
     options = options or ReleaseOptions()
     if options.jobs < 1:
@@ -320,7 +320,7 @@ def release(
     sink = on_event or ignore
     git = git if git is not None else Git(workspace.root)
     if options.credentials is None and options.index_url:
-        from pubkit.adapters.credentials import credentials_for_index
+        from pubkit.releasing.adapters.credentials import credentials_for_index
 
         # As the CLI finds them: PUBKIT_INDEX_* variables, .pypirc, the keyring.
         found = credentials_for_index(options.index_url, options.upload_url)
@@ -390,7 +390,7 @@ def _source_date_epoch(git: Git) -> str:
 
 
 def _upload_url(options: ReleaseOptions) -> str | None:
-    from pubkit.core.publishing import upload_url_for
+    from pubkit.releasing.core.publishing import upload_url_for
 
     if not options.index_url:
         return options.upload_url
@@ -403,7 +403,7 @@ def _publisher(options: ReleaseOptions) -> TwinePublisher | None:
 
 
 def _reload(workspace: Workspace) -> Workspace:
-    from pubkit.workspace_files import load_workspace
+    from pubkit.releasing.workspace_files import load_workspace
 
     return load_workspace(workspace.root).workspace
 
