@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pubkit.testing import LiveServer
 from tests.e2e.support import PASSWORDS, access_log
-from tests.faults import Fault, faulty_proxy
+from tests.faults.http_proxy import Fault, faulty_proxy
 
 EXAMPLE_MONOREPO = Path(__file__).resolve().parents[2] / "examples" / "monorepo"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",

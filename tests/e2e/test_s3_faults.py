@@ -16,7 +16,7 @@ import requests
 from pubkit.testing import LiveServer, make_wheel
 from tests.conftest import postgres_database
 from tests.e2e.support import PASSWORDS
-from tests.faults import Fault, faulty_proxy
+from tests.faults.http_proxy import Fault, faulty_proxy
 
 pytestmark = pytest.mark.e2e
 
