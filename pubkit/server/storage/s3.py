@@ -210,12 +210,11 @@ class S3Storage:
     def check(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        # One listing of at most one key: it needs only s3:ListBucket (which HeadBucket needs
+        # too, in one more request) and tells a missing bucket (NoSuchBucket) from a denial.
         try:
-            self.client.head_bucket(Bucket=self.bucket)
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except ClientError as error:
-            if _code(error) == "404":  # HEAD has no body: a bare 404 is the bucket missing
-                error.response["Error"]["Code"] = "NoSuchBucket"
             raise self._error("reach", "the bucket", error) from error
         except BotoCoreError as error:
             raise self._error("reach", "the bucket", error) from error
