@@ -45,23 +45,35 @@ def rebuild(
         )
 
 
+def _is_object_url(target: str) -> bool:
+    return target.startswith("s3://")
+
+
 @app.command("export")
 def export(
-    file: Path = typer.Argument(
-        ..., metavar="FILE", help="Where to write the users, roles and tokens (JSON)."
+    target: str = typer.Argument(
+        ...,
+        metavar="FILE|s3://BUCKET/PREFIX/NAME",
+        help="Where to write the users, roles and tokens (JSON): a file, or an S3 object.",
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the target if it exists."),
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
     """Export users (password hashes), groups, project roles and visibility, and tokens
-    (hashes) to FILE, mode 0600."""
+    (hashes) to a file (mode 0600) or an S3 object (encrypted as the bucket encrypts)."""
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     from pubkit.server import backup
 
     document = backup.export_access(catalog_)
-    backup.write_access_file(file, document, force=force)
+    if _is_object_url(target):
+        from pubkit.server.storage import open_object
+
+        bucket, key = open_object(target)
+        backup.write_access_object(bucket, key, document, force=force)
+    else:
+        backup.write_access_file(Path(target), document, force=force)
     if not document["users"]:
         typer.echo("warning: the catalog has no users; check --data-dir or --catalog", err=True)
     projects = {role["project"] for role in document["roles"]}
@@ -69,15 +81,17 @@ def export(
     typer.echo(
         f"exported {len(document['users'])} users, {len(document['groups'])} groups,"
         f" {len(document['roles'])} roles on {len(projects)} projects ({private} private) and"
-        f" {len(document['tokens'])} tokens to {file}; it holds password and token hashes:"
-        " keep it secret"
+        f" {len(document['tokens'])} tokens to {redact_url(target)}; it holds password and"
+        " token hashes: keep it secret"
     )
 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(
-        ..., metavar="FILE", help="A file written by `pubkit index export`."
+    source: str = typer.Argument(
+        ...,
+        metavar="FILE|s3://BUCKET/PREFIX/NAME",
+        help="A file or S3 object written by `pubkit index export`.",
     ),
     replace: bool = typer.Option(
         False,
@@ -89,15 +103,20 @@ def import_(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Add the users, roles and tokens of FILE to the catalog; again, it changes nothing."""
+    """Add the users, roles and tokens of an export to the catalog; again, it changes nothing."""
     require_server_extra()
     from pubkit.server import backup
 
-    document = backup.read_access_file(file)
+    if _is_object_url(source):
+        from pubkit.server.storage import open_object
+
+        document = backup.read_access_object(*open_object(source))
+    else:
+        document = backup.read_access_file(Path(source))
     backup.parse_access(document)  # a bad file is refused before the catalog is opened
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     report = backup.import_access(catalog_, document, replace=replace)
-    typer.echo(f"imported {file}: {report.summary()}")
+    typer.echo(f"imported {redact_url(source)}: {report.summary()}")
     for name in report.users_kept:
         typer.echo(
             f"kept user {name}: the catalog's password or admin flag differs from the file's;"

@@ -66,6 +66,7 @@ from pubkit.errors import (
     AlreadyExistsError,
     CatalogError,
     ConfigurationError,
+    NotFoundError,
     PubkitError,
     UsageError,
 )
@@ -289,19 +290,48 @@ def write_access_file(path: Path, document: Mapping[str, Any], force: bool = Fal
         temp.unlink(missing_ok=True)
 
 
+def write_access_object(
+    storage: Storage, key: str, document: Mapping[str, Any], force: bool = False
+) -> None:
+    """Write the document as one object; without ``force`` an existing one is refused (a
+    create-if-absent write, so two exports racing for one name cannot both win)."""
+    data = (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+    if force:
+        storage.put_bytes(key, data)
+        return
+    with tempfile.TemporaryDirectory(prefix="pubkit-export-") as spool:
+        source = Path(spool) / "access.json"
+        source.write_bytes(data)
+        if not storage.put_new(key, source):
+            raise AlreadyExistsError(f"{key} exists in {storage!r}; pass --force to overwrite it")
+
+
+def read_access_object(storage: Storage, key: str) -> Any:
+    """The parsed JSON of an access document stored as one object."""
+    try:
+        raw = storage.read_bytes(key)
+    except NotFoundError:
+        raise UsageError(f"{key} is not in {storage!r}; check the URL") from None
+    return _parse_json(raw, key)
+
+
 def read_access_file(path: Path) -> Any:
     """The parsed JSON of an access document (checked later by :func:`import_access`)."""
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    return _parse_json(raw, str(path))
+
+
+def _parse_json(raw: bytes, where: str) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         # The position only: the message of a JSON error can quote the document (hashes).
-        where = f" (line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
+        line = f" (line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
         raise UsageError(
-            f"{path} is not valid JSON{where}; use a file written by `pubkit index export`"
+            f"{where} is not valid JSON{line}; use a file written by `pubkit index export`"
         ) from None
 
 

@@ -29,6 +29,7 @@ MODULE = REPO / "examples" / "terraform" / "aws"
 CHECKOV = "checkov==3.3.30"  # checks change between releases: a pinned version is reproducible
 BUCKET = "pubkit-packages-test"
 PREFIX = "pypi"
+BACKUPS = "backups"
 
 
 # -- reading the module ------------------------------------------------------------------
@@ -75,7 +76,8 @@ def server_policy() -> dict[str, Any]:
     document = blocks("data")["aws_iam_policy_document.server"]
     bucket_arn = f"arn:aws:s3:::{BUCKET}"
     resolve = {"${local.bucket_arn}": bucket_arn,
-               "${local.objects_arn}": f"{bucket_arn}/{PREFIX}/*"}  # fmt: skip
+               "${local.objects_arn}": f"{bucket_arn}/{PREFIX}/*",
+               "${local.backups_arn}": f"{bucket_arn}/{BACKUPS}/*"}  # fmt: skip
     statements = []
     for statement in document["statement"]:
         statements.append({
@@ -87,8 +89,8 @@ def server_policy() -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_actions(policy: dict[str, Any]) -> list[str]:
-    return [action for statement in policy["Statement"] for action in statement["Action"]]
+def policy_actions(policy: dict[str, Any]) -> set[str]:
+    return {action for statement in policy["Statement"] for action in statement["Action"]}
 
 
 def without(policy: dict[str, Any], action: str) -> dict[str, Any]:
@@ -286,9 +288,14 @@ def workload(moto: Moto, keys: dict[str, str], root: Path) -> dict[str, str]:
 
     from pubkit.server import admin
     from pubkit.server.app import create_app
-    from pubkit.server.backup import mirror
+    from pubkit.server.backup import (
+        export_access,
+        mirror,
+        read_access_object,
+        write_access_object,
+    )
     from pubkit.server.catalog import open_catalog
-    from pubkit.server.storage import LocalStorage, open_storage
+    from pubkit.server.storage import LocalStorage, open_object, open_storage
     from pubkit.server.storage.s3 import PART_SIZE
     from pubkit.settings import load_server_settings
     from pubkit.testing import make_wheel
@@ -371,6 +378,12 @@ def workload(moto: Moto, keys: dict[str, str], root: Path) -> dict[str, str]:
                 mirror(open_storage(url), target, spool_dir=root)
                 assert target.read_bytes(f"least-privilege/{wheel.name}") == wheel.read_bytes()
 
+            def export() -> None:
+                # The nightly CronJob: `pubkit index export s3://BUCKET/backups/NAME.json`.
+                bucket, key = open_object(f"s3://{BUCKET}/{BACKUPS}/{run}.json?addressing=path")
+                write_access_object(bucket, key, export_access(catalog))
+                assert read_access_object(bucket, key)["users"][0]["name"] == "alice"
+
             def delete_release() -> None:
                 operations = admin.Admin(catalog, lambda: open_storage(url), "alice")
                 assert operations.delete_release("least-privilege", "1.0") == 1
@@ -378,7 +391,7 @@ def workload(moto: Moto, keys: dict[str, str], root: Path) -> dict[str, str]:
 
             for name, action in [("contract", contract), ("multipart", multipart),
                                  ("ready", ready), ("upload", upload), ("download", download),
-                                 ("rebuild", rebuild), ("mirror", copy),
+                                 ("rebuild", rebuild), ("mirror", copy), ("export", export),
                                  ("delete release", delete_release)]:  # fmt: skip
                 step(name, action)
     finally:
@@ -408,15 +421,15 @@ def test_the_workload_is_refused_without_a_policy(moto_iam: Moto, tmp_path: Path
 # What each action is for: the step that must fail without it (others may fail too).
 NEEDED_BY = {
     "s3:ListBucket": {"ready", "rebuild", "mirror"},
-    "s3:GetObject": {"download"},
-    "s3:PutObject": {"upload"},
+    "s3:GetObject": {"download", "export"},
+    "s3:PutObject": {"upload", "export"},
     "s3:AbortMultipartUpload": {"multipart"},
     "s3:DeleteObject": {"delete release"},
 }
 
 
 def test_every_action_of_the_policy_is_accounted_for() -> None:
-    assert sorted(policy_actions(server_policy())) == sorted(NEEDED_BY)
+    assert policy_actions(server_policy()) == set(NEEDED_BY)
 
 
 @pytest.mark.parametrize("action", sorted(NEEDED_BY))

@@ -648,6 +648,42 @@ def test_cli_export_and_import(
     )
 
 
+def test_cli_export_to_and_import_from_an_s3_object(
+    tmp_path: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # What the nightly CronJob does: the export goes straight into a bucket, never to a disk.
+    import boto3
+
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    populate(open_catalog(f"sqlite:///{old_dir / 'catalog.sqlite3'}"))
+    url = f"s3://{s3_bucket}/backups/access-20261203.json?addressing=path"
+    code, out, err = run(monkeypatch, capsys, "index", "export", url, "--data-dir", str(old_dir))
+    assert code == 0, err
+    assert "to s3://" in out and "access-20261203.json" in out
+    stored = boto3.client("s3").get_object(Bucket=s3_bucket, Key="backups/access-20261203.json")
+    document = json.loads(stored["Body"].read())
+    old = open_catalog(f"sqlite:///{old_dir / 'catalog.sqlite3'}")
+    assert document == backup.export_access(old)
+    # Create-if-absent, as for a file: a second export of that name is refused, --force wins.
+    code, _, err = run(monkeypatch, capsys, "index", "export", url, "--data-dir", str(old_dir))
+    assert code == 1 and "exists" in err and "--force" in err and err.count("\n") == 1
+    assert run(monkeypatch, capsys, "index", "export", url, "--force", "--data-dir",
+               str(old_dir))[0] == 0  # fmt: skip
+
+    code, out, err = run(monkeypatch, capsys, "index", "import", url, "--data-dir", str(new_dir))
+    assert code == 0, err
+    assert "users 3 added" in out
+    new = open_catalog(f"sqlite:///{new_dir / 'catalog.sqlite3'}")
+    assert backup.export_access(new) == document
+    missing = f"s3://{s3_bucket}/backups/nothing.json?addressing=path"
+    code, _, err = run(monkeypatch, capsys, "index", "import", missing, "--data-dir", str(new_dir))
+    assert code == 2 and "nothing.json is not in" in err and err.count("\n") == 1
+    code, _, err = run(monkeypatch, capsys, "index", "export", f"s3://{s3_bucket}", "--data-dir",
+                       str(old_dir))  # fmt: skip
+    assert code == 2 and "names no object" in err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

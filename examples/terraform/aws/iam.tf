@@ -7,6 +7,8 @@
 #   PutObject            put_object (If-None-Match create-if-absent), multipart uploads
 #   AbortMultipartUpload cleaning up a multipart upload that failed
 #   DeleteObject         deleting a release, removing what a refused upload left
+# and, under the backup prefix, PutObject and GetObject for `pubkit index export|import
+# s3://…` (the nightly CronJob of examples/kubernetes).
 # tests/deploy/test_terraform.py creates this policy in moto with IAM enforcement and runs
 # pubkit with it; removing any one action makes one of those runs fail.
 data "aws_iam_policy_document" "server" {
@@ -27,6 +29,13 @@ data "aws_iam_policy_document" "server" {
       "s3:DeleteObject",
     ]
     resources = [local.objects_arn]
+  }
+
+  statement {
+    sid       = "ExportAndRestoreAccess"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [local.backups_arn]
   }
 
   dynamic "statement" {

@@ -3,6 +3,7 @@
 locals {
   bucket_arn  = aws_s3_bucket.packages.arn
   objects_arn = "${aws_s3_bucket.packages.arn}/${var.storage_prefix}/*"
+  backups_arn = "${aws_s3_bucket.packages.arn}/${var.backup_prefix}/*"
   kms_enabled = var.kms_key_arn != null
   tags        = merge({ "app.kubernetes.io/name" = "pubkit", "managed-by" = "terraform" }, var.tags)
 }
@@ -60,6 +61,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "packages" {
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 2
+    }
+  }
+
+  rule {
+    id     = "expire-old-exports"
+    status = "Enabled"
+    filter {
+      prefix = "${var.backup_prefix}/"
+    }
+    expiration {
+      days = var.backup_retention_days
     }
   }
 

@@ -36,6 +36,28 @@ variable "storage_prefix" {
   }
 }
 
+variable "backup_prefix" {
+  description = "Key prefix of the nightly `pubkit index export` objects (users, roles, tokens as hashes), beside the packages."
+  type        = string
+  default     = "backups"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$", var.backup_prefix))
+    error_message = "backup_prefix must be path segments of letters, digits, '.', '_' and '-', without leading or trailing '/'."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "Days an export under backup_prefix is kept."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 3650 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
 variable "kms_key_arn" {
   description = "ARN of a customer-managed KMS key for the bucket and the database; null uses AWS-managed keys."
   type        = string

@@ -10,7 +10,15 @@ from pubkit.server.storage.base import Storage, StoredObject, check_key
 from pubkit.server.storage.local import LocalStorage
 from pubkit.server.storage.memory import MemoryStorage
 
-__all__ = ["LocalStorage", "MemoryStorage", "Storage", "StoredObject", "check_key", "open_storage"]
+__all__ = [
+    "LocalStorage",
+    "MemoryStorage",
+    "Storage",
+    "StoredObject",
+    "check_key",
+    "open_object",
+    "open_storage",
+]
 
 
 def open_storage(url: str) -> Storage:
@@ -28,3 +36,14 @@ def open_storage(url: str) -> Storage:
         f"storage URL {url!r} is not understood; use file:///PATH (the default is the data dir)"
         " or s3://BUCKET/PREFIX"
     )
+
+
+def open_object(url: str) -> tuple[Storage, str]:
+    """One object by URL, ``s3://BUCKET/PREFIX/NAME[?options]``: the storage that holds it
+    (``s3://BUCKET/PREFIX[?options]``) and its key (``NAME``)."""
+    parts = urlsplit(url)
+    folder, _, name = parts.path.rstrip("/").rpartition("/")
+    if parts.scheme != "s3" or not parts.hostname or not name:
+        raise ConfigurationError(f"{url!r} names no object; use s3://BUCKET/PREFIX/NAME")
+    query = f"?{parts.query}" if parts.query else ""
+    return open_storage(f"s3://{parts.netloc}{folder}{query}"), check_key(name)
