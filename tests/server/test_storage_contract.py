@@ -150,3 +150,24 @@ def test_an_unreachable_endpoint_is_a_storage_error(
     storage = S3Storage.from_url("s3://bucket/p?max_attempts=1")
     with pytest.raises(StorageError, match="could not be reached"):
         storage.check()
+
+
+def test_concurrent_readiness_checks_never_fail_each_other(make_storage: Make) -> None:
+    # Workers and replicas probe one storage root at the same moment (a shared probe file
+    # once made one worker's /ready answer 503 when another removed it first).
+    storage = make_storage()
+    failures: list[BaseException] = []
+
+    def probe() -> None:
+        for _ in range(25):
+            try:
+                storage.check()
+            except BaseException as error:  # collected: the assertion names it
+                failures.append(error)
+
+    threads = [threading.Thread(target=probe) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

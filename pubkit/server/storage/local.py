@@ -122,9 +122,14 @@ class LocalStorage:
     def check(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".tmp-ready-probe"
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            # A probe of its own: workers and replicas sharing the root check at once, and
+            # one's unlink must not pull the file from under another's.
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".tmp-ready-probe-")
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
+                os.unlink(probe)
         except OSError as error:
             raise self._error("write to", "the storage root", error) from error
 
