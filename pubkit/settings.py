@@ -54,6 +54,8 @@ class ServerSettings:
     graceful_timeout: float = 20.0
     log_level: str = "info"
     access_log: bool = True
+    # Prometheus metrics at /metrics (counted per worker, summed across workers).
+    metrics: bool = True
     # How many bytes of rendered simple pages each worker keeps.
     page_cache_size: int = 8 * MIB
     # proxy: stream files through the server; redirect: 302 to a presigned storage URL (S3).
@@ -102,7 +104,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        if name == "access_log":
+        if name in ("access_log", "metrics"):
             return _parse_bool(raw)
         if name in ("max_upload_size", "page_cache_size"):
             return parse_size(raw)

@@ -28,9 +28,19 @@ from pubkit.server import api
 from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.files import FilesApp
+from pubkit.server.metrics import (
+    Metrics,
+    Publisher,
+    RequestMetrics,
+    count_upload,
+    exposition,
+    instrument_engine,
+    metrics_folder,
+)
 from pubkit.server.services import Services, services_of
 from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
+from pubkit.server.storage.timed import timed
 from pubkit.server.upload import MULTIPART_OVERHEAD, multipart_boundary, receive_form
 from pubkit.settings import ServerSettings, load_server_settings
 
@@ -107,6 +117,7 @@ async def upload(request: Request) -> Response:
     finally:
         form.discard()
     record = outcome.record
+    count_upload(services.metrics, outcome.created, record.size)
     verb = "uploaded" if outcome.created else "already present, identical"
     log.info("%s %s by %s", verb, record.filename, principal.actor)
     if outcome.created:
@@ -134,6 +145,13 @@ async def ready(request: Request) -> Response:
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' scrape: every worker's numbers, summed."""
+    publisher: Publisher = request.app.state.metrics_publisher
+    body, content_type = exposition(publisher.collect(), request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 async def home(request: Request) -> Response:
@@ -218,12 +236,27 @@ def create_app(
     """Build the server from explicit parts; storage and catalog default to the settings' URLs."""
     storage = storage if storage is not None else open_storage(settings.storage_url)
     catalog = catalog if catalog is not None else open_catalog(settings.catalog_url)
-    services = Services.build(settings, storage, catalog)
+    metrics = Metrics()
+    if settings.metrics:
+        storage = timed(storage, metrics)
+        instrument_engine(metrics, catalog.engine)
+    services = Services.build(settings, storage, catalog, metrics)
+    pages = services.pages
+    metrics.pulled.append(lambda: [
+        ("pubkit_page_cache_requests", ("hit",), float(pages.lookups - pages.rendered)),
+        ("pubkit_page_cache_requests", ("miss",), float(pages.rendered)),
+    ])  # fmt: skip
+    publisher = Publisher(metrics, metrics_folder(os.environ))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        yield
+        async with anyio.create_task_group() as background:
+            if settings.metrics and publisher.path is not None:
+                background.start_soon(publisher.run)
+            yield
+            background.cancel_scope.cancel()
+        publisher.publish()  # a worker's last numbers outlive it: counters never go back
         catalog.close()
 
     upload_methods = ["POST"]
@@ -233,6 +266,7 @@ def create_app(
         Route("/legacy", upload, methods=upload_methods),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
+        *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
         # The admin API: JSON in and out, errors included (its own exception handlers).
         api.mount(services),
     ]
@@ -244,7 +278,10 @@ def create_app(
     # The upload URL must never redirect: clients would resend the POST as a GET.
     app.router.redirect_slashes = False
     app.state.services = services
+    app.state.metrics_publisher = publisher
     app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services))
+    if settings.metrics:
+        app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(AccessLog)
     return app
 

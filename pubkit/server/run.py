@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pubkit.server.metrics import METRICS_DIR, write_snapshot
 from pubkit.settings import ServerSettings, load_server_settings
 
 WORKER_FD = "PUBKIT_WORKER_FD"
@@ -94,6 +98,9 @@ class Supervisor:
         self.stopping = False
         self.workers: list[subprocess.Popen[bytes]] = []
         self.restarts: list[float] = []
+        self.replaced = 0  # workers started in place of one that exited, ever
+        # Where the workers share their metrics (see pubkit.server.metrics); ours to remove.
+        self.metrics_dir: Path | None = None
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
@@ -105,6 +112,8 @@ class Supervisor:
 
     def _start_worker(self, listening: socket.socket) -> subprocess.Popen[bytes]:
         env = {**os.environ, WORKER_FD: str(listening.fileno())}
+        if self.metrics_dir is not None:
+            env[METRICS_DIR] = str(self.metrics_dir)
         return subprocess.Popen(
             [sys.executable, "-m", "pubkit.server.run"], env=env, pass_fds=(listening.fileno(),)
         )
@@ -112,7 +121,22 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
 
+    def _count_restart(self) -> None:
+        self.replaced += 1
+        if self.metrics_dir is not None:
+            snapshot = {"counters": {"pubkit_worker_restarts": [[[], float(self.replaced)]]}}
+            write_snapshot(self.metrics_dir / "supervisor.json", snapshot)
+
     def run(self) -> int:
+        if self.settings.metrics:
+            self.metrics_dir = Path(tempfile.mkdtemp(prefix="pubkit-metrics-"))
+        try:
+            return self._run()
+        finally:
+            if self.metrics_dir is not None:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _run(self) -> int:
         listening = self._bind()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
@@ -131,6 +155,7 @@ class Supervisor:
                 log.warning("worker %d exited with %s; starting another", worker.pid,
                             worker.returncode)  # fmt: skip
                 self.workers[index] = self._start_worker(listening)
+                self._count_restart()
         self._stop()
         return 0
 

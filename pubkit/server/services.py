@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -15,6 +15,7 @@ from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.throttle import FailureThrottle
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
 from pubkit.server.catalog import Catalog
+from pubkit.server.metrics import Metrics
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
 from pubkit.server.upload import UploadService
@@ -31,9 +32,16 @@ class Services:
     uploads: UploadService
     throttle: FailureThrottle
     permissions: Permissions
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
-    def build(cls, settings: ServerSettings, storage: Storage, catalog: Catalog) -> Services:
+    def build(
+        cls,
+        settings: ServerSettings,
+        storage: Storage,
+        catalog: Catalog,
+        metrics: Metrics | None = None,
+    ) -> Services:
         permissions = Permissions(catalog, Policy(settings.read, settings.create_projects))
         return cls(
             settings=settings,
@@ -44,6 +52,7 @@ class Services:
             uploads=UploadService(storage, catalog, settings.tmp_dir, permissions),
             throttle=FailureThrottle(settings.auth_failures_per_minute),
             permissions=permissions,
+            metrics=metrics or Metrics(),
         )
 
     async def user_from(

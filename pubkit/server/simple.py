@@ -266,9 +266,13 @@ class SimplePages:
         self._pages: OrderedDict[tuple[str, str], RenderedPage] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # For the metrics: lookups, and the ones that had to render (the rest were hits).
+        self.lookups = 0
+        self.rendered = 0
 
     def _get(self, key: tuple[str, str]) -> RenderedPage | None:
         with self._lock:
+            self.lookups += 1
             page = self._pages.get(key)
             if page is not None:
                 self._pages.move_to_end(key)
@@ -276,6 +280,7 @@ class SimplePages:
 
     def _put(self, key: tuple[str, str], page: RenderedPage) -> None:
         with self._lock:
+            self.rendered += 1
             replaced = self._pages.pop(key, None)
             if replaced is not None:
                 self._bytes -= len(replaced.body)
