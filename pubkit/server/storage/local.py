@@ -129,7 +129,7 @@ class LocalStorage:
                 os.write(fd, b"ok")
             finally:
                 os.close(fd)
-                os.unlink(probe)
+                Path(probe).unlink()
         except OSError as error:
             raise self._error("write to", "the storage root", error) from error
 
