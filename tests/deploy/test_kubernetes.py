@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -409,3 +410,147 @@ def test_the_readme_has_the_deploy_section_as_written_here() -> None:
     # What it tells to run exists.
     assert "kubectl apply -k examples/kubernetes" in section
     assert (REPO / "Dockerfile").exists() and (MANIFESTS / "kustomization.yaml").exists()
+
+
+# -- the network policy, the service account, the nightly jobs ----------------------------
+
+
+def test_the_network_policy_admits_only_pods_of_the_cluster_on_the_http_port() -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in resources()
+                if p["kind"] == "NetworkPolicy"}  # fmt: skip
+    deny = policies.pop("pubkit-default-deny")
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny  # no rule: nothing is admitted
+    (index,) = policies.values()
+    labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert index["podSelector"]["matchLabels"].items() <= labels.items()
+    (rule,) = index["ingress"]
+    # Namespaces of the cluster only: no ipBlock, so no address outside the cluster.
+    assert rule["from"] == [{"namespaceSelector": {}}]
+    (port,) = rule["ports"]
+    assert container_port(port["port"]) == int(image_env()["PUBKIT_PORT"])
+
+
+def cronjobs() -> dict[str, Manifest]:
+    return {r["metadata"]["name"]: r for r in resources() if r["kind"] == "CronJob"}
+
+
+def job_container(job: Manifest) -> dict[str, Any]:
+    (found,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def test_pods_run_as_the_service_account_the_terraform_role_trusts() -> None:
+    account = one("ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    specs = [pod_spec()] + [j["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                            for j in cronjobs().values()]  # fmt: skip
+    for spec in specs:
+        assert spec["serviceAccountName"] == account["metadata"]["name"]
+        assert spec["automountServiceAccountToken"] is False
+    # The IRSA trust of examples/terraform/aws names this namespace and account by default.
+    variables = (REPO / "examples" / "terraform" / "aws" / "variables.tf").read_text()
+    namespace = one("Namespace")["metadata"]["name"]
+    assert re.search(r'variable "kubernetes_namespace" \{[^}]*default\s*=\s*"' + namespace,
+                     variables)  # fmt: skip
+    assert re.search(r'variable "kubernetes_service_account" \{[^}]*default\s*=\s*"'
+                     + account["metadata"]["name"], variables)  # fmt: skip
+
+
+def test_the_nightly_jobs_run_like_the_server() -> None:
+    jobs = cronjobs()
+    assert set(jobs) == {"pubkit-export", "pubkit-verify"}
+    for job in jobs.values():
+        spec = job["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid"
+        pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never" and pod["enableServiceLinks"] is False
+        assert pod["securityContext"] == pod_spec()["securityContext"]
+        own = job_container(job)
+        assert own["image"] == container()["image"]
+        assert own["securityContext"] == container()["securityContext"]
+        assert own["envFrom"] == container()["envFrom"]
+        for variable in own["env"]:
+            reference = variable.get("valueFrom", {}).get("secretKeyRef")
+            if reference:
+                assert reference["name"] == one("Secret")["metadata"]["name"]
+                assert reference["key"] in secret()
+    # The drift alert watches the verify Job by its name.
+    rule = yaml.safe_load((MANIFESTS / "monitoring" / "prometheusrule.yaml").read_text())
+    drift = [r for g in rule["spec"]["groups"] for r in g["rules"]
+             if r.get("alert") == "PubkitStorageCatalogDrift"]  # fmt: skip
+    assert 'job_name=~"pubkit-verify-.*"' in drift[0]["expr"]
+
+
+def test_the_export_job_command_writes_a_dated_export_into_the_bucket(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    # The CronJob's own command line, through /bin/sh as the container runs it, against a
+    # bucket in moto's S3 and a catalog with one user.
+    import boto3
+
+    from pubkit.server import admin
+
+    job = job_container(cronjobs()["pubkit-export"])
+    assert job["command"] == ["/bin/sh", "-c"]
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    admin.add_user(open_catalog(catalog_url), "alice", "correct-horse-battery")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBKIT_")}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"PUBKIT_CATALOG": catalog_url, "PUBKIT_DATA_DIR": str(tmp_path),
+                "BACKUP_PREFIX": f"s3://{s3_bucket}/backups", "PATH": path})  # fmt: skip
+    done = subprocess.run([*job["command"], *job["args"]], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listing = boto3.client("s3").list_objects_v2(Bucket=s3_bucket, Prefix="backups/")
+    (stored,) = [item["Key"] for item in listing["Contents"]]
+    assert re.fullmatch(r"backups/access-\d{8}T\d{6}Z\.json", stored), stored
+
+
+def test_the_verify_job_runs_a_pubkit_command() -> None:
+    from typer.testing import CliRunner
+
+    from pubkit.cli import app
+
+    command = job_container(cronjobs()["pubkit-verify"])["command"]
+    assert command[0] == "pubkit"
+    answer = CliRunner().invoke(app, [*command[1:], "--help"])
+    assert answer.exit_code == 0, answer.output
+
+
+# -- monitoring (Prometheus Operator resources) ---------------------------------------------
+
+MONITORING = MANIFESTS / "monitoring"
+
+
+def test_the_monitoring_resources_match_the_operators_schema() -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "schemas" / "monitoring.coreos.com-v1.json")
+                        .read_text())  # fmt: skip
+    paths = [p for p in sorted(MONITORING.glob("*.yaml")) if p.name != "kustomization.yaml"]
+    documents = [d for path in paths for d in load(path)]
+    assert {d["kind"] for d in documents} == {"ServiceMonitor", "PrometheusRule"}
+    for document in documents:
+        jsonschema.validate(document, schema)
+    broken = {**documents[0], "spec": {**documents[0]["spec"], "endpoint": []}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)  # a misspelt field fails, as the API server would
+
+
+def test_the_service_monitor_scrapes_the_service_at_metrics() -> None:
+    (monitor,) = load(MONITORING / "servicemonitor.yaml")
+    service = one("Service")
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    kustomization = yaml.safe_load((MONITORING / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in MONITORING.glob("*.yaml") if p.name != "kustomization.yaml")
+    (generated,) = kustomization["configMapGenerator"]
+    assert generated["files"] == ["grafana-dashboard.json"]
