@@ -239,6 +239,7 @@ def statement_kind(statement: str) -> str:
 def instrument_engine(metrics: Metrics, engine: Any) -> None:
     """Time every SQL statement of a SQLAlchemy engine; count the ones that fail."""
     from sqlalchemy import event
+    from sqlalchemy.exc import IntegrityError
 
     started: dict[int, float] = {}
 
@@ -257,10 +258,16 @@ def instrument_engine(metrics: Metrics, engine: Any) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _error(context: Any) -> None:
-        if context.cursor is not None:
-            started.pop(id(context.cursor), None)
+        cursor = getattr(context, "cursor", None)
+        if cursor is not None:
+            started.pop(id(cursor), None)
+        # A constraint the catalog relies on (a row that exists already) is an answer, not
+        # a failing catalog: only the others count.
+        if isinstance(getattr(context, "sqlalchemy_exception", None), IntegrityError):
+            return
+        statement = getattr(context, "statement", None) or ""
         with metrics.lock:
-            metrics.inc("pubkit_catalog_errors", (statement_kind(context.statement or ""),))
+            metrics.inc("pubkit_catalog_errors", (statement_kind(statement),))
 
 
 # -- across workers --------------------------------------------------------------------------

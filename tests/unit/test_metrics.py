@@ -134,3 +134,27 @@ def test_merge_adds_histograms_bucket_by_bucket() -> None:
 )  # fmt: skip
 def test_statement_kinds(statement: str, kind: str) -> None:
     assert statement_kind(statement) == kind
+
+
+def test_catalog_statements_are_timed_and_failures_counted_but_not_constraints() -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from pubkit.server.metrics import instrument_engine
+
+    metrics = Metrics()
+    engine = create_engine("sqlite://")
+    instrument_engine(metrics, engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        conn.execute(text("SELECT k FROM t")).all()
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))  # a row that exists: an answer
+    with pytest.raises(OperationalError), engine.begin() as conn:
+        conn.execute(text("SELECT nothing FROM nowhere"))  # a failing catalog
+    snapshot = metrics.snapshot()
+    timed = {tuple(labels): sum(counts) for labels, counts, _ in
+             snapshot["histograms"]["pubkit_catalog_query_duration_seconds"]}  # fmt: skip
+    assert timed[("select",)] >= 1 and timed[("insert",)] >= 1
+    assert snapshot["counters"]["pubkit_catalog_errors"] == [[["select"], 1.0]]
