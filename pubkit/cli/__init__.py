@@ -7,7 +7,19 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import group, index, init, project, release, role, serve, token, user, yank
+from pubkit.cli import (
+    group,
+    index,
+    init,
+    migrate,
+    project,
+    release,
+    role,
+    serve,
+    token,
+    user,
+    yank,
+)
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -49,6 +61,7 @@ app.add_typer(role.app, name="role")
 app.add_typer(project.app, name="project")
 app.command("audit")(token.audit)
 app.add_typer(index.app, name="index")
+app.add_typer(migrate.app, name="migrate")
 app.command("yank")(yank.yank)
 app.command("unyank")(yank.unyank)
 app.command("delete")(yank.delete)

@@ -70,6 +70,7 @@ from pubkit.errors import (
     PubkitError,
     UsageError,
 )
+from pubkit.server.auth.passwords import is_stored_hash
 from pubkit.server.auth.tokens import PERMISSIONS
 from pubkit.server.catalog import Catalog
 from pubkit.server.catalog.catalog import AccessWriter, GroupRole, Role, User
@@ -446,8 +447,9 @@ def parse_access(document: Any) -> _Access:
         password_hash = _field(item, where, "password_hash", str)
         # A hash says which scheme made it; anything else may be a password pasted by hand,
         # which must never be stored as if it were a hash (nor echoed in this message).
-        if not password_hash.startswith("scrypt$") or password_hash.count("$") != 5:
-            raise _bad(f"{where}.password_hash", "is not a scrypt hash")
+        # (A bcrypt hash migrated from htpasswd stays one until its user's first sign-in.)
+        if not is_stored_hash(password_hash):
+            raise _bad(f"{where}.password_hash", "is not a scrypt (or migrated bcrypt) hash")
         if name in users:
             raise _bad(where, f"repeats the user {name!r}")
         users[name] = _User(

@@ -23,9 +23,15 @@ from dataclasses import dataclass, field
 import anyio
 
 from pubkit.errors import AuthenticationError
-from pubkit.server.auth.passwords import dummy_hash, verify_password
+from pubkit.server.auth.passwords import (
+    dummy_hash,
+    hash_password,
+    needs_upgrade,
+    verify_password,
+)
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, matches, split_token
 from pubkit.server.catalog import Catalog
+from pubkit.server.catalog.catalog import User
 from pubkit.server.layout import utc_now
 
 MAX_CACHED = 10_000
@@ -184,12 +190,23 @@ class Authenticator:
                 raise AuthenticationError(
                     "invalid username or password; check the credentials your client sends"
                 )
+            if needs_upgrade(user.password_hash):
+                user = self._upgrade(user, credentials.password)
+                serial = self.catalog.serial()
             principal = Principal(user)
             self._remember(
                 self._cache_key(credentials),
                 _Verified(self._clock() + self.cache_seconds, serial, principal),
             )
             return principal
+
+    def _upgrade(self, user: User, password: str) -> User:
+        """Replace a migrated legacy hash (bcrypt from htpasswd) that ``password`` just
+        verified with a scrypt hash of it; the user as the catalog has them afterwards."""
+        if self.catalog.upgrade_password(user.name, user.password_hash, hash_password(password)):
+            self.catalog.audit("upgrade password hash", f"user {user.name}", user.name,
+                               scheme=user.password_hash.partition("$")[0])  # fmt: skip
+        return self.catalog.user(user.name) or user
 
     def _authenticate_token(self, credentials: Credentials) -> Principal:
         refused = AuthenticationError(

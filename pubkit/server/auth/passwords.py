@@ -2,6 +2,12 @@
 
 Format: ``scrypt$<log2 n>$<r>$<p>$<salt b64>$<hash b64>``; the parameters travel with the hash
 so they can be raised later without invalidating stored passwords.
+
+A user migrated from an htpasswd file (``pubkit migrate``) may hold a *legacy* hash until
+their first sign-in: ``bcrypt$<the htpasswd bcrypt hash>`` (``$2y$``, ``$2b$`` or ``$2a$``).
+It verifies with the ``bcrypt`` package; once a password verified against it, the
+authenticator replaces it with a scrypt hash of that password (:func:`needs_upgrade`). Weaker
+htpasswd schemes (apr1 MD5, ``{SHA}``, crypt, plaintext) are never stored.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 
 from pubkit.errors import CatalogError
@@ -22,6 +29,10 @@ P = 1
 SALT_BYTES = 16
 KEY_BYTES = 32
 MIN_PASSWORD_LENGTH = 8
+BCRYPT_PREFIX = "bcrypt$"
+# An htpasswd bcrypt hash: the variant, a two-digit cost, 22 characters of salt, 31 of hash.
+BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Apache's htpasswd cuts longer passwords here
 
 
 def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
@@ -45,6 +56,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith(BCRYPT_PREFIX):
+        return _verify_bcrypt(password, stored[len(BCRYPT_PREFIX) :])
     try:
         scheme, log2_n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -56,6 +69,41 @@ def verify_password(password: str, stored: str) -> bool:
             "a stored password hash is unreadable; reset it with `pubkit user passwd`"
         ) from None
     return hmac.compare_digest(actual, expected)
+
+
+def _verify_bcrypt(password: str, stored: str) -> bool:
+    if not BCRYPT_HASH.fullmatch(stored):
+        raise CatalogError(
+            "a stored bcrypt password hash is unreadable; reset it with `pubkit user passwd`"
+        )
+    try:
+        import bcrypt
+    except ImportError:
+        raise CatalogError(
+            "a user migrated from htpasswd has a bcrypt hash, which needs the bcrypt package:"
+            " pip install 'pubkit[server]'"
+        ) from None
+    secret = password.encode("utf-8")[:BCRYPT_MAX_BYTES]
+    return bool(bcrypt.checkpw(secret, stored.encode("ascii")))
+
+
+def legacy_bcrypt_hash(htpasswd_hash: str) -> str:
+    """The stored form of an htpasswd bcrypt hash; ValueError if it is not one."""
+    if not BCRYPT_HASH.fullmatch(htpasswd_hash):
+        raise ValueError("not a bcrypt hash")
+    return BCRYPT_PREFIX + htpasswd_hash
+
+
+def needs_upgrade(stored: str) -> bool:
+    """Whether a hash that just verified should be replaced by a scrypt hash of the password."""
+    return not stored.startswith("scrypt$")
+
+
+def is_stored_hash(text: str) -> bool:
+    """Whether ``text`` has the form of a hash pubkit stores (never a pasted password)."""
+    if text.startswith(BCRYPT_PREFIX):
+        return bool(BCRYPT_HASH.fullmatch(text[len(BCRYPT_PREFIX) :]))
+    return text.startswith("scrypt$") and text.count("$") == 5
 
 
 @functools.cache

@@ -612,6 +612,19 @@ class Catalog:
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
+    def upgrade_password(self, name: str, old_hash: str, new_hash: str) -> bool:
+        """Replace a user's hash only if it is still ``old_hash`` (a migrated legacy hash that
+        a sign-in just verified); whether it was replaced. A password changed meanwhile stays."""
+        with self._guard("upgrade the password hash"), self._write() as conn:
+            result = conn.execute(
+                update(schema.users)
+                .where(schema.users.c.name == name, schema.users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+            if result.rowcount:
+                self._journal(conn, "", "upgrade password hash", actor=name)
+        return bool(result.rowcount)
+
     def role(self, project: str, user: User) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(
