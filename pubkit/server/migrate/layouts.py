@@ -96,8 +96,9 @@ def pypiserver_entry(relative: str, size: int | None = None) -> Candidate | Skip
     skip = judge_filename(relative, parts[-1])
     if skip is not None:
         return skip
-    # In a per-project directory, the directory names the project the team meant.
-    return Candidate(relative, parts[-1], listed_name=parts[0] if len(parts) > 1 else None,
+    # In pypiserver's per-project layout (<root>/<project>/<file>) the directory names the
+    # project the team meant; deeper trees are the team's own filing, which names nothing.
+    return Candidate(relative, parts[-1], listed_name=parts[0] if len(parts) == 2 else None,
                      size=size)  # fmt: skip
 
 

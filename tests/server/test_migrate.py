@@ -1,0 +1,340 @@
+"""`pubkit migrate` on a data dir: a pypiserver directory and a pypicloud bucket (moto's S3 in
+server mode) with the layouts those servers write, edge cases included; re-runs, dry runs, an
+interrupted run; and the first sign-in of a migrated bcrypt user."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pubkit.cli import main
+from pubkit.errors import AuthenticationError
+from pubkit.server import backup
+from pubkit.server.auth.authenticator import Authenticator, Credentials
+from pubkit.server.auth.passwords import hash_password, legacy_bcrypt_hash
+from pubkit.server.catalog import Catalog, open_catalog
+from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key
+from pubkit.server.storage import LocalStorage
+from pubkit.testing import core_metadata, make_sdist, make_wheel
+
+# Apache htpasswd 2.4 wrote these (-B -C 5 and -m); alice's password is "alice-password-1".
+ALICE = "$2y$05$xIUXa5v.Phwns6QPWrEgf.4oVaV2l7Cg2hHPH6El5wrBJM7CcnBWC"
+HTPASSWD = f"alice:{ALICE}\nbob:$apr1$Tpnv8ZxY$j1cyAn98xtY05fvII3zSl0\n"
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def catalog_of(data_dir: Path) -> Catalog:
+    return open_catalog(f"sqlite:///{data_dir / 'catalog.sqlite3'}")
+
+
+def pypiserver_dir(root: Path) -> dict[str, Path]:
+    """A package directory as teams fill pypiserver's: flat files, per-project directories,
+    deeper filing, and what else lands there."""
+    made = {
+        "alpha-1.0.tar.gz": make_sdist(root, "alpha", "1.0", requires=["requests"]),
+        "alpha-1.0-py3-none-any.whl": make_wheel(root, "alpha", "1.0"),
+        "beta/beta-2.0-py3-none-any.whl": make_wheel(root / "beta", "beta", "2.0"),
+        "beta/beta-2.0.tar.gz": make_sdist(root / "beta", "beta", "2.0"),
+        "archive/2023/gamma-0.1.tar.gz": make_sdist(root / "archive" / "2023", "gamma", "0.1"),
+        # Filed in another project's directory: pypiserver serves it by its filename.
+        "wrongdir/delta-1.0-py3-none-any.whl": make_wheel(root / "wrongdir", "delta", "1.0"),
+    }
+    # Its filename says liar, its metadata says other: refused, as an upload would be.
+    make_sdist(root, "liar", "1.0", metadata=core_metadata("other", "1.0"))
+    # Another alpha-1.0.tar.gz with other bytes, in a per-project directory.
+    make_sdist(root / "alpha", "alpha", "1.0", requires=["idna"])
+    (root / "alpha" / "alpha-0.9.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    (root / "README.md").write_text("our packages\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return made
+
+
+def assert_stored(data_dir: Path, catalog: Catalog, project: str, source: Path) -> FileRecord:
+    """The file is in storage byte for byte, with its metadata and sidecar, and listed."""
+    storage = LocalStorage(data_dir / "files")
+    record = catalog.file(source.name)
+    assert record is not None, source.name
+    assert record.project == project and record.sha256 == sha256(source)
+    stored = storage.local_path(file_key(project, source.name))
+    assert stored is not None and stored.read_bytes() == source.read_bytes()
+    assert storage.size(metadata_key(project, source.name))
+    assert FileRecord.from_sidecar(storage.read_bytes(sidecar_key(project, source.name))) == record
+    return record
+
+
+def test_pypiserver_directory_with_users_rerun_and_dry_run(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    root = tmp_path / "packages"
+    made = pypiserver_dir(root)
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(HTPASSWD)
+    args = ("migrate", "from-pypiserver", str(root), "--htpasswd", str(htpasswd),
+            "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
+
+    code, out, err = run(monkeypatch, capsys, *args, "--dry-run")
+    assert code == 1, err
+    assert out.count("would import ") == 6 and "user would be added: alice" in out
+    assert not (data_dir / "files").exists() or not any((data_dir / "files").rglob("*"))
+    catalog = catalog_of(data_dir)
+    assert catalog.users() == [] and catalog.all_files() == []
+    catalog.close()
+
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 1
+    catalog = catalog_of(data_dir)
+    for location, source in made.items():
+        assert f"imported {location} as " in out
+        assert_stored(data_dir, catalog, source.name.split("-")[0], source)
+    assert "skipped README.md: not a distribution" in out
+    assert "skipped .git/: a hidden directory" in out
+    assert "skipped alpha/alpha-0.9.zip: pubkit serves only wheels" in out
+    assert ("note: wrongdir/delta-1.0-py3-none-any.whl: listed under 'wrongdir', but it is"
+            " 'delta'") in err  # fmt: skip
+    assert "refused: liar-1.0.tar.gz: the filename says project 'liar' but the metadata" in err
+    assert "conflict: alpha/alpha-1.0.tar.gz: pubkit has alpha-1.0.tar.gz with other bytes" in err
+    assert "refused: line 2: user 'bob' not migrated: apr1" in err
+    assert err.strip().splitlines()[-1] == (
+        "error: 2 files and 1 users were not migrated (listed above); fix them and run the"
+        " migration again (what pubkit has stays as it is)"
+    )
+    # The conflicting copy did not replace the first one.
+    assert_stored(data_dir, catalog, "alpha", made["alpha-1.0.tar.gz"])
+    assert catalog.file("liar-1.0.tar.gz") is None and catalog.project("other") is None
+    alice = catalog.user("alice")
+    assert alice is not None and alice.password_hash == legacy_bcrypt_hash(ALICE)
+    assert catalog.user("bob") is None
+    for project in ("alpha", "beta", "gamma", "delta"):
+        assert catalog.project_roles(project) == [("alice", "owner")]
+    serial = catalog.serial()
+    storage_before = sorted((p.relative_to(data_dir), p.stat().st_mtime_ns)
+                            for p in (data_dir / "files").rglob("*"))  # fmt: skip
+    catalog.close()
+
+    # Again: nothing changes, and it says so; the failures are still reported.
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 1
+    assert "imported" not in out.replace("files imported", "")
+    assert "0 files imported, 6 already in pubkit" in out
+    assert "nothing changed: pubkit already had every file and user it could take" in out
+    catalog = catalog_of(data_dir)
+    assert catalog.serial() == serial
+    assert sorted((p.relative_to(data_dir), p.stat().st_mtime_ns)
+                  for p in (data_dir / "files").rglob("*")) == storage_before  # fmt: skip
+    catalog.close()
+    assert not list((data_dir / "tmp").glob("migrate-*"))
+
+
+def test_owner_must_exist_and_nothing_changes_before(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    root = tmp_path / "packages"
+    make_wheel(root, "alpha", "1.0")
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(HTPASSWD)
+    code, out, err = run(monkeypatch, capsys, "migrate", "from-pypiserver", str(root),
+                         "--htpasswd", str(htpasswd), "--owner", "carol",
+                         "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 2 and out == ""
+    assert err == (
+        "error: the owner 'carol' is not a pubkit user nor in the htpasswd file; create it with"
+        " `pubkit user add carol` or pass --owner with an existing user\n"
+    )
+    catalog = catalog_of(data_dir)
+    assert catalog.users() == [] and catalog.all_files() == []
+    catalog.close()
+    code, _, err = run(monkeypatch, capsys, "migrate", "from-pypiserver", str(tmp_path / "nope"),
+                       "--owner", "carol", "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 2 and err == (
+        f"error: {tmp_path / 'nope'} is not a directory; pass pypiserver's package directory\n"
+    )
+
+
+def test_a_file_pubkit_has_with_other_bytes_is_never_overwritten(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from pubkit.server import admin
+
+    catalog = catalog_of(data_dir)
+    admin.add_user(catalog, "root", "root-password", is_admin=True)
+    catalog.close()
+    first = make_wheel(tmp_path / "first", "alpha", "1.0")
+    code, _, err = run(monkeypatch, capsys, "migrate", "from-pypiserver", str(first.parent),
+                       "--owner", "root", "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 0, err
+    other = make_wheel(tmp_path / "other", "alpha", "1.0", modules={"alpha/x.py": "X = 1\n"})
+    code, _, err = run(monkeypatch, capsys, "migrate", "from-pypiserver", str(other.parent),
+                       "--owner", "root", "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 1
+    assert "conflict: alpha-1.0-py3-none-any.whl: pubkit has alpha-1.0-py3-none-any.whl with" in err
+    catalog = catalog_of(data_dir)
+    assert_stored(data_dir, catalog, "alpha", first)
+    catalog.close()
+
+
+def test_interrupted_run_is_finished_by_the_next(tmp_path: Path, data_dir: Path) -> None:
+    """SIGKILL right after the first file is in; a second run completes, nothing twice."""
+    root = tmp_path / "packages"
+    sources = [make_wheel(root / f"p{n}", f"p{n}", "1.0", extra_files={
+        f"p{n}/blob.bin": os.urandom(2 * 1024 * 1024)}) for n in range(8)]  # fmt: skip
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(HTPASSWD)
+    command = [sys.executable, "-m", "pubkit", "migrate", "from-pypiserver", str(root),
+               "--htpasswd", str(htpasswd), "--owner", "alice",
+               "--data-dir", str(data_dir)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBKIT_")}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, text=True)  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("imported "):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    catalog = catalog_of(data_dir)
+    done = len(catalog.all_files())
+    assert 1 <= done < len(sources)
+    catalog.close()
+
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr  # bob's apr1 line, as before
+    assert f"{len(sources) - done} files imported, {done} already in pubkit" in result.stdout
+    catalog = catalog_of(data_dir)
+    for source in sources:
+        assert_stored(data_dir, catalog, source.name.split("-")[0], source)
+    assert len(catalog.all_files()) == len(sources)
+    catalog.close()
+    rebuild = subprocess.run([sys.executable, "-m", "pubkit", "index", "rebuild", "--data-dir",
+                              str(data_dir)], capture_output=True, text=True, env=env)  # fmt: skip
+    assert rebuild.stdout.startswith(f"{len(sources)} files in storage: 0 added, 0 updated,"
+                                     " 0 removed"), rebuild.stdout + rebuild.stderr  # fmt: skip
+    assert "no sidecar" not in rebuild.stderr
+
+
+def test_pypicloud_bucket(
+    tmp_path: Path, data_dir: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import boto3
+
+    s3 = boto3.client("s3")
+    dists = tmp_path / "dists"
+    alpha = make_sdist(dists, "alpha", "1.0")
+    alpha_wheel = make_wheel(dists, "alpha", "1.0")
+    beta = make_wheel(dists, "beta", "2.0")
+    delta = make_sdist(dists, "delta", "1.0")
+    eps = make_sdist(dists, "eps", "1.0")
+
+    def put(key: str, path: Path | None, **metadata: str) -> None:
+        body = path.read_bytes() if path else b"notes"
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=body, Metadata=metadata)
+
+    def hashed(name: str, path: Path) -> str:
+        # pypicloud's storage.prepend_hash (its default): md5 of the filename, 4 hex digits.
+        digest = hashlib.md5(path.name.encode(), usedforsecurity=False).hexdigest()
+        return f"packages/{digest[:4]}/{name}/{path.name}"
+
+    put(hashed("alpha", alpha), alpha, name="alpha", version="1.0", summary="A test package",
+        hash_sha256=sha256(alpha), hash_md5=hashlib.md5(alpha.read_bytes(), usedforsecurity=False).hexdigest())
+    put(hashed("alpha", alpha_wheel), alpha_wheel, name="alpha", version="1.0")
+    put(f"packages/beta/{beta.name}", beta)  # prepend_hash off, and no metadata (pypicloud <0.2)
+    put(hashed("gamma", delta), delta, name="gamma", version="1.0")  # listed under another name
+    put(hashed("eps", eps), eps, name="eps", version="1.0", hash_sha256="0" * 64)  # corrupted
+    put("packages/notes.txt", None)
+    put("elsewhere/zeta-1.0.tar.gz", alpha)  # outside the prefix
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(HTPASSWD)
+    args = ("migrate", "from-pypicloud", f"s3://{s3_bucket}/packages/?addressing=path",
+            "--owner", "alice", "--htpasswd", str(htpasswd),
+            "--data-dir", str(data_dir))  # fmt: skip
+
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 1
+    assert "4 files imported, 0 already in pubkit, 1 skipped, 1 refused, 0 conflicts" in out
+    assert "skipped notes.txt: not a distribution" in out
+    assert f"note: {hashed('gamma', delta)[9:]}: listed under 'gamma'" in err
+    assert f"refused: {hashed('eps', eps)[9:]}: its bytes do not match the sha256" in err
+    catalog = catalog_of(data_dir)
+    for project, source in (("alpha", alpha), ("alpha", alpha_wheel), ("beta", beta),
+                            ("delta", delta)):  # fmt: skip
+        assert_stored(data_dir, catalog, project, source)
+    assert catalog.project("eps") is None and catalog.project("zeta") is None
+    serial = catalog.serial()
+    catalog.close()
+
+    code, out, _ = run(monkeypatch, capsys, *args)
+    assert code == 1
+    assert "0 files imported, 4 already in pubkit" in out and "nothing changed" in out
+    catalog = catalog_of(data_dir)
+    assert catalog.serial() == serial
+    catalog.close()
+
+    code, _, err = run(monkeypatch, capsys, "migrate", "from-pypicloud", "/srv/pypicloud",
+                       "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
+    assert (code, err) == (2, "error: '/srv/pypicloud' is not an s3:// URL; pass"
+                              " s3://BUCKET/PREFIX\n")  # fmt: skip
+
+
+def test_first_sign_in_replaces_the_bcrypt_hash(tmp_path: Path) -> None:
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    catalog.add_user("alice", legacy_bcrypt_hash(ALICE))
+    authenticator = Authenticator(catalog, 60)
+    with pytest.raises(AuthenticationError):
+        authenticator.authenticate(Credentials("alice", "wrong-password"))
+    user = catalog.user("alice")
+    assert user is not None and user.password_hash == legacy_bcrypt_hash(ALICE)
+    principal = authenticator.authenticate(Credentials("alice", "alice-password-1"))
+    user = catalog.user("alice")
+    assert user is not None and user.password_hash.startswith("scrypt$")
+    assert principal.user == user
+    newest = catalog.audit_entries()[0]
+    assert (newest.action, newest.target) == ("upgrade password hash", "user alice")
+    # The new hash verifies the same password, in a fresh authenticator (no cache).
+    assert Authenticator(catalog, 60).authenticate(Credentials("alice", "alice-password-1"))
+    # An upgrade never replaces a hash changed meanwhile.
+    changed = hash_password("another-password")
+    catalog.set_password("alice", changed)
+    assert not catalog.upgrade_password("alice", legacy_bcrypt_hash(ALICE), hash_password("x"))
+    user = catalog.user("alice")
+    assert user is not None and user.password_hash == changed
+    catalog.close()
+
+
+def test_export_and_import_keep_a_migrated_hash(tmp_path: Path) -> None:
+    source = open_catalog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    source.add_user("alice", legacy_bcrypt_hash(ALICE))
+    document = backup.export_access(source)
+    target = open_catalog(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    backup.import_access(target, document)
+    user = target.user("alice")
+    assert user is not None and user.password_hash == legacy_bcrypt_hash(ALICE)
+    source.close()
+    target.close()
