@@ -262,8 +262,9 @@ def test_pypicloud_bucket(
         digest = hashlib.md5(path.name.encode(), usedforsecurity=False).hexdigest()
         return f"packages/{digest[:4]}/{name}/{path.name}"
 
+    md5 = hashlib.md5(alpha.read_bytes(), usedforsecurity=False).hexdigest()
     put(hashed("alpha", alpha), alpha, name="alpha", version="1.0", summary="A test package",
-        hash_sha256=sha256(alpha), hash_md5=hashlib.md5(alpha.read_bytes(), usedforsecurity=False).hexdigest())
+        hash_sha256=sha256(alpha), hash_md5=md5)
     put(hashed("alpha", alpha_wheel), alpha_wheel, name="alpha", version="1.0")
     put(f"packages/beta/{beta.name}", beta)  # prepend_hash off, and no metadata (pypicloud <0.2)
     put(hashed("gamma", delta), delta, name="gamma", version="1.0")  # listed under another name
