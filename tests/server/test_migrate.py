@@ -339,3 +339,70 @@ def test_export_and_import_keep_a_migrated_hash(tmp_path: Path) -> None:
     assert user is not None and user.password_hash == legacy_bcrypt_hash(ALICE)
     source.close()
     target.close()
+
+
+def test_disk_full_stops_with_one_line_and_the_next_run_finishes(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import errno
+
+    root = tmp_path / "packages"
+    sources = [make_wheel(root, name, "1.0") for name in ("p1", "p2", "p3")]
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"alice:{ALICE}\n")
+    args = ("migrate", "from-pypiserver", str(root), "--htpasswd", str(htpasswd),
+            "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
+    put_new = LocalStorage.put_new
+    calls = {"n": 0}
+
+    def full_disk(self: LocalStorage, key: str, source: Path) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the second file's bytes (each file: bytes, then its sidecar)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return put_new(self, key, source)
+
+    def failing(self: LocalStorage, key: str, source: Path) -> bool:
+        try:
+            return full_disk(self, key, source)
+        except OSError as error:
+            raise self._error("store", key, error) from error
+
+    monkeypatch.setattr(LocalStorage, "put_new", failing)
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 1
+    assert err.splitlines()[-1].startswith("error: could not store p2/p2-1.0-py3-none-any.whl in")
+    assert err.splitlines()[-1].endswith("No space left on device; free some disk space")
+    catalog = catalog_of(data_dir)
+    assert [record.filename for record in catalog.all_files()] == [sources[0].name]
+    assert not list((data_dir / "files").glob("p2/*"))
+    catalog.close()
+    assert not list((data_dir / "tmp").glob("*"))
+
+    monkeypatch.setattr(LocalStorage, "put_new", put_new)
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "2 files imported, 1 already in pubkit" in out
+    catalog = catalog_of(data_dir)
+    for source in sources:
+        assert_stored(data_dir, catalog, source.name.split("-")[0], source)
+    catalog.close()
+
+
+def test_missing_bucket_is_one_line(
+    data_dir: Path, moto_s3: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from pubkit.server import admin
+
+    catalog = catalog_of(data_dir)
+    admin.add_user(catalog, "alice", "alice-password")
+    catalog.close()
+    code, out, err = run(monkeypatch, capsys, "migrate", "from-pypicloud",
+                         "s3://no-such-pypicloud-bucket/packages?addressing=path",
+                         "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 1 and out == ""
+    assert err == (
+        "error: could not list the objects in s3://no-such-pypicloud-bucket/packages/: the bucket"
+        " no-such-pypicloud-bucket does not exist; create it or fix the storage URL\n"
+    )

@@ -14,7 +14,13 @@ from pubkit.server.auth.passwords import (
     verify_password,
 )
 from pubkit.server.migrate.htpasswd import parse_htpasswd
-from pubkit.server.migrate.layouts import Candidate, Skip, pypicloud_entry, pypiserver_entry
+from pubkit.server.migrate.layouts import (
+    Candidate,
+    Skip,
+    etag_md5,
+    pypicloud_entry,
+    pypiserver_entry,
+)
 
 # Written by Apache's htpasswd 2.4 (-B -C 5, -m, -s, -d, -p, -5); alice's password is
 # "alice-password-1".
@@ -135,3 +141,11 @@ def test_pypicloud_keys_and_metadata() -> None:
     assert "listed as version '1.0.post1'" in (moved.listing_mismatch() or "")
     assert pypicloud_entry("alpha/", {}) == Skip("alpha/", "a folder marker, not a file")
     assert pypicloud_entry("notes/todo.txt", {}) == Skip("notes/todo.txt", "not a distribution")
+
+
+def test_an_etag_is_an_md5_only_for_a_single_part_object() -> None:
+    assert etag_md5('"0CC175B9C0F1B6A831C399E269772661"') == "0cc175b9c0f1b6a831c399e269772661"
+    assert etag_md5('"0cc175b9c0f1b6a831c399e269772661-3"') is None
+    assert etag_md5(None) is None
+    entry = pypicloud_entry("a/alpha-1.0.tar.gz", {}, 5, '"0cc175b9c0f1b6a831c399e269772661"')
+    assert isinstance(entry, Candidate) and entry.md5 == "0cc175b9c0f1b6a831c399e269772661"

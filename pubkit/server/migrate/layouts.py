@@ -43,6 +43,9 @@ class Candidate:
     listed_version: str | None = None
     listed_sha256: str | None = None
     size: int | None = None
+    # The MD5 of the bytes when the source knows it without reading them (an S3 ETag of a
+    # single-part upload): a re-run finds what pubkit has without downloading it again.
+    md5: str | None = None
 
     def listing_mismatch(self) -> str | None:
         """How the old index's listing disagrees with the filename; None when it does not."""
@@ -103,7 +106,7 @@ def pypiserver_entry(relative: str, size: int | None = None) -> Candidate | Skip
 
 
 def pypicloud_entry(
-    key: str, metadata: Mapping[str, str], size: int | None = None
+    key: str, metadata: Mapping[str, str], size: int | None = None, etag: str | None = None
 ) -> Candidate | Skip:
     """An object of pypicloud's bucket, by its key below the prefix and its user metadata."""
     filename = posixpath.basename(key)
@@ -116,4 +119,11 @@ def pypicloud_entry(
     listed = metadata.get("name") or (parts[-2] if len(parts) >= 2 else None)
     sha256 = (metadata.get("hash_sha256") or "").strip().lower() or None
     return Candidate(key, filename, listed_name=listed, listed_version=metadata.get("version"),
-                     listed_sha256=sha256, size=size)  # fmt: skip
+                     listed_sha256=sha256, size=size, md5=etag_md5(etag))  # fmt: skip
+
+
+def etag_md5(etag: str | None) -> str | None:
+    """The MD5 an S3 ETag is, for an object stored in one part (a multipart upload's ETag,
+    ``<hex>-<parts>``, is not the MD5 of the object, nor is an SSE-KMS object's)."""
+    value = (etag or "").strip('"').lower()
+    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None

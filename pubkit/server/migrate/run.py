@@ -21,6 +21,7 @@ from pubkit.errors import UploadError, UsageError
 from pubkit.server.archives import read_core_metadata
 from pubkit.server.auth.tokens import Principal
 from pubkit.server.catalog import Catalog
+from pubkit.server.layout import FileRecord
 from pubkit.server.migrate.htpasswd import HtpasswdRefusal, HtpasswdUser
 from pubkit.server.migrate.layouts import Candidate, Skip
 from pubkit.server.migrate.sources import Source
@@ -178,9 +179,8 @@ class Migration:
                 and candidate.size != existing.size):  # fmt: skip
             self._conflict(candidate, canonical, "other bytes (another size)")
             return
-        if (existing is not None and candidate.listed_sha256 is not None
-                and hmac.compare_digest(candidate.listed_sha256, existing.sha256)):  # fmt: skip
-            # pypicloud recorded the hash: no need to download what pubkit has.
+        if existing is not None and _known_same(candidate, existing):
+            # The source knows the bytes' hash: no need to download what pubkit has.
             self._seen.setdefault(canonical, (candidate.location, existing.sha256))
             self._emit("unchanged", candidate.location, f"pubkit has {existing.filename}")
             return
@@ -270,6 +270,15 @@ class Migration:
             raise
         return _Spooled(path, hashing.size, hashing.sha256.hexdigest(), hashing.md5.hexdigest(),
                         hashing.blake2.hexdigest())  # fmt: skip
+
+
+def _known_same(candidate: Candidate, existing: FileRecord) -> bool:
+    """Whether the source's own record of the bytes (pypicloud's sha256, else S3's MD5 ETag,
+    with the size) says they are pubkit's file, without reading them."""
+    if candidate.listed_sha256 is not None:
+        return hmac.compare_digest(candidate.listed_sha256, existing.sha256)
+    return (candidate.md5 is not None and candidate.size == existing.size
+            and hmac.compare_digest(candidate.md5, existing.md5))  # fmt: skip
 
 
 class _HashingWriter:

@@ -83,7 +83,7 @@ class BucketSource:
                     # pypicloud's own listing does.
                     head = storage.client.head_object(Bucket=storage.bucket, Key=item["Key"])
                     metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-                    yield pypicloud_entry(key, metadata, int(item["Size"]))
+                    yield pypicloud_entry(key, metadata, int(item["Size"]), item.get("ETag"))
         except (BotoCoreError, ClientError) as error:
             raise storage._error("list", "the objects", error) from error
 
