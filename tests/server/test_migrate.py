@@ -131,6 +131,10 @@ def test_pypiserver_directory_with_users_rerun_and_dry_run(
     assert catalog.user("bob") is None
     for project in ("alpha", "beta", "gamma", "delta"):
         assert catalog.project_roles(project) == [("alice", "owner")]
+    uploads = [entry for entry in catalog.audit_entries() if entry.action == "upload"]
+    assert sorted(entry.target for entry in uploads) == sorted(p.name for p in made.values())
+    assert {entry.detail["migrated_from"] for entry in uploads} == {
+        f"{root}:{location}" for location in made}
     serial = catalog.serial()
     storage_before = sorted((p.relative_to(data_dir), p.stat().st_mtime_ns)
                             for p in (data_dir / "files").rglob("*"))  # fmt: skip

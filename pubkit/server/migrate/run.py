@@ -226,6 +226,10 @@ class Migration:
             return
         self._seen.setdefault(canonical, (candidate.location, spooled.sha256))
         if outcome.created:
+            # As the upload endpoint audits an upload, with where the file came from.
+            origin = f"{self.source.description}:{candidate.location}"
+            self.catalog.audit("upload", outcome.record.filename, self.actor,
+                               sha256=outcome.record.sha256, migrated_from=origin)  # fmt: skip
             self._emit("imported", candidate.location,
                        f"{outcome.record.project}/{outcome.record.filename}")  # fmt: skip
         else:

@@ -32,7 +32,7 @@ class DirectorySource:
         if not root.is_dir():
             raise UsageError(f"{root} is not a directory; pass pypiserver's package directory")
         self.root = root
-        self.description = str(root)
+        self.description = str(root.resolve())
 
     def entries(self) -> Iterator[Candidate | Skip]:
         for directory, dirs, files in os.walk(self.root):
