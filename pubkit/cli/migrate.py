@@ -62,8 +62,10 @@ def from_pypiserver(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Move every wheel and sdist of a pypiserver package directory, and the users of its
-    htpasswd file, into pubkit; again, it changes nothing."""
+    """Move a pypiserver package directory (and htpasswd users) into pubkit.
+
+    Every wheel and sdist, flat or in per-project directories, byte for byte; run again, it
+    changes nothing, and an interrupted run finishes the job."""
     require_server_extra()
     from pubkit.server.migrate.sources import DirectorySource
 
@@ -82,8 +84,10 @@ def from_pypicloud(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Move every wheel and sdist of pypicloud's S3 storage (keys <prefix>[<hash>/]<name>/<file>)
-    into pubkit; again, it changes nothing."""
+    """Move pypicloud's S3 storage (and htpasswd users) into pubkit.
+
+    Every wheel and sdist under the prefix (keys <prefix>[<hash>/]<name>/<file>), byte for
+    byte; run again, it changes nothing, and an interrupted run finishes the job."""
     require_server_extra()
     if not url.startswith("s3://"):
         raise UsageError(f"{url!r} is not an s3:// URL; pass s3://BUCKET/PREFIX")
