@@ -410,3 +410,38 @@ def test_missing_bucket_is_one_line(
         "error: could not list the objects in s3://no-such-pypicloud-bucket/packages/: the bucket"
         " no-such-pypicloud-bucket does not exist; create it or fix the storage URL\n"
     )
+
+
+def test_into_s3_storage_and_a_postgresql_catalog(
+    tmp_path: Path, data_dir: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import boto3
+
+    from tests.conftest import postgres_database
+
+    root = tmp_path / "packages"
+    sources = [make_wheel(root / "alpha", "alpha", "1.0"), make_sdist(root, "beta", "2.0")]
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"alice:{ALICE}\n")
+    with postgres_database("pubkit_migrate") as catalog_url:
+        args = ("migrate", "from-pypiserver", str(root), "--htpasswd", str(htpasswd),
+                "--owner", "alice", "--data-dir", str(data_dir),
+                "--storage", f"s3://{s3_bucket}/pubkit?addressing=path",
+                "--catalog", catalog_url)  # fmt: skip
+        code, out, err = run(monkeypatch, capsys, *args)
+        assert code == 0, err
+        catalog = open_catalog(catalog_url)
+        try:
+            s3 = boto3.client("s3")
+            for project, source in zip(("alpha", "beta"), sources, strict=True):
+                record = catalog.file(source.name)
+                assert record is not None and record.sha256 == sha256(source)
+                body = s3.get_object(Bucket=s3_bucket, Key=f"pubkit/{project}/{source.name}")
+                assert body["Body"].read() == source.read_bytes()
+            serial = catalog.serial()
+            code, out, _ = run(monkeypatch, capsys, *args)
+            assert code == 0 and "0 files imported, 2 already in pubkit" in out
+            assert catalog.serial() == serial
+        finally:
+            catalog.close()
