@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from pubkit.core.distributions import parse_distribution_filename
-from pubkit.errors import UploadError, UsageError
+from pubkit.errors import CatalogError, UploadError, UsageError
 from pubkit.server.archives import read_core_metadata
 from pubkit.server.auth.tokens import Principal
 from pubkit.server.catalog import Catalog
@@ -134,9 +136,16 @@ class Migration:
             else:
                 self._emit("user refused", refusal.name, refusal.describe())
         if not self.dry_run and new:
-            with self.catalog.transaction() as writer:
-                for user in new:
-                    writer.add_user(user.name, user.stored_hash, False)
+            try:
+                with self.catalog.transaction() as writer:
+                    for user in new:
+                        writer.add_user(user.name, user.stored_hash, False)
+            except SQLAlchemyError as error:
+                # The driver's message may quote the statement's parameters (hashes).
+                raise CatalogError(
+                    f"could not add the users ({type(error).__name__}; nothing was added):"
+                    " check that the catalog is reachable and run the migration again"
+                ) from None
             for user in new:
                 self.catalog.audit("migrate user", f"user {user.name}", self.actor,
                                    scheme=user.stored_hash.partition("$")[0])  # fmt: skip
