@@ -445,3 +445,62 @@ def test_into_s3_storage_and_a_postgresql_catalog(
             assert catalog.serial() == serial
         finally:
             catalog.close()
+
+
+def test_a_stalled_s3_stops_the_run_in_bounded_time_and_the_next_run_finishes(
+    tmp_path: Path, data_dir: Path, s3_bucket: str, moto_s3: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """pypicloud's bucket stops answering (a proxy that stalls) mid-download: one line, within
+    the timeouts of the URL's options, nothing half-stored; the next run finishes the job."""
+    import time
+
+    import boto3
+
+    from tests.faults.http_proxy import Fault, faulty_proxy
+
+    s3 = boto3.client("s3")
+    sources = [make_wheel(tmp_path / "dists", name, "1.0") for name in ("p1", "p2", "p3")]
+    for source in sources:
+        name = source.name.split("-")[0]
+        s3.put_object(Bucket=s3_bucket, Key=f"packages/{name}/{source.name}",
+                      Body=source.read_bytes(), Metadata={"name": name})  # fmt: skip
+    downloads = {"count": 0, "stall": True}
+
+    def rule(method: str, path: str) -> Fault | None:
+        if method == "GET" and "/packages/" in path and "list-type" not in path:
+            downloads["count"] += 1
+            if downloads["stall"] and downloads["count"] >= 2:
+                return Fault(stall=3.0, status=503)
+        return None
+
+    catalog = catalog_of(data_dir)
+    from pubkit.server import admin
+
+    admin.add_user(catalog, "alice", "alice-password")
+    catalog.close()
+    url = (f"s3://{s3_bucket}/packages?addressing=path&max_attempts=2&connect_timeout=1"
+           "&read_timeout=1")  # fmt: skip
+    args = ("migrate", "from-pypicloud", url, "--owner", "alice", "--data-dir", str(data_dir))
+    with faulty_proxy(moto_s3, rule) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        started = time.monotonic()
+        code, out, err = run(monkeypatch, capsys, *args)
+        elapsed = time.monotonic() - started
+        assert code == 1 and elapsed < 30, (elapsed, err)
+        assert err.startswith("error: could not read p2/p2-1.0-py3-none-any.whl in s3://")
+        assert len(err.splitlines()) == 1, err
+        catalog = catalog_of(data_dir)
+        assert [record.filename for record in catalog.all_files()] == [sources[0].name]
+        catalog.close()
+        assert not list((data_dir / "tmp").glob("*"))
+        assert not list((data_dir / "files").glob("p2*"))
+
+        downloads["stall"] = False
+        code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "2 files imported, 1 already in pubkit" in out
+    catalog = catalog_of(data_dir)
+    for source in sources:
+        assert_stored(data_dir, catalog, source.name.split("-")[0], source)
+    catalog.close()
