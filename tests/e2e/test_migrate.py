@@ -7,16 +7,16 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from pubkit.cli import main
 from pubkit.server.catalog import open_catalog
 from pubkit.testing import LiveServer, make_sdist, make_wheel
-from tests.e2e.support import Venv, client_env, output, pip_install, sha256_of, twine_upload
+from tests.e2e.support import Venv, output, pip_install, sha256_of, twine_upload
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "old-pypiserver-password"
@@ -41,9 +41,12 @@ def write_htpasswd(path: Path) -> None:
     path.write_text(f"alice:{hashed.replace('$2b$', '$2y$', 1)}\n")
 
 
-def pubkit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pubkit", *args], capture_output=True,
-                          text=True, env=client_env(), timeout=180)  # fmt: skip
+def pubkit(*args: str) -> None:
+    """A pubkit command, in this process (the server is the real process under test)."""
+    try:
+        main(list(args))
+    except SystemExit as exit_:
+        assert not exit_.code, args
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +61,8 @@ def migrated(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     }
     htpasswd = root.parent / "htpasswd"
     write_htpasswd(htpasswd)
-    result = pubkit("migrate", "from-pypiserver", str(root), "--htpasswd", str(htpasswd),
-                    "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    pubkit("migrate", "from-pypiserver", str(root), "--htpasswd", str(htpasswd),
+           "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
 
     bucket = "e2e-migrate-pypicloud"
     s3 = boto3.client("s3")
@@ -72,9 +74,8 @@ def migrated(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     s3.put_object(Bucket=bucket, Key=f"pypi/{prefix}/mig-beta/{beta.name}",
                   Body=beta.read_bytes(),
                   Metadata={"name": "mig-beta", "version": "2.0"})  # fmt: skip
-    result = pubkit("migrate", "from-pypicloud", f"s3://{bucket}/pypi?addressing=path",
-                    "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    pubkit("migrate", "from-pypicloud", f"s3://{bucket}/pypi?addressing=path",
+           "--owner", "alice", "--data-dir", str(data_dir))  # fmt: skip
 
     server = LiveServer(data_dir).start()
     try:
