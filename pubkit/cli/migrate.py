@@ -37,8 +37,8 @@ OwnerOption: Any = typer.Option(
 HtpasswdOption: Any = typer.Option(
     None,
     "--htpasswd",
-    help="An Apache htpasswd file (pypiserver's --passwords): its bcrypt users are added;"
-    " other hashes are refused, one line each.",
+    help="An Apache htpasswd file (pypiserver's --passwords): its bcrypt and SHA-crypt users"
+    " are added; weaker hashes are refused, one line each.",
     show_default=False,
 )
 DryRunOption: Any = typer.Option(

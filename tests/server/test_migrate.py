@@ -19,7 +19,7 @@ from pubkit.errors import AuthenticationError
 from pubkit.server import backup
 from pubkit.server.admin import rebuild_catalog
 from pubkit.server.auth.authenticator import Authenticator, Credentials
-from pubkit.server.auth.passwords import hash_password, legacy_bcrypt_hash
+from pubkit.server.auth.passwords import hash_password, legacy_hash
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key
 from pubkit.server.storage import LocalStorage
@@ -128,7 +128,7 @@ def test_pypiserver_directory_with_users_rerun_and_dry_run(
     assert_stored(data_dir, catalog, "alpha", made["alpha-1.0.tar.gz"])
     assert catalog.file("liar-1.0.tar.gz") is None and catalog.project("other") is None
     alice = catalog.user("alice")
-    assert alice is not None and alice.password_hash == legacy_bcrypt_hash(ALICE)
+    assert alice is not None and alice.password_hash == legacy_hash(ALICE)
     assert catalog.user("bob") is None
     for project in ("alpha", "beta", "gamma", "delta"):
         assert catalog.project_roles(project) == [("alice", "owner")]
@@ -308,26 +308,32 @@ def test_pypicloud_bucket(
                               " s3://BUCKET/PREFIX\n")  # fmt: skip
 
 
-def test_first_sign_in_replaces_the_bcrypt_hash(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "password"),
+    [(ALICE, "alice-password-1"),
+     ("$5$BKvgrQSh7B8bVUH0$bkxZteFqkKADdi9AmkyWzhmaZ62CfPXJ3dWeXfUr7.0", "henry-password-1")],
+    ids=["bcrypt", "sha-crypt"],
+)  # fmt: skip
+def test_first_sign_in_replaces_the_old_hash(tmp_path: Path, old: str, password: str) -> None:
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
-    catalog.add_user("alice", legacy_bcrypt_hash(ALICE))
+    catalog.add_user("alice", legacy_hash(old))
     authenticator = Authenticator(catalog, 60)
     with pytest.raises(AuthenticationError):
         authenticator.authenticate(Credentials("alice", "wrong-password"))
     user = catalog.user("alice")
-    assert user is not None and user.password_hash == legacy_bcrypt_hash(ALICE)
-    principal = authenticator.authenticate(Credentials("alice", "alice-password-1"))
+    assert user is not None and user.password_hash == legacy_hash(old)
+    principal = authenticator.authenticate(Credentials("alice", password))
     user = catalog.user("alice")
     assert user is not None and user.password_hash.startswith("scrypt$")
     assert principal.user == user
     newest = catalog.audit_entries()[0]
     assert (newest.action, newest.target) == ("upgrade password hash", "user alice")
     # The new hash verifies the same password, in a fresh authenticator (no cache).
-    assert Authenticator(catalog, 60).authenticate(Credentials("alice", "alice-password-1"))
+    assert Authenticator(catalog, 60).authenticate(Credentials("alice", password))
     # An upgrade never replaces a hash changed meanwhile.
     changed = hash_password("another-password")
     catalog.set_password("alice", changed)
-    assert not catalog.upgrade_password("alice", legacy_bcrypt_hash(ALICE), hash_password("x"))
+    assert not catalog.upgrade_password("alice", legacy_hash(old), hash_password("x"))
     user = catalog.user("alice")
     assert user is not None and user.password_hash == changed
     catalog.close()
@@ -335,12 +341,12 @@ def test_first_sign_in_replaces_the_bcrypt_hash(tmp_path: Path) -> None:
 
 def test_export_and_import_keep_a_migrated_hash(tmp_path: Path) -> None:
     source = open_catalog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
-    source.add_user("alice", legacy_bcrypt_hash(ALICE))
+    source.add_user("alice", legacy_hash(ALICE))
     document = backup.export_access(source)
     target = open_catalog(f"sqlite:///{tmp_path / 'b.sqlite3'}")
     backup.import_access(target, document)
     user = target.user("alice")
-    assert user is not None and user.password_hash == legacy_bcrypt_hash(ALICE)
+    assert user is not None and user.password_hash == legacy_hash(ALICE)
     source.close()
     target.close()
 

@@ -4,10 +4,12 @@ Format: ``scrypt$<log2 n>$<r>$<p>$<salt b64>$<hash b64>``; the parameters travel
 so they can be raised later without invalidating stored passwords.
 
 A user migrated from an htpasswd file (``pubkit migrate``) may hold a *legacy* hash until
-their first sign-in: ``bcrypt$<the htpasswd bcrypt hash>`` (``$2y$``, ``$2b$`` or ``$2a$``).
-It verifies with the ``bcrypt`` package; once a password verified against it, the
-authenticator replaces it with a scrypt hash of that password (:func:`needs_upgrade`). Weaker
-htpasswd schemes (apr1 MD5, ``{SHA}``, crypt, plaintext) are never stored.
+their first sign-in: ``bcrypt$<the htpasswd bcrypt hash>`` (``$2y$``, ``$2b$`` or ``$2a$``,
+verified with the ``bcrypt`` package) or ``sha-crypt$<the SHA-256/512-crypt hash>`` (``$5$``,
+``$6$``, verified by :mod:`pubkit.server.auth.shacrypt`). Once a password verified against
+one, the authenticator replaces it with a scrypt hash of that password
+(:func:`needs_upgrade`). Weaker htpasswd schemes (apr1 MD5, ``{SHA}``, crypt, plaintext) are
+never stored.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import secrets
 
 from pubkit.errors import CatalogError
+from pubkit.server.auth import shacrypt
 
 # 2**15 * 8 * 128 bytes = 32 MiB and roughly 50-100 ms per verification: slow for an attacker
 # holding the database, and the server verifies each password once per cache window.
@@ -33,6 +36,7 @@ BCRYPT_PREFIX = "bcrypt$"
 # An htpasswd bcrypt hash: the variant, a two-digit cost, 22 characters of salt, 31 of hash.
 BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Apache's htpasswd cuts longer passwords here
+SHA_CRYPT_PREFIX = "sha-crypt$"
 
 
 def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
@@ -58,6 +62,14 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored: str) -> bool:
     if stored.startswith(BCRYPT_PREFIX):
         return _verify_bcrypt(password, stored[len(BCRYPT_PREFIX) :])
+    if stored.startswith(SHA_CRYPT_PREFIX):
+        try:
+            return shacrypt.verify(password, stored[len(SHA_CRYPT_PREFIX) :])
+        except ValueError:
+            raise CatalogError(
+                "a stored SHA-crypt password hash is unreadable; reset it with"
+                " `pubkit user passwd`"
+            ) from None
     try:
         scheme, log2_n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -87,11 +99,13 @@ def _verify_bcrypt(password: str, stored: str) -> bool:
     return bool(bcrypt.checkpw(secret, stored.encode("ascii")))
 
 
-def legacy_bcrypt_hash(htpasswd_hash: str) -> str:
-    """The stored form of an htpasswd bcrypt hash; ValueError if it is not one."""
-    if not BCRYPT_HASH.fullmatch(htpasswd_hash):
-        raise ValueError("not a bcrypt hash")
-    return BCRYPT_PREFIX + htpasswd_hash
+def legacy_hash(htpasswd_hash: str) -> str:
+    """The stored form of an htpasswd bcrypt or SHA-crypt hash; ValueError for any other."""
+    if BCRYPT_HASH.fullmatch(htpasswd_hash):
+        return BCRYPT_PREFIX + htpasswd_hash
+    if shacrypt.parse(htpasswd_hash) is not None:
+        return SHA_CRYPT_PREFIX + htpasswd_hash
+    raise ValueError("not a bcrypt or SHA-crypt hash")
 
 
 def needs_upgrade(stored: str) -> bool:
@@ -103,6 +117,8 @@ def is_stored_hash(text: str) -> bool:
     """Whether ``text`` has the form of a hash pubkit stores (never a pasted password)."""
     if text.startswith(BCRYPT_PREFIX):
         return bool(BCRYPT_HASH.fullmatch(text[len(BCRYPT_PREFIX) :]))
+    if text.startswith(SHA_CRYPT_PREFIX):
+        return shacrypt.parse(text[len(SHA_CRYPT_PREFIX) :]) is not None
     return text.startswith("scrypt$") and text.count("$") == 5
 
 

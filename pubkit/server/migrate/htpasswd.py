@@ -4,13 +4,13 @@ pypiserver checks passwords with passlib's ``HtpasswdFile``, so its file may hol
 Apache's ``htpasswd`` writes. A password cannot be re-hashed without knowing it, so each line
 is judged on its hash alone:
 
-- bcrypt (``$2y$``, ``$2b$``, ``$2a$``; ``htpasswd -B``) is kept as a legacy hash
-  (``bcrypt$…``, see :mod:`pubkit.server.auth.passwords`), verified with bcrypt at the user's
-  first sign-in and replaced then by a scrypt hash of the same password;
+- bcrypt (``$2y$``, ``$2b$``, ``$2a$``; ``htpasswd -B``) and SHA-256/512-crypt (``$5$``,
+  ``$6$``; ``htpasswd -2``/``-5``, passlib) are kept as legacy hashes (``bcrypt$…``,
+  ``sha-crypt$…``, see :mod:`pubkit.server.auth.passwords`), verified at the user's first
+  sign-in and replaced then by a scrypt hash of the same password;
 - apr1 MD5 (``$apr1$``, htpasswd's default), ``{SHA}`` (unsalted SHA-1, ``htpasswd -s``),
   MD5-crypt (``$1$``), DES crypt and plaintext are fast to guess: they are refused, one line
-  each, and those users must be created again (``pubkit user add``);
-- SHA-256/512-crypt (``$5$``, ``$6$``) are refused too: pubkit does not verify them.
+  each, and those users must be created again (``pubkit user add``).
 
 Pure: text in, users and refusals out.
 """
@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pubkit.server.auth.passwords import BCRYPT_HASH, legacy_bcrypt_hash
+from pubkit.server.auth import shacrypt
+from pubkit.server.auth.passwords import BCRYPT_HASH, legacy_hash
 
 _DES_CRYPT = re.compile(r"[./A-Za-z0-9]{13}")
 
@@ -29,7 +30,7 @@ _DES_CRYPT = re.compile(r"[./A-Za-z0-9]{13}")
 class HtpasswdUser:
     line: int
     name: str
-    stored_hash: str  # the form pubkit stores (bcrypt$…)
+    stored_hash: str  # the form pubkit stores (bcrypt$… or sha-crypt$…)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def _again(name: str) -> str:
 
 def judge_hash(name: str, value: str) -> str | None:
     """Why ``value`` cannot be kept as ``name``'s hash; None when it can (bcrypt)."""
-    if BCRYPT_HASH.fullmatch(value):
+    if BCRYPT_HASH.fullmatch(value) or shacrypt.parse(value) is not None:
         return None
     if value.startswith("$2"):
         return f"the bcrypt hash is malformed; {_again(name)}"
@@ -59,7 +60,8 @@ def judge_hash(name: str, value: str) -> str | None:
     if value.startswith("$1$"):
         return f"MD5-crypt hashes are too weak to keep; {_again(name)}"
     if value.startswith(("$5$", "$6$")):
-        return f"SHA-crypt hashes are not supported by pubkit; {_again(name)}"
+        return (f"the SHA-crypt hash is malformed or has more than {shacrypt.ROUNDS_MAX} rounds;"
+                f" {_again(name)}")  # fmt: skip
     if _DES_CRYPT.fullmatch(value):
         return f"DES crypt hashes (or plaintext) are too weak to keep; {_again(name)}"
     return f"not a hash pubkit knows (a plaintext password?); {_again(name)}"
@@ -103,7 +105,7 @@ def parse_htpasswd(text: str) -> tuple[list[HtpasswdUser], list[HtpasswdRefusal]
         if reason is not None:
             refused.append(HtpasswdRefusal(number, name, reason))
             continue
-        users[name] = HtpasswdUser(number, name, legacy_bcrypt_hash(value))
+        users[name] = HtpasswdUser(number, name, legacy_hash(value))
     for name in repeated:
         first = users.pop(name, None)
         if first is not None:

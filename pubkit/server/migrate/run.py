@@ -151,7 +151,7 @@ class Migration:
                                    scheme=user.stored_hash.partition("$")[0])  # fmt: skip
         outcome: Outcome = "user would be added" if self.dry_run else "user added"
         for user in new:
-            self._emit(outcome, user.name, "its bcrypt hash verifies the first sign-in, which"
+            self._emit(outcome, user.name, "its old hash verifies the first sign-in, which"
                        " replaces it with scrypt")  # fmt: skip
 
     # -- files -----------------------------------------------------------------------------
