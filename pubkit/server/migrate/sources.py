@@ -11,6 +11,7 @@ from pubkit.errors import StorageError, UsageError
 from pubkit.server.migrate.layouts import Candidate, Skip, pypicloud_entry, pypiserver_entry
 
 CHUNK = 1024 * 1024
+_GONE = {"404", "NoSuchKey", "NotFound"}
 
 
 class Source(Protocol):
@@ -81,7 +82,13 @@ class BucketSource:
                     key = item["Key"][len(prefix) :]
                     # list_objects does not carry user metadata: one HEAD per object, as
                     # pypicloud's own listing does.
-                    head = storage.client.head_object(Bucket=storage.bucket, Key=item["Key"])
+                    try:
+                        head = storage.client.head_object(Bucket=storage.bucket, Key=item["Key"])
+                    except ClientError as error:
+                        if str(error.response.get("Error", {}).get("Code")) not in _GONE:
+                            raise
+                        yield Skip(key, "deleted from the bucket while the migration ran")
+                        continue
                     metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
                     yield pypicloud_entry(key, metadata, int(item["Size"]), item.get("ETag"))
         except (BotoCoreError, ClientError) as error:
