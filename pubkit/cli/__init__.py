@@ -7,19 +7,7 @@ import sys
 import typer
 
 from pubkit import __version__
-from pubkit.cli import (
-    group,
-    index,
-    init,
-    migrate,
-    project,
-    release,
-    role,
-    serve,
-    token,
-    user,
-    yank,
-)
+from pubkit.cli import group, index, init, migrate, project, release, role, serve, token, user, yank
 from pubkit.errors import PubkitError
 
 app = typer.Typer(

@@ -447,9 +447,9 @@ def parse_access(document: Any) -> _Access:
         password_hash = _field(item, where, "password_hash", str)
         # A hash says which scheme made it; anything else may be a password pasted by hand,
         # which must never be stored as if it were a hash (nor echoed in this message).
-        # (A bcrypt hash migrated from htpasswd stays one until its user's first sign-in.)
+        # (A hash migrated from htpasswd stays one until its user's first sign-in.)
         if not is_stored_hash(password_hash):
-            raise _bad(f"{where}.password_hash", "is not a scrypt (or migrated bcrypt) hash")
+            raise _bad(f"{where}.password_hash", "is not a scrypt (or migrated) password hash")
         if name in users:
             raise _bad(where, f"repeats the user {name!r}")
         users[name] = _User(

@@ -303,7 +303,7 @@ def _document(**changes: Any) -> dict[str, Any]:
             _document(
                 users=[{"name": "alice", "password_hash": "hunter2-hunter2", "is_admin": False}]
             ),
-            "users[0].password_hash is not a scrypt (or migrated bcrypt) hash",
+            "users[0].password_hash is not a scrypt (or migrated) password hash",
         ),
         (
             _document(users=[{"name": "alice", "password_hash": HASHES["alice"], "is_admin": 1}]),

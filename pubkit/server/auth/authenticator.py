@@ -201,7 +201,7 @@ class Authenticator:
             return principal
 
     def _upgrade(self, user: User, password: str) -> User:
-        """Replace a migrated legacy hash (bcrypt from htpasswd) that ``password`` just
+        """Replace a migrated legacy hash (bcrypt, SHA-crypt) that ``password`` just
         verified with a scrypt hash of it; the user as the catalog has them afterwards."""
         if self.catalog.upgrade_password(user.name, user.password_hash, hash_password(password)):
             self.catalog.audit("upgrade password hash", f"user {user.name}", user.name,
