@@ -37,6 +37,7 @@ from pubkit.core.accounts import (
     Token,
     UserInfo,
 )
+from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -406,6 +407,15 @@ class AdminClient:
 
     def delete_release(self, project: str, version: str) -> int:
         return self._files(self._call("DELETE", self._release_path(project, version)))
+
+    def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneResult:
+        body: dict[str, Any] = {"keep": policy.keep, "kinds": sorted(policy.kinds),
+                                "projects": sorted(policy.projects),
+                                "dry_run": dry_run}  # fmt: skip
+        if policy.older_than is not None:
+            body["older_than_seconds"] = int(policy.older_than.total_seconds())
+        return self._parse("a prune result", PruneResult.from_json,
+                           self._call("POST", "prune", body))  # fmt: skip
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 
 from pubkit.cli.common import (
+    AdminTarget,
     CatalogOption,
     DataDirOption,
     StorageOption,
+    admin_options,
     open_server_catalog,
     open_server_storage,
     require_server_extra,
@@ -169,3 +171,50 @@ def mirror(
             f"the mirror is incomplete ({len(report.conflicts)} conflicts,"
             f" {len(report.failed)} failed, listed above); fix those objects and run it again"
         )
+
+
+@app.command("prune")
+@admin_options
+def prune(
+    target: AdminTarget,
+    keep: int = typer.Option(10, "--keep", min=0, help="Newest releases of each pruned kind"
+                             " kept per project."),
+    older_than: str = typer.Option(None, "--older-than", metavar="DURATION",
+                                   help="Only remove releases at least this old (30d, 12h)."),
+    project: list[str] = typer.Option([], "--project", "-p", help="Only this project"
+                                      " (repeatable; default: every project)."),
+    pre: bool = typer.Option(False, "--pre", help="Prune pre-releases (a, b, rc) too."),
+    finals: bool = typer.Option(False, "--finals", help="Prune final releases too."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Remove old CI builds: dev releases beyond the newest --keep of each project.
+
+    Final releases and pre-releases stay unless --finals / --pre; a release that a kept one
+    pins (==) stays too. Every removal is audited; an interrupted prune is finished by
+    running it again.
+    """
+    from pubkit.core.accounts import parse_duration
+    from pubkit.core.distributions import normalize_name
+    from pubkit.core.retention import RetentionPolicy
+
+    kinds = {"dev"} | ({"pre"} if pre else set()) | ({"final"} if finals else set())
+    policy = RetentionPolicy(
+        keep=keep,
+        older_than=parse_duration(older_than, "--older-than") if older_than else None,
+        kinds=frozenset(kinds),
+        projects=frozenset(normalize_name(name) for name in project),
+    )
+    result = target.operations().prune(policy, dry_run=dry_run)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(result.to_json(), indent=1))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for name, version, files in result.removed:
+        typer.echo(f"{verb} {name} {version} ({files} file(s))")
+    for name, version, holder in result.pinned:
+        typer.echo(f"kept {name} {version}: {holder} pins it")
+    typer.echo(f"{verb} {len(result.removed)} release(s), kept {result.kept}"
+               + (" (dry run: nothing changed)" if dry_run else ""))

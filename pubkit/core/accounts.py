@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pubkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from pubkit.core.retention import PruneResult, RetentionPolicy
 
 OWNER = "owner"
 MAINTAINER = "maintainer"
@@ -26,11 +29,11 @@ GROUP_PREFIX = "@"
 _DURATION = re.compile(r"^(?P<count>\d+)(?P<unit>[hdw])$")
 
 
-def parse_duration(text: str) -> timedelta:
-    """A token lifetime (``--expires``): ``12h``, ``30d``, ``8w``."""
+def parse_duration(text: str, option: str = "--expires") -> timedelta:
+    """A duration such as a token lifetime (``--expires``): ``12h``, ``30d``, ``8w``."""
     match = _DURATION.match(text.strip().lower())
     if not match or int(match["count"]) == 0:
-        raise UsageError(f"--expires {text!r}: use a positive count of h, d or w, e.g. 30d")
+        raise UsageError(f"{option} {text!r}: use a positive count of h, d or w, e.g. 30d")
     unit = {"h": "hours", "d": "days", "w": "weeks"}[match["unit"]]
     return timedelta(**{unit: int(match["count"])})
 
@@ -217,5 +220,7 @@ class AdminOperations(Protocol):
 
     def yank(self, project: str, version: str, reason: str | None, yanked: bool = True) -> int: ...
     def delete_release(self, project: str, version: str) -> int: ...
+
+    def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneResult: ...
 
     def audit(self, limit: int = 100) -> list[AuditEntry]: ...

@@ -24,6 +24,7 @@ from pubkit.core.accounts import (
     UserInfo,
 )
 from pubkit.core.distributions import normalize_name
+from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import CatalogError, NotFoundError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
@@ -355,7 +356,7 @@ class Admin:
         return len(yank_release(self._storage(), self.catalog, project, version, reason,
                                 self.actor, yanked, self.address))  # fmt: skip
 
-    def delete_release(self, project: str, version: str) -> int:
+    def delete_release(self, project: str, version: str, action: str = "delete") -> int:
         """Delete every file of a release from storage and the catalog: sidecars first, so
         that a failure half-way leaves files a rebuild ignores rather than resurrects."""
         name = normalize_name(project)
@@ -367,8 +368,17 @@ class Admin:
             storage.delete(metadata_key(record.project, record.filename))
             storage.delete(file_key(record.project, record.filename))
         deleted = self.catalog.delete_files(name, [r.filename for r in records], self.actor)
-        self._audit("delete", f"{name} {version}", files=[r.filename for r in records])
+        self._audit(action, f"{name} {version}", files=[r.filename for r in records])
         return deleted
+
+    def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneResult:
+        """Remove the releases ``policy`` does not keep (see :mod:`pubkit.server.pruning`)."""
+        from pubkit.server import pruning
+
+        def delete(project: str, version: str) -> int:
+            return self.delete_release(project, version, action="prune")
+
+        return pruning.prune(self.catalog, self._storage(), policy, delete, dry_run)
 
     def audit(self, limit: int = 100) -> list[AuditEntry]:
         return self.catalog.audit_entries(limit)

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from pubkit import __version__
 from pubkit.core.accounts import GROUP_PREFIX, ROLES
 from pubkit.core.distributions import normalize_name
+from pubkit.core.retention import KINDS, RetentionPolicy
 from pubkit.errors import AuthenticationError, NotFoundError, PubkitError
 from pubkit.server.admin import Admin, check_name
 from pubkit.server.asgi import error_headers
@@ -166,6 +167,15 @@ COMPONENTS: dict[str, Schema] = {
                          " administer: an admin's password or unscoped upload token."},
                   token={"anyOf": [ref("Token"), {"type": "null"}]}),
     "FileCount": obj(("files",), files={"type": "integer", "minimum": 0}),
+    "PruneResult": obj(
+        ("removed", "pinned", "kept", "dry_run"),
+        removed=array(obj(("project", "version", "files"), project=PROJECT_NAME,
+                          version=VERSION, files={"type": "integer", "minimum": 0})),
+        pinned=array(obj(("project", "version", "pinned_by"), project=PROJECT_NAME,
+                         version=VERSION, pinned_by=TEXT)),
+        kept={"type": "integer", "minimum": 0},
+        dry_run={"type": "boolean"},
+    ),
 }  # fmt: skip
 
 
@@ -616,6 +626,32 @@ _TOKEN_BODY = obj(
     description=nullable(TEXT),
 )  # fmt: skip
 
+async def _prune(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    body = call.body
+    seconds = body.get("older_than_seconds")
+    policy = RetentionPolicy(
+        keep=int(body.get("keep", 10)),
+        older_than=timedelta(seconds=int(seconds)) if seconds is not None else None,
+        kinds=frozenset(body.get("kinds") or ("dev",)),
+        projects=frozenset(normalize_name(p) for p in body.get("projects") or ()),
+    )  # fmt: skip
+    result = await call.run(call.admin.prune, policy, bool(body.get("dry_run", False)))
+    return result.to_json()
+
+
+_PRUNE_BODY = obj(
+    (), keep={"type": "integer", "minimum": 0, "maximum": 100000, "default": 10,
+              "description": "Newest releases of each covered kind kept per project."},
+    older_than_seconds={**nullable({"type": "integer", "minimum": 0, "maximum": MAX_EXPIRES_IN}),
+                        "description": "Only releases at least this old go (default: any age)."},
+    kinds={**array({"enum": list(KINDS)}, minItems=1, maxItems=3, uniqueItems=True),
+           "default": ["dev"], "description": "Kinds of release pruned: dev, pre, final."},
+    projects={**array(PROJECT_NAME, maxItems=1000),
+              "description": "Only these projects (default: every project)."},
+    dry_run={"type": "boolean", "default": False},
+)  # fmt: skip
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/openapi.json", "getOpenAPI", "meta", "This document.", "anyone",
              _openapi, answer={"type": "object"}, public=True),
@@ -681,6 +717,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", "/projects/{project}/releases/{version}", "deleteRelease", "releases",
              "Delete every file of a release from storage and the catalog.", ADMIN,
              _delete_release, (PROJECT, VERSION_PARAM), answer=ref("FileCount")),
+    Endpoint("POST", "/prune", "pruneReleases", "releases",
+             "Remove the releases a retention policy does not keep (dev builds by default;"
+             " releases a kept one pins stay).", ADMIN, _prune, body=_PRUNE_BODY,
+             body_optional=True, answer=ref("PruneResult")),
     Endpoint("GET", "/audit", "listAudit", "audit", "The audit log, newest first.", ADMIN,
              _audit, (LIMIT,), answer=array(ref("AuditEntry"))),
 )  # fmt: skip

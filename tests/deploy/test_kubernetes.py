@@ -460,7 +460,7 @@ def test_pods_run_as_the_service_account_the_terraform_role_trusts() -> None:
 
 def test_the_nightly_jobs_run_like_the_server() -> None:
     jobs = cronjobs()
-    assert set(jobs) == {"pubkit-export", "pubkit-verify"}
+    assert set(jobs) == {"pubkit-export", "pubkit-verify", "pubkit-prune"}
     for job in jobs.values():
         spec = job["spec"]
         assert spec["concurrencyPolicy"] == "Forbid"
@@ -508,14 +508,16 @@ def test_the_export_job_command_writes_a_dated_export_into_the_bucket(
     assert re.fullmatch(r"backups/access-\d{8}T\d{6}Z\.json", stored), stored
 
 
-def test_the_verify_job_runs_a_pubkit_command() -> None:
+@pytest.mark.parametrize("name", ["pubkit-verify", "pubkit-prune"])
+def test_the_maintenance_jobs_run_a_pubkit_command(name: str, tmp_path: Path) -> None:
+    # Their command line, on an empty index: it parses and runs.
     from typer.testing import CliRunner
 
     from pubkit.cli import app
 
-    command = job_container(cronjobs()["pubkit-verify"])["command"]
+    command = job_container(cronjobs()[name])["command"]
     assert command[0] == "pubkit"
-    answer = CliRunner().invoke(app, [*command[1:], "--help"])
+    answer = CliRunner().invoke(app, [*command[1:], "--data-dir", str(tmp_path)])
     assert answer.exit_code == 0, answer.output
 
 

@@ -194,6 +194,8 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
         ("POST /api/v1/users", api("POST", "/api/v1/users",
                                    {"name": "new-{i}", "password": PASSWORD}),
          "401 403 403 403 403 403 201 401 401 403 403"),
+        ("POST /api/v1/prune (dry run)", api("POST", "/api/v1/prune", {"dry_run": True}),
+         "401 403 403 403 403 403 200 401 401 403 403"),
         ("DELETE /api/v1/users/U", api("DELETE", "/api/v1/users/victim-{i}"),
          "401 403 403 403 403 403 204 401 401 403 403"),
         ("PUT another's password", api("PUT", "/api/v1/users/changer-{i}/password",

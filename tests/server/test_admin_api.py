@@ -130,7 +130,8 @@ def test_the_document_describes_every_endpoint_and_its_errors() -> None:
         ("PUT", "/projects/{project}/visibility"),
         ("POST", "/projects/{project}/releases/{version}/yank"),
         ("POST", "/projects/{project}/releases/{version}/unyank"),
-        ("DELETE", "/projects/{project}/releases/{version}"), ("GET", "/audit"),
+        ("DELETE", "/projects/{project}/releases/{version}"), ("POST", "/prune"),
+        ("GET", "/audit"),
     }  # fmt: skip
     assert operations == contract == {(e.method, e.path) for e in ENDPOINTS}
     assert DOCUMENT["servers"] == [{"url": API}]
