@@ -368,3 +368,39 @@ def test_server_and_data_dir_together(server: LiveServer) -> None:
     both = pubkit(server, "user", "list", "--data-dir", str(server.data_dir))
     assert both.returncode == 2
     assert "pass one or the other" in one_line_error(both)
+
+
+def test_prune_through_the_server_keeps_the_newest_builds_and_pip_installs_them(
+    server: LiveServer, tmp_path: Path, venv: object
+) -> None:
+    from tests.e2e.support import Venv, pip_install
+
+    assert isinstance(venv, Venv)
+    # Dev builds of two projects, as CI's `pubkit release --dev N` runs make them: the app's
+    # build N pins the core's build N.
+    wheels = []
+    for n in range(1, 7):
+        wheels.append(make_wheel(tmp_path, "prune-core", f"1.0.0.dev{n}"))
+        wheels.append(make_wheel(tmp_path, "prune-app", f"1.0.0.dev{n}",
+                                 requires=[f"prune-core==1.0.0.dev{n}"]))  # fmt: skip
+    assert twine_upload(server, wheels, "alice").returncode == 0
+    dry = json.loads(ok(pubkit(server, "index", "prune", "--keep", "2", "--dry-run", "--json")))
+    assert dry["dry_run"] and len(dry["removed"]) == 8
+    assert len(files_by_name(server, "prune-core")) == 6  # a dry run changes nothing
+    done = ok(pubkit(server, "index", "prune", "--keep", "2", "--project", "prune-app",
+                     "--project", "prune-core"))  # fmt: skip
+    assert "removed 8 release(s), kept 4" in done
+    for project in ("prune-core", "prune-app"):
+        versions = sorted(entry["filename"] for entry in files_by_name(server, project).values())
+        assert versions == [f"{project.replace('-', '_')}-1.0.0.dev{n}-py3-none-any.whl"
+                            for n in (5, 6)]  # fmt: skip
+        gone = requests.get(f"{server.url}files/{project}/{project.replace('-', '_')}"
+                            "-1.0.0.dev1-py3-none-any.whl", timeout=10)  # fmt: skip
+        assert gone.status_code == 404
+    # A kept build installs with the build it pins, from pubkit alone.
+    assert pip_install(venv, server, "prune-app==1.0.0.dev5").returncode == 0
+    assert venv.installed()["prune-core"] == "1.0.0.dev5"
+    lines = ok(pubkit(server, "audit", "--json", "--limit", "20")).splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert sum(entry["action"] == "prune" for entry in entries) == 8
+    assert {entry["actor"] for entry in entries if entry["action"] == "prune"} == {"root"}
