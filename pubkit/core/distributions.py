@@ -23,8 +23,11 @@ from pubkit.errors import InvalidDistributionError
 
 PackageType = Literal["sdist", "bdist_wheel"]
 
-# PEP 508 project names: letters, digits, and . _ - inside.
-_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# PEP 508 project names: ASCII letters, digits, and . _ - inside (re.ASCII: without it,
+# IGNORECASE lets the Kelvin sign U+212A match "k").
+_PROJECT_NAME = re.compile(
+    r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE | re.ASCII
+)
 # The characters a wheel or sdist filename may contain; anything else (a slash, a NUL,
 # a space, percent-encoding) is refused before the name is parsed at all.
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")

@@ -16,7 +16,11 @@ from packaging.metadata import InvalidMetadata, parse_email
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pubkit.core.distributions import DistributionFilename, normalize_name
+from pubkit.core.distributions import (
+    DistributionFilename,
+    is_valid_project_name,
+    normalize_name,
+)
 from pubkit.errors import InvalidDistributionError
 
 MAX_METADATA_SIZE = 4 * 1024 * 1024
@@ -40,14 +44,22 @@ class CoreMetadata:
 
 def read_core_metadata(path: Path, parsed: DistributionFilename) -> CoreMetadata:
     """Extract and check the metadata of the distribution at ``path`` named ``parsed``."""
-    raw = _read_wheel_metadata(path, parsed) if parsed.is_wheel else _read_sdist_metadata(path)
+    if parsed.is_wheel:
+        raw = _read_wheel_metadata(path, parsed)
+    else:
+        raw = _read_sdist_metadata(path, parsed)
     metadata = parse_core_metadata(raw)
+    if not is_valid_project_name(metadata.name):
+        raise InvalidDistributionError(
+            f"the metadata's Name {metadata.name[:80]!r} is not a valid project name: ASCII"
+            " letters, digits and . _ - (starting and ending with a letter or digit)"
+        )
     if normalize_name(metadata.name) != parsed.project:
         raise InvalidDistributionError(
             f"the filename says project {parsed.project!r} but the metadata inside says"
             f" {metadata.name!r}; rebuild the distribution"
         )
-    if Version(metadata.version) != parsed.version:
+    if str(Version(metadata.version)) != str(parsed.version):
         raise InvalidDistributionError(
             f"the filename says version {parsed.version} but the metadata inside says"
             f" {metadata.version}; rebuild the distribution"
@@ -140,10 +152,16 @@ def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
 
 
 def _dist_info_matches(directory: str, parsed: DistributionFilename) -> bool:
-    stem = directory[: -len(".dist-info")]
+    return _names_release(directory[: -len(".dist-info")], parsed)
+
+
+def _names_release(stem: str, parsed: DistributionFilename) -> bool:
+    """Whether ``NAME-VERSION`` is the filename's release, normalized as PyPI compares them
+    (``Foo.Bar-1.0`` is ``foo_bar-1.0``; ``4.0.0`` is not ``4.0``)."""
     name, _, version = stem.rpartition("-")
     try:
-        return normalize_name(name) == parsed.project and Version(version) == parsed.version
+        return (is_valid_project_name(name) and normalize_name(name) == parsed.project
+                and str(Version(version)) == str(parsed.version))  # fmt: skip
     except InvalidVersion:
         return False
 
@@ -165,12 +183,31 @@ class _BudgetedReader:
         return data
 
 
-def _read_sdist_metadata(path: Path) -> bytes:
+def _check_sdist_member(member: tarfile.TarInfo, parsed: DistributionFilename) -> None:
+    """Every member a regular file or directory inside ``NAME-VERSION/``, as PyPI requires."""
+    name = member.name
+    parts = name.rstrip("/").split("/")
+    if name.startswith("/") or ".." in parts or "" in parts:
+        raise InvalidDistributionError(
+            f"the sdist member {name[:120]!r} has an absolute or parent path; rebuild the sdist"
+        )
+    if not (member.isfile() or member.isdir()):
+        raise InvalidDistributionError(
+            f"the sdist member {name[:120]!r} is a link or a special file; an sdist may hold"
+            " only files and directories"
+        )
+    if not _names_release(parts[0], parsed) or (len(parts) == 1 and not member.isdir()):
+        raise InvalidDistributionError(
+            f"the sdist member {name[:120]!r} is outside the {parsed.project}-{parsed.version}/"
+            " directory that every member of an sdist must be in; rebuild the sdist"
+        )
+
+
+def _read_sdist_metadata(path: Path, parsed: DistributionFilename) -> bytes:
     import gzip
 
     budget = max(MIN_EXPANSION_BUDGET, MAX_EXPANSION_RATIO * path.stat().st_size)
     found: bytes | None = None
-    top_dirs: set[str] = set()
     try:
         with gzip.open(path, "rb") as unzipped:
             reader = _BudgetedReader(unzipped, budget)
@@ -180,8 +217,8 @@ def _read_sdist_metadata(path: Path) -> bytes:
                         raise InvalidDistributionError(
                             f"the sdist has more than {MAX_MEMBERS} members"
                         )
+                    _check_sdist_member(member, parsed)
                     parts = member.name.split("/")
-                    top_dirs.add(parts[0])
                     if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
                         if member.size > MAX_METADATA_SIZE:
                             raise InvalidDistributionError("the sdist's PKG-INFO is too large")
@@ -198,11 +235,6 @@ def _read_sdist_metadata(path: Path) -> bytes:
         raise InvalidDistributionError(
             f"the sdist is not a valid .tar.gz archive: {error}"
         ) from None
-    if len(top_dirs) != 1:
-        raise InvalidDistributionError(
-            "an sdist must hold a single top-level NAME-VERSION directory;"
-            f" found {len(top_dirs)} top-level entries"
-        )
     if found is None:
         raise InvalidDistributionError("the sdist has no NAME-VERSION/PKG-INFO file")
     return found

@@ -149,10 +149,12 @@ def build_project_page(name: str, records: Iterable[FileRecord], last_serial: in
         )
         for r in ordered
     )
-    # One entry per distinct version (1.0 and 1.0.0 are the same release), in version order.
+    # One entry per distinct version (1.0 and 1.0.0 are the same release), in version order,
+    # normalized as PEP 700 lists them (v01.1 is 1.1).
     versions: dict[object, str] = {}
     for record in ordered:
-        versions.setdefault(_version_key(record.version)[1], record.version)
+        key = _version_key(record.version)
+        versions.setdefault(key[1], str(key[1]))
     return ProjectPage(name, links, tuple(versions.values()), last_serial)
 
 

@@ -7,7 +7,6 @@ stores bytes, metadata and sidecar, and only then commits the catalog row.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
@@ -23,9 +22,6 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from pubkit.core.distributions import normalize_name, parse_distribution_filename
 from pubkit.errors import (
     InvalidDistributionError,
-    NotFoundError,
-    PubkitError,
-    StorageError,
     UploadError,
 )
 from pubkit.server.archives import read_core_metadata
@@ -33,13 +29,8 @@ from pubkit.server.auth.permissions import Permissions
 from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.tokens import Principal
 from pubkit.server.catalog import Catalog
-from pubkit.server.layout import (
-    FileRecord,
-    file_key,
-    metadata_key,
-    sidecar_key,
-    utc_now,
-)
+from pubkit.server.commit import commit, read_committed, restore
+from pubkit.server.layout import FileRecord, check_record, utc_now
 from pubkit.server.storage import Storage
 
 if TYPE_CHECKING:
@@ -301,11 +292,6 @@ class UploadService:
             )
         metadata = read_core_metadata(form.path, parsed)
         self._check_declared_name_and_version(form, metadata.name, metadata.version)
-        self.authorize(parsed.project, metadata.name, principal)
-
-        existing = self.catalog.file(parsed.filename)
-        if existing is not None:
-            return self._same_or_conflict(existing, form)
         record = FileRecord(
             project=parsed.project,
             display_name=metadata.name,
@@ -321,11 +307,29 @@ class UploadService:
             upload_time=utc_now(),
             uploader=principal.name,
         )
-        record = self._store(record, form.path, metadata.raw)
-        committed = self.catalog.add_file(record)
-        if committed.sha256 != form.sha256:
+        check_record(record)  # before anything is stored: both catalogs can hold it
+        # May this principal upload here at all? (Before any answer says what exists.)
+        self.permissions.check(principal, Action.UPLOAD, parsed.project, cached=False)
+        # The sidecar decides whose filename this is; a listed row without one too. A
+        # different file is refused before anything is stored or claimed.
+        existing = read_committed(self.storage, record.project, record.filename)
+        if existing is None:
+            existing = self.catalog.file(parsed.filename)
+        if existing is not None and not hmac.compare_digest(existing.sha256, form.sha256):
+            raise self._conflict(existing.filename)
+        self.authorize(parsed.project, metadata.name, principal)
+        if existing is not None:
+            # Identical: put back whatever storage lost, and the row if it is missing.
+            restore(self.storage, existing, form.path, metadata.raw, self.spool_dir)
+            return UploadOutcome(self.catalog.add_file(existing), created=False)
+        committed, created = commit(self.storage, record, form.path, metadata.raw,
+                                    self.spool_dir)  # fmt: skip
+        if not hmac.compare_digest(committed.sha256, form.sha256):
             raise self._conflict(parsed.filename)
-        return UploadOutcome(committed, created=committed == record)
+        row = self.catalog.add_file(committed)
+        if row.sha256 != committed.sha256:
+            raise self._conflict(parsed.filename)
+        return UploadOutcome(row, created=created)
 
     @staticmethod
     def _check_declared_name_and_version(form: UploadForm, name: str, version: str) -> None:
@@ -363,57 +367,3 @@ class UploadService:
             " immutable, so release a new version",
             409,
         )
-
-    def _same_or_conflict(self, existing: FileRecord, form: UploadForm) -> UploadOutcome:
-        if hmac.compare_digest(existing.sha256, form.sha256):
-            return UploadOutcome(existing, created=False)
-        raise self._conflict(existing.filename)
-
-    def _store(self, record: FileRecord, path: Path, metadata: bytes) -> FileRecord:
-        """Bytes, then metadata, then sidecar; returns the sidecar's record (maybe a racer's).
-
-        If the storage fails half-way, what this upload created is removed again (as far as
-        the storage lets us), so a failed upload leaves no orphan for rebuild to report."""
-        key = file_key(record.project, record.filename)
-        created: list[str] = []
-        try:
-            if self.storage.put_new(key, path):
-                created.append(key)
-            elif self._stored_sha256(record) != record.sha256:
-                raise self._conflict(record.filename)
-            meta = metadata_key(record.project, record.filename)
-            self.storage.put_bytes(meta, metadata)
-            if created:
-                created.append(meta)
-            sidecar = sidecar_key(record.project, record.filename)
-            spooled = self._spool(record.to_sidecar())
-            try:
-                if self.storage.put_new(sidecar, spooled):
-                    return record
-            finally:
-                spooled.unlink(missing_ok=True)
-            # An identical upload finished first: its sidecar is the record of truth.
-            return FileRecord.from_sidecar(self.storage.read_bytes(sidecar))
-        except StorageError:
-            for done in reversed(created):
-                with contextlib.suppress(PubkitError):
-                    self.storage.delete(done)
-            raise
-
-    def _stored_sha256(self, record: FileRecord) -> str:
-        """The hash of bytes already stored under this filename (an orphan or a racer's)."""
-        with contextlib.suppress(NotFoundError):
-            raw = self.storage.read_bytes(sidecar_key(record.project, record.filename))
-            return FileRecord.from_sidecar(raw).sha256
-        digest = hashlib.sha256()
-        with self.storage.open(file_key(record.project, record.filename)) as stream:
-            for chunk in iter(lambda: stream.read(1024 * 1024), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    def _spool(self, data: bytes) -> Path:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="sidecar-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        return Path(name)

@@ -65,17 +65,6 @@ def test_storage_failure_stores_and_lists_nothing(
     assert list((index.data_dir / "tmp").iterdir()) == []
 
 
-def test_orphan_bytes_with_other_content_block_the_filename(index: Index, dist_dir: Path) -> None:
-    # Bytes without a sidecar are an interrupted upload; a different file under that name
-    # must not silently replace them.
-    first = make_wheel(dist_dir / "a", "demo", "1.0")
-    second = make_wheel(dist_dir / "b", "demo", "1.0", modules={"demo/x.py": "X = 1\n"})
-    index.services.storage.put_new(file_key("demo", first.name), first)
-    response = index.upload(second)
-    assert response.status_code == 409
-    assert index.upload(first).status_code == 200
-
-
 def test_a_catalog_with_an_older_schema_is_refused_at_open(tmp_path: Path) -> None:
     import sqlite3
 

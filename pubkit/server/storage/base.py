@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -28,6 +29,9 @@ def check_key(key: str) -> str:
 class StoredObject:
     key: str
     size: int
+    # When the object was last written (None if the backend cannot say): lets maintenance
+    # tell an upload in progress from a leftover of a crash.
+    modified: datetime | None = None
 
 
 class Storage(Protocol):
@@ -38,6 +42,12 @@ class Storage(Protocol):
 
         Atomic: readers see either nothing or the whole object, never part of it.
         """
+        ...
+
+    def replace(self, key: str, source: Path) -> None:
+        """Store ``source`` under ``key``, replacing what is there; atomic like ``put_new``.
+
+        Only for a key whose owner is decided already (a committed file's bytes)."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,6 +70,26 @@ class LocalStorage:
             raise self._error("store", key, error) from error
         return True
 
+    def replace(self, key: str, source: Path) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._fsync(source)
+            temp = target.parent / f".tmp-{secrets.token_hex(8)}.part"
+            try:
+                os.link(source, temp)  # zero-copy, as in put_new
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                    raise
+                temp = self._write_temp(target, source)
+            try:
+                temp.replace(target)
+            finally:
+                temp.unlink(missing_ok=True)
+            self._fsync(target.parent)
+        except OSError as error:
+            raise self._error("store", key, error) from error
+
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
         try:
@@ -116,8 +137,12 @@ class LocalStorage:
                 path = Path(directory, name)
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    with contextlib.suppress(FileNotFoundError):
-                        yield StoredObject(key, path.stat().st_size)
+                    try:
+                        stat = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+                    yield StoredObject(key, stat.st_size, modified)
 
     def check(self) -> None:
         try:

@@ -98,26 +98,33 @@ class S3Storage:
         return f"S3 answered {code or 'an error'}; retry, or check the bucket"
 
     def put_new(self, key: str, source: Path) -> bool:
+        return self._put(key, source, conditional=True)
+
+    def replace(self, key: str, source: Path) -> None:
+        self._put(key, source, conditional=False)
+
+    def _put(self, key: str, source: Path, conditional: bool) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         target = self._key(key)
+        condition = {"IfNoneMatch": "*"} if conditional else {}
         try:
             size = source.stat().st_size
             if size <= PART_SIZE:
                 with source.open("rb") as body:
                     self.client.put_object(Bucket=self.bucket, Key=target, Body=body,
-                                           IfNoneMatch="*", **self._extra)  # fmt: skip
+                                           **condition, **self._extra)  # fmt: skip
             else:
-                self._put_multipart(target, source)
+                self._put_multipart(target, source, condition)
         except ClientError as error:
-            if _code(error) in _PRECONDITION:
+            if conditional and _code(error) in _PRECONDITION:
                 return False
             raise self._error("store", key, error) from error
         except (BotoCoreError, OSError) as error:
             raise self._error("store", key, error) from error
         return True
 
-    def _put_multipart(self, target: str, source: Path) -> None:
+    def _put_multipart(self, target: str, source: Path, condition: dict[str, str]) -> None:
         """Parts of PART_SIZE read one at a time; completed only if the key is still absent,
         aborted on any failure so no invisible parts are left to pay for."""
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=target,
@@ -133,7 +140,7 @@ class S3Storage:
                     parts.append({"PartNumber": number, "ETag": done["ETag"]})
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=target, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, IfNoneMatch="*",
+                MultipartUpload={"Parts": parts}, **condition,
             )  # fmt: skip
         except BaseException:
             # The first failure is the one to report; an abort that fails too leaves parts
@@ -203,7 +210,8 @@ class S3Storage:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
                 for item in page.get("Contents", []):
-                    yield StoredObject(item["Key"][len(self.prefix):], int(item["Size"]))
+                    yield StoredObject(item["Key"][len(self.prefix):], int(item["Size"]),
+                                       item.get("LastModified"))  # fmt: skip
         except (BotoCoreError, ClientError) as error:
             raise self._error("list", prefix or "the objects", error) from error
 
