@@ -15,8 +15,9 @@ from pubkit.cli.common import (
     open_server_catalog,
     open_server_storage,
     require_server_extra,
+    server_settings,
 )
-from pubkit.errors import StorageError
+from pubkit.errors import CatalogError, StorageError, UsageError
 from pubkit.settings import redact_url
 
 app = typer.Typer(help="Maintain the index catalog.", no_args_is_help=True)
@@ -28,23 +29,90 @@ def rebuild(
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Recreate the catalog's files from storage (safe while the server runs)."""
+    """Recreate the catalog's files from storage (safe while the server runs).
+
+    An object it cannot adopt is reported and skipped; the rest is rebuilt, and the exit
+    code is then 1."""
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     from pubkit.server.admin import rebuild_catalog
 
-    report = rebuild_catalog(open_server_storage(data_dir, storage, catalog), catalog_)
+    report = rebuild_catalog(open_server_storage(data_dir, storage, catalog), catalog_,
+                             _scratch_dir(data_dir, storage, catalog))  # fmt: skip
     typer.echo(
         f"{report.files} files in storage: {report.added} added, {report.updated} updated,"
         f" {report.removed} removed from the catalog"
     )
     for line in report.owners_assigned:
         typer.echo(f"owner restored: {line}")
+    for key in report.finished:
+        typer.echo(f"finished the interrupted upload of {key}")
     for key in report.incomplete:
         typer.echo(
             f"warning: {key} has no sidecar (an interrupted upload); it stays unlisted."
             " Upload the file again or delete it from storage",
             err=True,
         )
+    for line in report.skipped:
+        typer.echo(f"skipped {line}", err=True)
+    if report.skipped:
+        raise CatalogError(
+            f"{len(report.skipped)} objects could not be adopted (listed above) and were"
+            " skipped; everything else was rebuilt. `pubkit index verify` shows them again"
+        )
+
+
+@app.command("verify")
+def verify(
+    repair: bool = typer.Option(
+        False, "--repair", help="Fix what loses nothing: finish interrupted uploads, restore"
+        " metadata and sidecars, add, correct or remove catalog rows."
+    ),
+    deep: bool = typer.Option(
+        False, "--deep", help="Also hash every file and metadata (reads all bytes)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="With --repair: also delete orphans (objects that no sidecar"
+        " claims, older than --grace)."
+    ),
+    grace: int = typer.Option(
+        3600, "--grace", metavar="SECONDS", min=0,
+        help="Objects younger than this may belong to an upload under way: not reported.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    data_dir: Path = DataDirOption,
+    storage: str = StorageOption,
+    catalog: str = CatalogOption,
+) -> None:
+    """Check every catalog file against storage (present, size, sha256 from its sidecar)
+    and list disagreements, orphans and unreadable objects; exit 1 if any remain."""
+    if force and not repair:
+        raise UsageError("--force only applies with --repair")
+    catalog_ = open_server_catalog(data_dir, storage, catalog)
+    from datetime import timedelta
+
+    from pubkit.server.verify import verify as run_verify
+
+    report = run_verify(open_server_storage(data_dir, storage, catalog), catalog_,
+                        repair=repair, deep=deep, force=force,
+                        grace=timedelta(seconds=grace),
+                        tmp_dir=_scratch_dir(data_dir, storage, catalog))  # fmt: skip
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        for finding in report.repaired:
+            typer.echo(f"repaired {finding.line()}")
+        for finding in report.problems:
+            typer.echo(finding.line(), err=True)
+        typer.echo(report.summary())
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def _scratch_dir(data_dir: Path | None, storage: str | None, catalog: str | None) -> Path | None:
+    """Where to copy a file that must be read whole: beside local storage (the data dir's
+    tmp/), else the system's temporary directory."""
+    settings = server_settings(data_dir, storage, catalog)
+    return settings.tmp_dir if settings.storage_url.startswith("file:") else None
 
 
 def _is_object_url(target: str) -> bool:

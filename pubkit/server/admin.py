@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -23,15 +24,16 @@ from pubkit.core.accounts import (
     Token,
     UserInfo,
 )
-from pubkit.core.distributions import normalize_name
+from pubkit.core.distributions import canonical_filename, normalize_name
 from pubkit.core.retention import PruneResult, RetentionPolicy
-from pubkit.errors import CatalogError, NotFoundError, UsageError
+from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
+from pubkit.server.inventory import complete, take_inventory
 from pubkit.server.layout import (
-    METADATA_SUFFIX,
     SIDECAR_SUFFIX,
     FileRecord,
+    check_record,
     file_key,
     metadata_key,
     sidecar_key,
@@ -117,38 +119,85 @@ class RebuildReport:
     owners_assigned: list[str] = field(default_factory=list)
     # Distributions whose sidecar is missing (an upload that crashed before its end): not listed.
     incomplete: list[str] = field(default_factory=list)
+    # Objects the rebuild could not adopt, "key: why": reported, their rows left alone.
+    skipped: list[str] = field(default_factory=list)
+    # Commits a crash interrupted, finished from their staged bytes.
+    finished: list[str] = field(default_factory=list)
 
 
-def scan_storage(storage: Storage) -> tuple[list[FileRecord], list[str]]:
-    """Every complete distribution's record, from one listing pass plus the sidecars."""
-    keys = {obj.key for obj in storage.list()}
-    records: list[FileRecord] = []
-    incomplete: list[str] = []
-    for key in sorted(keys):
-        if key.endswith((SIDECAR_SUFFIX, METADATA_SUFFIX)):
+@dataclass
+class StorageScan:
+    records: list[FileRecord] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # bytes without a sidecar
+    skipped: list[str] = field(default_factory=list)  # "key: why"
+    finished: list[str] = field(default_factory=list)
+    # Canonical filenames whose sidecar was seen but whose bytes are gone: their rows go.
+    lost: set[str] = field(default_factory=set)
+    # Canonical filenames whose sidecar could not be adopted: their rows are left alone.
+    unreadable: set[str] = field(default_factory=set)
+
+
+def scan_storage(storage: Storage, tmp_dir: Path | None = None) -> StorageScan:
+    """Every complete distribution's record, from one listing pass plus the sidecars;
+    commits a crash interrupted are finished on the way (see inventory.complete)."""
+    inventory = take_inventory(storage)
+    scan = StorageScan()
+    for key, entry in sorted(inventory.entries.items()):
+        canonical = key.rpartition("/")[2]
+        if not entry.sidecar:
+            if entry.size is not None:
+                scan.incomplete.append(key)
             continue
-        if key + SIDECAR_SUFFIX not in keys:
-            incomplete.append(key)
+        try:
+            record = FileRecord.from_sidecar(storage.read_bytes(key + SIDECAR_SUFFIX))
+            if file_key(record.project, record.filename) != key:
+                raise CatalogError(
+                    f"the sidecar describes {record.project}/{record.filename}; restore it"
+                    " from a backup or remove it"
+                )
+            check_record(record)
+        except (PubkitError, ValueError) as error:
+            scan.skipped.append(f"{key}: {error}")
+            scan.unreadable.add(canonical)
             continue
-        record = FileRecord.from_sidecar(storage.read_bytes(key + SIDECAR_SUFFIX))
-        if file_key(record.project, record.filename) != key:
-            raise CatalogError(
-                f"the sidecar of {key} describes {record.project}/{record.filename}; restore it"
-                " from a backup or remove it"
-            )
-        records.append(record)
-    return records, incomplete
+        staged = inventory.staged.get(record.sha256, [])
+        problem = complete(storage, record, entry, staged, tmp_dir)
+        if problem is not None:
+            scan.skipped.append(f"{key}: {problem}")
+            scan.lost.add(canonical)
+            continue
+        if staged:
+            scan.finished.append(key)
+        scan.records.append(record)
+    return scan
 
 
-def rebuild_catalog(storage: Storage, catalog: Catalog) -> RebuildReport:
+def rebuild_catalog(
+    storage: Storage, catalog: Catalog, tmp_dir: Path | None = None
+) -> RebuildReport:
     """Make the catalog's files match storage; give ownerless projects their first uploader.
 
     Only file rows change, and owners are only added: a project keeps its private flag and
     every role, and one that a group owns is not ownerless (its uploaders may be members who
-    hold no role of their own)."""
-    records, incomplete = scan_storage(storage)
-    report = RebuildReport(files=len(records), incomplete=incomplete)
-    report.added, report.updated, report.removed = catalog.replace_files(records)
+    hold no role of their own). Safe while serving: a row committed after the rebuild began
+    (its project's serial moved, or its sidecar is there now) is never removed."""
+    since = catalog.serial()
+    scan = scan_storage(storage, tmp_dir)
+    records = scan.records
+    report = RebuildReport(files=len(records), incomplete=scan.incomplete, skipped=scan.skipped,
+                           finished=scan.finished)  # fmt: skip
+
+    def removable(record: FileRecord) -> bool:
+        canonical = canonical_filename(record.filename)
+        if canonical in scan.unreadable:
+            return False
+        if canonical in scan.lost:  # unless an identical re-upload restored its bytes since
+            return storage.size(file_key(record.project, record.filename)) != record.size
+        return storage.size(sidecar_key(record.project, record.filename)) is None
+
+    report.added, report.updated, report.removed = catalog.replace_files(
+        records, since=since, removable=removable
+    )
     first_uploader: dict[str, FileRecord] = {}
     for record in records:
         current = first_uploader.get(record.project)

@@ -68,7 +68,7 @@ def commit(
             staged = staged_key(record.sha256)
             storage.put_new(staged, spool)
             created.append(staged)
-        won = _put_new_bytes(storage, sidecar_key(record.project, record.filename),
+        won = put_new_bytes(storage, sidecar_key(record.project, record.filename),
                              record.to_sidecar(), spool_dir)  # fmt: skip
     except StorageError:
         _undo(storage, record, created, staged)
@@ -116,7 +116,7 @@ def restore(
     its sidecar, its bytes (also when a commit of them is pending), its metadata."""
     sidecar = sidecar_key(committed.project, committed.filename)
     if storage.size(sidecar) is None:
-        _put_new_bytes(storage, sidecar, committed.to_sidecar(), spool_dir)
+        put_new_bytes(storage, sidecar, committed.to_sidecar(), spool_dir)
     final = file_key(committed.project, committed.filename)
     pending = [obj.key for obj in storage.list(staged_prefix(committed.sha256))]
     if pending or storage.size(final) != committed.size:
@@ -135,8 +135,11 @@ def restore(
         storage.put_bytes(meta, metadata)
 
 
-def _put_new_bytes(storage: Storage, key: str, data: bytes, spool_dir: Path) -> bool:
-    spool_dir.mkdir(parents=True, exist_ok=True)
+def put_new_bytes(storage: Storage, key: str, data: bytes, spool_dir: Path | None) -> bool:
+    """``put_new`` of a small object (storage creates only from files), spooled in
+    ``spool_dir`` (None: the system's temporary directory)."""
+    if spool_dir is not None:
+        spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="sidecar-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -515,33 +515,47 @@ class Catalog:
             self._journal(conn, project, "delete", actor=actor)
         return int(result.rowcount)
 
-    def replace_files(self, records: Iterable[FileRecord]) -> tuple[int, int, int]:
-        """Make the file rows equal to ``records``: (added, updated, removed)."""
+    def replace_files(
+        self, records: Iterable[FileRecord], since: int | None = None,
+        removable: Callable[[FileRecord], bool] | None = None,
+    ) -> tuple[int, int, int]:  # fmt: skip
+        """Make the file rows equal to ``records``: (added, updated, removed).
+
+        With ``since`` (the serial when the records were read), rows of projects changed
+        after it are left alone: they are newer than the records. A row absent from
+        ``records`` is removed only if ``removable`` says so (its sidecar is still gone)."""
         wanted = {record.filename: record for record in records}
         added = updated = removed = 0
         with self._guard("rebuild the catalog"), self._write() as conn:
-            current = {
-                row.filename: _record(row, row.project)
-                for row in conn.execute(
-                    select(*_FILE_COLUMNS).join(
-                        schema.projects, schema.files.c.project_id == schema.projects.c.id
-                    )
-                )
-            }
+            columns = (*_FILE_COLUMNS, schema.projects.c.last_serial)
+            current: dict[str, FileRecord] = {}
+            fresh: set[str] = set()  # projects changed since the records were read
+            for row in conn.execute(select(*columns).join(
+                    schema.projects, schema.files.c.project_id == schema.projects.c.id)):
+                current[row.filename] = _record(row, row.project)
+                if since is not None and row.last_serial > since:
+                    fresh.add(row.project)  # fmt: skip
+            if since is not None:
+                fresh.update(conn.execute(select(schema.projects.c.name)
+                                          .where(schema.projects.c.last_serial > since)).scalars())
             touched: set[str] = set()
             for filename in current.keys() - wanted.keys():
+                record = current[filename]
+                if record.project in fresh or (removable is not None and not removable(record)):
+                    continue
                 conn.execute(delete(schema.files).where(schema.files.c.filename == filename))
-                touched.add(current[filename].project)
+                touched.add(record.project)
                 removed += 1
             for filename, record in wanted.items():
                 existing = current.get(filename)
-                if existing == record:
+                if existing == record or record.project in fresh:
                     continue
+                if existing is None and self._canonical_taken(conn, filename):
+                    continue  # another spelling of it was added meanwhile
                 project_id, _ = self._ensure_project(conn, record.project, record.display_name)
                 if existing is None:
-                    conn.execute(
-                        insert(schema.files).values(project_id=project_id, **_file_values(record))
-                    )
+                    if not self._insert_unless_taken(conn, project_id, record):
+                        continue
                     added += 1
                 else:
                     conn.execute(
@@ -554,6 +568,27 @@ class Catalog:
             for project in sorted(touched):
                 self._journal(conn, project, "rebuild")
         return added, updated, removed
+
+    def _insert_unless_taken(self, conn: Connection, project_id: int, record: FileRecord) -> bool:
+        """Insert a file row; False if an upload committed the same file meanwhile (SQLite's
+        writers take turns; PostgreSQL's may not, hence the savepoint there)."""
+        statement = insert(schema.files).values(project_id=project_id, **_file_values(record))
+        if self.is_sqlite:
+            conn.execute(statement)
+            return True
+        try:
+            with conn.begin_nested():
+                conn.execute(statement)
+        except IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def _canonical_taken(conn: Connection, filename: str) -> bool:
+        canonical = canonical_filename(filename)
+        found = conn.execute(select(schema.files.c.id)
+                             .where(schema.files.c.canonical_filename == canonical)).first()
+        return found is not None  # fmt: skip
 
     # -- users and roles -------------------------------------------------------------------
 
