@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, StorageError
+from pubkit.server.inventory import sha256_of
 from pubkit.server.layout import (
     FileRecord,
     file_key,
@@ -110,17 +111,20 @@ def _undo(storage: Storage, record: FileRecord, created: list[str], staged: str 
 
 
 def restore(
-    storage: Storage, committed: FileRecord, spool: Path, metadata: bytes, spool_dir: Path
-) -> None:
+    storage: Storage, committed: FileRecord, spool: Path, metadata: bytes, spool_dir: Path,
+    check_bytes: bool = True,
+) -> None:  # fmt: skip
     """Given the identical bytes of a committed file, put back whatever of it is missing:
-    its sidecar, its bytes (also when a commit of them is pending), its metadata."""
+    its sidecar, its bytes (also when a commit of them is pending, or, with ``check_bytes``,
+    when they hash otherwise), its metadata."""
     sidecar = sidecar_key(committed.project, committed.filename)
     if storage.size(sidecar) is None:
         put_new_bytes(storage, sidecar, committed.to_sidecar(), spool_dir)
     final = file_key(committed.project, committed.filename)
     pending = [obj.key for obj in storage.list(staged_prefix(committed.sha256))]
-    if pending or storage.size(final) != committed.size:
-        storage.replace(final, spool)
+    if (pending or storage.size(final) != committed.size
+            or (check_bytes and sha256_of(storage, final) != committed.sha256)):
+        storage.replace(final, spool)  # fmt: skip
     for key in pending:
         storage.delete(key)
     meta = metadata_key(committed.project, committed.filename)

@@ -312,15 +312,16 @@ class UploadService:
         self.permissions.check(principal, Action.UPLOAD, parsed.project, cached=False)
         # The sidecar decides whose filename this is; a listed row without one too. A
         # different file is refused before anything is stored or claimed.
-        existing = read_committed(self.storage, record.project, record.filename)
-        if existing is None:
-            existing = self.catalog.file(parsed.filename)
+        row = self.catalog.file(parsed.filename)
+        existing = read_committed(self.storage, record.project, record.filename) or row
         if existing is not None and not hmac.compare_digest(existing.sha256, form.sha256):
             raise self._conflict(existing.filename)
         self.authorize(parsed.project, metadata.name, principal)
         if existing is not None:
-            # Identical: put back whatever storage lost, and the row if it is missing.
-            restore(self.storage, existing, form.path, metadata.raw, self.spool_dir)
+            # Identical: put back whatever storage lost (hashing the stored bytes when this
+            # lists the file again), and the row if it is missing.
+            restore(self.storage, existing, form.path, metadata.raw, self.spool_dir,
+                    check_bytes=row is None)  # fmt: skip
             return UploadOutcome(self.catalog.add_file(existing), created=False)
         committed, created = commit(self.storage, record, form.path, metadata.raw,
                                     self.spool_dir)  # fmt: skip
