@@ -90,6 +90,22 @@ def test_racing_put_new_has_one_winner(make_storage: Make, tmp_path: Path) -> No
     assert storage.read_bytes("race/race-1.0.tar.gz") in {p.read_bytes() for p in sources}
 
 
+def test_replace_overwrites_atomically_and_list_says_when(
+    make_storage: Make, tmp_path: Path
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    storage = make_storage()
+    storage.replace("demo/demo-1.0.tar.gz", source(tmp_path, b"orphan"))  # absent: created
+    storage.replace("demo/demo-1.0.tar.gz", source(tmp_path, b"the committed one", "b"))
+    assert storage.read_bytes("demo/demo-1.0.tar.gz") == b"the committed one"
+    assert storage.put_new("demo/demo-1.0.tar.gz", source(tmp_path, b"late", "c")) is False
+    [listed] = list(storage.list())
+    assert (listed.key, listed.size) == ("demo/demo-1.0.tar.gz", 17)
+    assert listed.modified is not None
+    assert abs(datetime.now(timezone.utc) - listed.modified) < timedelta(minutes=5)
+
+
 # -- S3 specifics --------------------------------------------------------------------------
 
 
