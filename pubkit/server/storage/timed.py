@@ -34,6 +34,10 @@ class TimedStorage:
         with self._timer("put_new"):
             return self.inner.put_new(key, source)
 
+    def replace(self, key: str, source: Path) -> None:
+        with self._timer("replace"):
+            self.inner.replace(key, source)
+
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._timer("put_bytes"):
             self.inner.put_bytes(key, data)
