@@ -472,3 +472,30 @@ def test_verify_finds_and_repairs(index: Index, dist_dir: Path,
     assert index.upload(wheels[5]).status_code == 200
     assert run("--grace", "0", "--deep")[0] == 0
     assert_downloads_match(index, "demo")
+
+
+def test_verify_on_s3_and_postgresql(
+    s3_bucket: str, data_dir: Path, dist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage_url = f"s3://{s3_bucket}/pubkit?addressing=path"
+    with postgres_database() as catalog_url:
+        settings: dict[str, Any] = {"data_dir": data_dir, "storage": storage_url,
+                                    "catalog": catalog_url}  # fmt: skip
+        app = create_app(load_server_settings(settings, environ={}))
+        with TestClient(app) as client:
+            index = Index(client, app.state.services, data_dir)
+            index.add_user("alice")
+            first, second = (make_wheel(dist_dir, "demo", v) for v in ("1.0", "2.0"))
+            assert index.upload(first).status_code == 200
+            assert index.upload(second).status_code == 200
+            index.services.storage.delete(metadata_key("demo", first.name))
+            argv = ["index", "verify", "--storage", storage_url, "--catalog", catalog_url,
+                    "--data-dir", str(data_dir)]  # fmt: skip
+            with pytest.raises(SystemExit) as exited:
+                main(argv)
+            assert exited.value.code == 1
+            assert "missing-metadata: demo/demo-1.0-py3-none-any.whl" in capsys.readouterr().err
+            main([*argv, "--repair", "--deep"])  # exit 0: nothing remains
+            assert "repaired missing-metadata" in capsys.readouterr().out
+            assert_downloads_match(index, "demo")
+            assert index.client.get(f"/files/demo/{first.name}.metadata").status_code == 200
