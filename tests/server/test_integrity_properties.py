@@ -164,7 +164,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         def new_storage() -> Storage:  # one boto3 client for all: creating one costs ~0.1 s
             return S3Storage(bucket, uuid.uuid4().hex[:8], shared.client)
 
-        yield Backend(catalog, new_storage, work, dists, examples=25, max_steps=8,
+        yield Backend(catalog, new_storage, work, dists, examples=25, max_steps=6,
                       check_every_step=False)  # fmt: skip
         catalog.close()
 
