@@ -56,6 +56,9 @@ class ServerSettings:
     access_log: bool = True
     # Prometheus metrics at /metrics (counted per worker, summed across workers).
     metrics: bool = True
+    # How long a read waits for a PostgreSQL catalog's serial before it is served from the
+    # pages the worker already has (marked stale); SQLite's serial is read inline.
+    stale_after: float = 0.25
     # How many bytes of rendered simple pages each worker keeps.
     page_cache_size: int = 8 * MIB
     # proxy: stream files through the server; redirect: 302 to a presigned storage URL (S3).
@@ -86,6 +89,7 @@ _CONVERTERS: dict[str, Any] = {
     "password_cache_seconds": float,
     "request_timeout": float,
     "graceful_timeout": float,
+    "stale_after": float,
     "presign_seconds": int,
     "auth_failures_per_minute": int,
 }
@@ -158,6 +162,8 @@ def _validate(settings: ServerSettings) -> None:
     _validate_creators(settings.create_projects)
     if settings.request_timeout <= 0:
         raise ConfigurationError("request timeout must be a positive number of seconds")
+    if not 0 < settings.stale_after <= 60:
+        raise ConfigurationError("stale after must be between 0 and 60 seconds")
     if settings.auth_failures_per_minute < 1:
         raise ConfigurationError("auth failures per minute must be at least 1")
     if settings.download_mode not in DOWNLOAD_MODES:

@@ -27,6 +27,7 @@ from pubkit.errors import AuthenticationError, PubkitError, UploadError
 from pubkit.server import api
 from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers
 from pubkit.server.catalog import Catalog, open_catalog
+from pubkit.server.dependencies import check_all
 from pubkit.server.files import FilesApp
 from pubkit.server.metrics import (
     Metrics,
@@ -134,14 +135,14 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
+# /ready answers within this (plus a hop): a readiness probe's own timeout is often 1-2 s.
+READY_BOUND = 1.5
+
+
 async def ready(request: Request) -> Response:
-    services = services_of(request)
-    problems = []
-    for name, check in (("storage", services.storage.check), ("catalog", services.catalog.check)):
-        try:
-            await run_in_threadpool(check)
-        except PubkitError as error:
-            problems.append(f"{name}: {error.message}")
+    """Storage and catalog checked at once, each within READY_BOUND: one line per problem."""
+    results = await check_all(services_of(request).ready_checks, READY_BOUND)
+    problems = [f"{name}: {problem}" for name, problem in results.items() if problem]
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -14,8 +14,6 @@ from collections import OrderedDict
 from typing import BinaryIO
 from urllib.parse import unquote
 
-import anyio
-
 from pubkit.errors import PubkitError
 from pubkit.server.asgi import (
     Receive,
@@ -82,7 +80,12 @@ class PresignedUrls:
         self.max_entries = max_entries
         self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
+    def cached(self, key: str) -> str | None:
+        found = self._urls.get(key)
+        return found[0] if found is not None and time.monotonic() < found[1] else None
+
     def url(self, key: str) -> str:
+        """Blocking on a miss: signing may first fetch the credentials (an instance role)."""
         now = time.monotonic()
         cached = self._urls.get(key)
         if cached is not None and now < cached[1]:
@@ -134,11 +137,18 @@ class FilesApp:
         if await refuse_writes(scope, send, "files are"):
             return
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
-        serial = self.services.catalog.serial()
-        await self.services.reader(scope, project, serial)
+        services = self.services
+        current = await services.serials.current()
+        serial, stale = current.value, not current.fresh
+        await services.reader(scope, project, serial, stale)
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
-        record = self.records.get(dist_name, serial) if dist_name else None
+        calls = services.catalog_calls
+        record = (
+            await calls.offload(self.records.get, dist_name, serial, stale=stale)
+            if dist_name
+            else None
+        )
         # Only files whose catalog row is committed exist, and only at their own path.
         if (
             record is None
@@ -147,9 +157,8 @@ class FilesApp:
         ):
             await send_text(send, 404, f"{filename or scope['path']} is not on this index")
             return
-        public = (
-            self.services.settings.read == "public"
-            and project not in self.services.permissions.private_projects(serial)
+        public = services.settings.read == "public" and project not in await calls.offload(
+            services.permissions.private_projects, serial, stale=stale
         )
         include_body = scope["method"] != "HEAD"
         if want_metadata:
@@ -158,7 +167,12 @@ class FilesApp:
             if _not_modified(scope, record.metadata_sha256):
                 await _send_not_modified(send, headers)
                 return
-            body = self.services.storage.read_bytes(metadata_key(record.project, record.filename))
+            key = metadata_key(record.project, record.filename)
+            storage = services.storage
+            if storage.local_path(key) is not None:
+                body = storage.read_bytes(key)  # a local file: microseconds from the page cache
+            else:
+                body = await services.storage_calls.run(storage.read_bytes, key)
             await send_response(send, 200, body, headers, include_body)
             return
         headers = _headers(record.sha256, public, OCTET_STREAM)
@@ -166,7 +180,10 @@ class FilesApp:
             await _send_not_modified(send, headers)
             return
         if self.presigned is not None:
-            location = self.presigned.url(file_key(record.project, record.filename))
+            key = file_key(record.project, record.filename)
+            location = self.presigned.cached(key)
+            if location is None:
+                location = await services.storage_calls.run(self.presigned.url, key)
             await send_redirect(send, location)
             return
         await self._send_file(send, record, headers, include_body)
@@ -186,7 +203,8 @@ class FilesApp:
                 raise _missing(record)
             await send_response(send, 200, data, headers, body)
             return
-        stream: BinaryIO = await anyio.to_thread.run_sync(storage.open, key)
+        calls = self.services.storage_calls
+        stream: BinaryIO = await calls.run(storage.open, key)
         try:
             size = os.fstat(stream.fileno()).st_size if path is not None else record.size
             if size != record.size:
@@ -199,7 +217,7 @@ class FilesApp:
             sent = 0
             while True:
                 # Network streams (S3) may return short reads: count to the known size.
-                chunk = await anyio.to_thread.run_sync(stream.read, CHUNK)
+                chunk = await calls.run(stream.read, CHUNK)
                 sent += len(chunk)
                 more = bool(chunk) and sent < record.size
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})

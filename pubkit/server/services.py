@@ -15,11 +15,24 @@ from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.throttle import FailureThrottle
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
 from pubkit.server.catalog import Catalog
+from pubkit.server.dependencies import (
+    Dependency,
+    ReadyCheck,
+    SerialWatch,
+    catalog_dependency,
+    storage_dependency,
+)
 from pubkit.server.metrics import Metrics
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
 from pubkit.server.upload import UploadService
 from pubkit.settings import ServerSettings
+
+# Threads per worker for blocking calls into each dependency (the PostgreSQL pool has 15
+# connections), and how long a call waits for one before it is refused with a 503.
+STORAGE_THREADS = 16
+CATALOG_THREADS = 10
+DEPENDENCY_WAIT = 5.0
 
 
 @dataclass
@@ -32,6 +45,11 @@ class Services:
     uploads: UploadService
     throttle: FailureThrottle
     permissions: Permissions
+    # Blocking calls into storage and the catalog, each in its own bounded set of threads.
+    storage_calls: Dependency
+    catalog_calls: Dependency
+    serials: SerialWatch
+    ready_checks: dict[str, ReadyCheck]
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
@@ -43,6 +61,7 @@ class Services:
         metrics: Metrics | None = None,
     ) -> Services:
         permissions = Permissions(catalog, Policy(settings.read, settings.create_projects))
+        catalog_calls = catalog_dependency(CATALOG_THREADS, DEPENDENCY_WAIT)
         return cls(
             settings=settings,
             storage=storage,
@@ -53,6 +72,16 @@ class Services:
             throttle=FailureThrottle(settings.auth_failures_per_minute),
             permissions=permissions,
             metrics=metrics or Metrics(),
+            storage_calls=storage_dependency(STORAGE_THREADS, DEPENDENCY_WAIT),
+            catalog_calls=catalog_calls,
+            serials=SerialWatch(
+                catalog.serial, catalog_calls, inline=catalog.is_sqlite,
+                stale_after=settings.stale_after,
+            ),
+            ready_checks={
+                "storage": ReadyCheck("storage", storage.check),
+                "catalog": ReadyCheck("catalog", catalog.check),
+            },
         )
 
     async def user_from(
@@ -68,7 +97,9 @@ class Services:
         if credentials is None:
             return None
         # Credentials verified a moment ago are no guess: they skip the failure count.
-        principal = self.authenticator.cached(credentials, serial)
+        principal = await self.catalog_calls.offload(
+            self.authenticator.cached, credentials, serial
+        )
         if principal is not None:
             return principal
         keys = _throttle_keys(credentials, address)
@@ -84,28 +115,34 @@ class Services:
             self.throttle.failed(*keys)
             raise
 
-    async def reader(self, scope: Scope, project: str | None, serial: int) -> Principal | None:
+    async def reader(
+        self, scope: Scope, project: str | None, serial: int, stale: bool = False
+    ) -> Principal | None:
         """Enforce read access to ``project`` (None: the project list) for a request of the
         bare-ASGI read path, at catalog ``serial``; who reads (None: anonymous, or not asked).
+        ``stale``: the catalog is not answering, decide from what this worker knows or 503.
 
         Public projects on a public index are read without looking at credentials; elsewhere
         any signed-in principal reads public projects, and the policy decides private ones.
         """
         authorization = header(scope, b"authorization")
         public = self.settings.read == "public"
-        private = self.permissions.private_projects(serial)
+        calls = self.catalog_calls
+        private = await calls.offload(self.permissions.private_projects, serial, stale=stale)
         is_private = project is not None and project in private
         # The project list shows a signed-in reader the private projects they may read.
         personal = project is None and bool(private) and authorization is not None
         if public and not is_private and not personal:
             return None
-        principal = (
-            self.authenticator.cached_header(authorization, serial) if authorization else None
-        )
+        principal = None
+        if authorization:
+            cached_header = self.authenticator.cached_header
+            principal = await calls.offload(cached_header, authorization, serial, stale=stale)
         if principal is None:
             principal = await self.user_from(authorization, client_address(scope), serial)
         if is_private:
-            self.permissions.check(principal, Action.READ, project, serial=serial)
+            check = self.permissions.check
+            await calls.offload(check, principal, Action.READ, project, True, serial, stale=stale)
         elif principal is None and not public:
             raise AuthenticationError(
                 "this index requires authentication to read; send credentials"

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from packaging.version import InvalidVersion, Version
 
 from pubkit.server.catalog import Catalog, ProjectSummary
+from pubkit.server.dependencies import WouldBlock
 from pubkit.server.layout import FileRecord
 
 API_VERSION = "1.1"
@@ -317,13 +318,34 @@ class SimplePages:
         self._put(key, rendered)
         return rendered
 
+    def cached_project(self, name: str, media_type: str, _serial: int = 0) -> RenderedPage:
+        """The page of ``name`` as this worker last rendered it, whatever the serial then
+        (the catalog is not answering); WouldBlock when there is none."""
+        return self._cached((name, media_type))
+
+    def cached_index(
+        self, media_type: str, private: frozenset[str] = frozenset(), _serial: int = 0
+    ) -> RenderedPage:
+        """:meth:`cached_project` for the project list."""
+        return self._cached(self._index_key(media_type, private))
+
+    def _cached(self, key: tuple[str, str]) -> RenderedPage:
+        page = self._get(key)
+        if page is None:
+            raise WouldBlock
+        return page
+
+    @staticmethod
+    def _index_key(media_type: str, private: frozenset[str]) -> tuple[str, str]:
+        return ("", media_type + "".join(sorted(" " + name for name in private)))
+
     def index(
         self, media_type: str, private: frozenset[str] = frozenset(), serial: int | None = None
     ) -> RenderedPage:
         """The project list: every public project, and of the private ones those named."""
         if serial is None:
             serial = self.catalog.serial()
-        key = ("", media_type + "".join(sorted(" " + name for name in private)))
+        key = self._index_key(media_type, private)
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:
             return cached

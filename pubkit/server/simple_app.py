@@ -26,6 +26,8 @@ from pubkit.server.simple import SERVED_TYPES, RenderedPage, negotiate
 PREFIX = "/simple/"
 CACHE_CONTROL = b"max-age=0, must-revalidate"
 VARY = b"Accept, Authorization"
+# On a page served while the catalog does not answer: what this worker last knew.
+STALE = (b"x-pubkit-stale", b"the catalog is not answering; this page may be out of date")
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -40,13 +42,15 @@ def _content_type(media_type: str) -> bytes:
     return (media_type + "; charset=utf-8" if media_type == "text/html" else media_type).encode()
 
 
-async def send_page(scope: Scope, send: Send, page: RenderedPage) -> None:
+async def send_page(scope: Scope, send: Send, page: RenderedPage, stale: bool = False) -> None:
     headers = [
         (b"etag", page.etag.encode()),
         (b"cache-control", CACHE_CONTROL),
         (b"vary", VARY),
         (b"x-pypi-last-serial", str(page.last_serial).encode()),
     ]
+    if stale:
+        headers.append(STALE)
     if _matches(header(scope, b"if-none-match"), page.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -101,9 +105,12 @@ class SimpleApp:
             )
             await _redirect(scope, send, target)
             return
-        # One serial read per request: everything below is decided as of that moment.
-        serial = self.services.catalog.serial()
-        principal = await self.services.reader(scope, name or None, serial)
+        # One serial read per request: everything below is decided as of that moment. When the
+        # catalog does not answer in time, the pages this worker has are served, marked stale.
+        services = self.services
+        current = await services.serials.current()
+        serial, stale = current.value, not current.fresh
+        principal = await services.reader(scope, name or None, serial, stale)
         if media_type is None:
             await send_text(
                 send,
@@ -112,12 +119,18 @@ class SimpleApp:
                 + ", ".join(SERVED_TYPES),
             )
             return
+        calls = services.catalog_calls
         if not name:
-            shown = self.services.permissions.readable_private(principal, serial)
-            await send_page(scope, send, self.services.pages.index(media_type, shown, serial))
+            shown = await calls.offload(
+                services.permissions.readable_private, principal, serial, stale=stale
+            )
+            index = services.pages.cached_index if stale else services.pages.index
+            await send_page(scope, send, await calls.offload(index, media_type, shown, serial,
+                                                             stale=stale), stale)  # fmt: skip
             return
-        page = self.services.pages.project(name, media_type, serial)
+        project = services.pages.cached_project if stale else services.pages.project
+        page = await calls.offload(project, name, media_type, serial, stale=stale)
         if page is None:
             await send_text(send, 404, f"project {name!r} is not on this index")
             return
-        await send_page(scope, send, page)
+        await send_page(scope, send, page, stale)

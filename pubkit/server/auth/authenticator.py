@@ -240,8 +240,6 @@ class Authenticator:
         return principal
 
     async def authenticate_async(self, credentials: Credentials) -> Principal:
-        """:meth:`authenticate` without blocking the event loop on a cache miss."""
-        principal = self.cached(credentials)
-        if principal is not None:
-            return principal
+        """:meth:`authenticate` in a worker thread: even its cache lookup may read the catalog
+        serial, which on PostgreSQL is a query."""
         return await anyio.to_thread.run_sync(self.authenticate, credentials)

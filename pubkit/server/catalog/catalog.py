@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from pubkit.core.accounts import GROUP_PREFIX, OWNER, AuditEntry, Group, Token
@@ -45,6 +46,7 @@ from pubkit.errors import (
     NotFoundError,
 )
 from pubkit.server.catalog import schema
+from pubkit.server.dependencies import may_block
 from pubkit.server.layout import FileRecord, utc_now
 from pubkit.settings import redact_url
 
@@ -114,6 +116,21 @@ class ProjectAccess:
     private: bool
     users: dict[str, str]  # user name -> role
     groups: dict[str, str]  # group name -> role
+
+
+class _Unavailable(CatalogError):
+    """The catalog did not answer a query (refused, timed out, no pooled connection free)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the catalog is not answering: {detail}; retry shortly")
+        self.detail = detail
+
+
+def _first_line(error: SQLAlchemyError) -> str:
+    """The driver's message, first line only (libpq's run over several)."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _aware(value: datetime) -> datetime:
@@ -287,8 +304,16 @@ class Catalog:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
-        with self._guard("create or upgrade the catalog schema"), self._write() as conn:
+        with (
+            self._guard("create or upgrade the catalog schema"),
+            self._write() as conn,
+            contextlib.ExitStack() as stack,
+        ):
             if not self.is_sqlite:
+                # Upgrades (and waiting for another replica's) may take long: no bounds.
+                from pubkit.server.catalog.postgres import unbounded
+
+                stack.enter_context(unbounded(conn))
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config = _alembic_config(conn)
             current = MigrationContext.configure(conn).get_current_revision()
@@ -321,7 +346,7 @@ class Catalog:
                 )
 
     def check(self) -> None:
-        with self._guard("reach the catalog"), self.engine.connect() as conn:
+        with self._guard("reach the catalog"), self._connect() as conn:
             conn.execute(select(1)).scalar()
 
     def close(self) -> None:
@@ -334,15 +359,29 @@ class Catalog:
     def _guard(self, action: str) -> Iterator[None]:
         try:
             yield
-        except OperationalError as error:
+        except (OperationalError, _Unavailable) as error:
+            detail = error.detail if isinstance(error, _Unavailable) else _first_line(error)
             raise CatalogError(
-                f"could not {action}: {error.orig}; check the catalog URL and that the database"
+                f"could not {action}: {detail}; check the catalog URL and that the database"
                 " is reachable"
             ) from error
 
     @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A pooled connection; never on the event loop (see pubkit.server.dependencies).
+
+        A catalog that does not answer (refused, timed out, pool exhausted) is a CatalogError
+        (503) with one line, whichever query met it."""
+        may_block()
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, SQLAlchemyTimeoutError) as error:
+            raise _Unavailable(_first_line(error)) from error
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             conn = conn.execution_options(pubkit_write=True)
             with conn.begin():
                 yield conn
@@ -359,11 +398,11 @@ class Catalog:
                 return self._serial_probe()
             except sqlite3.Error as error:
                 raise CatalogError(f"could not read the catalog serial: {error}") from error
-        with self._guard("read the catalog serial"), self.engine.connect() as conn:
+        with self._guard("read the catalog serial"), self._connect() as conn:
             return int(conn.execute(select(func.max(schema.journal.c.serial))).scalar() or 0)
 
     def project(self, name: str) -> ProjectSummary | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(_PROJECT_SUMMARY.where(schema.projects.c.name == name)).first()
         return _summary(row) if row else None
 
@@ -372,14 +411,14 @@ class Catalog:
         has_files = select(schema.files.c.id).where(
             schema.files.c.project_id == schema.projects.c.id
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 _PROJECT_SUMMARY.where(has_files.exists()).order_by(schema.projects.c.name)
             ).all()
         return [_summary(row) for row in rows]
 
     def project_files(self, name: str) -> list[FileRecord]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(*_FILE_COLUMNS)
                 .join(schema.projects, schema.files.c.project_id == schema.projects.c.id)
@@ -394,7 +433,7 @@ class Catalog:
             canonical = canonical_filename(filename)
         except InvalidDistributionError:
             return None
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 select(*_FILE_COLUMNS)
                 .join(schema.projects, schema.files.c.project_id == schema.projects.c.id)
@@ -403,7 +442,7 @@ class Catalog:
         return _record(row, row.project) if row else None
 
     def all_files(self) -> list[FileRecord]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(*_FILE_COLUMNS).join(
                     schema.projects, schema.files.c.project_id == schema.projects.c.id
@@ -620,12 +659,12 @@ class Catalog:
         )
 
     def user(self, name: str) -> User | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
         return _user(row) if row is not None else None
 
     def users(self) -> list[User]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
         return [_user(row) for row in rows]
 
@@ -661,7 +700,7 @@ class Catalog:
         return bool(result.rowcount)
 
     def role(self, project: str, user: User) -> str | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(
                 select(schema.roles.c.role)
                 .join(schema.projects, schema.roles.c.project_id == schema.projects.c.id)
@@ -707,7 +746,7 @@ class Catalog:
 
     def project_access(self, project: str) -> ProjectAccess | None:
         """Visibility and roles of ``project``; None when there is no such project."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             found = conn.execute(
                 select(schema.projects.c.id, schema.projects.c.private)
                 .where(schema.projects.c.name == project)
@@ -729,7 +768,7 @@ class Catalog:
                              {r.name: r.role for r in groups})  # fmt: skip
 
     def private_projects(self) -> frozenset[str]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(schema.projects.c.name).where(schema.projects.c.private.is_(True))
             ).all()
@@ -772,12 +811,12 @@ class Catalog:
 
     def groups(self, name: str | None = None) -> list[Group]:
         """Every group (or the one named) with its members, by name."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return _groups(conn, name)
 
     def groups_of(self, user: str) -> frozenset[str]:
         """The groups ``user`` is a member of."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(schema.access_groups.c.name)
                 .join(schema.group_members,
@@ -849,7 +888,7 @@ class Catalog:
 
     def token(self, token_id: str) -> tuple[Token, str, User] | None:
         """A token, its stored hash and its user, in one query."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 self._token_rows().add_columns(
                     schema.users.c.password_hash, schema.users.c.is_admin,
@@ -866,7 +905,7 @@ class Catalog:
         query = self._token_rows().order_by(schema.tokens.c.created)
         if user is not None:
             query = query.where(schema.users.c.name == user)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [_token(row) for row in conn.execute(query).all()]
 
     def revoke_token(self, token_id: str) -> Token:
@@ -894,7 +933,7 @@ class Catalog:
     def access(self) -> Access:
         """Every user, group, project, role and token, read in one transaction (a consistent
         backup: no role, membership or token of a user or group the same read does not show)."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             if not self.is_sqlite:
                 # Read committed would give each query its own snapshot.
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -969,7 +1008,7 @@ class Catalog:
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)
             ).all()
@@ -978,7 +1017,7 @@ class Catalog:
 
     def owners_missing(self) -> list[str]:
         """Projects with files but no owner (after a rebuild into an empty catalog)."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             owned = select(schema.roles.c.project_id).where(schema.roles.c.role == OWNER)
             rows = conn.execute(
                 select(schema.projects.c.name).where(schema.projects.c.id.not_in(owned))
@@ -1164,8 +1203,9 @@ def open_catalog(url: str, create: bool = True) -> Catalog:
             raise ConfigurationError(
                 "a PostgreSQL catalog needs psycopg: pip install 'pubkit[postgres]'"
             ) from None
-        pg_url = "postgresql+psycopg:" + url.split(":", 1)[1]
-        engine = create_engine(pg_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        from pubkit.server.catalog.postgres import postgres_engine
+
+        engine = postgres_engine(url)
     else:
         raise ConfigurationError(
             f"catalog URL {url!r} is not understood; use sqlite:///PATH or postgresql://…"

@@ -7,7 +7,8 @@
 - Credentials come from the standard AWS chain only (environment, profile, instance or pod
   role); the endpoint from boto3's own ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 - Options in the URL's query: ``s3://bucket/prefix?addressing=path&sse=aws:kms&kms_key_id=…
-  &retry_mode=adaptive&max_attempts=8&connect_timeout=5&read_timeout=30&region=eu-west-1``.
+  &retry_mode=adaptive&region=eu-west-1&max_attempts=2&connect_timeout=3&read_timeout=10``;
+  the last three bound every call and are the defaults (timeouts in seconds).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from pubkit.server.storage.base import StoredObject, check_key
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+MAX_ATTEMPTS = 2
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB is what boto3's transfers use
 _OPTIONS = {"addressing", "sse", "kms_key_id", "retry_mode", "max_attempts", "region",
             "connect_timeout", "read_timeout"}  # fmt: skip
@@ -255,10 +259,13 @@ def _client(query: Mapping[str, str]) -> Any:
     if retry_mode not in ("standard", "adaptive", "legacy"):
         raise ConfigurationError(f"retry_mode={retry_mode!r}: use standard or adaptive")
     try:
-        attempts = int(query.get("max_attempts", "5"))
-        # A stalled S3 call holds an upload no longer than (connect + read) x attempts.
-        connect_timeout = float(query.get("connect_timeout", "5"))
-        read_timeout = float(query.get("read_timeout", "30"))
+        # A stalled S3 call holds a request no longer than (connect + read) x attempts, plus
+        # the retry's backoff: 2 x (3 + 10) s by default. A healthy S3 answers within
+        # hundreds of milliseconds; a bucket that takes longer is better reported than
+        # waited on, and the client retries the whole request anyway.
+        attempts = int(query.get("max_attempts", str(MAX_ATTEMPTS)))
+        connect_timeout = float(query.get("connect_timeout", str(CONNECT_TIMEOUT)))
+        read_timeout = float(query.get("read_timeout", str(READ_TIMEOUT)))
     except ValueError:
         raise ConfigurationError(
             "max_attempts, connect_timeout and read_timeout must be numbers"
