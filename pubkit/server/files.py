@@ -7,6 +7,7 @@ files go out in one message; large ones are streamed in chunks read off the even
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ from pubkit.server.catalog import Catalog
 from pubkit.server.layout import METADATA_SUFFIX, FileRecord, file_key, metadata_key
 from pubkit.server.services import Services
 from pubkit.server.storage.base import Presigning
+
+log = logging.getLogger("pubkit.server")
 
 PREFIX = "/files/"
 CHUNK = 1024 * 1024
@@ -217,7 +220,13 @@ class FilesApp:
             sent = 0
             while True:
                 # Network streams (S3) may return short reads: count to the known size.
-                chunk = await calls.run(stream.read, CHUNK)
+                try:
+                    chunk = await calls.run(stream.read, CHUNK)
+                except PubkitError as error:
+                    # The status is sent: all that is left is to end the response short,
+                    # which the client sees as a broken download (and retries).
+                    log.warning("download of %s broke off: %s", record.filename, error.message)
+                    return
                 sent += len(chunk)
                 more = bool(chunk) and sent < record.size
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})

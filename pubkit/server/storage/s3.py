@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import parse_qs, urlsplit
@@ -177,14 +177,12 @@ class S3Storage:
             raise self._error("read", key, error) from error
 
     def read_bytes(self, key: str) -> bytes:
-        body = self._get(key)["Body"]
-        try:
-            return cast("bytes", body.read())
-        finally:
-            body.close()
+        with self.open(key) as body:
+            return body.read()
 
     def open(self, key: str) -> BinaryIO:
-        return cast("BinaryIO", self._get(key)["Body"])
+        return cast("BinaryIO", _Body(self._get(key)["Body"], lambda error: self._error(
+            "read", key, error)))  # fmt: skip
 
     def size(self, key: str) -> int | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -242,6 +240,31 @@ class S3Storage:
                   "ResponseCacheControl": "public, max-age=31536000, immutable"}  # fmt: skip
         return cast("str", self.client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires))  # fmt: skip
+
+
+class _Body:
+    """An object's streamed body whose failures (a reset, a read timeout) are StorageErrors."""
+
+    def __init__(self, body: Any, error: Callable[[Exception], StorageError]) -> None:
+        self._body = body
+        self._error = error
+
+    def read(self, size: int = -1) -> bytes:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return cast("bytes", self._body.read(size if size >= 0 else None))
+        except (BotoCoreError, OSError) as error:
+            raise self._error(error) from error
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _client(query: Mapping[str, str]) -> Any:
