@@ -53,6 +53,9 @@ RESULTS_MD = BENCH_DIR / "RESULTS.md"
 SECTION = "## Authenticated reads"
 SERVERS = ("pubkit", "pypiserver", "devpi")
 RATIO_TARGET = 0.90  # authenticated req/s >= 90% of the same server's anonymous req/s
+# --against-rev: another revision's anonymous reads within 5% of the reference's
+AGAINST_TARGET = 0.95
+AGAINST_SECTION = "## Read path: two revisions"
 _TOKEN = re.compile(r"\bpubkit_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\b")
 
 
@@ -314,7 +317,10 @@ class Bench:
             "cpu_ratio": None if anonymous else _median([r.cpu_ratio for r in runs]),
         }
         row = Row(way.label, "req/s", values)
-        if way.server == "pubkit" and not anonymous:
+        if way.name == "against":
+            target = f">= {AGAINST_TARGET:.2f}x reference"
+            judge(row, target, lambda v: v["ratio"] >= AGAINST_TARGET, ("ratio",))
+        elif way.server == "pubkit" and not anonymous:
             judge(row, f">= {RATIO_TARGET:.2f}x anonymous", lambda v: v["ratio"] >= RATIO_TARGET,
                   ("ratio",))  # fmt: skip
         if way.key in self.failed:
@@ -382,6 +388,35 @@ def wrong_token(token: str) -> str:
     return f"{prefix}_{other}"
 
 
+def against_group(bench: Bench, data: Path, public: Config, label: str) -> Group:
+    """``--against-rev``: the anonymous page on the reference pubkit and on another revision,
+    side by side, each with its own copy of the data dir; "vs anonymous" is then other/ref."""
+    source = bench.run_dir / "pubkit-against-src"
+    commit = archive_rev(bench.args.against_rev, source)
+    bench.raw["against_commit"] = commit
+    where = subprocess.run(
+        [sys.executable, "-c", "import pubkit; print(pubkit.__file__)"],
+        capture_output=True, text=True, check=True, cwd=source,
+        env={**os.environ, "PYTHONPATH": str(source)},
+    ).stdout.strip()  # fmt: skip
+    if not Path(where).is_relative_to(source):
+        raise RuntimeError(f"--against-rev: a server would import pubkit from {where}")
+    against_data = bench.run_dir / "pubkit-against" / "data"
+    shutil.copytree(data, against_data, symlinks=True)
+    logs = bench.run_dir / "logs" / "against"
+    against = Config(
+        "pubkit",
+        f"read public, commit {commit[:12]}",
+        lambda: pubkit_srv.start_pubkit(against_data, logs, read="public", source=source),
+        public.path,
+    )
+    ways = [
+        Way("pubkit", "anonymous", f"anonymous, {label}", public.policy),
+        Way("pubkit", "against", f"anonymous, commit {commit[:12]}", against.policy),
+    ]
+    return Group("pubkit", [public, against], ways)
+
+
 def pubkit_group(bench: Bench, spec: CorpusSpec, dists: Sequence[Dist]) -> Group:
     state = corpus.state_path("pubkit", spec)
     if bench.args.reseed and state.exists():
@@ -404,6 +439,8 @@ def pubkit_group(bench: Bench, spec: CorpusSpec, dists: Sequence[Dist]) -> Group
         lambda: pubkit_srv.start_pubkit(public_data, logs / "public", read="public"),
         path,
     )
+    if bench.args.against_rev:
+        return against_group(bench, public_data, public, bench.raw["pubkit_label"])
     bad = wrong_token(token)
     wrong = {
         "wrong password": basic(user, password + "x"),
@@ -489,13 +526,8 @@ def devpi_group(bench: Bench, spec: CorpusSpec, dists: Sequence[Dist]) -> Group:
 # --- which pubkit -----------------------------------------------------------------------------
 
 
-def use_pubkit_rev(rev: str, run_dir: Path) -> str:
-    """Run pubkit from ``git archive REV pubkit`` (put first on PYTHONPATH, here and in every
-    server): the revision measured stays fixed while the work tree is being edited.
-
-    The process also moves into ``run_dir``: ``python -m pubkit`` puts its working directory
-    first on sys.path, which from the repository root would be the work tree's pubkit.
-    """
+def archive_rev(rev: str, dest: Path) -> str:
+    """``git archive REV pubkit`` unpacked into ``dest``; the full commit id."""
     repo = BENCH_DIR.parent
     commit = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
@@ -503,12 +535,23 @@ def use_pubkit_rev(rev: str, run_dir: Path) -> str:
         text=True,
         check=True,
     ).stdout.strip()
-    dest = run_dir / "pubkit-src"
     dest.mkdir()
     archive = subprocess.run(
         ["git", "-C", str(repo), "archive", commit, "pubkit"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return commit
+
+
+def use_pubkit_rev(rev: str, run_dir: Path) -> str:
+    """Run pubkit from ``git archive REV pubkit`` (put first on PYTHONPATH, here and in every
+    server): the revision measured stays fixed while the work tree is being edited.
+
+    The process also moves into ``run_dir``: ``python -m pubkit`` puts its working directory
+    first on sys.path, which from the repository root would be the work tree's pubkit.
+    """
+    dest = run_dir / "pubkit-src"
+    commit = archive_rev(rev, dest)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(dest), os.environ.get("PYTHONPATH", "")) if p
     )
@@ -573,10 +616,34 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--servers " + ",".join(s for s in SERVERS if s in args.servers))
     if args.pubkit_rev:
         parts.append(f"--pubkit-rev {args.pubkit_rev}")
+    if args.against_rev:
+        parts.append(f"--against-rev {args.against_rev}")
     return " ".join(parts)
 
 
+def against_section(args: argparse.Namespace, meta: dict[str, Any], table: str) -> str:
+    paragraphs = [
+        f"`{command_line(args)}` on {meta['when']}: `GET /simple/{args.project}/` (HTML) of a"
+        f" {args.projects} x {args.releases} corpus, `wrk -t{args.threads} -c{args.connections}"
+        f" -d{args.duration:g}s`, anonymous (`PUBKIT_READ=public`), on two pubkit servers"
+        f" started side by side afresh in each of {args.rounds} rounds, each from its own"
+        f" `git archive` and its own copy of the same data dir (SQLite catalog, local storage),"
+        f" `serve --workers 2`, access log on. The reference: {meta['pubkit']}. After a"
+        f" {args.warmup:g} s warm-up each, the reference is run before and after the other"
+        f" revision, whose runs are compared with the mean of the two reference runs beside"
+        f" them (vs anonymous: the median of those paired ratios). Machine:"
+        f" {meta['cpus']} CPUs shared by wrk, both servers and whatever else ran: other"
+        f" processes used {meta['others_median']:.0%} of its CPU time during the median wrk"
+        f" run and {meta['others_max']:.0%} during the busiest.",
+        f"The target: the other revision at >= {AGAINST_TARGET:.2f}x the reference.",
+    ]
+    text = "\n\n".join(textwrap.fill(p, width=100, break_on_hyphens=False) for p in paragraphs)
+    return f"{AGAINST_SECTION}\n\n{text}\n\n{table}\n"
+
+
 def results_section(args: argparse.Namespace, meta: dict[str, Any], table: str) -> str:
+    if args.against_rev:
+        return against_section(args, meta, table)
     paragraphs = [
         f"`{command_line(args)}` on {meta['when']}: `GET /simple/{args.project}/` (HTML) of a"
         f" {args.projects} x {args.releases} corpus ({args.projects} projects, each with"
@@ -629,8 +696,9 @@ def write_results(
         from release import replace_section  # imported here: release.py imports pubkit
 
         section = results_section(args, meta, table)
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), section, SECTION))
-        log(f"updated the {SECTION[3:]} section of {RESULTS_MD}")
+        heading = AGAINST_SECTION if args.against_rev else SECTION
+        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), section, heading))
+        log(f"updated the {heading[3:]} section of {RESULTS_MD}")
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -657,6 +725,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="run pubkit from this git revision (git archive) instead of the installed one",
     )
+    parser.add_argument(
+        "--against-rev",
+        default=None,
+        help="instead of the credential rows, compare pubkit's anonymous reads with this git"
+        " revision's (both from git archive with --pubkit-rev); only pubkit is measured",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s wrk runs, one round")
     parser.add_argument("--reseed", action="store_true", help="rebuild the cached server states")
     parser.add_argument("--no-write-md", dest="write_md", action="store_false",
@@ -672,6 +746,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = args.servers - set(SERVERS)
     if unknown:
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))}")
+    if args.against_rev:
+        args.servers = {"pubkit"}
     if args.quick:
         args.write_md = False  # a quick run is not the record
     args.project = corpus.project_name(args.projects // 2)
@@ -706,6 +782,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         commit = use_pubkit_rev(args.pubkit_rev, run_dir) if args.pubkit_rev else None
         meta["pubkit"] = pubkit_source(commit)
+        bench.raw["pubkit_label"] = f"commit {commit[:12]}" if commit else "the work tree"
         log(f"pubkit: {meta['pubkit']}")
         if args.servers & {"pypiserver", "devpi"}:
             peers.ensure_peers_venv(log)

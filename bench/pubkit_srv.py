@@ -78,16 +78,25 @@ def add_user(data_dir: Path, password: str) -> None:
 
 
 def start_pubkit(
-    data_dir: Path, log_dir: Path, workers: int = 2, read: str | None = None
+    data_dir: Path,
+    log_dir: Path,
+    workers: int = 2,
+    read: str | None = None,
+    source: Path | None = None,
 ) -> procs.Server:
-    """``pubkit serve`` on a free port; ``read`` sets ``PUBKIT_READ`` (else it is inherited)."""
+    """``pubkit serve`` on a free port; ``read`` sets ``PUBKIT_READ`` (else it is inherited);
+    ``source``: a directory holding the ``pubkit`` package to run (else the importable one)."""
     port = procs.free_port()
     argv = [sys.executable, "-m", "pubkit", "serve", "--host", procs.HOST, "--port", str(port)]
     argv += ["--data-dir", str(data_dir), "--workers", str(workers), "--log-level", "warning"]
     # The default limit is 200 MiB; the big-upload test sends a 200 MiB member plus zip overhead.
     argv += ["--max-upload-size", "512MiB"]
     env = None if read is None else {**os.environ, "PUBKIT_READ": read}
-    server = procs.start("pubkit", argv, log_dir / "pubkit.log", port, env=env)
+    cwd = None
+    if source is not None:
+        # ``python -m`` puts its working directory first on sys.path: run from the source's.
+        env, cwd = {**(env or os.environ), "PYTHONPATH": str(source)}, source
+    server = procs.start("pubkit", argv, log_dir / "pubkit.log", port, env=env, cwd=cwd)
     # An index that requires authentication to read answers an anonymous /simple/ with 401.
     ready = (200, 401) if read == "authenticated" else (200,)
     procs.wait_http(server, "/simple/", timeout=120, ok=lambda status: status in ready)
