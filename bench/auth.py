@@ -786,7 +786,9 @@ def run(args: argparse.Namespace) -> int:
         log(f"pubkit: {meta['pubkit']}")
         if args.servers & {"pypiserver", "devpi"}:
             peers.ensure_peers_venv(log)
-        meta["peers"] = peer_versions()
+        meta["peers"] = (
+            peer_versions() if args.servers & {"pypiserver", "devpi"} else "not measured"
+        )
         dists = corpus.build_corpus(spec)
         log(f"corpus {spec.key}: {len(dists)} files; page /simple/{args.project}/")
         groups: list[Group] = []

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -99,13 +98,16 @@ class Dependency:
         return await self.run(function, *args)
 
 
-@dataclass(frozen=True)
 class Serial:
     """The catalog serial a request works at; ``fresh`` False: the catalog did not answer
-    in time and this is the last serial the worker knew."""
+    in time and this is the last serial the worker knew. (A plain class: one is made per
+    request, and a frozen dataclass costs microseconds to build.)"""
 
-    value: int
-    fresh: bool = True
+    __slots__ = ("fresh", "value")
+
+    def __init__(self, value: int, fresh: bool = True) -> None:
+        self.value = value
+        self.fresh = fresh
 
 
 class _Read:
@@ -139,10 +141,21 @@ class SerialWatch:
         self._clock = clock
         self._known: int | None = None
         self._read: _Read | None = None
+        self._inline = Serial(-1)
+
+    def now(self) -> Serial | None:
+        """The serial without waiting, when it is read inline (SQLite); else None: await
+        :meth:`current`."""
+        if not self.inline:
+            return None
+        value = self.read()
+        if value != self._inline.value:
+            self._inline = Serial(value)
+        return self._inline
 
     async def current(self) -> Serial:
         if self.inline:
-            return Serial(self.read())
+            return self.now() or Serial(self.read())
         arrived = self._clock()
         deadline = arrived + self.stale_after
         while True:

@@ -141,7 +141,7 @@ class FilesApp:
             return
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
         services = self.services
-        current = await services.serials.current()
+        current = services.serials.now() or await services.serials.current()
         serial, stale = current.value, not current.fresh
         await services.reader(scope, project, serial, stale)
         want_metadata = filename.endswith(METADATA_SUFFIX)
@@ -160,9 +160,12 @@ class FilesApp:
         ):
             await send_text(send, 404, f"{filename or scope['path']} is not on this index")
             return
-        public = services.settings.read == "public" and project not in await calls.offload(
-            services.permissions.private_projects, serial, stale=stale
-        )
+        private = services.permissions.known_private_projects(serial)
+        if private is None:
+            private = await calls.offload(
+                services.permissions.private_projects, serial, stale=stale
+            )
+        public = services.settings.read == "public" and project not in private
         include_body = scope["method"] != "HEAD"
         if want_metadata:
             assert record.metadata_sha256 is not None

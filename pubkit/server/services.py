@@ -128,7 +128,9 @@ class Services:
         authorization = header(scope, b"authorization")
         public = self.settings.read == "public"
         calls = self.catalog_calls
-        private = await calls.offload(self.permissions.private_projects, serial, stale=stale)
+        private = self.permissions.known_private_projects(serial)
+        if private is None:
+            private = await calls.offload(self.permissions.private_projects, serial, stale=stale)
         is_private = project is not None and project in private
         # The project list shows a signed-in reader the private projects they may read.
         personal = project is None and bool(private) and authorization is not None

@@ -318,6 +318,12 @@ class SimplePages:
         self._put(key, rendered)
         return rendered
 
+    def current_project(self, name: str, media_type: str, serial: int) -> RenderedPage | None:
+        """The cached page of ``name`` if it was checked at ``serial``; else None. Never a
+        query (the read path's first try, on the event loop)."""
+        cached = self._get((name, media_type))
+        return cached if cached is not None and cached.checked_serial == serial else None
+
     def cached_project(self, name: str, media_type: str, _serial: int = 0) -> RenderedPage:
         """The page of ``name`` as this worker last rendered it, whatever the serial then
         (the catalog is not answering); WouldBlock when there is none."""

@@ -108,7 +108,7 @@ class SimpleApp:
         # One serial read per request: everything below is decided as of that moment. When the
         # catalog does not answer in time, the pages this worker has are served, marked stale.
         services = self.services
-        current = await services.serials.current()
+        current = services.serials.now() or await services.serials.current()
         serial, stale = current.value, not current.fresh
         principal = await services.reader(scope, name or None, serial, stale)
         if media_type is None:
@@ -128,8 +128,10 @@ class SimpleApp:
             await send_page(scope, send, await calls.offload(index, media_type, shown, serial,
                                                              stale=stale), stale)  # fmt: skip
             return
-        project = services.pages.cached_project if stale else services.pages.project
-        page = await calls.offload(project, name, media_type, serial, stale=stale)
+        page = services.pages.current_project(name, media_type, serial)
+        if page is None:
+            project = services.pages.cached_project if stale else services.pages.project
+            page = await calls.offload(project, name, media_type, serial, stale=stale)
         if page is None:
             await send_text(send, 404, f"project {name!r} is not on this index")
             return

@@ -31,10 +31,16 @@ class Permissions:
             serial = self.catalog.serial()
         with self._lock:
             if serial != self._serial:
-                self._serial = serial
+                # In this order: known_private_projects reads them without the lock.
                 self._private = None
+                self._serial = serial
                 self._access.clear()
                 self._groups.clear()
+
+    def known_private_projects(self, serial: int) -> frozenset[str] | None:
+        """:meth:`private_projects` if this worker has them at ``serial``, else None; never
+        a query (the read path's first try, on the event loop)."""
+        return self._private if serial == self._serial else None
 
     def private_projects(self, serial: int | None = None) -> frozenset[str]:
         """Names of the private projects; ``serial``: the catalog serial, when the caller has
