@@ -321,8 +321,14 @@ class SimplePages:
     def current_project(self, name: str, media_type: str, serial: int) -> RenderedPage | None:
         """The cached page of ``name`` if it was checked at ``serial``; else None. Never a
         query (the read path's first try, on the event loop)."""
-        cached = self._get((name, media_type))
-        return cached if cached is not None and cached.checked_serial == serial else None
+        key = (name, media_type)
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None or page.checked_serial != serial:
+                return None  # not counted: project() looks it up next, and counts that
+            self.lookups += 1
+            self._pages.move_to_end(key)
+            return page
 
     def cached_project(self, name: str, media_type: str, _serial: int = 0) -> RenderedPage:
         """The page of ``name`` as this worker last rendered it, whatever the serial then
