@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import typer
 
 from pubkit import __version__
-from pubkit.cli import group, index, init, migrate, project, release, role, serve, token, user, yank
+from pubkit.cli import (
+    clierrors,
+    group,
+    index,
+    init,
+    migrate,
+    project,
+    release,
+    role,
+    serve,
+    token,
+    user,
+    yank,
+)
 from pubkit.errors import PubkitError
 
 app = typer.Typer(
@@ -17,6 +32,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+DEBUG_VARIABLE = "PUBKIT_DEBUG"
+_debug = False
 
 
 def _version(value: bool) -> None:
@@ -30,8 +49,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar=DEBUG_VARIABLE,
+        help="Show the Python traceback of an unexpected failure. (env: PUBKIT_DEBUG=1)",
+    ),
 ) -> None:
     """pubkit: private index server and monorepo release tool."""
+    global _debug
+    _debug = debug
 
 
 app.command("init")(init.init)
@@ -56,24 +83,40 @@ app.command("delete")(yank.delete)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure is one ``error:`` line on stderr and an exit code:
+    2 for usage and configuration errors, 1 for failures, 130 when interrupted."""
+    global _debug
+    _debug = _debug_from_environment()
     try:
         # Without standalone mode click returns a command's `typer.Exit` code instead of
-        # exiting with it.
-        code = app(args=argv, standalone_mode=False)
+        # exiting with it, and raises its usage errors for us to print.
+        code = app(args=argv, prog_name="pubkit", standalone_mode=False)
     except PubkitError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        sys.exit(error.exit_code)
+        _fail(error.message, error.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as error:  # click's usage errors and the like
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except Exception as error:
+        click_error = clierrors.click_error(error)
+        if click_error is not None:
+            if click_error.help_text is not None:  # `pubkit user`: the help, as click does
+                if click_error.help_text.strip():
+                    typer.echo(click_error.help_text, err=True)
+                sys.exit(click_error.exit_code)
+            _fail(click_error.message, click_error.exit_code)
+        if _debug:
+            raise
+        _fail(clierrors.unexpected(error), 1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _debug_from_environment() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    typer.echo(f"error: {clierrors.one_line(message)}", err=True)
+    sys.exit(exit_code)

@@ -75,6 +75,7 @@ def serve(
     """Serve the private package index (simple API, uploads, downloads)."""
     require_server_extra()
     from pubkit.server.catalog import open_catalog
+    from pubkit.server.private_files import ensure_directory
     from pubkit.server.storage import open_storage
     from pubkit.server.storage.base import Presigning
 
@@ -91,7 +92,8 @@ def serve(
         log_level=log_level,
         download_mode=download_mode,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_directory(settings.data_dir, "the data directory",
+                     "choose another --data-dir (or PUBKIT_DATA_DIR)")  # fmt: skip
     # Fail here, with one clear line, rather than in every worker.
     _check_can_listen(settings.host, settings.port)
     files = open_storage(settings.storage_url)

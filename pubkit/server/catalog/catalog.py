@@ -1187,12 +1187,22 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The catalog's directory, and its file created 0600 (it holds password and token
+    hashes; SQLite gives the WAL and shared-memory files the same mode)."""
+    from pubkit.server.private_files import ensure_directory, ensure_private_file
+
+    hint = "choose another --data-dir or --catalog"
+    ensure_directory(path.parent, "the catalog's directory", hint)
+    ensure_private_file(path, "the catalog", hint)
+
+
 def open_catalog(url: str, create: bool = True) -> Catalog:
     """``sqlite:///path`` (the default) or ``postgresql://…``."""
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:///")
-        if path and path != url:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != url and not path.startswith(":memory:"):
+            _private_sqlite_file(Path(path))
         engine = create_engine(url.replace("sqlite:", "sqlite+pysqlite:", 1))
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
