@@ -19,6 +19,7 @@ MIB = 1024 * 1024
 ENV_PREFIX = "PUBKIT_"
 DOWNLOAD_MODES = ("proxy", "redirect")
 READ_POLICIES = ("public", "authenticated")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def default_data_dir() -> Path:
@@ -124,10 +125,13 @@ def parse_size(raw: str) -> int:
     """``200MiB``, ``1GiB``, ``512k`` or a plain number of bytes."""
     text = raw.strip().lower().replace(" ", "")
     units = {"gib": 1024**3, "mib": MIB, "kib": 1024, "g": 1024**3, "m": MIB, "k": 1024, "b": 1}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * factor)
-    return int(text)
+    try:
+        for suffix, factor in units.items():
+            if text.endswith(suffix):
+                return int(float(text[: -len(suffix)]) * factor)
+        return int(text)
+    except ValueError:
+        raise ValueError("a size is a number of bytes or of k, m, g, KiB, MiB, GiB") from None
 
 
 def load_server_settings(
@@ -169,6 +173,10 @@ def _validate(settings: ServerSettings) -> None:
     if settings.download_mode not in DOWNLOAD_MODES:
         raise ConfigurationError(
             f"download mode {settings.download_mode!r} is unknown; use proxy or redirect"
+        )
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"log level {settings.log_level!r} is unknown; use one of {', '.join(LOG_LEVELS)}"
         )
     if not 60 <= settings.presign_seconds <= 7 * 24 * 3600:
         raise ConfigurationError("presign seconds must be between 60 and 604800 (7 days)")

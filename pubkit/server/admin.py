@@ -24,7 +24,7 @@ from pubkit.core.accounts import (
     Token,
     UserInfo,
 )
-from pubkit.core.distributions import canonical_filename, normalize_name
+from pubkit.core.distributions import canonical_filename, is_valid_project_name, normalize_name
 from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
@@ -92,6 +92,17 @@ def create_token(
                   permission=permission, projects=list(scope or ()),
                   expires=expires.isoformat() if expires else None)  # fmt: skip
     return token, text
+
+
+def _new_project_name(project: str) -> str:
+    """The normalized name of a project that an operation may create (a role granted or a
+    visibility set before the first upload); a name no distribution could carry is refused."""
+    if not is_valid_project_name(project):
+        raise UsageError(
+            f"{project!r} is not a valid project name: use letters, digits and . _ -,"
+            " starting and ending with a letter or digit"
+        )
+    return normalize_name(project)
 
 
 def revoke_token(
@@ -368,7 +379,7 @@ class Admin:
         (creating the project, so that rights can precede the first upload)."""
         if role not in ROLES:
             raise UsageError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
-        name = normalize_name(project)
+        name = _new_project_name(project)
         if holder.startswith(GROUP_PREFIX):
             group = holder.removeprefix(GROUP_PREFIX)
             if self.catalog.group(group) is None:
@@ -380,6 +391,8 @@ class Admin:
 
     def revoke(self, project: str, holder: str, role: str) -> None:
         """Take ``role`` away from a user or ``@group``; a project keeps at least one owner."""
+        if role not in ROLES:
+            raise UsageError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
         name = normalize_name(project)
         roles = dict(self.catalog.project_roles(name))
         if roles.get(holder) != role:
@@ -395,7 +408,7 @@ class Admin:
         self._audit("revoke role", name, holder=holder, role=role)
 
     def set_private(self, project: str, private: bool) -> None:
-        name = normalize_name(project)
+        name = _new_project_name(project)
         if self.catalog.set_private(name, private):
             self._audit("make private" if private else "make public", name)
 
