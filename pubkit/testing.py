@@ -118,6 +118,15 @@ def make_sdist(
 
 
 BACKEND_VARIABLES = ("PUBKIT_STORAGE", "PUBKIT_CATALOG")
+# How long a server may take to become ready. Generous: on a machine busy with other test
+# runs, starting on S3 and PostgreSQL (imports, the storage check, the catalog's migrations,
+# in the CLI and again in the server) took 36 s; a failure to start is seen at once anyway.
+START_TIMEOUT = 180.0
+PORT_ATTEMPTS = 5
+
+
+class PortTakenError(RuntimeError):
+    """The free port chosen for a server was taken before the server bound it."""
 
 
 def free_port() -> int:
@@ -161,7 +170,17 @@ class LiveServer:
         env.update(self.env or {})
         return env
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
+    def start(self, timeout: float = START_TIMEOUT) -> LiveServer:
+        """Start the server and wait until it is ready; a port taken meanwhile by another
+        process (a free port is only free when it is chosen) means another port."""
+        for _attempt in range(PORT_ATTEMPTS - 1):
+            try:
+                return self._start(timeout)
+            except PortTakenError:
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = self.log_path.open("wb")
@@ -183,17 +202,23 @@ class LiveServer:
             stderr=subprocess.STDOUT,
             env=self._env(),
         )
+        # `pubkit serve` says where it serves once it holds the socket: only then is an
+        # answer on the port this server's, not another one's that took the port first.
+        banner = f"pubkit serving {self.url} "
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"pubkit serve exited early:\n{self.log()}")
-            try:
-                if requests.get(self.url + "ready", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                # Refused before the socket is bound; a read timeout while the supervisor
-                # holds the socket and its workers are still starting.
-                pass
+                output = self.log()
+                if f"cannot listen on 127.0.0.1:{self.port}" in output:
+                    raise PortTakenError(output)
+                raise RuntimeError(f"pubkit serve exited early:\n{output}")
+            if banner in self.log():
+                try:
+                    if requests.get(self.url + "ready", timeout=1).status_code == 200:
+                        return self
+                except requests.RequestException:
+                    # A read timeout while the workers are still starting.
+                    pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"pubkit serve did not become ready in {timeout}s:\n{self.log()}")

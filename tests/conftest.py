@@ -34,12 +34,12 @@ def moto_s3() -> Iterator[str]:
     and in the servers it starts) reaches through the standard AWS variables."""
     from moto.server import ThreadedMotoServer
 
-    from pubkit.testing import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the kernel's choice, bound at once. A port chosen beforehand can be taken by
+    # another test run before moto binds it, and then moto's thread dies and start() waits
+    # forever.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
     settings = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
     saved = {name: os.environ.get(name) for name in settings}
@@ -55,14 +55,22 @@ def moto_s3() -> Iterator[str]:
                 os.environ[name] = value
 
 
+def unique_bucket_name(label: str) -> str:
+    """A bucket name that starts with ``label`` and is used once: two tests of one run, or
+    two runs sharing an S3 endpoint, never see each other's objects."""
+    import re
+    import uuid
+
+    slug = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")[:50].strip("-")
+    return f"{slug}-{uuid.uuid4().hex[:10]}"
+
+
 @pytest.fixture
 def s3_bucket(moto_s3: str, request: pytest.FixtureRequest) -> str:
     """A fresh bucket, named after the test."""
-    import re
-
     import boto3
 
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-bucket"
+    name = unique_bucket_name(request.node.name)
     boto3.client("s3").create_bucket(Bucket=name)
     return name
 
@@ -90,7 +98,8 @@ def postgres_database(prefix: str = "pubkit_test") -> Iterator[str]:
 @contextmanager
 def server_backend(backend: str, bucket: str) -> Iterator[dict[str, str]]:
     """The PUBKIT_STORAGE / PUBKIT_CATALOG of ``backend`` ("local": none), set in this
-    process's environment (servers and CLI calls started meanwhile inherit them)."""
+    process's environment (servers and CLI calls started meanwhile inherit them); name the
+    bucket with :func:`unique_bucket_name`."""
     if backend == "local":
         yield {}
         return

@@ -27,6 +27,8 @@ from pubkit.server.metrics import METRICS_DIR, write_snapshot
 from pubkit.settings import ServerSettings, load_server_settings
 
 WORKER_FD = "PUBKIT_WORKER_FD"
+# The socket `pubkit serve` bound before it became this process (see cli/serve.py).
+LISTEN_FD = "PUBKIT_LISTEN_FD"
 # More restarts than this within RESTART_WINDOW seconds means the workers cannot start:
 # give up rather than spin.
 MAX_RESTARTS = 5
@@ -93,8 +95,9 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
 class Supervisor:
     """Starts ``settings.workers`` workers on one shared socket and keeps them running."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, listening: socket.socket | None = None) -> None:
         self.settings = settings
+        self.listening = listening
         self.stopping = False
         self.workers: list[subprocess.Popen[bytes]] = []
         self.restarts: list[float] = []
@@ -137,7 +140,7 @@ class Supervisor:
                 shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _run(self) -> int:
-        listening = self._bind()
+        listening = self.listening or self._bind()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         self.workers = [self._start_worker(listening) for _ in range(self.settings.workers)]
@@ -184,11 +187,13 @@ def main() -> int:
     if inherited is not None:
         serve(settings, socket.socket(fileno=int(inherited)))
         return 0
+    bound = os.environ.pop(LISTEN_FD, None)
+    listening = socket.socket(fileno=int(bound)) if bound is not None else None
     if settings.workers == 1:
-        serve(settings)
+        serve(settings, listening)
         return 0
     logging.config.dictConfig(logging_config(settings))
-    return Supervisor(settings).run()
+    return Supervisor(settings, listening).run()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pubkit.testing import LiveServer
-from tests.conftest import server_backend
+from tests.conftest import server_backend, unique_bucket_name
 from tests.e2e.support import Venv, VenvFactory, create_venv, start_server
 
 
@@ -35,7 +35,7 @@ def server(
     backend = getattr(request, "param", "local")
     if backend != "local":
         request.getfixturevalue("moto_s3")
-    bucket = f"e2e-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"[:60]
+    bucket = unique_bucket_name(f"e2e-{request.module.__name__.rsplit('.', 1)[-1]}")
     with server_backend(backend, bucket):
         live = start_server(tmp_path_factory.mktemp("server") / "data")
         try:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_sdist, make_wheel
-from tests.conftest import server_backend
+from tests.conftest import server_backend, unique_bucket_name
 from tests.e2e import support
 from tests.e2e.support import (
     LogWindow,
@@ -36,7 +36,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServe
     """A server of this test's own, on each backend: the test stops and restarts it."""
     if request.param != "local":
         request.getfixturevalue("moto_s3")
-    with server_backend(request.param, f"e2e-rebuild-{tmp_path.name[-8:].lower()}"):
+    with server_backend(request.param, unique_bucket_name("e2e-rebuild")):
         live = start_server(tmp_path / "data")
         try:
             yield live

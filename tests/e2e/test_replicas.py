@@ -14,12 +14,12 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_wheel
-from tests.conftest import server_backend
+from tests.conftest import server_backend, unique_bucket_name
 from tests.e2e.support import PASSWORDS, Venv, output, pip_install, start_server, twine_upload
 
 pytestmark = pytest.mark.e2e
 
-BUCKET = "e2e-replicas"
+BUCKET = unique_bucket_name("e2e-replicas")
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, free_port, make_wheel
-from tests.conftest import server_backend
+from tests.conftest import server_backend, unique_bucket_name
 from tests.e2e.support import (
     LogWindow,
     Venv,
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 def redirecting(
     moto_s3: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    with server_backend("s3-postgres", "e2e-s3-redirect"):
+    with server_backend("s3-postgres", unique_bucket_name("e2e-s3-redirect")):
         live = start_server(tmp_path_factory.mktemp("redirect") / "data",
                             "--download-mode", "redirect")  # fmt: skip
         try:

@@ -14,13 +14,13 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_wheel
-from tests.conftest import postgres_database
+from tests.conftest import postgres_database, unique_bucket_name
 from tests.e2e.support import PASSWORDS
 from tests.faults.http_proxy import Fault, faulty_proxy
 
 pytestmark = pytest.mark.e2e
 
-BUCKET = "e2e-s3-faults"
+BUCKET = unique_bucket_name("e2e-s3-faults")
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 WRITES = ("PUT", "POST", "DELETE")
 
