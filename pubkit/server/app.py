@@ -38,6 +38,7 @@ from pubkit.server.metrics import (
     instrument_engine,
     metrics_folder,
 )
+from pubkit.server.reason import ReasonPhrase
 from pubkit.server.services import Services, services_of
 from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
@@ -281,6 +282,7 @@ def create_app(
     app.state.services = services
     app.state.metrics_publisher = publisher
     app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services))
+    app.add_middleware(ReasonPhrase)
     if settings.metrics:
         app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(AccessLog)

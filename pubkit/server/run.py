@@ -70,6 +70,8 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
     """Serve in this process: on ``listening`` if given, else on the configured address."""
     import uvicorn
 
+    from pubkit.server.protocols import ReasonHttpToolsProtocol
+
     config = uvicorn.Config(
         "pubkit.server.app:app_from_environment",
         factory=True,
@@ -80,8 +82,9 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
         # Named explicitly so that workers import neither websockets nor wsproto, and the
-        # app is not probed for its interface: less memory, faster start.
-        http="httptools",
+        # app is not probed for its interface: less memory, faster start. The protocol is
+        # uvicorn's httptools one, writing the reason phrase of refusals (server/protocols.py).
+        http=ReasonHttpToolsProtocol,
         ws="none",
         interface="asgi3",
         lifespan="on",
