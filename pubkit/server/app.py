@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 
 import anyio
 from starlette.applications import Starlette
@@ -25,7 +26,7 @@ from starlette.routing import Route
 from pubkit import __version__
 from pubkit.errors import AuthenticationError, PubkitError, UploadError
 from pubkit.server import api
-from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers
+from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers, header
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.dependencies import check_all
 from pubkit.server.files import FilesApp
@@ -39,6 +40,8 @@ from pubkit.server.metrics import (
     metrics_folder,
 )
 from pubkit.server.reason import ReasonPhrase
+from pubkit.server.request_log import REQUEST_ID_HEADER, RequestFacts, request_id
+from pubkit.server.request_log import current as current_request
 from pubkit.server.services import Services, services_of
 from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
@@ -189,15 +192,19 @@ class ReadPaths:
 
 
 class AccessLog:
-    """One JSON line per request: method, path, status, bytes, duration, client."""
+    """One JSON line per request: time, request id, method, path, status, bytes, duration,
+    client, and the user (and token) it acted as. The request id, the client's sane
+    ``X-Request-ID`` or a new one, is echoed in the answer's ``X-Request-ID``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        facts = RequestFacts(request_id(header(scope, REQUEST_ID_HEADER)))
+        echoed = (REQUEST_ID_HEADER, facts.request_id.encode())
         started = time.perf_counter()
         status = 500
         sent = 0
@@ -206,25 +213,34 @@ class AccessLog:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), echoed]}
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
 
+        context = current_request.set(facts)
         try:
             await self.app(scope, receive, record)
         finally:
-            client = scope.get("client")
-            # Formatted by hand: this line is written for every request. Only the path comes
-            # from the client, and json.dumps escapes it.
-            access_log.info(
-                '{"method":"%s","path":%s,"status":%d,"bytes":%d,"ms":%.2f,"client":%s}',
-                scope["method"],
-                json.dumps(scope["path"]),
-                status,
-                sent,
-                (time.perf_counter() - started) * 1000,
-                json.dumps(client[0]) if client else "null",
-            )
+            current_request.reset(context)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                # Formatted by hand: this line is written for every request. The path, the
+                # request id and the user come from the client: json.dumps escapes them.
+                access_log.info(
+                    '{"time":"%s","request_id":%s,"method":"%s","path":%s,"status":%d,'
+                    '"bytes":%d,"ms":%.2f,"client":%s,"user":%s,"token":%s}',
+                    datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    json.dumps(facts.request_id),
+                    scope["method"],
+                    json.dumps(scope["path"]),
+                    status,
+                    sent,
+                    (time.perf_counter() - started) * 1000,
+                    json.dumps(client[0]) if client else "null",
+                    json.dumps(facts.user),
+                    json.dumps(facts.token),
+                )
 
 
 # -- the factory ---------------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import partial
 
 from starlette.requests import Request
 
-from pubkit.errors import AuthenticationError, RateLimitedError
+from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
+from pubkit.server.auth.failure_audit import FailedSignInAudit
 from pubkit.server.auth.permissions import Permissions
 from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.throttle import FailureThrottle
@@ -23,10 +26,13 @@ from pubkit.server.dependencies import (
     storage_dependency,
 )
 from pubkit.server.metrics import Metrics
+from pubkit.server.request_log import note_principal
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
 from pubkit.server.upload import UploadService
 from pubkit.settings import ServerSettings
+
+log = logging.getLogger("pubkit.server")
 
 # Threads per worker for blocking calls into each dependency (the PostgreSQL pool has 15
 # connections), and how long a call waits for one before it is refused with a 503.
@@ -44,6 +50,7 @@ class Services:
     authenticator: Authenticator
     uploads: UploadService
     throttle: FailureThrottle
+    failure_audit: FailedSignInAudit
     permissions: Permissions
     # Blocking calls into storage and the catalog, each in its own bounded set of threads.
     storage_calls: Dependency
@@ -70,6 +77,7 @@ class Services:
             authenticator=Authenticator(catalog, settings.password_cache_seconds),
             uploads=UploadService(storage, catalog, settings.tmp_dir, permissions),
             throttle=FailureThrottle(settings.auth_failures_per_minute),
+            failure_audit=FailedSignInAudit(),
             permissions=permissions,
             metrics=metrics or Metrics(),
             storage_calls=storage_dependency(STORAGE_THREADS, DEPENDENCY_WAIT),
@@ -101,6 +109,7 @@ class Services:
             self.authenticator.cached, credentials, serial
         )
         if principal is not None:
+            note_principal(principal)
             return principal
         keys = _throttle_keys(credentials, address)
         wait = self.throttle.retry_after(*keys)
@@ -110,10 +119,26 @@ class Services:
                 f" {wait} s", wait,
             )  # fmt: skip
         try:
-            return await self.authenticator.authenticate_async(credentials)
+            principal = await self.authenticator.authenticate_async(credentials)
         except AuthenticationError:
             self.throttle.failed(*keys)
+            await self._audit_failure(credentials, address)
             raise
+        note_principal(principal)
+        return principal
+
+    async def _audit_failure(self, credentials: Credentials, address: str | None) -> None:
+        """A failed sign-in in the audit log, paced (:class:`FailedSignInAudit`); a catalog
+        that cannot take the row does not change the answer."""
+        account = _account(credentials)
+        failures = self.failure_audit.failed((address, account))
+        if failures is None:
+            return
+        try:
+            await self.catalog_calls.run(partial(
+                self.catalog.audit, "failed sign-in", account, None, address, failures=failures))
+        except PubkitError as error:
+            log.warning("could not audit a failed sign-in: %s", error.message)
 
     async def reader(
         self, scope: Scope, project: str | None, serial: int, stale: bool = False
@@ -142,6 +167,7 @@ class Services:
             principal = await calls.offload(cached_header, authorization, serial, stale=stale)
         if principal is None:
             principal = await self.user_from(authorization, client_address(scope), serial)
+        note_principal(principal)
         if is_private:
             check = self.permissions.check
             await calls.offload(check, principal, Action.READ, project, True, serial, stale=stale)
@@ -154,6 +180,15 @@ class Services:
     async def user_of(self, request: Request) -> Principal | None:
         address = request.client.host if request.client else None
         return await self.user_from(request.headers.get("authorization"), address)
+
+
+def _account(credentials: Credentials) -> str:
+    """The account a sign-in tried, as the audit log names it: the user, or the token's id
+    (never its secret)."""
+    if credentials.username != TOKEN_USERNAME:
+        return credentials.username
+    parts = split_token(credentials.password)
+    return f"token {parts[0]}" if parts else "a malformed token"
 
 
 def _throttle_keys(credentials: Credentials, address: str | None) -> tuple[Hashable, ...]:

@@ -154,4 +154,5 @@ def test_access_log_lines_are_json(demo: Index, caplog: pytest.LogCaptureFixture
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pubkit.access"]
     assert lines[0]["path"] == "/simple/demo-pkg/" and lines[0]["status"] == 200
     assert lines[1]["path"] == '/simple/we"ird\\/'
-    assert set(lines[0]) == {"method", "path", "status", "bytes", "ms", "client"}
+    assert set(lines[0]) == {"time", "request_id", "method", "path", "status", "bytes", "ms",
+                             "client", "user", "token"}  # fmt: skip

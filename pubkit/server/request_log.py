@@ -1,0 +1,45 @@
+"""What the access log says about a request besides the request itself: its id (from a sane
+``X-Request-ID`` of the client, or a new one, echoed in the answer) and who it acted as.
+
+The access-log middleware opens a :class:`RequestFacts` for each request in a context
+variable; whoever authenticates the request notes the principal in it (context variables
+follow the request into worker threads).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from pubkit.server.auth.tokens import Principal
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
+
+
+@dataclass
+class RequestFacts:
+    request_id: str
+    user: str | None = None
+    token: str | None = None
+
+
+current: ContextVar[RequestFacts | None] = ContextVar("pubkit_request", default=None)
+
+
+def request_id(incoming: str | None) -> str:
+    """The client's id when it is sane (1 to 128 characters of letters, digits and
+    ``._:@/+=-``, starting with a letter or digit), else a new one."""
+    if incoming is not None and _SANE_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def note_principal(principal: Principal | None) -> None:
+    """Record who the current request acts as (nothing for anonymous requests)."""
+    facts = current.get()
+    if facts is not None and principal is not None:
+        facts.user = principal.name
+        facts.token = principal.token.id if principal.token is not None else None
