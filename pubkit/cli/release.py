@@ -109,7 +109,8 @@ def plan(
         dev_build=dev,
         only=tuple(ws.package(name).normalized for name in packages or ()),
     )
-    result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws)))
+    # Named packages: their plan and that of what they need, not the rest of the monorepo.
+    result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws))).selected()
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -164,8 +165,12 @@ def publish(
     url = _index_url(index_url, ws)
     if not url:
         raise UsageError("no index URL: pass --index-url, set PUBKIT_INDEX_URL or index-url")
-    upload = upload_url or os.environ.get("PUBKIT_UPLOAD_URL") or upload_url_for(url)
-    credentials = credentials_for_index(url, upload)
+    explicit = upload_url or os.environ.get("PUBKIT_UPLOAD_URL")
+    credentials = credentials_for_index(url, explicit)
+    # Given the server's root, the simple API under it: what the upload URL comes from.
+    url = IndexClient(url, credentials).simple_url()
+    upload = explicit or upload_url_for(url)
+    credentials = credentials or credentials_for_index(url, upload)
     reader = IndexClient(url, credentials)
     publisher = TwinePublisher(upload, credentials)
     dist_root = _under_root(ws, dist)

@@ -326,7 +326,10 @@ def release(
         found = credentials_for_index(options.index_url, options.upload_url)
         options = replace(options, credentials=found)
     if index is None and options.index_url:
-        index = IndexClient(options.index_url, options.credentials)
+        client = IndexClient(options.index_url, options.credentials)
+        # Given the server's root, the simple API under it: what the upload URL comes from.
+        options = replace(options, index_url=client.simple_url())
+        index = client
     plan = plan_release(workspace, options.plan, git=git, index=index)
     if options.dry_run:
         planned = tuple(_unrun(entry, "planned" if entry.next else "skipped") for entry in

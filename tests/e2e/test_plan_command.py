@@ -114,3 +114,42 @@ def test_plan_of_the_example_monorepo(tmp_path: Path, server: LiveServer) -> Non
     plan = [p["name"] for p in json.loads(result.stdout)["packages"]]
     assert plan[0] == "acme-core"
     assert sorted(plan) == ["acme-aws", "acme-core", "acme-kafka", "acme-text"]
+
+
+def test_plan_of_named_packages_shows_them_and_what_they_need(
+    monorepo: Path, server: LiveServer
+) -> None:
+    text = pubkit_plan(monorepo, server, "--json", "acme-text")
+    assert text.returncode == 0, text.stderr
+    assert [p["name"] for p in json.loads(text.stdout)["packages"]] == ["acme-core", "acme-text"]
+    kafka = pubkit_plan(monorepo, server, "--json", "acme-kafka")
+    assert [p["name"] for p in json.loads(kafka.stdout)["packages"]] == ["acme-kafka"]
+
+
+def test_plan_in_a_repository_without_commits(tmp_path: Path, server: LiveServer) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text('[tool.pubkit]\npackages = ["packages/*"]\n')
+    write_package(repo, "fresh-core", "0.1.0")
+    git(repo, "init", "-q", "-b", "main")  # nothing committed: nothing released yet
+    for args in ((), ("--bump", "minor")):
+        result = pubkit_plan(repo, server, "--json", *args)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        (entry,) = json.loads(result.stdout)["packages"]
+        assert entry["action"] == "release", entry
+    assert entry["reason"].startswith("never released from this history"), entry
+
+
+def test_plan_given_the_server_root_finds_the_simple_api(
+    monorepo: Path, server: LiveServer, tmp_path: Path
+) -> None:
+    for dist in (make_wheel(tmp_path / "r", "acme-kafka", "0.3.0"),
+                 make_sdist(tmp_path / "r", "acme-kafka", "0.3.0")):  # fmt: skip
+        assert twine_upload(server, [dist], "alice").returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "pubkit", "plan", "--workspace", str(monorepo), "--json",
+         "--index-url", server.url], capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = {p["name"]: p for p in json.loads(result.stdout)["packages"]}
+    assert plan["acme-kafka"]["reason"] == "0.3.0 is already on the index"

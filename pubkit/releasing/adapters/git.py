@@ -39,6 +39,11 @@ class Git:
     def head(self) -> str:
         return self._git("rev-parse", "HEAD").strip()
 
+    def has_commits(self) -> bool:
+        """False in a repository without any commit yet (``git init``, nothing committed):
+        nothing was released there, nothing is tagged, and there is no history to read."""
+        return self._ok("rev-parse", "--quiet", "--verify", "HEAD^{commit}")
+
     def branch(self) -> str | None:
         """The current branch, or None on a detached HEAD (as Jenkins and CircleCI check out)."""
         name = self._git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
@@ -49,6 +54,8 @@ class Git:
 
     def tags(self) -> list[str]:
         """Tags reachable from HEAD: releases of this line of history, not of other branches."""
+        if not self.has_commits():
+            return []
         return sorted(self._git("tag", "--merged", "HEAD").split())
 
     def tag_exists(self, name: str) -> bool:
@@ -69,6 +76,8 @@ class Git:
 
     def commit_messages(self, since: str | None, path: PurePosixPath) -> list[str]:
         """Full messages of the commits since ``since`` that touch ``path``, newest first."""
+        if not self.has_commits():
+            return []
         revision = f"{since}..HEAD" if since else "HEAD"
         raw = self._git("log", "--format=%B%x00", revision, "--", str(path))
         return [message.strip() for message in raw.split("\0") if message.strip()]
@@ -90,6 +99,10 @@ class Git:
 
     def commit_time(self, revision: str = "HEAD") -> int:
         """The committer timestamp of ``revision`` (seconds since the epoch)."""
+        if revision == "HEAD" and not self.has_commits():
+            raise ConfigurationError(
+                f"{self.root} has no commits yet; commit your packages, then build or release"
+            )
         return int(self._git("log", "-1", "--format=%ct", revision).strip())
 
     def commit(self, paths: Sequence[Path], message: str) -> str:

@@ -85,9 +85,56 @@ class IndexClient:
         if credentials is not None:
             self.session.auth = (credentials.username, credentials.password)
         self.timeout = timeout
+        self._simple_url: str | None = None
+
+    def simple_url(self) -> str:
+        """The simple index: the index URL if it is one (PEP 691), else the ``simple/`` under
+        it when that is one (the URL given was the server's root); asked once."""
+        if self._simple_url is None:
+            if self._is_simple_index(self.index_url):
+                self._simple_url = self.index_url
+            elif self._is_simple_index(urljoin(self.index_url, "simple/")):
+                self._simple_url = urljoin(self.index_url, "simple/")
+            else:
+                raise ConfigurationError(
+                    f"{redact_url(self.index_url)} is not a simple index (PEP 691) and neither"
+                    f" is {redact_url(urljoin(self.index_url, 'simple/'))}; set PUBKIT_INDEX_URL"
+                    " (or index-url in [tool.pubkit], or --index-url) to the index's simple API,"
+                    " e.g. https://pypi.example.com/simple/"
+                )
+        return self._simple_url
+
+    def _is_simple_index(self, url: str) -> bool:
+        """Whether ``url`` answers as a PEP 691 project list; the headers are enough, so a
+        HEAD (or a GET whose body is not read, where HEAD is refused) asks it."""
+        shown = redact_url(url)
+        headers = {"Accept": JSON_V1}
+        try:
+            response = self.session.head(url, headers=headers, timeout=self.timeout,
+                                         allow_redirects=True)  # fmt: skip
+            if response.status_code == 405:
+                with self.session.get(url, headers=headers, timeout=self.timeout,
+                                      stream=True) as response:  # fmt: skip
+                    pass
+        except requests.RequestException as error:
+            raise IndexUnavailableError(
+                f"could not reach the index at {shown}: {type(error).__name__}; check the URL"
+                " and the network, then re-run"
+            ) from None
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                f"the index at {shown} refused to answer ({response.status_code}); set"
+                " PUBKIT_INDEX_USERNAME and PUBKIT_INDEX_PASSWORD (or PUBKIT_INDEX_TOKEN)"
+            )
+        if response.status_code >= 500:
+            raise IndexUnavailableError(
+                f"the index answered {response.status_code} for {shown}; retry later"
+            )
+        content_type = response.headers.get("content-type", "")
+        return response.status_code == 200 and content_type.startswith(JSON_V1)
 
     def project(self, name: str) -> ProjectListing:
-        url = urljoin(self.index_url, normalize_name(name) + "/")
+        url = urljoin(self.simple_url(), normalize_name(name) + "/")
         shown = redact_url(url)
         try:
             response = self.session.get(url, headers={"Accept": JSON_V1}, timeout=self.timeout)

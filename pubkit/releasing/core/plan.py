@@ -116,6 +116,9 @@ class PlanEntry:
         }
 
 
+NOT_SELECTED = "not selected"  # the reason of a package left out by naming others
+
+
 @dataclass(frozen=True)
 class ReleasePlan:
     entries: tuple[PlanEntry, ...]  # in release (topological) order
@@ -124,6 +127,11 @@ class ReleasePlan:
     @property
     def releases(self) -> tuple[PlanEntry, ...]:
         return tuple(entry for entry in self.entries if entry.action == "release")
+
+    def selected(self) -> ReleasePlan:
+        """The entries of the packages asked for and of those they need, without the others
+        (all of them when none was named)."""
+        return replace(self, entries=tuple(e for e in self.entries if e.reason != NOT_SELECTED))
 
     def entry(self, name: str) -> PlanEntry:
         for entry in self.entries:
@@ -248,7 +256,7 @@ def make_plan(
     warnings: list[str] = []
     for name in order:
         if name not in selected:
-            decisions[name] = _skip("not selected")
+            decisions[name] = _skip(NOT_SELECTED)
             continue
         decisions[name] = _decide(name, facts[name], options, affected)
         warnings.extend(decisions[name].warnings)

@@ -14,6 +14,7 @@ from packaging.version import Version
 
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.errors import ConfigurationError, PubkitError
+from pubkit.settings import redact_url
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def upload_url_for(index_url: str) -> str:
     path = parts.path.rstrip("/")
     if not path.endswith("/simple"):
         raise ConfigurationError(
-            f"cannot tell the upload URL of {parts.scheme}://{parts.hostname}{parts.path}; set"
-            " PUBKIT_UPLOAD_URL (or --upload-url)"
+            f"cannot tell the upload URL of {redact_url(index_url)} (it does not end in"
+            " /simple/); set PUBKIT_UPLOAD_URL (or --upload-url)"
         )
     return urlunsplit(parts._replace(path=path[: -len("simple")], query="", fragment=""))
