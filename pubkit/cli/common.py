@@ -32,7 +32,8 @@ DataDirOption: Any = typer.Option(
 StorageOption: Any = typer.Option(
     None,
     "--storage",
-    help="Storage URL, file:///PATH. (env: PUBKIT_STORAGE; default: DATA_DIR/files)",
+    help="Storage URL: file:///PATH or s3://BUCKET/PREFIX[?options]."
+    " (env: PUBKIT_STORAGE; default: DATA_DIR/files)",
 )
 CatalogOption: Any = typer.Option(
     None,
