@@ -214,7 +214,7 @@ class LiveServer:
                 raise RuntimeError(f"pubkit serve exited early:\n{output}")
             if banner in self.log():
                 try:
-                    if requests.get(self.url + "ready", timeout=1).status_code == 200:
+                    if requests.get(self.url + "ready", timeout=5).status_code == 200:
                         return self
                 except requests.RequestException:
                     # A read timeout while the workers are still starting.

@@ -136,8 +136,8 @@ def test_plan_in_a_repository_without_commits(tmp_path: Path, server: LiveServer
         result = pubkit_plan(repo, server, "--json", *args)
         assert result.returncode == 0 and result.stderr == "", result.stderr
         (entry,) = json.loads(result.stdout)["packages"]
-        assert entry["action"] == "release", entry
-    assert entry["reason"].startswith("never released from this history"), entry
+        # Never released: its first version is released as it is written.
+        assert (entry["action"], entry["next"]) == ("release", "0.1.0"), entry
 
 
 def test_plan_given_the_server_root_finds_the_simple_api(
