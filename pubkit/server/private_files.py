@@ -39,7 +39,7 @@ def ensure_private_file(path: Path, what: str, hint: str) -> None:
     """Create ``path`` empty with mode 0600 if it does not exist, and take the group's and
     others' permissions off it (and off its SQLite companions) if it does."""
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigurationError(f"cannot open {what} {path}: {reason}; {hint}") from None
