@@ -116,7 +116,7 @@ def test_the_refusals_cover_every_command() -> None:
     assert commands - covered == set()
 
 
-GROUPS = ("user", "token", "group", "role", "project", "index")
+GROUPS = ("user", "token", "group", "role", "project", "index", "migrate")
 # Each command's own refusals: (argv, exit code, what the line says). D is a data dir, F a file.
 REFUSALS = [
     ("init --version-strategy nope", 2, "--version-strategy 'nope' is unknown"),
@@ -168,6 +168,11 @@ REFUSALS = [
     ("group list --server http://127.0.0.1:9/ --data-dir D", 2, "pass one or the other"),
     ("token list --server http://127.0.0.1:9/ --data-dir D", 2, "pass one or the other"),
     ("index rebuild --storage ftp://x", 2, "storage URL 'ftp://x' is not understood"),
+    ("index prune --older-than soon --data-dir D", 2, "--older-than 'soon'"),
+    ("index prune --keep -1 --data-dir D", 2, "Invalid value for '--keep'"),
+    ("migrate from-pypiserver F --owner alice --data-dir D", 2, "F is not a directory"),
+    ("migrate from-pypiserver D --owner nobody --data-dir D", 2, "'nobody' is not a pubkit user"),
+    ("migrate from-pypicloud ftp://x --owner alice --data-dir D", 2, "is not an s3:// URL"),
     ("index export F --data-dir D", 1, "exists; pass --force"),
     ("index import /nonexistent --data-dir D", 2, "cannot read /nonexistent"),
     ("index mirror ftp://a ftp://b", 2, "storage URL 'ftp://a' is not understood"),
