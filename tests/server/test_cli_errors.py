@@ -168,6 +168,8 @@ REFUSALS = [
     ("group list --server http://127.0.0.1:9/ --data-dir D", 2, "pass one or the other"),
     ("token list --server http://127.0.0.1:9/ --data-dir D", 2, "pass one or the other"),
     ("index rebuild --storage ftp://x", 2, "storage URL 'ftp://x' is not understood"),
+    ("index verify --force --data-dir D", 2, "--force only applies with --repair"),
+    ("index verify --grace -1 --data-dir D", 2, "Invalid value for '--grace'"),
     ("index prune --older-than soon --data-dir D", 2, "--older-than 'soon'"),
     ("index prune --keep -1 --data-dir D", 2, "Invalid value for '--keep'"),
     ("migrate from-pypiserver F --owner alice --data-dir D", 2, "F is not a directory"),
