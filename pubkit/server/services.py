@@ -102,18 +102,23 @@ class Services:
         )
         if principal is not None:
             return principal
-        keys = _throttle_keys(credentials, address)
-        wait = self.throttle.retry_after(*keys)
-        if wait is not None:
+        # Counted as a failure before the check, forgiven if it succeeds: a burst of
+        # concurrent guesses gets at most the limit checked.
+        attempt = self.throttle.reserve(*_throttle_keys(credentials, address))
+        if isinstance(attempt, int):
             raise RateLimitedError(
                 f"too many failed sign-ins from this address or for this account; retry in"
-                f" {wait} s", wait,
+                f" {attempt} s", attempt,
             )  # fmt: skip
         try:
-            return await self.authenticator.authenticate_async(credentials)
+            principal = await self.authenticator.authenticate_async(credentials)
         except AuthenticationError:
-            self.throttle.failed(*keys)
+            raise  # the failure stays counted
+        except BaseException:
+            self.throttle.release(attempt)  # not checked: busy, catalog down, cancelled
             raise
+        self.throttle.release(attempt)
+        return principal
 
     async def reader(
         self, scope: Scope, project: str | None, serial: int, stale: bool = False

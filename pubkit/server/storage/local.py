@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from pubkit.errors import NotFoundError, StorageError
+from pubkit.errors import InsufficientStorageError, NotFoundError, StorageError
 from pubkit.server.storage.base import StoredObject, check_key
 
 
@@ -171,5 +171,11 @@ class LocalStorage:
             os.close(fd)
 
     def _error(self, verb: str, key: str, error: OSError) -> StorageError:
-        hint = "free some disk space" if error.errno == errno.ENOSPC else "check the data directory"
-        return StorageError(f"could not {verb} {key} in {self.root}: {error.strerror}; {hint}")
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return InsufficientStorageError(
+                f"could not {verb} {key}: the disk of {self.root} is full ({error.strerror});"
+                " free some space and retry"
+            )
+        return StorageError(
+            f"could not {verb} {key} in {self.root}: {error.strerror}; check the data directory"
+        )
