@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -71,22 +70,6 @@ async def _pubkit_error(_request: Request, exc: Exception) -> Response:
 # -- upload --------------------------------------------------------------------------------
 
 
-async def _timed_chunks(request: Request, timeout: float) -> AsyncIterator[bytes]:
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            with anyio.fail_after(timeout):
-                chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise UploadError(
-                f"the client sent nothing for {timeout:g} seconds; the upload was abandoned", 408
-            ) from None
-        if chunk:
-            yield chunk
-
-
 async def upload(request: Request) -> Response:
     """Refused at its headers when it can be (size, credentials, a read-only token, the
     content type): the body is not read then; what the client still sends is discarded by
@@ -106,8 +89,10 @@ async def upload(request: Request) -> Response:
         raise refusal
     assert principal is not None
     boundary = multipart_boundary(request.headers.get("content-type"))
+    # A body that stalls or trickles is dropped by the HTTP protocol (pubkit.server.limits):
+    # the stream then ends with ClientDisconnect.
     form = await receive_form(
-        _timed_chunks(request, settings.request_timeout),
+        request.stream(),
         boundary,
         settings.tmp_dir,
         settings.max_upload_size,
