@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from pubkit.errors import AuthenticationError, RateLimitedError
+from pubkit.errors import AuthenticationError, RateLimitedError, ServerBusyError
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
 from pubkit.server.auth.permissions import Permissions
@@ -112,10 +112,12 @@ class Services:
             )  # fmt: skip
         try:
             principal = await self.authenticator.authenticate_async(credentials)
-        except AuthenticationError:
-            raise  # the failure stays counted
+        except (AuthenticationError, ServerBusyError):
+            # Wrong, or no hashing slot came free in time (a burst): it stays counted, so a
+            # burst gets at most the limit of attempts past this point, hashed or not.
+            raise
         except BaseException:
-            self.throttle.release(attempt)  # not checked: busy, catalog down, cancelled
+            self.throttle.release(attempt)  # not checked: the catalog failed, or cancelled
             raise
         self.throttle.release(attempt)
         return principal

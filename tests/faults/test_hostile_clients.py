@@ -162,7 +162,8 @@ def slow_body(port: int, request: bytes, body: bytes) -> tuple[Answer, int]:
 def password_burst(port: int, count: int = 200) -> list[Answer]:
     """``count`` wrong passwords at once, from one address."""
     request = head("GET", "/api/v1/whoami", {"Authorization": basic("mallory", "guess"),
-                                             "X-Forwarded-For": GUESSER})  # fmt: skip
+                                             "X-Forwarded-For": GUESSER,
+                                             "Connection": "close"})  # fmt: skip
     socks = [connect(port, timeout=30) for _ in range(count)]
     started = time.monotonic()
     for sock in socks:
@@ -344,7 +345,8 @@ def test_slow_headers_are_dropped_within_the_header_timeout(siege: Siege) -> Non
     for answer in siege.answers["slow_headers"]:
         assert answer.status == 408, answer.text
         assert "did not arrive within 2 seconds" in answer.text
-        assert HEADER_TIMEOUT <= answer.seconds < HEADER_TIMEOUT + 3, answer
+        # The bound, plus slack for a loaded machine's scheduling of 20 client threads.
+        assert HEADER_TIMEOUT <= answer.seconds < HEADER_TIMEOUT + 5, answer
 
 
 @pytest.mark.parametrize(("attack", "status", "message"), [
@@ -369,11 +371,10 @@ def test_a_slow_upload_body_is_dropped_with_408(siege: Siege) -> None:
 
 def test_wrong_password_burst_hashes_at_most_the_limit(siege: Siege) -> None:
     statuses = Counter(answer.status for answer in siege.answers["burst"])
-    # 401: hashed and wrong. 429: over the limit, never hashed. 503: within the limit but
-    # no hashing slot came free in time, so not hashed either (and not counted).
-    assert statuses[401] <= FAILURES_PER_MINUTE, statuses
-    assert statuses[401] + statuses[429] + statuses[503] == 200, statuses
-    assert statuses[429] >= 200 - 2 * FAILURES_PER_MINUTE, statuses
+    # 401: hashed and wrong. 503: within the limit, but no hashing slot came free in time
+    # (counted all the same). 429: over the limit, never hashed.
+    assert statuses[401] + statuses[503] == FAILURES_PER_MINUTE, statuses
+    assert statuses[429] == 200 - FAILURES_PER_MINUTE, statuses
     refused = [a.seconds for a in siege.answers["burst"] if a.status == 429]
     # The 429s do not wait for any hash: each is answered as its request is read.
     assert percentile(refused, 0.5) < 2.0, sorted(refused)
