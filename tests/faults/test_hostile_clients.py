@@ -419,3 +419,31 @@ def test_the_log_has_no_traceback_and_no_server_error(siege: Siege) -> None:
 def test_no_spool_file_is_left(server: LiveServer, siege: Siege) -> None:
     assert siege.answers  # after the siege
     assert os.listdir(server.data_dir / "tmp") == []
+
+
+def test_client_gone_mid_upload_and_mid_download(server: LiveServer, tmp_path: Path) -> None:
+    """A client that hangs up mid-body or mid-download: an info line, no error, no spool."""
+    import hashlib
+
+    blob = os.urandom(3 << 20)
+    wheel = make_wheel(tmp_path, "bigdemo", "1.0", extra_files={"bigdemo/blob": blob})
+    request, body = upload_request(wheel, basic(*ALICE))
+    before = len(server.log())
+    with connect(server.port) as sock:
+        sock.sendall(request + body[: len(body) // 2])
+        time.sleep(0.5)  # the server is reading the body into its spool
+    with connect(server.port, timeout=60) as sock:
+        sock.sendall(request + body)
+        assert status_of(sock) == 200
+    with connect(server.port) as sock:
+        sock.sendall(head("GET", f"/files/bigdemo/{wheel.name}"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(1.0)
+    log = server.log()[before:]
+    assert "went away during POST /; request abandoned" in log, log
+    assert '"status":499' in log and '"status":500' not in log, log
+    assert "Traceback" not in log and " ERROR " not in log, log
+    assert os.listdir(server.data_dir / "tmp") == []
+    # The complete upload that followed is intact.
+    downloaded = requests.get(f"{server.url}files/bigdemo/{wheel.name}", timeout=30).content
+    assert hashlib.sha256(downloaded).digest() == hashlib.sha256(wheel.read_bytes()).digest()

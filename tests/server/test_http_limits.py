@@ -4,6 +4,7 @@ the connection cap, the header limits and the body rate, each in well under a se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -183,3 +184,41 @@ def test_limits_are_on_by_default(name: str) -> None:
     assert settings.max_header_size == 32 * 1024
     assert settings.max_connections == 1000
     assert settings.min_body_rate == 1024
+
+
+async def big(scope: Any, receive: Any, send: Any) -> None:
+    """10 MiB in 64 KiB pieces; records whether the whole of it was handed to the server."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(10 << 20).encode())]})  # fmt: skip
+    for _ in range(160):
+        await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+    scope["state"]["done"].set()
+
+
+def test_a_client_that_stops_reading_is_dropped() -> None:
+    async def scenario() -> None:
+        protocol = guarded_protocol(HttpLimits(request_timeout=0.3))
+        config = uvicorn.Config(big, http=protocol, lifespan="off", log_config=None)
+        config.load()
+        done = asyncio.Event()
+        factory = functools.partial(protocol, config=config, server_state=ServerState(),
+                                    app_state={"done": done})  # fmt: skip
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 16)
+            writer.write(GET % b"big")
+            await asyncio.sleep(1.5)  # read nothing: the server's buffers fill, then it waits
+            # The application was let go (its writes went nowhere), and the connection closed.
+            await asyncio.wait_for(done.wait(), 2)
+            received = 0
+            with contextlib.suppress(ConnectionError):
+                while chunk := await asyncio.wait_for(reader.read(1 << 20), 2):
+                    received += len(chunk)
+            assert received < 10 << 20
+            writer.close()
+        finally:
+            server.close()
+
+    run(scenario())
