@@ -17,8 +17,8 @@ apply in front of it:
   oldest connection no request is being answered on, or, if every one is busy, is answered
   503 and closed; the accept loop never stops.
 
-Everything here runs on the event loop at connection events, with one timer per phase; a
-request costs one extra timer (its head's) on a kept-alive connection, none on a new one.
+A request's phases only note a clock in a few attributes; one sweep per worker, twice a
+second, holds every connection to its deadlines (see :class:`_Worker`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import asyncio
 import logging
 import resource
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +86,43 @@ TOO_MANY = _response(503, "Service Unavailable",
 
 
 class _Worker:
-    """What the connections of one worker share: who may be dropped to make room."""
+    """What the connections of one worker share: a clock that a sweep advances every
+    ``TICK`` seconds, and the sweep that holds every connection to its deadlines.
+
+    A request pays for no timer: its phases only note the sweep's clock in attributes, and
+    one sweep looks at every open connection twice a second (a thousand connections cost it
+    well under a millisecond), so a deadline holds to within a tick."""
+
+    TICK = 0.5
 
     def __init__(self) -> None:
-        # Connections no request is being answered on, oldest first.
-        self.idle: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self.now = 0.0
+        self.connections: set[Any] | None = None
+        self.sweeping: asyncio.TimerHandle | None = None
         self.warned = 0.0
+
+    def start(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        self.connections = connections
+        if self.sweeping is None:
+            self.now = loop.time()
+            self.sweeping = loop.call_later(self.TICK, self.sweep, loop)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = now = loop.time()
+        for connection in list(self.connections or ()):
+            if isinstance(connection, GuardedProtocol):
+                connection.check(now)
+        self.sweeping = loop.call_later(self.TICK, self.sweep, loop) if self.connections else None
+
+    def oldest_idle(self) -> GuardedProtocol | None:
+        """The connection that has waited longest with no request being answered on it."""
+        oldest: GuardedProtocol | None = None
+        for connection in self.connections or ():
+            if (isinstance(connection, GuardedProtocol) and connection.idle_since
+                    and not connection.transport.is_closing()
+                    and (oldest is None or connection.idle_since < oldest.idle_since)):
+                oldest = connection  # fmt: skip
+        return oldest
 
     def warn(self, message: str, *args: object) -> None:
         now = time.monotonic()
@@ -109,10 +139,11 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+        # Since when no request has been answered on this connection (0: one is).
+        self.idle_since = 0.0
+        self._head_since = 0.0  # when the head being read began (0: none is)
         self._head_bytes = 0
         self._in_head = False
-        self._body_timer: asyncio.TimerHandle | None = None
         self._body_pending = False
         self._body_started = 0.0
         self._body_last = 0.0
@@ -124,39 +155,52 @@ class GuardedProtocol(HttpToolsProtocol):
     # -- connections -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        worker = self.worker
+        worker.start(self.loop, self.connections)
         if len(self.connections) >= self.limits.max_connections and not self._make_room():
-            self.worker.warn("%d connections open, all busy: refusing new ones with 503",
-                             len(self.connections))  # fmt: skip
+            worker.warn("%d connections open, all busy: refusing new ones with 503",
+                        len(self.connections))  # fmt: skip
             self._refused = True
             transport.write(TOO_MANY)
             transport.close()
             return
         super().connection_made(transport)
-        self.worker.idle[self] = None
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timeout)
+        # The first head is due header_timeout after the connection opens.
+        self.idle_since = self._head_since = self.loop.time()
 
     def _make_room(self) -> bool:
         """Close the oldest connection no request is being answered on; False: none is."""
-        while self.worker.idle:
-            oldest, _ = self.worker.idle.popitem(last=False)
-            if not oldest.transport.is_closing():
-                self.worker.warn("%d connections open: closing idle ones to make room",
-                                 len(self.connections))  # fmt: skip
-                oldest.transport.close()
-                # It leaves the set only once the loop tells it the connection is lost.
-                self.connections.discard(oldest)
-                return True
-        return False
+        oldest = self.worker.oldest_idle()
+        if oldest is None:
+            return False
+        self.worker.warn("%d connections open: closing idle ones to make room",
+                         len(self.connections))  # fmt: skip
+        oldest.transport.close()
+        # It leaves the set only once the loop tells it the connection is lost.
+        self.connections.discard(oldest)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.worker.idle.pop(self, None)
-        for timer in (self._head_timer, self._body_timer, self._write_timer):
-            if timer is not None:
-                timer.cancel()
-        self._head_timer = self._body_timer = self._write_timer = None
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self._refused:  # never started: uvicorn knows nothing of it
             return
         super().connection_lost(exc)
+
+    def check(self, now: float) -> None:
+        """The sweep's look at this connection: a head or a body past its deadline."""
+        if self._stopped or self._refused or self.transport.is_closing():
+            return
+        limits = self.limits
+        if self._head_since and now - self._head_since >= limits.header_timeout:
+            if self._in_head:
+                self._refuse_head(408, "Request Timeout",
+                                  HEAD_TOO_SLOW.format(limits.header_timeout))  # fmt: skip
+            else:
+                self._close()  # a connection that never sent anything
+        elif self._body_pending:
+            self._check_body(now)
 
     # -- the request head ------------------------------------------------------------------
 
@@ -164,25 +208,19 @@ class GuardedProtocol(HttpToolsProtocol):
         # Bytes since the end of the last request: a head, when one is being read.
         self._head_bytes += len(data)
         super().data_received(data)
-        if self._stopped or self.transport.is_closing():
-            return
-        if self._in_head and self._head_bytes > self.limits.max_header_size:
+        if self._in_head and self._head_bytes > self.limits.max_header_size and not (
+            self._stopped or self.transport.is_closing()
+        ):
             self._refuse_head(431, "Request Header Fields Too Large",
                               HEAD_TOO_LARGE.format(self.limits.max_header_size))  # fmt: skip
-        elif self._body_pending and self._body_timer is None:
-            now = self.loop.time()
-            self._body_started = self._body_last = now
-            self._body_timer = self.loop.call_at(now + self.limits.request_timeout,
-                                                 self._body_check)  # fmt: skip
 
     def on_message_begin(self) -> None:
         if self._stopped:
             return
         super().on_message_begin()
         self._in_head = True
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout,
-                                                    self._head_timeout)  # fmt: skip
+        if not self._head_since:
+            self._head_since = self.worker.now
 
     def on_headers_complete(self) -> None:
         if self._stopped:
@@ -196,61 +234,43 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         self._in_head = False
         self._head_bytes = 0
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        self.worker.idle.pop(self, None)
+        self._head_since = self.idle_since = 0.0
         self._body_pending = True
+        self._body_started = self._body_last = self.worker.now
         super().on_headers_complete()
-
-    def _head_timeout(self) -> None:
-        self._head_timer = None
-        if self._in_head:
-            self._refuse_head(408, "Request Timeout",
-                              HEAD_TOO_SLOW.format(self.limits.header_timeout))  # fmt: skip
-        elif not self.transport.is_closing():
-            self.transport.close()  # a connection that never sent anything
-
-    # -- the request body ------------------------------------------------------------------
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    # -- the request body ------------------------------------------------------------------
 
     def on_body(self, body: bytes) -> None:
         if self._stopped:
             return
         self._body_received += len(body)
-        self._body_last = self.loop.time()
+        self._body_last = self.worker.now
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._stopped:
             return
         self._head_bytes = 0
-        self._end_body()
-        super().on_message_complete()
-
-    def _end_body(self) -> None:
         self._body_pending = False
         self._body_received = 0
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        super().on_message_complete()
 
-    def _body_check(self) -> None:
-        now = self.loop.time()
+    def _check_body(self, now: float) -> None:
         timeout, rate = self.limits.request_timeout, self.limits.min_body_rate
         if self.flow.read_paused:
             # The server is not reading (the application is busy): not the client's fault.
             # The clocks start again from now.
             self._body_last = now
             self._body_started = now - self._body_received / rate
+            return
         deadline = min(self._body_last + timeout,
                        self._body_started + timeout + self._body_received / rate)  # fmt: skip
         if now < deadline:
-            self._body_timer = self.loop.call_at(deadline, self._body_check)
             return
-        self._body_timer = None
         cycle = self.cycle
         message = BODY_TOO_SLOW.format(timeout, rate)
         if cycle is not None and cycle.response_started:
@@ -268,8 +288,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.pipeline and not self.transport.is_closing():
-            self.worker.idle[self] = None
+        if not self.pipeline:
+            self.idle_since = self.loop.time()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -285,8 +305,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _write_timeout(self) -> None:
         self._write_timer = None
-        log.info("%s stopped reading its answer for %g s; connection closed",
-                 self.client[0] if self.client else "a client",
+        log.info("%s stopped reading its answer for %g s; connection closed", self._who(),
                  self.limits.request_timeout)  # fmt: skip
         self.transport.abort()
 
@@ -311,8 +330,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _close(self) -> None:
         self._stopped = True  # the parser may go on with the rest of this read: ignore it
-        self._in_head = False
-        self._end_body()
+        self._in_head = self._body_pending = False
+        self._head_since = 0.0
         self.transport.close()
 
 
