@@ -408,6 +408,11 @@ def test_a_normal_client_is_served_throughout(siege: Siege) -> None:
     assert len(reader.seconds) == 200
     print(f"normal client: before the attacks {siege.baseline.describe()};"
           f" during them {reader.describe()}")  # fmt: skip
+    if percentile(siege.baseline.seconds, 0.99) >= 0.050:
+        # Without any attack the machine already misses the bound: other work on it, not
+        # the attacks, would decide this assertion.
+        pytest.skip(f"the machine is too busy to measure: before the attacks,"
+                    f" {siege.baseline.describe()}")  # fmt: skip
     assert percentile(reader.seconds, 0.99) < 0.050, (reader.describe(), siege.baseline.describe())
 
 
