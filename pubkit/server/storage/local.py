@@ -171,11 +171,7 @@ class LocalStorage:
             os.close(fd)
 
     def _error(self, verb: str, key: str, error: OSError) -> StorageError:
+        message = f"could not {verb} {key} in {self.root}: {error.strerror}"
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return InsufficientStorageError(
-                f"could not {verb} {key}: the disk of {self.root} is full ({error.strerror});"
-                " free some space and retry"
-            )
-        return StorageError(
-            f"could not {verb} {key} in {self.root}: {error.strerror}; check the data directory"
-        )
+            return InsufficientStorageError(f"{message}; free some disk space")
+        return StorageError(f"{message}; check the data directory")
