@@ -109,10 +109,15 @@ class _Worker:
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self.now = now = loop.time()
-        for connection in list(self.connections or ()):
-            if isinstance(connection, GuardedProtocol):
-                connection.check(now)
-        self.sweeping = loop.call_later(self.TICK, self.sweep, loop) if self.connections else None
+        try:
+            for connection in list(self.connections or ()):
+                if isinstance(connection, GuardedProtocol):
+                    connection.check(now)
+        except Exception:  # a bug here must not end the sweeps (and every limit with them)
+            log.exception("the connection sweep failed")
+        finally:
+            self.sweeping = (loop.call_later(self.TICK, self.sweep, loop) if self.connections
+                             else None)  # fmt: skip
 
     def oldest_idle(self) -> GuardedProtocol | None:
         """The connection that has waited longest with no request being answered on it."""

@@ -148,8 +148,8 @@ class _FormCollector:
 
     def on_part_end(self) -> None:
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            # No fsync here, on the event loop (a second or more on a busy disk, for every
+            # request): local storage fsyncs the file before linking it, in a worker thread.
             self._file.close()
             self._file = None
             assert self._hashes is not None
