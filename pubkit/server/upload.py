@@ -7,6 +7,7 @@ stores bytes, metadata and sidecar, and only then commits the catalog row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
