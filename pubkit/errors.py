@@ -55,6 +55,12 @@ class StorageError(PubkitError):
     http_status = 503
 
 
+class InsufficientStorageError(StorageError):
+    """A write failed for want of space (ENOSPC, EDQUOT): nothing was kept."""
+
+    http_status = 507
+
+
 class CatalogError(PubkitError):
     """The catalog database failed or is out of date."""
 
@@ -90,6 +96,12 @@ class RateLimitedError(PubkitError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServerBusyError(RateLimitedError):
+    """The server is at its bound for this kind of work (password hashing): retry shortly."""
+
+    http_status = 503
 
 
 class PermissionDeniedError(PubkitError):

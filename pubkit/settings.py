@@ -49,8 +49,20 @@ class ServerSettings:
     # Proxies (IPs or CIDRs, comma-separated, or *) whose X-Forwarded-For names the client:
     # behind an ingress, the address that failed sign-ins are counted by.
     trusted_proxies: str = ""
-    # The longest a client may leave the server waiting for the next piece of a request.
+    # The longest a client may leave the server waiting for the next piece of a request
+    # (body) or for its reading of the answer.
     request_timeout: float = 30.0
+    # HTTP limits a reverse proxy would set (pubkit/server/limits.py): the request head
+    # (line and headers) must arrive within header_timeout seconds and max_header_size bytes;
+    # a body must keep an average of min_body_rate bytes/s after its first request_timeout
+    # seconds; an idle keep-alive connection is closed after keep_alive_timeout seconds; a
+    # worker holds at most max_connections connections (idle ones are dropped first, then
+    # new ones get 503).
+    max_header_size: int = 32 * 1024
+    header_timeout: float = 10.0
+    min_body_rate: int = 1024
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
     # How long in-flight requests may take to finish on shutdown.
     graceful_timeout: float = 20.0
     log_level: str = "info"
@@ -93,6 +105,10 @@ _CONVERTERS: dict[str, Any] = {
     "stale_after": float,
     "presign_seconds": int,
     "auth_failures_per_minute": int,
+    "header_timeout": float,
+    "min_body_rate": int,
+    "keep_alive_timeout": float,
+    "max_connections": int,
 }
 
 
@@ -111,7 +127,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
     try:
         if name in ("access_log", "metrics"):
             return _parse_bool(raw)
-        if name in ("max_upload_size", "page_cache_size"):
+        if name in ("max_upload_size", "page_cache_size", "max_header_size"):
             return parse_size(raw)
         converter = _CONVERTERS.get(name)
         return converter(raw) if converter else raw
@@ -168,6 +184,17 @@ def _validate(settings: ServerSettings) -> None:
         raise ConfigurationError("request timeout must be a positive number of seconds")
     if not 0 < settings.stale_after <= 60:
         raise ConfigurationError("stale after must be between 0 and 60 seconds")
+    for name in ("header_timeout", "keep_alive_timeout"):
+        if getattr(settings, name) <= 0:
+            raise ConfigurationError(
+                f"{name.replace('_', ' ')} must be a positive number of seconds"
+            )
+    if settings.max_header_size < 1024:
+        raise ConfigurationError("max header size must be at least 1KiB")
+    if settings.min_body_rate < 1:
+        raise ConfigurationError("min body rate must be at least 1 byte per second")
+    if settings.max_connections < 1:
+        raise ConfigurationError("max connections must be at least 1")
     if settings.auth_failures_per_minute < 1:
         raise ConfigurationError("auth failures per minute must be at least 1")
     if settings.download_mode not in DOWNLOAD_MODES:

@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -37,7 +37,7 @@ from pubkit.core.distributions import normalize_name
 from pubkit.core.retention import KINDS, RetentionPolicy
 from pubkit.errors import AuthenticationError, NotFoundError, PubkitError
 from pubkit.server.admin import Admin, check_name
-from pubkit.server.asgi import error_headers
+from pubkit.server.asgi import CLIENT_GONE, error_headers, log_client_gone
 from pubkit.server.auth.policy import (
     Action,
     Policy,
@@ -822,6 +822,9 @@ def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             # by another site's form.
             raise RequestError("cross-site requests may not change anything", 403)
         principal = None if spec.public else await services.user_of(request)
+        if principal is None and not spec.public:
+            # Refused at the headers: an anonymous caller's body is never read.
+            raise AuthenticationError("the admin API requires credentials; sign in")
         args = {}
         for param in spec.params:
             source = request.path_params if param.where == "path" else request.query_params
@@ -858,6 +861,12 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
         405: "this endpoint does not answer this method; see the Allow header",
     }.get(exc.status_code, exc.detail)
     return _error(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _client_gone(request: Request, _exc: Exception) -> Response:
+    log_client_gone(request.client.host if request.client else None, request.method,
+                    request.url.path)  # fmt: skip
+    return _error(CLIENT_GONE, "the client closed the request")  # sent nowhere; logged
 
 
 async def _server_error(_request: Request, exc: Exception) -> Response:
@@ -897,6 +906,7 @@ def create_api(services: Services) -> Starlette:
         exception_handlers={
             PubkitError: _pubkit_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _server_error,
         },
     )

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     HTMLResponse,
     JSONResponse,
@@ -24,9 +24,20 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from pubkit import __version__
-from pubkit.errors import AuthenticationError, PubkitError, UploadError
-from pubkit.server import api
-from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, error_headers, header
+from pubkit.errors import PubkitError, UploadError
+from pubkit.server import api, spool
+from pubkit.server.asgi import (
+    CLIENT_GONE,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    error_headers,
+    header,
+    log_client_gone,
+)
+from pubkit.server.auth.policy import decide_upload_start
 from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.dependencies import check_all
 from pubkit.server.files import FilesApp
@@ -65,35 +76,10 @@ async def _pubkit_error(_request: Request, exc: Exception) -> Response:
 # -- upload --------------------------------------------------------------------------------
 
 
-async def _timed_chunks(request: Request, timeout: float) -> AsyncIterator[bytes]:
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            with anyio.fail_after(timeout):
-                chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise UploadError(
-                f"the client sent nothing for {timeout:g} seconds; the upload was abandoned", 408
-            ) from None
-        if chunk:
-            yield chunk
-
-
-async def _drain(request: Request, limit: int, timeout: float) -> None:
-    """Read and drop a refused body so the client sees our answer rather than a reset."""
-    seen = 0
-    try:
-        async for chunk in _timed_chunks(request, timeout):
-            seen += len(chunk)
-            if seen > limit:
-                return
-    except (UploadError, OSError):
-        return
-
-
 async def upload(request: Request) -> Response:
+    """Refused at its headers when it can be (size, credentials, a read-only token, the
+    content type): the body is not read then; what the client still sends is discarded by
+    the HTTP protocol, under its limits, so the client sees this answer."""
     services = services_of(request)
     settings = services.settings
     limit = settings.max_upload_size + MULTIPART_OVERHEAD
@@ -103,16 +89,16 @@ async def upload(request: Request) -> Response:
             f"the upload is larger than this server's limit of {settings.max_upload_size} bytes",
             413,
         )
-    try:
-        principal = await services.user_of(request)
-        if principal is None:
-            raise AuthenticationError("uploading requires credentials; configure your client")
-        boundary = multipart_boundary(request.headers.get("content-type"))
-    except PubkitError:
-        await _drain(request, limit, settings.request_timeout)
-        raise
+    principal = await services.user_of(request)
+    refusal = decide_upload_start(principal)
+    if refusal is not None:
+        raise refusal
+    assert principal is not None
+    boundary = multipart_boundary(request.headers.get("content-type"))
+    # A body that stalls or trickles is dropped by the HTTP protocol (pubkit.server.limits):
+    # the stream then ends with ClientDisconnect.
     form = await receive_form(
-        _timed_chunks(request, settings.request_timeout),
+        request.stream(),
         boundary,
         settings.tmp_dir,
         settings.max_upload_size,
@@ -130,6 +116,13 @@ async def upload(request: Request) -> Response:
         await run_in_threadpool(services.catalog.audit, "upload", record.filename,
                                 principal.actor, address, sha256=record.sha256)  # fmt: skip
     return PlainTextResponse(f"OK: {record.filename} {verb}\n")
+
+
+async def _client_gone(request: Request, _exc: Exception) -> Response:
+    log_client_gone(request.client.host if request.client else None, request.method,
+                    request.url.path)  # fmt: skip
+    # Sent nowhere; the access log records it.
+    return PlainTextResponse("the client closed the request\n", status_code=CLIENT_GONE)
 
 
 # -- operations ----------------------------------------------------------------------------
@@ -269,6 +262,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # What a killed process left in the spool (each worker sweeps; see spool.py).
+        await run_in_threadpool(spool.sweep, settings.tmp_dir)
         async with anyio.create_task_group() as background:
             if settings.metrics and publisher.path is not None:
                 background.start_soon(publisher.run)
@@ -291,7 +286,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={PubkitError: _pubkit_error},
+        exception_handlers={PubkitError: _pubkit_error, ClientDisconnect: _client_gone},
     )
     # The upload URL must never redirect: clients would resend the POST as a GET.
     app.router.redirect_slashes = False

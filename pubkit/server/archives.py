@@ -6,11 +6,13 @@ looking, so a zip or tar bomb costs a bounded amount of work and is refused.
 
 from __future__ import annotations
 
+import struct
 import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from packaging.metadata import InvalidMetadata, parse_email
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -25,6 +27,9 @@ from pubkit.errors import InvalidDistributionError
 
 MAX_METADATA_SIZE = 4 * 1024 * 1024
 MAX_MEMBERS = 50_000
+# A wheel's central directory: 46 bytes and a name per member; the largest wheels have a few
+# MiB of it. Larger is refused before it is read (zipfile would read and parse it whole).
+MAX_DIRECTORY_SIZE = 16 * 1024 * 1024
 # An sdist may be scanned to its end (some backends write PKG-INFO last); never decompress more
 # than this many times its compressed size, with a floor for small archives.
 MAX_EXPANSION_RATIO = 40
@@ -109,9 +114,71 @@ def parse_core_metadata(raw: bytes) -> CoreMetadata:
     )
 
 
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ENTRY = struct.Struct("<4s24xHHH12x")  # a central directory entry: name, extra, comment sizes
+
+
+def check_zip_directory(file: BinaryIO) -> int:
+    """Refuse a zip whose central directory is over the limits, from its end records alone
+    and then a count of its entries, before ``zipfile`` loads it; the number of members.
+
+    The end-of-central-directory record (and its zip64 form) says how many entries and how
+    many bytes the directory holds; both are checked first. The count is a claim, and
+    zipfile parses the directory's bytes to their end whatever it says, so the entries are
+    then counted as zipfile would walk them, without building anything."""
+    size = file.seek(0, 2)
+    tail_size = min(size, _EOCD.size + 0xFFFF)  # the record, then a comment of up to 64 KiB
+    file.seek(size - tail_size)
+    tail = file.read(tail_size)
+    found = tail.rfind(b"PK\x05\x06", 0, max(0, len(tail) - _EOCD.size + 4))
+    if found < 0:
+        raise InvalidDistributionError("the wheel is not a valid zip archive: it has no end record")
+    end_at = size - tail_size + found
+    _sig, _disk, _cd_disk, _here, count, directory_size, _at, _comment = _EOCD.unpack_from(
+        tail, found
+    )
+    directory_end = end_at
+    # As zipfile does: a zip64 locator just before the record, if there is one, has the say.
+    file.seek(max(0, end_at - _ZIP64_LOCATOR.size))
+    locator = file.read(_ZIP64_LOCATOR.size)
+    if end_at >= _ZIP64_LOCATOR.size and locator[:4] == b"PK\x06\x07":
+        _lsig, _ldisk, record_at, _disks = _ZIP64_LOCATOR.unpack(locator)
+        file.seek(record_at)
+        record = file.read(_ZIP64_EOCD.size)
+        if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
+            raise InvalidDistributionError(
+                "the wheel is not a valid zip archive: its zip64 end record is missing"
+            )
+        *_rest, count, directory_size, _offset = _ZIP64_EOCD.unpack(record)
+        directory_end = end_at - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
+    if count > MAX_MEMBERS:
+        raise InvalidDistributionError(
+            f"the wheel's directory lists {count} members; the limit is {MAX_MEMBERS}"
+        )
+    if directory_size > MAX_DIRECTORY_SIZE or directory_size > directory_end:
+        raise InvalidDistributionError(
+            f"the wheel's central directory is {directory_size} bytes; the limit is"
+            f" {MAX_DIRECTORY_SIZE} (and the file's size)"
+        )
+    file.seek(directory_end - directory_size)
+    directory = file.read(directory_size)
+    members = at = 0
+    while at + _ENTRY.size <= len(directory):
+        signature, name, extra, comment = _ENTRY.unpack_from(directory, at)
+        if signature != b"PK\x01\x02":
+            break
+        members += 1
+        if members > MAX_MEMBERS:
+            raise InvalidDistributionError(f"the wheel has more than {MAX_MEMBERS} members")
+        at += _ENTRY.size + name + extra + comment
+    return members
+
+
 def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with path.open("rb") as file, zipfile.ZipFile(_checked(file)) as archive:
             infos = archive.infolist()
             if len(infos) > MAX_MEMBERS:
                 raise InvalidDistributionError(f"the wheel has more than {MAX_MEMBERS} members")
@@ -149,6 +216,12 @@ def _read_wheel_metadata(path: Path, parsed: DistributionFilename) -> bytes:
         raise InvalidDistributionError(f"the wheel is not a valid zip archive: {error}") from None
     except (OSError, EOFError, NotImplementedError, ValueError) as error:
         raise InvalidDistributionError(f"the wheel cannot be read: {error}") from None
+
+
+def _checked(file: BinaryIO) -> BinaryIO:
+    check_zip_directory(file)
+    file.seek(0)
+    return file
 
 
 def _dist_info_matches(directory: str, parsed: DistributionFilename) -> bool:

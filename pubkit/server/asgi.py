@@ -81,6 +81,16 @@ async def send_redirect(send: Send, location: str) -> None:
     await send_text(send, 302, "the file is served by the storage", extra)
 
 
+# nginx's "client closed request": what the access log records for an abandoned request.
+CLIENT_GONE = 499
+
+
+def log_client_gone(client: str | None, method: str, path: str) -> None:
+    """A client that went away mid-request: an info line, not a server error."""
+    logging.getLogger("pubkit.server").info("%s went away during %s %s; request abandoned",
+                                            client or "a client", method, path)  # fmt: skip
+
+
 def client_address(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None

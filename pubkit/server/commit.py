@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, StorageError
+from pubkit.server import spool
 from pubkit.server.inventory import sha256_of
 from pubkit.server.layout import (
     FileRecord,
@@ -143,11 +144,16 @@ def put_new_bytes(storage: Storage, key: str, data: bytes, spool_dir: Path | Non
     """``put_new`` of a small object (storage creates only from files), spooled in
     ``spool_dir`` (None: the system's temporary directory)."""
     if spool_dir is not None:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="sidecar-")
+        fd, path = spool.create(spool_dir, "sidecar")  # named for the sweep; 507 when full
+    else:
+        fd, name = tempfile.mkstemp(prefix="sidecar-")
+        path = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        return storage.put_new(key, Path(name))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except OSError as error:
+            raise spool.write_error(error, path.parent) from None
+        return storage.put_new(key, path)
     finally:
-        Path(name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)

@@ -70,8 +70,16 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
     """Serve in this process: on ``listening`` if given, else on the configured address."""
     import uvicorn
 
-    from pubkit.server.protocols import ReasonHttpToolsProtocol
+    from pubkit.server.limits import HttpLimits, guarded_protocol, raise_fd_limit
 
+    max_connections = raise_fd_limit(settings.max_connections)
+    limits = HttpLimits(
+        max_header_size=settings.max_header_size,
+        header_timeout=settings.header_timeout,
+        request_timeout=settings.request_timeout,
+        min_body_rate=settings.min_body_rate,
+        max_connections=max_connections,
+    )
     config = uvicorn.Config(
         "pubkit.server.app:app_from_environment",
         factory=True,
@@ -81,17 +89,22 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
         access_log=False,  # ours is structured; see pubkit.server.app.AccessLog
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
-        # Named explicitly so that workers import neither websockets nor wsproto, and the
-        # app is not probed for its interface: less memory, faster start. The protocol is
-        # uvicorn's httptools one, writing the reason phrase of refusals (server/protocols.py).
-        http=ReasonHttpToolsProtocol,
+        # httptools with the limits of pubkit.server.limits and the reason phrase of refusals
+        # (server/protocols.py). Named explicitly so that workers import neither websockets
+        # nor wsproto, and the app is not probed for its interface: less memory, faster start.
+        http=guarded_protocol(limits),
         ws="none",
         interface="asgi3",
         lifespan="on",
         server_header=False,
-        timeout_keep_alive=5,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=int(settings.graceful_timeout),
     )
+    if max_connections < settings.max_connections:  # logged once logging is configured
+        log.warning(
+            "this process may open too few files for %d connections; serving at most %d per"
+            " worker (raise `ulimit -n`)", settings.max_connections, max_connections,
+        )  # fmt: skip
     uvicorn.Server(config).run(sockets=[listening] if listening is not None else None)
 
 

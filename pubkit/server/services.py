@@ -9,7 +9,7 @@ from functools import partial
 
 from starlette.requests import Request
 
-from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError
+from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError, ServerBusyError
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
 from pubkit.server.auth.failure_audit import FailedSignInAudit
@@ -111,19 +111,27 @@ class Services:
         if principal is not None:
             note_principal(principal)
             return principal
-        keys = _throttle_keys(credentials, address)
-        wait = self.throttle.retry_after(*keys)
-        if wait is not None:
+        # Counted as a failure before the check, forgiven if it succeeds: a burst of
+        # concurrent guesses gets at most the limit checked.
+        attempt = self.throttle.reserve(*_throttle_keys(credentials, address))
+        if isinstance(attempt, int):
             raise RateLimitedError(
                 f"too many failed sign-ins from this address or for this account; retry in"
-                f" {wait} s", wait,
+                f" {attempt} s", attempt,
             )  # fmt: skip
         try:
             principal = await self.authenticator.authenticate_async(credentials)
         except AuthenticationError:
-            self.throttle.failed(*keys)
+            # Wrong: it stays counted, so a burst of concurrent guesses gets at most the
+            # limit of attempts past this point.
             await self._audit_failure(credentials, address)
             raise
+        except ServerBusyError:
+            raise  # no hashing slot came free in time: it stays counted too
+        except BaseException:
+            self.throttle.release(attempt)  # not checked: the catalog failed, or cancelled
+            raise
+        self.throttle.release(attempt)
         note_principal(principal)
         return principal
 

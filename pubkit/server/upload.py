@@ -7,10 +7,10 @@ stores bytes, metadata and sidecar, and only then commits the catalog row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from pubkit.errors import (
     InvalidDistributionError,
     UploadError,
 )
+from pubkit.server import spool
 from pubkit.server.archives import read_core_metadata
 from pubkit.server.auth.permissions import Permissions
 from pubkit.server.auth.policy import Action, Policy
@@ -115,9 +116,7 @@ class _FormCollector:
             self._field_name = name
 
     def _open_spool(self) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-", suffix=".part")
-        self.form.path = Path(name)
+        fd, self.form.path = spool.create(self.spool_dir, "upload", ".part")
         self._file = os.fdopen(fd, "wb")
         self._hashes = (
             hashlib.sha256(),
@@ -150,8 +149,8 @@ class _FormCollector:
 
     def on_part_end(self) -> None:
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            # No fsync here, on the event loop (a second or more on a busy disk, for every
+            # request): local storage fsyncs the file before linking it, in a worker thread.
             self._file.close()
             self._file = None
             assert self._hashes is not None
@@ -211,17 +210,18 @@ async def receive_form(
         parser.finalize()
         if parser.state != MultipartState.END:
             raise UploadError("the upload ended before its final multipart boundary (truncated?)")
-    except UploadError:
         collector.close()
+    except BaseException as error:
+        # Whatever ended it (a refusal, a full disk, a client gone, a cancellation), no
+        # spool file stays behind.
+        with contextlib.suppress(OSError):
+            collector.close()
         collector.form.discard()
-        raise
-    except Exception as error:
-        collector.close()
-        collector.form.discard()
+        if isinstance(error, OSError):
+            raise spool.write_error(error, spool_dir) from None
         if type(error).__name__ in ("MultipartParseError", "FormParserError", "ValueError"):
             raise UploadError(f"the multipart body is malformed: {error}") from None
         raise
-    collector.close()
     return collector.form
 
 
@@ -290,6 +290,9 @@ class UploadService:
                 f"filetype {declared!r} does not match the file {parsed.filename!r}"
                 f" ({parsed.packagetype})"
             )
+        # The filename names the project: whoever may not upload there is refused before
+        # the archive is opened.
+        self.permissions.check(principal, Action.UPLOAD, parsed.project, cached=False)
         metadata = read_core_metadata(form.path, parsed)
         self._check_declared_name_and_version(form, metadata.name, metadata.version)
         record = FileRecord(

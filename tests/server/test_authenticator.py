@@ -99,3 +99,52 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
     assert messages[0] == messages[1]
     # Both paths ran the slow hash, so they cost the same time.
     assert len(verifications) == 2
+
+
+def test_password_hashes_run_a_few_at_a_time_and_the_rest_are_turned_away(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of sign-ins: at most HASH_SLOTS hashes at once, each waiting in the event loop
+    (no thread held); those that wait longer than HASH_WAIT get a 503 to retry."""
+    import threading
+    import time
+
+    import anyio
+
+    from pubkit.errors import ServerBusyError
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow(password: str, stored: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return False
+
+    monkeypatch.setattr(module, "verify_password", slow)
+    monkeypatch.setattr(module, "HASH_WAIT", 0.3)
+    auth = Authenticator(catalog, 60, Clock())
+    outcomes: list[str] = []
+
+    async def one(number: int) -> None:
+        try:
+            await auth.authenticate_async(Credentials("alice", f"guess-{number}"))
+        except ServerBusyError as error:
+            outcomes.append(f"busy {error.http_status}")
+        except AuthenticationError:
+            outcomes.append("wrong")
+
+    async def burst() -> None:
+        async with anyio.create_task_group() as group:
+            for number in range(10):
+                group.start_soon(one, number)
+
+    anyio.run(burst)
+    assert most == module.HASH_SLOTS
+    assert outcomes.count("wrong") <= 4  # two slots, 0.2 s each, 0.3 s of waiting at most
+    assert outcomes.count("busy 503") >= 6

@@ -25,3 +25,21 @@ def test_a_key_is_blocked_past_the_limit_until_its_oldest_failure_expires() -> N
     assert throttle.retry_after("elsewhere", "bob") is None
     clock.now += 40
     assert throttle.retry_after("address", "alice") is None
+
+
+def test_attempts_count_before_they_are_checked_and_successes_are_forgiven() -> None:
+    clock = Clock()
+    throttle = FailureThrottle(limit=3, window=60.0, clock=clock)
+    # Three concurrent attempts take the three places; a fourth is refused before any
+    # of them has been checked.
+    attempts = [throttle.reserve("address", "alice") for _ in range(3)]
+    assert throttle.reserve("address", "mallory") == 60
+    # One succeeds: its place is free again, the two failures stay.
+    first = attempts[0]
+    assert not isinstance(first, int)
+    throttle.release(first)
+    fourth = throttle.reserve("address", "alice")
+    assert not isinstance(fourth, int)
+    assert throttle.reserve("address") == 60
+    clock.now += 60
+    assert not isinstance(throttle.reserve("address"), int)

@@ -10,19 +10,24 @@ takes effect at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
+import os
 import secrets
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import anyio
 
-from pubkit.errors import AuthenticationError
+from pubkit.errors import AuthenticationError, ServerBusyError
 from pubkit.server.auth.passwords import (
     dummy_hash,
     hash_password,
@@ -35,6 +40,20 @@ from pubkit.server.catalog.catalog import User
 from pubkit.server.layout import utc_now
 
 MAX_CACHED = 10_000
+# Password hashes a worker computes at once (scrypt: 32 MiB and a core each), and how long a
+# sign-in waits for its turn before it is answered 503 with Retry-After.
+HASH_SLOTS = 2
+HASH_WAIT = 2.0
+# The hashing threads' niceness (Linux): under CPU contention the event loop, which serves
+# reads and verified sessions, goes first; a burst of sign-ins waits for spare cycles.
+HASH_NICE = 10
+
+
+def _yield_cpu() -> None:
+    """Lower this (hashing) thread's CPU priority, where threads have their own."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,8 @@ class Authenticator:
         self._key = secrets.token_bytes(32)  # never leaves this process
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._lock = threading.Lock()
-        self._verify_lock = threading.Lock()
+        self._hash_slots = anyio.Semaphore(HASH_SLOTS)
+        self._hash_threads = ThreadPoolExecutor(HASH_SLOTS, "pubkit-hash", _yield_cpu)
         self._token_hashes: dict[str, str] = {}  # token id -> the stored hash it verified
 
     def _mac(self, text: str) -> bytes:
@@ -176,29 +196,23 @@ class Authenticator:
             return principal
         if credentials.username == TOKEN_USERNAME:
             return self._authenticate_token(credentials)
-        # One slow hash at a time: bounds memory (scrypt takes 32 MiB) and, as a side effect,
-        # the pace of password guessing; concurrent requests with the same credentials then
-        # find the first one's result in the cache.
-        with self._verify_lock:
-            principal = self.cached(credentials)
-            if principal is not None:
-                return principal
-            serial = self.catalog.serial()
-            user = self.catalog.user(credentials.username)
-            stored = user.password_hash if user else dummy_hash()
-            if not verify_password(credentials.password, stored) or user is None:
-                raise AuthenticationError(
-                    "invalid username or password; check the credentials your client sends"
-                )
-            if needs_upgrade(user.password_hash):
-                user = self._upgrade(user, credentials.password)
-                serial = self.catalog.serial()
-            principal = Principal(user)
-            self._remember(
-                self._cache_key(credentials),
-                _Verified(self._clock() + self.cache_seconds, serial, principal),
+        # Callers bound how many of these run at once (authenticate_async: HASH_SLOTS).
+        serial = self.catalog.serial()
+        user = self.catalog.user(credentials.username)
+        stored = user.password_hash if user else dummy_hash()
+        if not verify_password(credentials.password, stored) or user is None:
+            raise AuthenticationError(
+                "invalid username or password; check the credentials your client sends"
             )
-            return principal
+        if needs_upgrade(user.password_hash):
+            user = self._upgrade(user, credentials.password)
+            serial = self.catalog.serial()
+        principal = Principal(user)
+        self._remember(
+            self._cache_key(credentials),
+            _Verified(self._clock() + self.cache_seconds, serial, principal),
+        )
+        return principal
 
     def _upgrade(self, user: User, password: str) -> User:
         """Replace a migrated legacy hash (bcrypt, SHA-crypt) that ``password`` just
@@ -241,5 +255,21 @@ class Authenticator:
 
     async def authenticate_async(self, credentials: Credentials) -> Principal:
         """:meth:`authenticate` in a worker thread: even its cache lookup may read the catalog
-        serial, which on PostgreSQL is a query."""
-        return await anyio.to_thread.run_sync(self.authenticate, credentials)
+        serial, which on PostgreSQL is a query. A password waits (in the event loop, holding no
+        thread) for one of :data:`HASH_SLOTS`, at most :data:`HASH_WAIT` seconds (then
+        ServerBusyError: 503)."""
+        if credentials.username == TOKEN_USERNAME:
+            return await anyio.to_thread.run_sync(self.authenticate, credentials)
+        try:
+            with anyio.fail_after(HASH_WAIT):
+                await self._hash_slots.acquire()
+        except TimeoutError:
+            raise ServerBusyError(
+                "the server is busy checking other sign-ins; retry in a second", 1
+            ) from None
+        try:
+            # HASH_SLOTS threads of their own: even a cancelled wait cannot start a third.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._hash_threads, self.authenticate, credentials)
+        finally:
+            self._hash_slots.release()

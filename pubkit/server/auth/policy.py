@@ -128,6 +128,18 @@ def decide(
     )
 
 
+def decide_upload_start(principal: Principal | None) -> PubkitError | None:
+    """What an upload is refused at its headers, before its body names the project: no
+    credentials, or a token that may only read. The rest is :func:`decide`'s, once the
+    filename is known."""
+    if principal is None:
+        return _credentials_needed("uploading")
+    token = principal.token
+    if token is not None and token.permission != "upload":
+        return PermissionDeniedError(f"token {token.id} may only read; create an upload token")
+    return None
+
+
 def _may_create(
     policy: Policy, user: str, project: str, groups: frozenset[str]
 ) -> PubkitError | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from pubkit.errors import NotFoundError, StorageError
+from pubkit.errors import InsufficientStorageError, NotFoundError, StorageError
 from pubkit.server.storage.base import StoredObject, check_key
 
 
@@ -171,5 +171,7 @@ class LocalStorage:
             os.close(fd)
 
     def _error(self, verb: str, key: str, error: OSError) -> StorageError:
-        hint = "free some disk space" if error.errno == errno.ENOSPC else "check the data directory"
-        return StorageError(f"could not {verb} {key} in {self.root}: {error.strerror}; {hint}")
+        message = f"could not {verb} {key} in {self.root}: {error.strerror}"
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return InsufficientStorageError(f"{message}; free some disk space")
+        return StorageError(f"{message}; check the data directory")
