@@ -6,13 +6,17 @@ new values; git, files and the index are the pipeline's business.
 
 The rules for the cases PEP 440 leaves open:
 
-- ``major``/``minor``/``patch`` reset the lower parts and drop pre, post, dev and local
-  labels. The release segment keeps the length it was written with, trimmed to three parts
-  and padded to the part being bumped: ``1.2`` -> minor ``1.3``, patch ``1.2.1``;
-  ``1.2.3.4`` -> patch ``1.2.4``.
-- A pre- or dev release of exactly the version a bump would produce is finalised instead:
-  ``1.2.3rc1`` -> patch ``1.2.3``; ``2.0.0rc1`` -> major ``2.0.0``; ``1.2.3rc1`` -> minor
-  ``1.3.0``.
+- ``major``/``minor``/``patch`` of a final (or post) release reset the lower parts and drop
+  post and dev labels. The release segment keeps the length it was written with, trimmed to
+  three parts and padded to the part being bumped: ``1.2`` -> minor ``1.3``, patch ``1.2.1``;
+  ``1.2.3.4`` -> patch ``1.2.4``. A dev release of exactly the version the bump produces is
+  that version: ``1.2.3.dev4`` -> patch ``1.2.3``.
+- A pre-release stays a pre-release (a beta series is not ended by a fix in it): the bump
+  advances it in its phase when it already heads for the bumped part (``0.66b0`` -> patch
+  ``0.66b1``, ``2.0.0rc1`` -> major ``2.0.0rc2``) and otherwise starts that phase at 1 on the
+  bumped release (``1.2.3rc1`` -> minor ``1.3.0rc1``); a dev build of a pre-release becomes
+  that pre-release (``0.66b0.dev0`` -> patch ``0.66b0``). ``final=True`` (``--final``) ends
+  the series instead: ``1.2.3rc1`` -> patch ``1.2.3``, minor ``1.3.0``.
 - ``pre`` starts an ``rc1`` of the next patch (``1.2.3`` -> ``1.2.4rc1``), keeps counting the
   current phase (``1.2.4a3`` -> ``1.2.4a4``), turns ``X.devN`` into ``Xrc1`` and
   ``XrcN.devM`` into ``XrcN``.
@@ -56,6 +60,8 @@ __all__ = [
     "parse_conventional_commit",
     "parse_tag",
     "parse_version",
+    "pep440_from_semver",
+    "semver_from_pep440",
     "satisfies",
     "tag_name",
     "widen_requirement",
@@ -139,13 +145,27 @@ def _next_pre(version: Version) -> tuple[str, int]:
     return (version.pre[0], version.pre[1] + 1)
 
 
-def bump(version: str | Version, part: BumpPart) -> Version:
+def _bump_pre_release(version: Version, part: ReleasePart) -> Version:
+    """A release bump that keeps a pre-release a pre-release (see the module docstring)."""
+    assert version.pre is not None
+    if version.dev is not None and version.post is None:
+        return _make(version.epoch, version.release, version.pre)  # 0.66b0.dev0 -> 0.66b0
+    target = _bump_release(version, part)
+    final = _make(version.epoch, version.release)
+    if target == final:
+        return _make(version.epoch, version.release, _next_pre(version))
+    return _make(target.epoch, target.release, (version.pre[0], 1))
+
+
+def bump(version: str | Version, part: BumpPart, *, final: bool = False) -> Version:
     """The next version after ``version`` for ``part``; always sorts after ``version``.
 
-    The rules are in this module's docstring.
+    The rules are in this module's docstring; ``final`` ends a pre-release series.
     """
     current = _releasable(version)
     if part == "major" or part == "minor" or part == "patch":
+        if current.pre is not None and not final:
+            return _bump_pre_release(current, part)
         return _bump_release(current, part)
     if part == "pre":
         if current.pre is not None:
@@ -189,6 +209,61 @@ def dev_version(base: str | Version, build_number: int) -> Version:
         return _make(current.epoch, current.release, _next_pre(current), dev=build_number)
     patch = _bump_release(current, "patch")
     return _make(patch.epoch, patch.release, dev=build_number)
+
+
+# ------------------------------------------------------------------ semver (Cargo.toml)
+
+_SEMVER = re.compile(
+    r"(?P<release>\d+\.\d+\.\d+)(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?"
+)
+_SEMVER_PRE = re.compile(r"(?P<phase>alpha|a|beta|b|rc|c)\.?(?P<number>\d+)")
+_SEMVER_DEV = re.compile(r"dev\.?(?P<number>\d+)")
+_PHASES = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "rc": "rc", "c": "rc"}
+_SEMVER_PHASES = {"a": "alpha", "b": "beta", "rc": "rc"}
+
+
+def pep440_from_semver(value: str, where: str = "Cargo.toml") -> str:
+    """A Cargo (semver) version as PEP 440, as maturin converts it: ``1.2.3-beta.1`` ->
+    ``1.2.3b1``, ``1.2.3-dev.4`` -> ``1.2.3.dev4``; ConfigurationError when it has none."""
+    match = _SEMVER.fullmatch(value.strip())
+    if match is None or match["build"]:
+        raise ConfigurationError(
+            f"{where} version {value!r} is not a semver version pubkit can release; "
+            "use e.g. 1.2.3 or 1.2.3-beta.1"
+        )
+    text = match["release"]
+    pre = match["pre"]
+    if pre:
+        phase, dev = _SEMVER_PRE.fullmatch(pre), _SEMVER_DEV.fullmatch(pre)
+        if phase:
+            text += _PHASES[phase["phase"]] + phase["number"]
+        elif dev:
+            text += f".dev{dev['number']}"
+        else:
+            raise ConfigurationError(
+                f"{where} version {value!r} has a pre-release label PEP 440 cannot express; "
+                "use alpha.N, beta.N, rc.N or dev.N"
+            )
+    return str(Version(text))
+
+
+def semver_from_pep440(value: str | Version) -> str:
+    """A PEP 440 version spelled for Cargo.toml (the inverse of :func:`pep440_from_semver`)."""
+    version = _releasable(value)
+    if version.epoch or version.post is not None or (version.pre and version.dev is not None):
+        raise UsageError(
+            f"{version} cannot be written to a Cargo.toml: semver has no epoch, post release or"
+            " dev build of a pre-release; choose a version such as 1.2.3, 1.2.3b1 or 1.2.3.dev1"
+        )
+    release = [*version.release[:3], *[0] * (3 - len(version.release[:3]))]
+    if len(version.release) > 3 and any(version.release[3:]):
+        raise UsageError(f"{version} has more than three release parts; semver has three")
+    text = ".".join(str(part) for part in release)
+    if version.pre is not None:
+        text += f"-{_SEMVER_PHASES[version.pre[0]]}.{version.pre[1]}"
+    elif version.dev is not None:
+        text += f"-dev.{version.dev}"
+    return text
 
 
 # ------------------------------------------------------------------------------- tags
@@ -333,15 +408,17 @@ class TagFormat:
     def latest(self, name: str, tags: Iterable[str]) -> ReleaseTag | None:
         """The tag of ``name``'s highest release among ``tags``, or None if it has none.
 
-        Final, post and pre-releases count; dev releases (branch builds) and local versions
-        (never uploaded) do not, so change detection diffs since the last real release.
+        Every tagged release counts, dev releases included: pubkit tags what it releases
+        from a version in the files (``0.66b0.dev0`` too) and never tags ``--dev`` branch
+        builds, so a dev tag marks a release and change detection diffs since it. Local
+        versions (never uploaded) do not count.
         Equal versions (``v1.0`` and ``v1.0.0``) prefer the tag pubkit would write, then the
         alphabetically first, whatever the order of ``tags``.
         """
         best: tuple[tuple[Version, bool], ReleaseTag] | None = None
         for tag in sorted(tags):
             parsed = self.parse(tag, name)
-            if parsed is None or parsed.version.is_devrelease or parsed.version.local:
+            if parsed is None or parsed.version.local:
                 continue
             rank = (parsed.version, tag == self.render(name, parsed.version))
             if best is None or rank > best[0]:
@@ -498,11 +575,12 @@ def next_version_conventional(
     messages: Iterable[str],
     *,
     major_zero_breaking: ReleasePart = "minor",
+    final: bool = False,
 ) -> Version | None:
     """``current`` bumped as the commits ask, or None when they ask for no release."""
     version = _releasable(current)
     part = bump_for_commits(messages, version, major_zero_breaking=major_zero_breaking)
-    return bump(version, part) if part is not None else None
+    return bump(version, part, final=final) if part is not None else None
 
 
 # ------------------------------------------------------------------------- requirements

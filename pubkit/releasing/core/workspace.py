@@ -23,10 +23,23 @@ from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import is_valid_project_name, normalize_name
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.lockstep import (
+    LockstepGroup,
+    TagSpec,
+    parse_groups,
+    parse_tag_formats,
+    resolve,
+)
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 
 VersionStrategy = Literal["manual", "bump", "conventional"]
 VERSION_STRATEGIES: tuple[str, ...] = get_args(VersionStrategy)
+# When a package is released only because an internal dependency was: "when-required" when
+# its requirement no longer admits the new version (an == pin, an upper bound), "always"
+# whenever a dependency it needs at runtime is released.
+DependentsPolicy = Literal["when-required", "always"]
+DEPENDENTS_POLICIES: tuple[str, ...] = get_args(DependentsPolicy)
+ROOT = PurePosixPath()
 
 # ---------------------------------------------------------------------------------------------
 # Globs
@@ -53,21 +66,33 @@ def _match_parts(pattern: Sequence[str], parts: Sequence[str]) -> bool:
 
 
 def match_package_dirs(
-    globs: Iterable[str], candidate_dirs: Iterable[PurePosixPath | str]
+    globs: Iterable[str],
+    candidate_dirs: Iterable[PurePosixPath | str],
+    exclude: Iterable[str] = (),
 ) -> list[PurePosixPath]:
     """The candidate directories (relative, each holding a pyproject.toml) that a glob names.
 
     Hidden directories (``.venv``, ``.tox``, ``.git``) are never packages, whatever the glob.
-    The result is sorted by path segments and free of duplicates.
+    The workspace root is a package only when a glob is exactly ``.`` (never through ``**``).
+    Directories that an ``exclude`` glob matches are left out. The result is sorted by path
+    segments and free of duplicates.
     """
     patterns = tuple(globs)
+    excluded = tuple(exclude)
     dirs = {PurePosixPath(d) for d in candidate_dirs}
+
+    def named(d: PurePosixPath) -> bool:
+        if d == ROOT:
+            return any(PurePosixPath(p) == ROOT for p in patterns)
+        return any(glob_match(p, d) for p in patterns if PurePosixPath(p) != ROOT)
+
     return sorted(
         (
             d
             for d in dirs
             if not any(part.startswith(".") for part in d.parts)
-            and any(glob_match(p, d) for p in patterns)
+            and named(d)
+            and not any(glob_match(p, d) for p in excluded)
         ),
         key=lambda d: d.parts,
     )
@@ -89,6 +114,13 @@ class WorkspaceConfig:
     test_extras: tuple[str, ...] = ("test",)
     # Changes to files matching these (relative to the package directory) do not count.
     exclude: tuple[str, ...] = ()
+    # Directories that `packages` matches but that are not packages (docs/examples/*).
+    packages_exclude: tuple[str, ...] = ()
+    dependents: DependentsPolicy = "when-required"
+    tag_formats: tuple[tuple[str, str], ...] = ()  # normalized package name -> tag format
+    groups: tuple[LockstepGroup, ...] = ()
+    # Where `packages` came from, for messages: the pubkit table or [tool.uv.workspace].
+    packages_source: str = "packages"
 
     def is_excluded(self, path_in_package: PurePosixPath | str) -> bool:
         """Whether a change to this file (relative to its package directory) does not count."""
@@ -154,6 +186,19 @@ def _parse_exclude(value: object, what: str) -> tuple[str, ...]:
     return _parse_globs(value, what, 'exclude = ["**/*.md", "docs/**"]')
 
 
+def _parse_packages_exclude(value: object, what: str) -> tuple[str, ...]:
+    return _parse_globs(value, what, 'packages-exclude = ["docs/examples/*"]')
+
+
+def _parse_dependents(value: object, what: str) -> str:
+    policy = _expect_str(value, what, 'dependents = "always"')
+    if policy not in DEPENDENTS_POLICIES:
+        raise ConfigurationError(
+            f"{what} {policy!r} is unknown; use one of {', '.join(DEPENDENTS_POLICIES)}"
+        )
+    return policy
+
+
 def _parse_index_url(value: object, what: str) -> str:
     url = _expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
     parts = urlsplit(url)
@@ -212,6 +257,10 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "test-command": ("test_command", _parse_test_command),
     "test-extras": ("test_extras", _parse_test_extras),
     "exclude": ("exclude", _parse_exclude),
+    "packages-exclude": ("packages_exclude", _parse_packages_exclude),
+    "dependents": ("dependents", _parse_dependents),
+    "tag-formats": ("tag_formats", parse_tag_formats),
+    "group": ("groups", parse_groups),
 }
 
 
@@ -227,12 +276,33 @@ def _unknown_key_warning(key: str, source: str) -> str:
     return f"unknown key {key!r} in {source}; known keys: {', '.join(sorted(_CONFIG_KEYS))}"
 
 
+def uv_workspace_globs(root_pyproject: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(members, exclude) of the root's ``[tool.uv.workspace]``, as package globs; the root
+    itself is a member when it has a ``[project]`` (as uv has it). ((), ()) without one."""
+    tool = root_pyproject.get("tool")
+    uv = tool.get("uv") if isinstance(tool, Mapping) else None
+    table = uv.get("workspace") if isinstance(uv, Mapping) else None
+    if not isinstance(table, Mapping):
+        return (), ()
+    what = "[tool.uv.workspace]"
+    members = _parse_globs(table.get("members", []), f"{what} members", 'members = ["libs/*"]')
+    exclude = _parse_globs(table.get("exclude", []), f"{what} exclude", 'exclude = ["libs/x"]')
+    if "project" in root_pyproject and "." not in members:
+        members = (".", *members)
+    return members, exclude
+
+
 def parse_config(
-    table: Mapping[str, Any], *, source: str = "[tool.pubkit]"
+    table: Mapping[str, Any],
+    *,
+    source: str = "[tool.pubkit]",
+    root_pyproject: Mapping[str, Any] | None = None,
 ) -> tuple[WorkspaceConfig, list[str]]:
     """The workspace config from its TOML table, and warnings (unknown keys, credentials).
 
     ``source`` names the table in messages: ``[tool.pubkit]`` or ``pubkit.toml``.
+    ``root_pyproject``, the root's parsed pyproject.toml: without ``packages`` in the table,
+    its ``[tool.uv.workspace]`` members and exclude are the packages.
     Wrong types and impossible values raise ConfigurationError.
     """
     warnings: list[str] = []
@@ -243,6 +313,12 @@ def parse_config(
             continue
         field_name, parse = _CONFIG_KEYS[key]
         values[field_name] = parse(value, f"{source} {key}")
+    if "packages" not in table and root_pyproject is not None:
+        members, exclude = uv_workspace_globs(root_pyproject)
+        if members:
+            values["packages"] = members
+            values["packages_exclude"] = (*exclude, *values.get("packages_exclude", ()))
+            values["packages_source"] = "[tool.uv.workspace] members"
     if urlsplit(values.get("index_url") or "").password:
         warnings.append(
             f"index-url in {source} holds a password, which ends up in git; "
@@ -254,7 +330,7 @@ def parse_config(
 # ---------------------------------------------------------------------------------------------
 # Packages
 
-VersionKind = Literal["static", "python", "text", "vcs"]
+VersionKind = Literal["static", "python", "text", "vcs", "cargo"]
 
 
 @dataclass(frozen=True)
@@ -265,7 +341,9 @@ class VersionSource:
     - ``python``: an assignment ``NAME = "1.2.3"`` in a Python file, NAME one of ``attributes``
       (``pattern`` is hatch's own regex when the project sets one);
     - ``text``: a file that holds nothing but the version (setuptools ``file``);
-    - ``vcs``: derived from git tags (setuptools-scm, hatch-vcs, pdm scm): no file to write.
+    - ``vcs``: derived from git tags (setuptools-scm, hatch-vcs, uv-dynamic-versioning, pdm
+      scm): no file to write; the release tag is the version, and the build is told it;
+    - ``cargo``: ``[package] version`` of a Cargo.toml (maturin), semver spelled.
 
     ``files`` are relative to the package directory. When the build backend picks among
     several files at build time (setuptools ``attr`` looks for ``pkg.py`` or
@@ -398,6 +476,8 @@ def _hatch_version(spec: Mapping[str, Any], where: str) -> VersionSource:
     source = spec.get("source", "regex")
     if source == "vcs":
         return VersionSource("vcs", "hatch")
+    if source == "uv-dynamic-versioning":
+        return VersionSource("vcs", "uv-dynamic-versioning")
     if source not in ("regex", "code") or "path" not in spec:
         raise ConfigurationError(
             f'{what} source {source!r} is not supported; use path = "src/pkg/__about__.py"'
@@ -438,6 +518,26 @@ def _flit_version(tool: Mapping[str, Any], name: str, where: str) -> VersionSour
     return VersionSource("python", "flit", files, ("__version__",))
 
 
+def _requires_scm(build_system: Mapping[str, Any]) -> bool:
+    """setuptools-scm 8 needs no table of its own: being a build requirement is enough."""
+    requires = build_system.get("requires", [])
+    if not isinstance(requires, list):
+        return False
+    names = set()
+    for entry in requires:
+        try:
+            names.add(normalize_name(Requirement(str(entry)).name))
+        except InvalidRequirement:
+            continue
+    return "setuptools-scm" in names
+
+
+def _maturin_version(tool: Mapping[str, Any], where: str) -> VersionSource:
+    manifest = _table(tool, "maturin", where).get("manifest-path", "Cargo.toml")
+    path = _relative_file(manifest, f"{where} [tool.maturin]", "manifest-path")
+    return VersionSource("cargo", "maturin", (path,))
+
+
 def _dynamic_version(pyproject: Mapping[str, Any], name: str, where: str) -> VersionSource:
     """Where a dynamic version comes from, per the build backend's own table."""
     tool = _table(pyproject, "tool", where)
@@ -449,11 +549,14 @@ def _dynamic_version(pyproject: Mapping[str, Any], name: str, where: str) -> Ver
         return _hatch_version(_table(_table(tool, "hatch", where), "version", where), where)
     if "version" in _table(tool, "pdm", where):
         return _pdm_version(_table(_table(tool, "pdm", where), "version", where), where)
-    if "setuptools_scm" in tool or "setuptools-scm" in tool:
+    build_system = _table(pyproject, "build-system", where)
+    if "setuptools_scm" in tool or "setuptools-scm" in tool or _requires_scm(build_system):
         return VersionSource("vcs", "scm")
-    backend = _table(pyproject, "build-system", where).get("build-backend", "")
+    backend = build_system.get("build-backend", "")
     if isinstance(backend, str) and backend.startswith("flit_core"):
         return _flit_version(tool, name, where)
+    if backend == "maturin":
+        return _maturin_version(tool, where)
     raise ConfigurationError(
         f"{where} declares the version dynamic but not where it comes from; set [project] "
         "version, or [tool.hatch.version] path, or [tool.setuptools.dynamic] version = {attr = ...}"
@@ -607,6 +710,8 @@ class Workspace:
     root: Path
     config: WorkspaceConfig
     packages: tuple[Package, ...] = ()
+    _membership: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _tag_specs: Mapping[str, TagSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         packages = tuple(sorted(self.packages, key=lambda p: (p.normalized, p.path.parts)))
@@ -616,13 +721,28 @@ class Workspace:
                     f"two packages are named {first.normalized!r}: {first.path} and "
                     f"{second.path}; rename one or leave it out of [tool.pubkit] packages"
                 )
-        if len(packages) > 1 and "{name}" not in self.config.tag_format:
-            # Every package would try to write the same tag for the same version.
-            raise ConfigurationError(
-                f"tag-format {self.config.tag_format!r} has no {{name}} but the workspace has "
-                f"{len(packages)} packages; add {{name}}, e.g. {{name}}-v{{version}}"
-            )
+        # Every release unit (a package, or a lockstep group) writes tags of its own.
+        membership, specs = resolve(
+            [p.normalized for p in packages],
+            self.config.groups,
+            dict(self.config.tag_formats),
+            self.config.tag_format,
+        )
         object.__setattr__(self, "packages", packages)
+        object.__setattr__(self, "_membership", MappingProxyType(membership))
+        object.__setattr__(self, "_tag_specs", MappingProxyType(specs))
+
+    def tag_spec(self, name: str) -> TagSpec:
+        """How the releases of package ``name`` are tagged (its own, or its group's tags)."""
+        return self._tag_specs[self.package(name).normalized]
+
+    def group_of(self, name: str) -> str | None:
+        """The lockstep group of package ``name``, if it is in one."""
+        return self._membership.get(self.package(name).normalized)
+
+    def group_members(self, group: str) -> tuple[str, ...]:
+        """The packages of lockstep group ``group``, sorted."""
+        return tuple(sorted(n for n, g in self._membership.items() if g == group))
 
     @classmethod
     def load(cls, root: Path | str) -> Workspace:
@@ -669,6 +789,6 @@ def build_workspace(
     those that ``config.packages`` matches become packages.
     """
     by_dir = {PurePosixPath(d): pyproject for d, pyproject in pyprojects.items()}
-    matched = match_package_dirs(config.packages, by_dir)
+    matched = match_package_dirs(config.packages, by_dir, config.packages_exclude)
     packages = tuple(package_from_pyproject(d, by_dir[d]) for d in matched)
     return Workspace(root=Path(root), config=config, packages=packages)
