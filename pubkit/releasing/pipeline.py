@@ -2,10 +2,13 @@
 the graph allows; the one sequencer of side effects.
 
 1. plan (reads only); a dry run stops here;
-2. write the new versions and widened requirements, and commit them (the tags mark that
-   commit); dev builds instead put the files back when the run ends;
+2. write the new versions and widened requirements; they are committed (with a short
+   subject, the list in the body) just before the first upload, so the tags mark that
+   commit and a run that publishes nothing commits nothing and puts the files back; dev
+   builds always put them back;
 3. per package, once its internal dependencies are through: build, check, test, publish, tag;
-   a failure stops the package and its dependents, independent packages go on;
+   a failure stops the package and its dependents (which name every failed dependency),
+   independent packages go on;
 4. push the tags (and the release commit) that this run made, even when a package failed.
 
 Every step is safe to repeat, and the plan finishes what an earlier run started (see
@@ -40,7 +43,7 @@ from pubkit.releasing.core.events import (
 )
 from pubkit.releasing.core.graph import DependencyGraph
 from pubkit.releasing.core.plan import PlanEntry, PlanOptions, ReleasePlan
-from pubkit.releasing.core.workspace import Workspace
+from pubkit.releasing.core.workspace import Workspace, vcs_build_env
 
 
 @dataclass(frozen=True)
@@ -176,9 +179,20 @@ class _Context:
     publisher: TwinePublisher | None
     sink: EventSink
     git_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The version commit, made when the first package is about to be published (or tagged):
+    # a run that publishes nothing commits nothing.
+    pending_commit: tuple[list[Path], str] | None = None
+    commit: str | None = None
 
     def under_root(self, path: Path) -> Path:
         return path if path.is_absolute() else self.workspace.root / path
+
+    def ensure_commit(self) -> None:
+        with self.git_lock:
+            if self.pending_commit is not None:
+                paths, message = self.pending_commit
+                self.pending_commit = None
+                self.commit = self.git.commit(paths, message)
 
 
 def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
@@ -222,13 +236,18 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
         if "publish" in entry.steps:
             with recorder.step("publish") as did:
                 assert context.index is not None and context.publisher is not None
+                context.ensure_commit()
                 published = publish_package(name, dist_dir, context.index, context.publisher,
                                             version)  # fmt: skip
                 uploaded, already = published.uploaded, published.already_there
                 did.append(f"uploaded {len(uploaded)}, already on the index {len(already)}")
         if "tag" in entry.steps:
+            context.ensure_commit()
+            spec = context.workspace.tag_spec(name)
             with recorder.step("tag") as did, context.git_lock:
-                tag = tag_release(context.git, context.workspace.config.tag_format, name, version)
+                # A lockstep group's members share one tag: the first writes it, the others
+                # find it on the same commit (a no-op).
+                tag = tag_release(context.git, spec.format, spec.name, version)
                 did.append(tag)
     except Exception as error:
         reason = (error.message if isinstance(error, PubkitError)
@@ -246,8 +265,11 @@ def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[
 
     for stale in distributions(dist_dir, name, version).values():
         stale.unlink()  # an earlier build of this version, maybe from other sources
-    package_dir = context.workspace.root / context.workspace.package(name).path
-    built = context.builder.build(package_dir, dist_dir, name)
+    package = context.workspace.package(name)
+    package_dir = context.workspace.root / package.path
+    # A version from git tags: the build is told it, as the tag is written after the upload.
+    env = vcs_build_env(name, version) if package.version_source.kind == "vcs" else None
+    built = context.builder.build(package_dir, dist_dir, name, env=env)
     found = parse_distribution_filename(built.sdist.name).version
     if str(found) != version:
         raise PubkitError(
@@ -279,7 +301,7 @@ def _write_versions(
                              version_file(context.workspace, package)):  # fmt: skip
                     if path is not None:
                         originals.setdefault(path, path.read_text(encoding="utf-8"))
-                if entry.next != entry.current:
+                if entry.next != entry.current and package.version_source.kind != "vcs":
                     write_version(context.workspace, package, entry.next)
                     did.append(f"{entry.current} -> {entry.next}")
                 widened = {change.dependency: change.new for change in entry.requirement_changes}
@@ -357,19 +379,19 @@ def release(
             " to; check out the branch (git checkout -B BRANCH), or pass --no-commit"
         )
     originals, version_steps = _write_versions(context, plan)
-    commit = None
     try:
         if originals:
             context.workspace = _reload(workspace)
         if originals and will_commit:
-            names = ", ".join(f"{e.name} {e.next}" for e in plan.releases if "version" in e.steps)
-            commit = git.commit(sorted(originals), f"release: {names}")
+            context.pending_commit = (sorted(originals), commit_message(plan))
         results = _schedule(context, plan)
     finally:
-        if dev_build:  # a branch build leaves the tree as it found it
+        if dev_build or context.pending_commit is not None:
+            # A branch build, or a run that published nothing, leaves the tree as it was.
             _restore(originals)
         if own_builder is not None:
             own_builder.close()  # its build environments
+    commit = context.commit
     results = tuple(
         replace(result, steps=(version_steps[result.name], *result.steps))
         if result.name in version_steps else result
@@ -377,6 +399,16 @@ def release(
     )  # fmt: skip
     pushed = _push(context, results, commit) if options.push else ()
     return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed)
+
+
+def commit_message(plan: ReleasePlan) -> str:
+    """``release: acme-core 2.0.0`` for one package, ``release: 3 packages`` for more, with
+    one line per package in the body."""
+    written = [e for e in plan.releases if "version" in e.steps]
+    if len(written) == 1:
+        return f"release: {written[0].name} {written[0].next}"
+    lines = [f"- {entry.name} {entry.next}" for entry in written]
+    return f"release: {len(written)} packages\n\n" + "\n".join(lines)
 
 
 def _unrun(entry: PlanEntry, status: PackageStatus, reason: str | None = None) -> PackageResult:
@@ -420,15 +452,16 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
         running: dict[Future[PackageResult], str] = {}
         while waiting or running:
             for name in list(waiting):
-                stopped = [dep for dep in sorted(needs[name])
-                           if dep in results and results[dep].status != "released"]  # fmt: skip
-                if stopped:
-                    waiting.remove(name)
-                    reason = f"not released because {', '.join(stopped)} did not release"
+                if not needs[name] <= results.keys():
+                    continue
+                waiting.remove(name)
+                # Decided once every dependency is through, so all the failed ones are named.
+                failed = [dep for dep in sorted(needs[name]) if results[dep].status == "failed"]
+                if failed:
+                    reason = f"not released because {', '.join(failed)} failed"
                     results[name] = _unrun(releasing[name], "blocked", reason)
                     context.sink(PackageFinished(name, releasing[name].next, "blocked", reason))
-                elif needs[name] <= results.keys():
-                    waiting.remove(name)
+                else:
                     running[pool.submit(_run_package, context, releasing[name])] = name
             if not running:
                 continue

@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.versioning import semver_from_pep440
 from pubkit.releasing.core.workspace import Package, Workspace
 from pubkit.releasing.workspace_files import version_file, version_span
 
@@ -47,6 +48,12 @@ def write_version(workspace: Workspace, package: Package, version: str) -> list[
         return [pyproject]
     path = version_file(workspace, package)
     assert path is not None
+    if source.kind == "cargo":
+        # maturin turns Cargo's semver into the wheel's PEP 440 version; this is the inverse.
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        document["package"]["version"] = semver_from_pep440(version)
+        _write_atomic(path, tomlkit.dumps(document))
+        return [path]
     text = path.read_text(encoding="utf-8")
     start, end = version_span(package, path, text)
     _write_atomic(path, text[:start] + version + text[end:])

@@ -61,7 +61,9 @@ def _config_table(root: Path) -> tuple[dict[str, Any], str, dict[str, Any] | Non
     )
 
 
-def _package_dirs(root: Path, globs: tuple[str, ...], exclude: tuple[str, ...]) -> list[PurePosixPath]:
+def _package_dirs(
+    root: Path, globs: tuple[str, ...], exclude: tuple[str, ...]
+) -> list[PurePosixPath]:
     candidates = []
     for pattern in globs:
         if PurePosixPath(pattern) == ROOT:

@@ -143,7 +143,8 @@ def lockstep(*members: tuple[str, str], **config: object) -> Workspace:
         "/repo",
         WorkspaceConfig(groups=(LockstepGroup("otel", ("otel-*",), "v{version}"),),
                         **config),  # type: ignore[arg-type]
-        {PurePosixPath("packages/" + n): _pyproject(n, v, *(["otel-api==" + v] if n == "otel-sdk" else []))
+        {PurePosixPath("packages/" + n):
+         _pyproject(n, v, *(["otel-api==" + v] if n == "otel-sdk" else []))
          for n, v in members},
     )
 

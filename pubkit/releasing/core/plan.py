@@ -225,13 +225,17 @@ def _decide(name: str, facts: PackageFacts, options: PlanOptions, affected: set[
             return _skip("unchanged since its last release")
         target = dev_version(facts.base, options.dev_build)
         return _release(facts, target, "dev build of a changed package", tag=False)
-    if facts.vcs and facts.current is not None and options.strategy == "manual":
-        if facts.changed_files and facts.state(facts.base) != "complete":
-            assert facts.last_tag is not None
-            return _skip(
-                f"{len(facts.changed_files)} file(s) changed since {facts.last_tag.tag}, whose"
-                " version comes from that tag: tag a new version, or pass --bump",
-            )
+    if (
+        facts.vcs
+        and options.strategy == "manual"
+        and facts.last_tag is not None
+        and facts.changed_files
+        and facts.state(facts.base) != "complete"
+    ):
+        return _skip(
+            f"{len(facts.changed_files)} file(s) changed since {facts.last_tag.tag}, whose"
+            " version comes from that tag: tag a new version, or pass --bump",
+        )
     current = parse_version(facts.current) if facts.current is not None else facts.base
     if options.strategy == "manual":
         if facts.state(current) == "complete" and (

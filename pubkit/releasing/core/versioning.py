@@ -61,8 +61,8 @@ __all__ = [
     "parse_tag",
     "parse_version",
     "pep440_from_semver",
-    "semver_from_pep440",
     "satisfies",
+    "semver_from_pep440",
     "tag_name",
     "widen_requirement",
 ]

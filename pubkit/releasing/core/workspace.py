@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
+import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -276,7 +277,9 @@ def _unknown_key_warning(key: str, source: str) -> str:
     return f"unknown key {key!r} in {source}; known keys: {', '.join(sorted(_CONFIG_KEYS))}"
 
 
-def uv_workspace_globs(root_pyproject: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def uv_workspace_globs(
+    root_pyproject: Mapping[str, Any],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(members, exclude) of the root's ``[tool.uv.workspace]``, as package globs; the root
     itself is a member when it has a ``[project]`` (as uv has it). ((), ()) without one."""
     tool = root_pyproject.get("tool")
@@ -356,6 +359,17 @@ class VersionSource:
     files: tuple[PurePosixPath, ...] = ()
     attributes: tuple[str, ...] = ()
     pattern: str | None = None
+
+
+def vcs_build_env(name: str, version: str) -> dict[str, str]:
+    """What tells a VCS version plugin to build ``version`` whatever git says (the tag is
+    written only after the upload): setuptools-scm and hatch-vcs, uv-dynamic-versioning, pdm."""
+    upper = re.sub(r"[-_.]+", "_", name).upper()
+    return {
+        f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{upper}": version,
+        "UV_DYNAMIC_VERSIONING_BYPASS": version,
+        "PDM_BUILD_SCM_VERSION": version,
+    }
 
 
 STATIC_VERSION = VersionSource("static", "project", (PurePosixPath("pyproject.toml"),))
