@@ -34,6 +34,9 @@ EachPackage: Any = typer.Argument(None, help="Only these packages (default: all)
 BumpOption: Any = typer.Option(
     None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
 )
+FinalOption: Any = typer.Option(
+    False, "--final", help="End pre-release series: 1.2.3rc1 bumps to 1.2.3, not 1.2.3rc2."
+)
 DevOption: Any = typer.Option(
     None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages (N: the CI build number)."
 )
@@ -74,21 +77,38 @@ def _in_order(workspace: Workspace, names: list[str] | None) -> list[Package]:
     return [workspace.package(name) for name in order if name in wanted]
 
 
-def _render(plan: ReleasePlan) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_PLAN_COLUMNS = ("package", "current", "next", "action", "why", "steps")
 
-    console = Console()
-    table = Table("package", "current", "next", "action", "why", "steps")
+
+def _render(plan: ReleasePlan) -> None:
+    import sys
+
+    from pubkit.cli import render
+
+    rows = []
     for entry in plan.entries:
         steps = ", ".join(entry.steps)
         changes = "; ".join(f"{c.old} -> {c.new}" for c in entry.requirement_changes)
         why = entry.reason + (f" (requirement {changes})" if changes else "")
-        table.add_row(entry.name, entry.current or "?", entry.next or "-", entry.action, why,
-                      steps)  # fmt: skip
-    console.print(table)
+        rows.append((entry.name, entry.current or "?", entry.next or "-", entry.action, why,
+                     steps))  # fmt: skip
     releasing = len(plan.releases)
-    console.print(f"{releasing} package(s) to release" if releasing else "nothing to release")
+    verdict = f"{releasing} package(s) to release" if releasing else "nothing to release"
+    if not sys.stdout.isatty() or os.environ.get("CI"):
+        # A CI log has no width: every name and reason whole, never cut at 80 columns.
+        for line in render.plain_table(_PLAN_COLUMNS, rows):
+            typer.echo(line)
+        typer.echo(verdict)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(*_PLAN_COLUMNS)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(verdict)
 
 
 def plan(
@@ -97,6 +117,7 @@ def plan(
     index_url: str = IndexUrlOption,
     bump: str = BumpOption,
     dev: int = DevOption,
+    final: bool = FinalOption,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Show what `pubkit release` would do; changes nothing."""
@@ -108,6 +129,7 @@ def plan(
         bump=cast("BumpPart | None", bump),
         dev_build=dev,
         only=tuple(ws.package(name).normalized for name in packages or ()),
+        final=final,
     )
     result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws)))
     for warning in result.warnings:
@@ -116,6 +138,22 @@ def plan(
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _render(result)
+
+
+def graph(
+    workspace: Path = WorkspaceOption,
+    fmt: str = typer.Option(
+        "text", "--format", help="text (one line per dependency), dot (Graphviz) or mermaid."
+    ),
+) -> None:
+    """Print the dependency graph of the workspace's packages."""
+    from pubkit.releasing.core.graph import DependencyGraph
+    from pubkit.releasing.core.graph_render import GRAPH_FORMATS, render_graph
+
+    if fmt not in GRAPH_FORMATS:
+        raise UsageError(f"--format {fmt!r} is unknown; use one of {', '.join(GRAPH_FORMATS)}")
+    ws = _load(workspace)
+    typer.echo(render_graph(DependencyGraph(ws), fmt), nl=False)
 
 
 def build(
@@ -232,6 +270,7 @@ def release(
     upload_url: str = UploadUrlOption,
     bump: str = BumpOption,
     dev: int = DevOption,
+    final: bool = FinalOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Packages released in parallel."),
     push: bool = typer.Option(False, "--push", help="Push the tags (and release commit)."),
@@ -261,6 +300,7 @@ def release(
                 bump=cast("BumpPart | None", bump),
                 dev_build=dev,
                 only=tuple(ws.package(name).normalized for name in packages or ()),
+                final=final,
             ),
             index_url=url,
             upload_url=upload,

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -110,6 +111,15 @@ class LiveProgress:
                     row[3] = event.detail
             if self._live is not None:
                 self._live.update(self._table())
+
+
+def plain_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns, nothing cut (the last column is not padded)."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
 
 
 def summary_lines(result: ReleaseResult) -> list[str]:
