@@ -241,12 +241,11 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                                             version)  # fmt: skip
                 uploaded, already = published.uploaded, published.already_there
                 did.append(f"uploaded {len(uploaded)}, already on the index {len(already)}")
-        if "tag" in entry.steps:
+        # A lockstep group's one tag is written once all its members are through.
+        if "tag" in entry.steps and context.workspace.group_of(name) is None:
             context.ensure_commit()
             spec = context.workspace.tag_spec(name)
             with recorder.step("tag") as did, context.git_lock:
-                # A lockstep group's members share one tag: the first writes it, the others
-                # find it on the same commit (a no-op).
                 tag = tag_release(context.git, spec.format, spec.name, version)
                 did.append(tag)
     except Exception as error:
@@ -384,7 +383,7 @@ def release(
             context.workspace = _reload(workspace)
         if originals and will_commit:
             context.pending_commit = (sorted(originals), commit_message(plan))
-        results = _schedule(context, plan)
+        results = _tag_groups(context, plan, _schedule(context, plan))
     finally:
         if dev_build or context.pending_commit is not None:
             # A branch build, or a run that published nothing, leaves the tree as it was.
@@ -475,6 +474,35 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
     for entry in plan.entries:
         ordered.append(results.get(entry.name) or _unrun(entry, "skipped"))
     return tuple(ordered)
+
+
+def _tag_groups(
+    context: _Context, plan: ReleasePlan, results: tuple[PackageResult, ...]
+) -> tuple[PackageResult, ...]:
+    """Write the one tag of each lockstep group whose releasing members all released (a
+    re-run finishes the others and then tags); the members' results name it."""
+    from pubkit.releasing.steps import tag_release
+
+    workspace = context.workspace
+    tagged: dict[str, str] = {}
+    by_name = {result.name: result for result in results}
+    for entry in plan.releases:
+        group = workspace.group_of(entry.name)
+        if group is None or group in tagged or "tag" not in entry.steps:
+            continue
+        members = [e for e in plan.releases if workspace.group_of(e.name) == group]
+        if all(by_name[m.name].status == "released" for m in members):
+            context.ensure_commit()
+            spec = workspace.tag_spec(entry.name)
+            assert entry.next is not None
+            with context.git_lock:
+                tagged[group] = tag_release(context.git, spec.format, spec.name, entry.next)
+    return tuple(
+        replace(result, tag=tagged[group])
+        if (group := workspace.group_of(result.name)) in tagged and result.status == "released"
+        else result
+        for result in results
+    )
 
 
 def _push(

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from packaging.version import Version
+
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 
 _NAMED = (
@@ -66,8 +68,9 @@ def _candidates(name: str, shorts: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _explained(fmt: str, name: str, tags: Sequence[str]) -> list[str]:
+    """The tags ``fmt`` writes for ``name``, newest version first."""
     tag_format = TagFormat(fmt)
-    matched = []
+    matched: list[tuple[Version, str]] = []
     for tag in tags:
         parsed = tag_format.parse(tag, name)
         if (
@@ -75,8 +78,8 @@ def _explained(fmt: str, name: str, tags: Sequence[str]) -> list[str]:
             and not parsed.version.local
             and tag_format.render(name, parsed.version) == tag
         ):
-            matched.append(tag)
-    return matched
+            matched.append((parsed.version, tag))
+    return [tag for _, tag in sorted(matched, reverse=True)]
 
 
 @dataclass(frozen=True)
