@@ -307,10 +307,28 @@ def _write_versions(
                 if widen_requirements(context.workspace, package, widened):
                     did.append("requires " + ", ".join(widened.values()))
             steps[entry.name] = recorder.steps[0]
+        _update_locks(context, plan, originals)
     except BaseException:
         _restore(originals)
         raise
     return originals, steps
+
+
+def _update_locks(context: _Context, plan: ReleasePlan, originals: dict[Path, str]) -> None:
+    """Move the workspace packages' versions in uv.lock, poetry.lock and pdm.lock too, so
+    the release commit leaves them true (``uv lock --check`` passes)."""
+    from pubkit.releasing.lock_files import lock_files, update_lock
+
+    versions = {e.name: e.next for e in plan.releases
+                if e.next is not None and e.next != e.current}  # fmt: skip
+    if not versions or not originals:
+        return
+    workspace = context.workspace
+    dirs = [workspace.root / p.path for p in workspace.packages]
+    for path in lock_files(workspace.root, dirs):
+        text = path.read_text(encoding="utf-8")
+        if update_lock(path, versions):
+            originals.setdefault(path, text)
 
 
 def _restore(originals: dict[Path, str]) -> None:

@@ -209,3 +209,81 @@ def test_the_commit_message_is_short() -> None:
     subject, _, body = many.partition("\n\n")
     assert subject == "release: 24 packages"
     assert body.splitlines()[0] == "- p0 1.1" and len(body.splitlines()) == 24
+
+
+# --- lock files ---------------------------------------------------------------------------------
+
+UV_LOCK = """\
+version = 1
+revision = 5
+requires-python = ">=3.11"
+
+[manifest]
+members = ["lib-a", "lib-b"]
+
+[[package]]
+name = "lib-a"
+version = "0.1.0"
+source = { editable = "libs/a" }
+
+[[package]]
+name = "lib-b"
+version = "0.2.0"
+source = { editable = "libs/b" }
+dependencies = [
+    { name = "lib-a" },
+]
+
+[package.metadata]
+requires-dist = [{ name = "lib-a", editable = "libs/a" }]
+"""
+
+
+def test_lock_files_follow_the_released_versions(tmp_path: Path) -> None:
+    from pubkit.releasing.lock_files import lock_files, update_lock
+
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    (tmp_path / "libs" / "b").mkdir(parents=True)
+    (tmp_path / "libs" / "b" / "poetry.lock").write_text(
+        '[[package]]\nname = "lib_a"\nversion = "0.1.0"\n\n[package.source]\ntype = "directory"\n'
+        'url = "../a"\n\n[[package]]\nname = "requests"\nversion = "0.1.0"\n')
+    (tmp_path / "pdm.lock").write_text(
+        '[[package]]\nname = "lib-a"\nversion = "0.1.0"\npath = "./libs/a"\n')
+    found = lock_files(tmp_path, [tmp_path / "libs" / "a", tmp_path / "libs" / "b"])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "uv.lock", "pdm.lock", "libs/b/poetry.lock"]
+    for path in found:
+        assert update_lock(path, {"lib-a": "0.2.0", "requests": "9.9"})
+        assert not update_lock(path, {"lib-a": "0.2.0"})  # already there
+    assert (tmp_path / "uv.lock").read_text() == UV_LOCK.replace(
+        'version = "0.1.0"', 'version = "0.2.0"')
+    poetry = (tmp_path / "libs" / "b" / "poetry.lock").read_text()
+    # A package from an index is a released version: never touched.
+    assert 'name = "lib_a"\nversion = "0.2.0"' in poetry
+    assert 'name = "requests"\nversion = "0.1.0"' in poetry
+
+
+def test_an_edited_uv_lock_passes_uv_lock_check(tmp_path: Path) -> None:
+    import subprocess
+
+    from pubkit.releasing.lock_files import update_lock
+
+    try:
+        import uv
+    except ImportError:
+        pytest.skip("uv is not installed: `pip install uv` to run this check")
+    for name, version in (("lib-a", "0.2.0"), ("lib-b", "0.2.0")):
+        directory = tmp_path / "libs" / name[-1]
+        directory.mkdir(parents=True)
+        (directory / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.11"\n'
+            + ('dependencies = ["lib-a>=0.1"]\n[tool.uv.sources]\nlib-a = { workspace = true }\n'
+               if name == "lib-b" else "dependencies = []\n")
+            + '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["libs/*"]\n')
+    (tmp_path / "uv.lock").write_text(UV_LOCK)  # lib-a 0.1.0: stale
+    check = [uv.find_uv_bin(), "lock", "--check", "--offline", "--directory", str(tmp_path)]
+    assert subprocess.run(check, capture_output=True, check=False).returncode != 0
+    update_lock(tmp_path / "uv.lock", {"lib-a": "0.2.0"})
+    result = subprocess.run(check, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
