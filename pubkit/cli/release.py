@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -322,10 +324,15 @@ def release(
             if render.interactive():
                 progress = render.LiveProgress(preview(ws, options.plan, index=index_reader(
                     options.index_url)))  # fmt: skip
-            with progress:
+            with progress, _cancel_on_signals():
                 result = run_release(ws, options, on_event=progress)
     except PubkitError as error:
         _write_failure(error, json_file, junit_file)
+        from pubkit.releasing.adapters.process import CANCELLATION
+
+        if CANCELLATION.signal is not None:  # stopped while planning
+            typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(128 + CANCELLATION.signal) from None
         raise
     for warning in result.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -337,6 +344,25 @@ def release(
         render.write_junit(result, junit_file)
     if not result.ok:
         raise typer.Exit(result.exit_code)
+
+
+@contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) and SIGINT stop the children's process groups; the run
+    then winds down: temporary venvs go, the summary and the result files are written."""
+    import signal
+
+    from pubkit.releasing.adapters.process import CANCELLATION
+
+    def on_signal(signum: int, _frame: object) -> None:
+        CANCELLATION.cancel(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _write_failure(error: PubkitError, json_file: Path | None, junit_file: Path | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -129,7 +130,7 @@ def summary_lines(result: ReleaseResult) -> list[str]:
         if package.status == "skipped":
             continue
         line = f"{package.status:<9} {package.name} {package.version or ''}".rstrip()
-        if package.status in ("failed", "blocked"):
+        if package.status in ("failed", "blocked", "cancelled"):
             line += f": {package.reason}"
         elif package.uploaded or package.already_there or package.tag:
             parts = [f"uploaded {len(package.uploaded)}"]
@@ -140,8 +141,12 @@ def summary_lines(result: ReleaseResult) -> list[str]:
             line += f" ({', '.join(parts)})"
         lines.append(line)
     released = len(result.by_status("released"))
-    stopped = len(result.by_status("failed")) + len(result.by_status("blocked"))
-    if result.dry_run:
+    stopped = sum(len(result.by_status(s)) for s in ("failed", "blocked", "cancelled"))
+    if result.cancelled is not None:
+        name = signal.Signals(result.cancelled).name
+        lines.append(f"cancelled by {name}: {released} package(s) released, {stopped} not;"
+                     " re-run `pubkit release` to finish (it uploads nothing twice)")  # fmt: skip
+    elif result.dry_run:
         lines.append(f"dry run: {len(result.by_status('planned'))} package(s) would be released;"
                      " nothing was changed")  # fmt: skip
     elif not released and not stopped:

@@ -18,6 +18,7 @@ Every step is safe to repeat, and the plan finishes what an earlier run started 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from pubkit.errors import PubkitError, UsageError
 from pubkit.releasing.adapters.builder import Builder, PypaBuilder
 from pubkit.releasing.adapters.git import Git
 from pubkit.releasing.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.releasing.adapters.process import CANCELLATION
 from pubkit.releasing.adapters.publisher import TwinePublisher
 from pubkit.releasing.adapters.tester import VenvTester
 from pubkit.releasing.core.events import (
@@ -110,13 +112,18 @@ class ReleaseResult:
     seconds: float
     commit: str | None = None  # the release commit holding the new versions, if any
     pushed: tuple[str, ...] = ()
+    cancelled: int | None = None  # the signal that stopped the run (SIGTERM, SIGINT)
 
     @property
     def ok(self) -> bool:
-        return all(package.status not in ("failed", "blocked") for package in self.packages)
+        return self.cancelled is None and all(
+            package.status not in ("failed", "blocked", "cancelled") for package in self.packages
+        )
 
     @property
     def exit_code(self) -> int:
+        if self.cancelled is not None:
+            return 128 + self.cancelled  # 143 for SIGTERM, 130 for SIGINT, as shells do
         return 0 if self.ok else 1
 
     def package(self, name: str) -> PackageResult:
@@ -133,6 +140,7 @@ class ReleaseResult:
             "seconds": round(self.seconds, 3),
             "commit": self.commit,
             "pushed": list(self.pushed),
+            "cancelled": signal.Signals(self.cancelled).name if self.cancelled else None,
             "packages": [package.to_dict() for package in self.packages],
             "warnings": list(self.plan.warnings),
         }
@@ -252,7 +260,8 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
         reason = (error.message if isinstance(error, PubkitError)
                   else f"{type(error).__name__}: {error}")  # fmt: skip
         failed = recorder.steps[-1].step if recorder.steps else "release"
-        return PackageResult(name, entry.current, version, "failed", f"{failed}: {reason}",
+        status: PackageStatus = "cancelled" if CANCELLATION.cancelled() else "failed"
+        return PackageResult(name, entry.current, version, status, f"{failed}: {reason}",
                              tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
     return PackageResult(name, entry.current, version, "released", entry.reason,
                          tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
@@ -395,6 +404,12 @@ def release(
             "HEAD is detached, so pubkit cannot tell which branch to push its release commit"
             " to; check out the branch (git checkout -B BRANCH), or pass --no-commit"
         )
+    preflight(context, plan)
+    if CANCELLATION.cancelled():  # stopped while planning: nothing written, nothing started
+        cancelled = tuple(_unrun(e, "cancelled", "not started: the run was cancelled")
+                          if e.next else _unrun(e, "skipped") for e in plan.entries)  # fmt: skip
+        return ReleaseResult(plan, cancelled, False, time.monotonic() - started,
+                             cancelled=CANCELLATION.signal)  # fmt: skip
     originals, version_steps = _write_versions(context, plan)
     try:
         if originals:
@@ -414,8 +429,36 @@ def release(
         if result.name in version_steps else result
         for result in results
     )  # fmt: skip
-    pushed = _push(context, results, commit) if options.push else ()
-    return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed)
+    push = options.push and not CANCELLATION.cancelled()
+    pushed = _push(context, results, commit) if push else ()
+    return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed,
+                         CANCELLATION.signal)  # fmt: skip
+
+
+def preflight(context: _Context, plan: ReleasePlan) -> None:
+    """Everything that can be checked before a file is written: the tools, a clean tree when
+    the release commits and tags, and that the upload URL answers and accepts the
+    credentials (the index's listing already did, in planning). Raises the first problem."""
+    import importlib.util
+
+    releasing = plan.releases
+    if not releasing:
+        return
+    missing = [tool for tool, step in (("build", "build"), ("twine", "publish"))
+               if any(step in e.steps for e in releasing)
+               and importlib.util.find_spec(tool) is None]  # fmt: skip
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} is not installed here; pip install {' '.join(missing)}"
+        )
+    tags = any("tag" in e.steps for e in releasing) and context.options.plan.dev_build is None
+    if tags and not context.git.is_clean():
+        raise UsageError(
+            "tracked files have uncommitted changes (see `git status`): the release would build"
+            " them but tag the commit without them; commit or stash them first"
+        )
+    if context.publisher is not None and any("publish" in e.steps for e in releasing):
+        context.publisher.probe()
 
 
 def commit_message(plan: ReleasePlan) -> str:
@@ -468,6 +511,11 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
                             thread_name_prefix="pubkit-release") as pool:  # fmt: skip
         running: dict[Future[PackageResult], str] = {}
         while waiting or running:
+            if CANCELLATION.cancelled():  # SIGTERM/SIGINT: start nothing more
+                for name in waiting:
+                    reason = "not started: the run was cancelled"
+                    results[name] = _unrun(releasing[name], "cancelled", reason)
+                waiting.clear()
             for name in list(waiting):
                 if not needs[name] <= results.keys():
                     continue
@@ -482,7 +530,8 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
                     running[pool.submit(_run_package, context, releasing[name])] = name
             if not running:
                 continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # A timeout, so that a cancellation is seen while the running packages finish.
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 result = future.result()
                 results[running.pop(future)] = result

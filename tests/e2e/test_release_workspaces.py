@@ -228,3 +228,58 @@ def test_release_a_lockstep_group_and_a_vcs_package(server: LiveServer, tmp_path
     assert "released  lock-app 1.1.0" in rerun.stdout
     assert "lock-v1.1.0" in set(git(repo, "tag").split())
     assert git(repo, "log", "-1", "--format=%s").strip() == "fix(app): the test"  # no commit
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
+
+
+def test_sigterm_stops_children_cleans_up_and_reports(server: LiveServer, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.e2e.releasing import release_env, small_repo
+
+    repo = small_repo(tmp_path / "repo", {"slow-core": (), "slow-app": ("slow-core",)})
+    write_package(repo, "slow-core", "1.0.0",
+                  test="import time\n\n\ndef test_slow():\n    time.sleep(300)\n")  # fmt: skip
+    commit(repo, "a slow test")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result_file = tmp_path / "result.json"
+    release = subprocess.Popen(
+        [sys.executable, "-m", "pubkit", "release", "--workspace", str(repo), "--index-url",
+         server.simple_url, "--bump", "minor", "--json", str(result_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**release_env(), "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    tests_dir = str(repo / "packages" / "slow-core" / "tests")
+    deadline = time.monotonic() + 240
+    while not any("pytest" in p for p in _processes_mentioning(tests_dir)):
+        assert release.poll() is None, release.communicate()
+        assert time.monotonic() < deadline, "the slow test never started"
+        time.sleep(0.2)
+    stopped_at = time.monotonic()
+    release.send_signal(signal.SIGTERM)
+    stdout, stderr = release.communicate(timeout=60)
+    assert release.returncode == 143, stdout + stderr
+    assert time.monotonic() - stopped_at < 30  # not the 300 s of the test
+    assert "cancelled by SIGTERM: 0 package(s) released, 2 not" in stdout
+    document = json.loads(result_file.read_text())
+    assert document["cancelled"] == "SIGTERM" and document["exit_code"] == 143
+    statuses = {p["name"]: p["status"] for p in document["packages"]}
+    assert statuses == {"slow-core": "cancelled", "slow-app": "cancelled"}
+    # No orphan: the test's pytest (and its pip) went with the run, and so did its venv.
+    assert _processes_mentioning(tests_dir) == []
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("pubkit-test-")] == []
+    # Nothing was published, so nothing was committed, and the files are as they were.
+    assert git(repo, "log", "-1", "--format=%s").strip() == "a slow test"
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
