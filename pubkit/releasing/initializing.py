@@ -522,6 +522,18 @@ EXAMPLE_DIRS = frozenset({"docs", "doc", "examples", "example", "tests", "test",
                           "fixtures", "benchmarks", "samples", "templates"})  # fmt: skip
 
 
+def _releasable_root(pyproject: Mapping[str, Any]) -> bool:
+    """Whether the root's own [project] is a package to release rather than the workspace's
+    tooling (a virtual uv workspace root, a placeholder version)."""
+    project = pyproject.get("project")
+    tool = pyproject.get("tool")
+    uv = tool.get("uv") if isinstance(tool, Mapping) else None
+    if isinstance(uv, Mapping) and uv.get("package") is False:
+        return False
+    version = project.get("version") if isinstance(project, Mapping) else None
+    return "build-system" in pyproject and version not in ("0", "0.0", "0.0.0")
+
+
 def choose_packages(
     found: Mapping[PurePosixPath, Mapping[str, Any]],
 ) -> tuple[list[Package], list[tuple[PurePosixPath, str]]]:
@@ -532,6 +544,11 @@ def choose_packages(
     packages: dict[str, Package] = {}
     skipped: list[tuple[PurePosixPath, str]] = []
     for directory in sorted(found, key=lambda d: (len(d.parts), d.parts)):
+        if directory == ROOT and not _releasable_root(found[directory]):
+            skipped.append((directory, 'the root\'s [project] looks like workspace tooling (no'
+                            ' [build-system], version "0", or [tool.uv] package = false); add'
+                            ' "." to packages to release it'))  # fmt: skip
+            continue
         inside = EXAMPLE_DIRS.intersection(directory.parts)
         if inside:
             skipped.append((directory, f"under {sorted(inside)[0]}/: an example or fixture"))
