@@ -283,3 +283,48 @@ def test_sigterm_stops_children_cleans_up_and_reports(server: LiveServer, tmp_pa
     # Nothing was published, so nothing was committed, and the files are as they were.
     assert git(repo, "log", "-1", "--format=%s").strip() == "a slow test"
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_preflight_stops_before_anything_is_written(server: LiveServer, tmp_path: Path) -> None:
+    import socket
+
+    from tests.e2e.releasing import release_env, small_repo
+
+    repo = small_repo(tmp_path / "repo", {"pre-core": ()})
+    git(repo, "tag", "-a", "pre-core-v1.0.0", "-m", "1.0.0")
+    write(repo, "packages/pre-core/src/pre_core/extra.py", "X = 1\n")
+    commit(repo, "feat: x")
+    head = git(repo, "rev-parse", "HEAD")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/legacy/"
+
+    def release(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pubkit", "release", "--workspace", str(repo), "--index-url",
+             server.simple_url, "--bump", "minor", *args],
+            capture_output=True, text=True, check=False, timeout=300,
+            env={**release_env(), **env},
+        )  # fmt: skip
+
+    wrong = release(PUBKIT_INDEX_PASSWORD="not-the-password")
+    unreachable = release("--upload-url", closed)
+    not_upload = release("--upload-url", server.simple_url)
+    (repo / "packages/pre-core/pyproject.toml").write_text(
+        (repo / "packages/pre-core/pyproject.toml").read_text() + "\n# local edit\n")
+    dirty = release()
+    for result, message in (
+        (wrong, "the index refused to list pre-core (401)"),
+        (unreachable, f"the upload URL {closed} is unreachable"),
+        (not_upload, "is not an upload endpoint (it answered 405)"),
+        (dirty, "tracked files have uncommitted changes"),
+    ):
+        assert result.returncode in (1, 2), result.stdout + result.stderr
+        assert message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1  # one line
+    # Nothing was built, written or committed by any of them.
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert not (repo / "dist").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=no").strip() == (
+        "M packages/pre-core/pyproject.toml")
+    assert "1.1.0" not in (repo / "packages/pre-core/pyproject.toml").read_text()

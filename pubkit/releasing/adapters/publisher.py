@@ -68,9 +68,12 @@ class TwinePublisher:
                 f"no credentials for uploading to {shown}; set PUBKIT_INDEX_USERNAME and"
                 " PUBKIT_INDEX_PASSWORD (or PUBKIT_INDEX_TOKEN)"
             )
+        # Marked, so that proxies and logs can tell it from an upload; servers ignore it.
+        separator = "&" if "?" in self.upload_url else "?"
         try:
             response = requests.post(
-                self.upload_url, data=b"", headers={"Content-Type": "text/plain"},
+                f"{self.upload_url}{separator}pubkit-preflight=1", data=b"",
+                headers={"Content-Type": "text/plain"},
                 auth=(self.credentials.username, self.credentials.password), timeout=timeout,
             )  # fmt: skip
         except requests.RequestException as error:
