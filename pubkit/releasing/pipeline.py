@@ -234,7 +234,7 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 outcome = test_package(
                     context.workspace, package, dist_dir.parent,
                     context.under_root(context.options.reports_dir), context.tester,
-                    index_url=context.options.index_url,
+                    index_url=context.options.index_url, version=version,
                 )  # fmt: skip
                 junit = outcome.junit
                 if not outcome.passed:

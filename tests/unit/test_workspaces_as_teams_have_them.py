@@ -115,6 +115,7 @@ def test_semver_refusals() -> None:
 def test_vcs_builds_are_told_their_version() -> None:
     env = vcs_build_env("hv.pkg-name", "0.2.0")
     assert env["SETUPTOOLS_SCM_PRETEND_VERSION_FOR_HV_PKG_NAME"] == "0.2.0"
+    assert env["SETUPTOOLS_SCM_PRETEND_VERSION"] == "0.2.0"  # hatch-vcs reads only this one
     assert env["UV_DYNAMIC_VERSIONING_BYPASS"] == "0.2.0"
 
 

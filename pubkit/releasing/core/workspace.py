@@ -363,9 +363,12 @@ class VersionSource:
 
 def vcs_build_env(name: str, version: str) -> dict[str, str]:
     """What tells a VCS version plugin to build ``version`` whatever git says (the tag is
-    written only after the upload): setuptools-scm and hatch-vcs, uv-dynamic-versioning, pdm."""
+    written only after the upload): setuptools-scm and hatch-vcs, uv-dynamic-versioning, pdm.
+    The environment is the one build's alone, so the unnamed variable is safe too (hatch-vcs
+    does not pass the project name that the ``_FOR_`` variant needs)."""
     upper = re.sub(r"[-_.]+", "_", name).upper()
     return {
+        "SETUPTOOLS_SCM_PRETEND_VERSION": version,
         f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{upper}": version,
         "UV_DYNAMIC_VERSIONING_BYPASS": version,
         "PDM_BUILD_SCM_VERSION": version,
