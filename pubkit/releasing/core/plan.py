@@ -304,8 +304,8 @@ def _follow_dependencies(
         for edge in graph.edges_from(name)
         if edge.kind in METADATA_KINDS and nexts.get(edge.dependency) is not None
     )
-    if not released:
-        return decision
+    if not released or (options.strategy == "manual" and options.dev_build is None):
+        return decision  # manual: the versions in the files decide, and the reason stands
     if workspace.config.dependents == "always" and options.dev_build is None:
         return _release(facts, _smallest_bump(facts, options),
                         f"dependents = \"always\": {', '.join(released)} is released")  # fmt: skip
