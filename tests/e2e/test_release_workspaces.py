@@ -219,7 +219,7 @@ def test_release_a_lockstep_group_and_a_vcs_package(server: LiveServer, tmp_path
     # tag waits until every member is released.
     assert set(git(repo, "tag").split()) == {"lock-v1.0.0", "vcs-tool-v0.1.0", "vcs-tool-v0.2.0"}
     assert "0.2.0" not in (repo / "packages/vcs-tool/pyproject.toml").read_text()
-    assert "0.2.0" in {name.split("-")[2] for name in files_by_name(server, "vcs-tool")}
+    assert "vcs_tool-0.2.0.tar.gz" in files_by_name(server, "vcs-tool")
 
     write_package(repo, "lock-app", "1.1.0", "lock-core==1.1.0")  # the fix
     commit(repo, "fix(app): the test")
@@ -314,7 +314,9 @@ def test_preflight_stops_before_anything_is_written(server: LiveServer, tmp_path
         (repo / "packages/pre-core/pyproject.toml").read_text() + "\n# local edit\n")
     dirty = release()
     for result, message in (
-        (wrong, "the index refused to list pre-core (401)"),
+        # The index lists its public projects whatever the password: the upload probe is
+        # what finds it wrong, before the build rather than at the upload.
+        (wrong, "the index refused the upload credentials (401"),
         (unreachable, f"the upload URL {closed} is unreachable"),
         (not_upload, "is not an upload endpoint (it answered 405)"),
         (dirty, "tracked files have uncommitted changes"),
