@@ -16,7 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
-from pubkit.releasing.core.versioning import semver_from_pep440
+from pubkit.releasing.core.version_sources import semver_from_pep440
 from pubkit.releasing.core.workspace import Package, Workspace
 from pubkit.releasing.workspace_files import version_file, version_span
 

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pubkit.errors import ConfigurationError
-from pubkit.releasing.core.versioning import pep440_from_semver
+from pubkit.releasing.core.version_sources import pep440_from_semver
 from pubkit.releasing.core.workspace import (
     ROOT,
     Package,

@@ -14,7 +14,7 @@ from pubkit.releasing.core.adopt import adopt_tags
 from pubkit.releasing.core.graph import DependencyGraph
 from pubkit.releasing.core.graph_render import render_graph
 from pubkit.releasing.core.plan import PackageFacts, PlanOptions, make_plan
-from pubkit.releasing.core.versioning import pep440_from_semver, semver_from_pep440
+from pubkit.releasing.core.version_sources import pep440_from_semver, semver_from_pep440
 from pubkit.releasing.core.workspace import (
     build_workspace,
     package_from_pyproject,

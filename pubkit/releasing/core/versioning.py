@@ -60,9 +60,8 @@ __all__ = [
     "parse_conventional_commit",
     "parse_tag",
     "parse_version",
-    "pep440_from_semver",
+    "releasable",
     "satisfies",
-    "semver_from_pep440",
     "tag_name",
     "widen_requirement",
 ]
@@ -95,7 +94,7 @@ def parse_version(value: str | Version) -> Version:
         ) from None
 
 
-def _releasable(value: str | Version) -> Version:
+def releasable(value: str | Version) -> Version:
     """A version that may be uploaded to an index: PEP 440 and without a local label."""
     version = parse_version(value)
     if version.local is not None:
@@ -162,7 +161,7 @@ def bump(version: str | Version, part: BumpPart, *, final: bool = False) -> Vers
 
     The rules are in this module's docstring; ``final`` ends a pre-release series.
     """
-    current = _releasable(version)
+    current = releasable(version)
     if part == "major" or part == "minor" or part == "patch":
         if current.pre is not None and not final:
             return _bump_pre_release(current, part)
@@ -202,68 +201,13 @@ def dev_version(base: str | Version, build_number: int) -> Version:
             f"the build number must be a whole number of 0 or more, not {build_number!r}; "
             "pass the CI build number (e.g. $BUILD_NUMBER or $CIRCLE_BUILD_NUM)"
         )
-    current = _releasable(base)
+    current = releasable(base)
     if current.dev is not None:
         return _make(current.epoch, current.release, current.pre, current.post, build_number)
     if current.pre is not None:
         return _make(current.epoch, current.release, _next_pre(current), dev=build_number)
     patch = _bump_release(current, "patch")
     return _make(patch.epoch, patch.release, dev=build_number)
-
-
-# ------------------------------------------------------------------ semver (Cargo.toml)
-
-_SEMVER = re.compile(
-    r"(?P<release>\d+\.\d+\.\d+)(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?"
-)
-_SEMVER_PRE = re.compile(r"(?P<phase>alpha|a|beta|b|rc|c)\.?(?P<number>\d+)")
-_SEMVER_DEV = re.compile(r"dev\.?(?P<number>\d+)")
-_PHASES = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "rc": "rc", "c": "rc"}
-_SEMVER_PHASES = {"a": "alpha", "b": "beta", "rc": "rc"}
-
-
-def pep440_from_semver(value: str, where: str = "Cargo.toml") -> str:
-    """A Cargo (semver) version as PEP 440, as maturin converts it: ``1.2.3-beta.1`` ->
-    ``1.2.3b1``, ``1.2.3-dev.4`` -> ``1.2.3.dev4``; ConfigurationError when it has none."""
-    match = _SEMVER.fullmatch(value.strip())
-    if match is None or match["build"]:
-        raise ConfigurationError(
-            f"{where} version {value!r} is not a semver version pubkit can release; "
-            "use e.g. 1.2.3 or 1.2.3-beta.1"
-        )
-    text = match["release"]
-    pre = match["pre"]
-    if pre:
-        phase, dev = _SEMVER_PRE.fullmatch(pre), _SEMVER_DEV.fullmatch(pre)
-        if phase:
-            text += _PHASES[phase["phase"]] + phase["number"]
-        elif dev:
-            text += f".dev{dev['number']}"
-        else:
-            raise ConfigurationError(
-                f"{where} version {value!r} has a pre-release label PEP 440 cannot express; "
-                "use alpha.N, beta.N, rc.N or dev.N"
-            )
-    return str(Version(text))
-
-
-def semver_from_pep440(value: str | Version) -> str:
-    """A PEP 440 version spelled for Cargo.toml (the inverse of :func:`pep440_from_semver`)."""
-    version = _releasable(value)
-    if version.epoch or version.post is not None or (version.pre and version.dev is not None):
-        raise UsageError(
-            f"{version} cannot be written to a Cargo.toml: semver has no epoch, post release or"
-            " dev build of a pre-release; choose a version such as 1.2.3, 1.2.3b1 or 1.2.3.dev1"
-        )
-    release = [*version.release[:3], *[0] * (3 - len(version.release[:3]))]
-    if len(version.release) > 3 and any(version.release[3:]):
-        raise UsageError(f"{version} has more than three release parts; semver has three")
-    text = ".".join(str(part) for part in release)
-    if version.pre is not None:
-        text += f"-{_SEMVER_PHASES[version.pre[0]]}.{version.pre[1]}"
-    elif version.dev is not None:
-        text += f"-dev.{version.dev}"
-    return text
 
 
 # ------------------------------------------------------------------------------- tags
@@ -356,7 +300,7 @@ class TagFormat:
                 f"{name!r} is not a valid project name; use letters, digits and . _ - "
                 "(starting and ending with a letter or digit)"
             )
-        values = {"name": normalize_name(name), "version": str(_releasable(version))}
+        values = {"name": normalize_name(name), "version": str(releasable(version))}
         literals, fields = _split_format(self.template)
         return literals[0] + "".join(
             values[field] + literal for field, literal in zip(fields, literals[1:], strict=True)
@@ -578,7 +522,7 @@ def next_version_conventional(
     final: bool = False,
 ) -> Version | None:
     """``current`` bumped as the commits ask, or None when they ask for no release."""
-    version = _releasable(current)
+    version = releasable(current)
     part = bump_for_commits(messages, version, major_zero_breaking=major_zero_breaking)
     return bump(version, part, final=final) if part is not None else None
 
@@ -649,7 +593,7 @@ def widen_requirement(requirement: Requirement, new_version: str | Version) -> R
     - ``==X`` / ``===X`` (exact pins) -> ``==new`` / ``===new``: a pin follows the release;
     - ``>=X``, ``>X``, ``!=X`` are never changed: UsageError.
     """
-    version = _releasable(new_version)
+    version = releasable(new_version)
     if satisfies(requirement, version):
         return requirement
     clauses: list[str] = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
-import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,37 @@ from pubkit.releasing.core.lockstep import (
     parse_tag_formats,
     resolve,
 )
+from pubkit.releasing.core.toml_values import expect_str, expect_str_list, table, toml_type
+from pubkit.releasing.core.version_sources import (
+    STATIC_VERSION,
+    VersionKind,
+    VersionSource,
+    dynamic_version,
+    vcs_build_env,
+)
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
+
+__all__ = [
+    "DEPENDENTS_POLICIES",
+    "ROOT",
+    "STATIC_VERSION",
+    "VERSION_STRATEGIES",
+    "DependentsPolicy",
+    "Package",
+    "VersionKind",
+    "VersionSource",
+    "VersionStrategy",
+    "Workspace",
+    "WorkspaceConfig",
+    "build_workspace",
+    "glob_match",
+    "match_package_dirs",
+    "package_from_pyproject",
+    "parse_config",
+    "unknown_package_message",
+    "uv_workspace_globs",
+    "vcs_build_env",
+]
 
 VersionStrategy = Literal["manual", "bump", "conventional"]
 VERSION_STRATEGIES: tuple[str, ...] = get_args(VersionStrategy)
@@ -128,38 +157,6 @@ class WorkspaceConfig:
         return any(glob_match(pattern, path_in_package) for pattern in self.exclude)
 
 
-def _toml_type(value: object) -> str:
-    """The TOML name of a parsed value's type, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-def _expect_str(value: object, what: str, example: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"{what} must be a string, not {_toml_type(value)}; e.g. {example}"
-        )
-    return value
-
-
-def _expect_str_list(value: object, what: str, example: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        got = "an array with non-strings" if isinstance(value, list | tuple) else _toml_type(value)
-        raise ConfigurationError(f"{what} must be an array of strings, not {got}; e.g. {example}")
-    return tuple(value)
-
-
 def _relative_glob(pattern: str, what: str) -> str:
     path = PurePosixPath(pattern)
     if not pattern.strip() or path.is_absolute() or ".." in path.parts:
@@ -171,7 +168,7 @@ def _relative_glob(pattern: str, what: str) -> str:
 
 
 def _parse_globs(value: object, what: str, example: str) -> tuple[str, ...]:
-    return tuple(_relative_glob(p, what) for p in _expect_str_list(value, what, example))
+    return tuple(_relative_glob(p, what) for p in expect_str_list(value, what, example))
 
 
 def _parse_packages(value: object, what: str) -> tuple[str, ...]:
@@ -192,7 +189,7 @@ def _parse_packages_exclude(value: object, what: str) -> tuple[str, ...]:
 
 
 def _parse_dependents(value: object, what: str) -> str:
-    policy = _expect_str(value, what, 'dependents = "always"')
+    policy = expect_str(value, what, 'dependents = "always"')
     if policy not in DEPENDENTS_POLICIES:
         raise ConfigurationError(
             f"{what} {policy!r} is unknown; use one of {', '.join(DEPENDENTS_POLICIES)}"
@@ -201,7 +198,7 @@ def _parse_dependents(value: object, what: str) -> str:
 
 
 def _parse_index_url(value: object, what: str) -> str:
-    url = _expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
+    url = expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         # The value is not echoed: it may carry credentials.
@@ -210,7 +207,7 @@ def _parse_index_url(value: object, what: str) -> str:
 
 
 def _parse_tag_format(value: object, what: str) -> str:
-    fmt = _expect_str(value, what, f"tag-format = {DEFAULT_TAG_FORMAT!r}")
+    fmt = expect_str(value, what, f"tag-format = {DEFAULT_TAG_FORMAT!r}")
     # versioning owns the tag rules (fields, separators, what git allows in a ref): checked
     # now because tags are written after the upload, too late to find out.
     try:
@@ -222,7 +219,7 @@ def _parse_tag_format(value: object, what: str) -> str:
 
 
 def _parse_version_strategy(value: object, what: str) -> str:
-    strategy = _expect_str(value, what, 'version-strategy = "manual"')
+    strategy = expect_str(value, what, 'version-strategy = "manual"')
     if strategy not in VERSION_STRATEGIES:
         raise ConfigurationError(
             f"{what} {strategy!r} is unknown; use one of {', '.join(VERSION_STRATEGIES)}"
@@ -239,14 +236,14 @@ def _parse_test_command(value: object, what: str) -> tuple[str, ...]:
                 f"{what} cannot be split ({error}); check its quotes"
             ) from None
     else:
-        command = _expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
+        command = expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
     if not command:
         raise ConfigurationError(f'{what} is empty; e.g. test-command = "pytest -q"')
     return command
 
 
 def _parse_test_extras(value: object, what: str) -> tuple[str, ...]:
-    return _expect_str_list(value, what, 'test-extras = ["test"]')
+    return expect_str_list(value, what, 'test-extras = ["test"]')
 
 
 # TOML key -> (dataclass field, parser)
@@ -333,53 +330,6 @@ def parse_config(
 # ---------------------------------------------------------------------------------------------
 # Packages
 
-VersionKind = Literal["static", "python", "text", "vcs", "cargo"]
-
-
-@dataclass(frozen=True)
-class VersionSource:
-    """Where a package's version is declared, so that a later step can read and rewrite it.
-
-    - ``static``: ``[project] version`` in the package's pyproject.toml;
-    - ``python``: an assignment ``NAME = "1.2.3"`` in a Python file, NAME one of ``attributes``
-      (``pattern`` is hatch's own regex when the project sets one);
-    - ``text``: a file that holds nothing but the version (setuptools ``file``);
-    - ``vcs``: derived from git tags (setuptools-scm, hatch-vcs, uv-dynamic-versioning, pdm
-      scm): no file to write; the release tag is the version, and the build is told it;
-    - ``cargo``: ``[package] version`` of a Cargo.toml (maturin), semver spelled.
-
-    ``files`` are relative to the package directory. When the build backend picks among
-    several files at build time (setuptools ``attr`` looks for ``pkg.py`` or
-    ``pkg/__init__.py``, with or without ``src/``), all are listed, likeliest first; the
-    reader uses the first that exists.
-    """
-
-    kind: VersionKind
-    backend: str  # the table that declared it: project, setuptools, hatch, pdm, flit, scm
-    files: tuple[PurePosixPath, ...] = ()
-    attributes: tuple[str, ...] = ()
-    pattern: str | None = None
-
-
-def vcs_build_env(name: str, version: str) -> dict[str, str]:
-    """What tells a VCS version plugin to build ``version`` whatever git says (the tag is
-    written only after the upload): setuptools-scm and hatch-vcs, uv-dynamic-versioning, pdm.
-    The environment is the one build's alone, so the unnamed variable is safe too (hatch-vcs
-    does not pass the project name that the ``_FOR_`` variant needs)."""
-    upper = re.sub(r"[-_.]+", "_", name).upper()
-    return {
-        "SETUPTOOLS_SCM_PRETEND_VERSION": version,
-        f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{upper}": version,
-        "UV_DYNAMIC_VERSIONING_BYPASS": version,
-        "PDM_BUILD_SCM_VERSION": version,
-    }
-
-
-STATIC_VERSION = VersionSource("static", "project", (PurePosixPath("pyproject.toml"),))
-# hatch's default regex accepts either name.
-_HATCH_ATTRIBUTES = ("__version__", "VERSION")
-
-
 def _frozen_groups(
     groups: Mapping[str, tuple[Requirement, ...]],
 ) -> Mapping[str, tuple[Requirement, ...]]:
@@ -425,163 +375,8 @@ class Package:
         return self.path / "pyproject.toml"
 
 
-def _inside_package(value: object, what: str) -> PurePosixPath:
-    text = _expect_str(value, what, '"src/pkg/__init__.py"')
-    path = PurePosixPath(text)
-    if path.is_absolute() or ".." in path.parts:
-        # A later step rewrites the version file: it must belong to this package alone.
-        raise ConfigurationError(
-            f"{what} {text!r} points outside the package; keep the version file inside it"
-        )
-    return path
-
-
-def _relative_file(value: object, where: str, key: str) -> PurePosixPath:
-    path = _inside_package(value, f"{where} {key}")
-    if not path.parts:
-        raise ConfigurationError(f'{where} {key} names no file; e.g. "src/pkg/__about__.py"')
-    return path
-
-
-def _table(mapping: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = mapping.get(key, {})
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} [{key}] must be a table, not {_toml_type(value)}")
-    return value
-
-
-def _setuptools_attr(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.setuptools.dynamic] version attr"
-    text = _expect_str(spec, what, 'version = {attr = "pkg.__version__"}').strip()
-    module, _, attribute = text.rpartition(".")
-    parts = module.split(".")
-    if not module or not attribute.isidentifier() or not all(p.isidentifier() for p in parts):
-        raise ConfigurationError(f"{what} {text!r} is not module.attribute; e.g. pkg.__version__")
-    package_dir = setuptools.get("package-dir", {})
-    if not isinstance(package_dir, Mapping):
-        raise ConfigurationError(f"{where} [tool.setuptools] package-dir must be a table")
-    bases: list[PurePosixPath] = []
-    # setuptools maps the longest dotted prefix of the module it finds in package-dir
-    # ("" being the root of all of them) and appends the rest of the module's path.
-    for i in range(len(parts), -1, -1):
-        prefix = ".".join(parts[:i])
-        if prefix in package_dir:
-            base = _inside_package(package_dir[prefix], f"{where} [tool.setuptools] package-dir")
-            bases = [base.joinpath(*parts[i:])]
-            break
-    else:
-        # Without package-dir, setuptools' discovery accepts a flat or a src layout.
-        bases = [PurePosixPath(*parts), PurePosixPath("src", *parts)]
-    files = tuple(f for b in bases for f in (b.parent / f"{b.name}.py", b / "__init__.py"))
-    return VersionSource("python", "setuptools", files, (attribute,))
-
-
-def _setuptools_version(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.setuptools.dynamic] version"
-    if isinstance(spec, Mapping) and "attr" in spec:
-        return _setuptools_attr(spec["attr"], setuptools, where)
-    if isinstance(spec, Mapping) and "file" in spec:
-        files = spec["file"]
-        if isinstance(files, list) and len(files) == 1:
-            files = files[0]  # setuptools concatenates a list; one file is all we can rewrite
-        return VersionSource("text", "setuptools", (_relative_file(files, what, "file"),))
-    raise ConfigurationError(f'{what} must be {{attr = "pkg.__version__"}} or {{file = "VERSION"}}')
-
-
-def _hatch_version(spec: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.hatch.version]"
-    source = spec.get("source", "regex")
-    if source == "vcs":
-        return VersionSource("vcs", "hatch")
-    if source == "uv-dynamic-versioning":
-        return VersionSource("vcs", "uv-dynamic-versioning")
-    if source not in ("regex", "code") or "path" not in spec:
-        raise ConfigurationError(
-            f'{what} source {source!r} is not supported; use path = "src/pkg/__about__.py"'
-        )
-    path = _relative_file(spec["path"], what, "path")
-    if source == "code":
-        expression = spec.get("expression", "__version__")
-        if not isinstance(expression, str) or not expression.isidentifier():
-            raise ConfigurationError(f"{what} expression must be a plain name like __version__")
-        return VersionSource("python", "hatch", (path,), (expression,))
-    pattern = spec.get("pattern")
-    if pattern is not None and not isinstance(pattern, bool | str):
-        raise ConfigurationError(f"{what} pattern must be a string, not {_toml_type(pattern)}")
-    custom = pattern if isinstance(pattern, str) else None  # `true` means hatch's default
-    return VersionSource("python", "hatch", (path,), _HATCH_ATTRIBUTES, custom)
-
-
-def _pdm_version(spec: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.pdm.version]"
-    source = spec.get("source")
-    if source == "scm":
-        return VersionSource("vcs", "pdm")
-    if source == "file" and "path" in spec:
-        path = _relative_file(spec["path"], what, "path")
-        return VersionSource("python", "pdm", (path,), ("__version__",))
-    raise ConfigurationError(f'{what} source {source!r} is not supported; use source = "file"')
-
-
-def _flit_version(tool: Mapping[str, Any], name: str, where: str) -> VersionSource:
-    module = _table(_table(tool, "flit", where), "module", where).get("name", name)
-    module = _expect_str(module, f"{where} [tool.flit.module] name", 'name = "pkg"')
-    module = module.replace("-", "_").replace(".", "/")
-    files = tuple(
-        PurePosixPath(base, f)
-        for base in (".", "src")
-        for f in (f"{module}/__init__.py", f"{module}.py")
-    )
-    return VersionSource("python", "flit", files, ("__version__",))
-
-
-def _requires_scm(build_system: Mapping[str, Any]) -> bool:
-    """setuptools-scm 8 needs no table of its own: being a build requirement is enough."""
-    requires = build_system.get("requires", [])
-    if not isinstance(requires, list):
-        return False
-    names = set()
-    for entry in requires:
-        try:
-            names.add(normalize_name(Requirement(str(entry)).name))
-        except InvalidRequirement:
-            continue
-    return "setuptools-scm" in names
-
-
-def _maturin_version(tool: Mapping[str, Any], where: str) -> VersionSource:
-    manifest = _table(tool, "maturin", where).get("manifest-path", "Cargo.toml")
-    path = _relative_file(manifest, f"{where} [tool.maturin]", "manifest-path")
-    return VersionSource("cargo", "maturin", (path,))
-
-
-def _dynamic_version(pyproject: Mapping[str, Any], name: str, where: str) -> VersionSource:
-    """Where a dynamic version comes from, per the build backend's own table."""
-    tool = _table(pyproject, "tool", where)
-    setuptools = _table(tool, "setuptools", where)
-    setuptools_dynamic = _table(setuptools, "dynamic", where)
-    if "version" in setuptools_dynamic:
-        return _setuptools_version(setuptools_dynamic["version"], setuptools, where)
-    if "version" in _table(tool, "hatch", where):
-        return _hatch_version(_table(_table(tool, "hatch", where), "version", where), where)
-    if "version" in _table(tool, "pdm", where):
-        return _pdm_version(_table(_table(tool, "pdm", where), "version", where), where)
-    build_system = _table(pyproject, "build-system", where)
-    if "setuptools_scm" in tool or "setuptools-scm" in tool or _requires_scm(build_system):
-        return VersionSource("vcs", "scm")
-    backend = build_system.get("build-backend", "")
-    if isinstance(backend, str) and backend.startswith("flit_core"):
-        return _flit_version(tool, name, where)
-    if backend == "maturin":
-        return _maturin_version(tool, where)
-    raise ConfigurationError(
-        f"{where} declares the version dynamic but not where it comes from; set [project] "
-        "version, or [tool.hatch.version] path, or [tool.setuptools.dynamic] version = {attr = ...}"
-    )
-
-
 def _requirements(value: object, where: str, key: str) -> tuple[Requirement, ...]:
-    entries = _expect_str_list(value, f"{where} {key}", f'{key} = ["requests>=2"]')
+    entries = expect_str_list(value, f"{where} {key}", f'{key} = ["requests>=2"]')
     return tuple(_requirement(entry, where, key) for entry in entries)
 
 
@@ -599,7 +394,7 @@ def _requirement(text: str, where: str, key: str) -> Requirement:
 def _optional_dependencies(value: object, where: str) -> dict[str, tuple[Requirement, ...]]:
     key = "[project.optional-dependencies]"
     if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+        raise ConfigurationError(f"{where} {key} must be a table, not {toml_type(value)}")
     extras: dict[str, tuple[Requirement, ...]] = {}
     for extra, entries in value.items():
         normalized = normalize_name(extra)
@@ -613,7 +408,7 @@ def _dependency_groups(value: object, where: str) -> dict[str, tuple[Requirement
     """PEP 735 groups, with ``{include-group = ...}`` entries expanded in place."""
     key = "[dependency-groups]"
     if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+        raise ConfigurationError(f"{where} {key} must be a table, not {toml_type(value)}")
     raw: dict[str, tuple[str, Any]] = {}  # normalized -> (name as written, entries)
     for group, entries in value.items():
         normalized = normalize_name(group)
@@ -621,7 +416,7 @@ def _dependency_groups(value: object, where: str) -> dict[str, tuple[Requirement
             raise ConfigurationError(f"{where} {key} names group {normalized!r} twice; merge them")
         if not isinstance(entries, list):
             raise ConfigurationError(
-                f"{where} {key} {group} must be an array, not {_toml_type(entries)}"
+                f"{where} {key} {group} must be an array, not {toml_type(entries)}"
             )
         raw[normalized] = (group, entries)
 
@@ -667,7 +462,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             f"{where} has no [project] table; add one (name, version), "
             "or leave the directory out of [tool.pubkit] packages"
         )
-    project = _table(pyproject, "project", where)
+    project = table(pyproject, "project", where)
     name = project.get("name")
     if name is None:
         raise ConfigurationError(f'{where} [project] has no name; add name = "your-package"')
@@ -676,7 +471,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             f"{where} [project] name {name!r} is not a valid project name; "
             "use letters, digits and . _ - inside"
         )
-    dynamic = _expect_str_list(
+    dynamic = expect_str_list(
         project.get("dynamic", []), f"{where} [project] dynamic", 'dynamic = ["version"]'
     )
     version = project.get("version")
@@ -685,7 +480,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             raise ConfigurationError(
                 f"{where} [project] sets a version and declares it dynamic; keep one of them"
             )
-        version = _expect_str(version, f"{where} [project] version", 'version = "1.0.0"')
+        version = expect_str(version, f"{where} [project] version", 'version = "1.0.0"')
         try:
             Version(version)
         except InvalidVersion:
@@ -694,7 +489,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             ) from None
         source = STATIC_VERSION
     elif "version" in dynamic:
-        source = _dynamic_version(pyproject, name, where)
+        source = dynamic_version(pyproject, name, where)
     else:
         raise ConfigurationError(
             f'{where} [project] has no version; add version = "0.1.0", '
