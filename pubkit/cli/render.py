@@ -178,7 +178,8 @@ def junit_report(result: ReleaseResult) -> str:
         cases: list[tuple[str, float, str | None, str | None]] = []  # name, time, fail, skip
         for step in package.steps:
             cases.append((step.step, step.seconds, None if step.ok else step.detail, None))
-        if package.status in ("skipped", "planned", "blocked"):
+        not_started = package.status == "cancelled" and not package.steps
+        if package.status in ("skipped", "planned", "blocked") or not_started:
             cases.append(("release", 0.0, None, package.reason))
         failures = sum(1 for case in cases if case[2] is not None)
         skipped = sum(1 for case in cases if case[3] is not None)
