@@ -269,9 +269,9 @@ def test_sigterm_stops_children_cleans_up_and_reports(server: LiveServer, tmp_pa
         time.sleep(0.2)
     stopped_at = time.monotonic()
     release.send_signal(signal.SIGTERM)
-    stdout, stderr = release.communicate(timeout=60)
+    stdout, stderr = release.communicate(timeout=150)
     assert release.returncode == 143, stdout + stderr
-    assert time.monotonic() - stopped_at < 30  # not the 300 s of the test
+    assert time.monotonic() - stopped_at < 120  # not the 300 s of the test (generous: CI load)
     assert "cancelled by SIGTERM: 0 package(s) released, 2 not" in stdout
     document = json.loads(result_file.read_text())
     assert document["cancelled"] == "SIGTERM" and document["exit_code"] == 143
