@@ -161,7 +161,8 @@ String quote(Object word) {
     return "'" + text.replace("'", "'\\''") + "'"
 }
 
-/** The build description: what was released, planned, failed or blocked. */
+/** The build description: what was released, planned, failed, blocked or cancelled (an
+ *  aborted build: pubkit stops on SIGTERM, exits 143 and still writes its result). */
 @NonCPS
 String describe(Map result) {
     if (result.error) {
@@ -169,7 +170,7 @@ String describe(Map result) {
     }
     List packages = result.packages ?: []
     Map labels = [released: 'released', planned: 'would release', failed: 'failed',
-                  blocked: 'blocked']
+                  blocked: 'blocked', cancelled: 'cancelled']
     List<String> parts = []
     labels.each { status, label ->
         List names = packages.findAll { item -> item.status == status }.collect { item -> named(item) }
@@ -190,7 +191,8 @@ String failureMessage(int status, Map result) {
     if (result.error) {
         return "pubkit release stopped (exit ${status}): ${result.error}"
     }
-    List reasons = (result.packages ?: []).findAll { item -> item.status in ['failed', 'blocked'] }
+    List reasons = (result.packages ?: []).findAll { item ->
+        item.status in ['failed', 'blocked', 'cancelled'] }
         .collect { item -> "${named(item)} ${item.status}: ${item.reason}" }
     return "pubkit release failed (exit ${status})" + (reasons ? ': ' + reasons.join('; ') : '')
 }

@@ -63,6 +63,7 @@ def _root(
 
 app.command("init")(init.init)
 app.command("plan")(release.plan)
+app.command("graph")(release.graph)
 app.command("build")(release.build)
 app.command("check")(release.check)
 app.command("test")(release.test)

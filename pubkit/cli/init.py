@@ -38,6 +38,21 @@ def _report(plan: InitPlan, workspace: Path, *, dry_run: bool, err: bool) -> Non
     width = max(len(p.name) for p in plan.order)
     for package in plan.order:
         typer.echo(f"  {package.name:<{width}}  {package.path}", err=err)
+    for path, why in plan.skipped:
+        typer.echo(f"skipped {path}: {why}", err=err)
+    if plan.adoption is not None:
+        adoption = plan.adoption
+        for name, tags in adoption.matched.items():
+            spec = plan.workspace.tag_spec(name)
+            shown = ", ".join(tags[:3]) + (f" and {len(tags) - 3} more" if len(tags) > 3 else "")
+            typer.echo(f"adopted {len(tags)} tag(s) of {name} as {spec.format!r}: {shown}",
+                       err=err)  # fmt: skip
+        missing = [p.normalized for p in plan.order if p.normalized not in adoption.matched]
+        if missing:
+            typer.echo(f"no existing tags for {', '.join(missing)}", err=err)
+        if adoption.unmatched:
+            typer.echo(f"{len(adoption.unmatched)} tag(s) match no package, e.g. "
+                       f"{', '.join(adoption.unmatched[:3])}", err=err)  # fmt: skip
     if dry_run:
         typer.echo("dry run: nothing written", err=err)
     else:
@@ -63,14 +78,25 @@ def init(
         False, "--dry-run", help="Print the TOML it would write; write nothing."
     ),
     force: bool = typer.Option(False, "--force", help="Replace the configuration already there."),
+    adopt: bool = typer.Option(
+        False, "--adopt", help="Map the existing git tags to packages and write their tag formats."
+    ),
 ) -> None:
     """Find the packages of the monorepo and write pubkit's starting configuration."""
+    tags = None
+    if adopt:
+        from pubkit.releasing.adapters.git import Git
+
+        git = Git(workspace.resolve())
+        git.check_repository()
+        tags = tuple(git.tags())
     options = InitOptions(
         index_url=index_url or os.environ.get("PUBKIT_INDEX_URL") or None,
         version_strategy=version_strategy,
         tag_format=tag_format,
         standalone=pubkit_toml,
         force=force,
+        tags=tags,
     )
     plan = prepare_init(workspace, options)
     for warning in plan.warnings:

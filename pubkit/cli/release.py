@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,6 +35,9 @@ SelectedPackages: Any = typer.Argument(
 EachPackage: Any = typer.Argument(None, help="Only these packages (default: all).")
 BumpOption: Any = typer.Option(
     None, "--bump", help=f"Bump changed packages: {'|'.join(BUMP_PARTS)}."
+)
+FinalOption: Any = typer.Option(
+    False, "--final", help="End pre-release series: 1.2.3rc1 bumps to 1.2.3, not 1.2.3rc2."
 )
 DevOption: Any = typer.Option(
     None, "--dev", help="Dev build N: X.Y.Z.devN for changed packages (N: the CI build number)."
@@ -74,21 +79,38 @@ def _in_order(workspace: Workspace, names: list[str] | None) -> list[Package]:
     return [workspace.package(name) for name in order if name in wanted]
 
 
-def _render(plan: ReleasePlan) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_PLAN_COLUMNS = ("package", "current", "next", "action", "why", "steps")
 
-    console = Console()
-    table = Table("package", "current", "next", "action", "why", "steps")
+
+def _render(plan: ReleasePlan) -> None:
+    import sys
+
+    from pubkit.cli import render
+
+    rows = []
     for entry in plan.entries:
         steps = ", ".join(entry.steps)
         changes = "; ".join(f"{c.old} -> {c.new}" for c in entry.requirement_changes)
         why = entry.reason + (f" (requirement {changes})" if changes else "")
-        table.add_row(entry.name, entry.current or "?", entry.next or "-", entry.action, why,
-                      steps)  # fmt: skip
-    console.print(table)
+        rows.append((entry.name, entry.current or "?", entry.next or "-", entry.action, why,
+                     steps))  # fmt: skip
     releasing = len(plan.releases)
-    console.print(f"{releasing} package(s) to release" if releasing else "nothing to release")
+    verdict = f"{releasing} package(s) to release" if releasing else "nothing to release"
+    if not sys.stdout.isatty() or os.environ.get("CI"):
+        # A CI log has no width: every name and reason whole, never cut at 80 columns.
+        for line in render.plain_table(_PLAN_COLUMNS, rows):
+            typer.echo(line)
+        typer.echo(verdict)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(*_PLAN_COLUMNS)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(verdict)
 
 
 def plan(
@@ -97,6 +119,7 @@ def plan(
     index_url: str = IndexUrlOption,
     bump: str = BumpOption,
     dev: int = DevOption,
+    final: bool = FinalOption,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Show what `pubkit release` would do; changes nothing."""
@@ -108,6 +131,7 @@ def plan(
         bump=cast("BumpPart | None", bump),
         dev_build=dev,
         only=tuple(ws.package(name).normalized for name in packages or ()),
+        final=final,
     )
     # Named packages: their plan and that of what they need, not the rest of the monorepo.
     result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws))).selected()
@@ -117,6 +141,22 @@ def plan(
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _render(result)
+
+
+def graph(
+    workspace: Path = WorkspaceOption,
+    fmt: str = typer.Option(
+        "text", "--format", help="text (one line per dependency), dot (Graphviz) or mermaid."
+    ),
+) -> None:
+    """Print the dependency graph of the workspace's packages."""
+    from pubkit.releasing.core.graph import DependencyGraph
+    from pubkit.releasing.core.graph_render import GRAPH_FORMATS, render_graph
+
+    if fmt not in GRAPH_FORMATS:
+        raise UsageError(f"--format {fmt!r} is unknown; use one of {', '.join(GRAPH_FORMATS)}")
+    ws = _load(workspace)
+    typer.echo(render_graph(DependencyGraph(ws), fmt), nl=False)
 
 
 def build(
@@ -237,6 +277,7 @@ def release(
     upload_url: str = UploadUrlOption,
     bump: str = BumpOption,
     dev: int = DevOption,
+    final: bool = FinalOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Packages released in parallel."),
     push: bool = typer.Option(False, "--push", help="Push the tags (and release commit)."),
@@ -266,6 +307,7 @@ def release(
                 bump=cast("BumpPart | None", bump),
                 dev_build=dev,
                 only=tuple(ws.package(name).normalized for name in packages or ()),
+                final=final,
             ),
             index_url=url,
             upload_url=upload,
@@ -287,10 +329,15 @@ def release(
             if render.interactive():
                 progress = render.LiveProgress(preview(ws, options.plan, index=index_reader(
                     options.index_url)))  # fmt: skip
-            with progress:
+            with progress, _cancel_on_signals():
                 result = run_release(ws, options, on_event=progress)
     except PubkitError as error:
         _write_failure(error, json_file, junit_file)
+        from pubkit.releasing.adapters.process import CANCELLATION
+
+        if CANCELLATION.signal is not None:  # stopped while planning
+            typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(128 + CANCELLATION.signal) from None
         raise
     for warning in result.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -302,6 +349,25 @@ def release(
         render.write_junit(result, junit_file)
     if not result.ok:
         raise typer.Exit(result.exit_code)
+
+
+@contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) and SIGINT stop the children's process groups; the run
+    then winds down: temporary venvs go, the summary and the result files are written."""
+    import signal
+
+    from pubkit.releasing.adapters.process import CANCELLATION
+
+    def on_signal(signum: int, _frame: object) -> None:
+        CANCELLATION.cancel(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _write_failure(error: PubkitError, json_file: Path | None, junit_file: Path | None) -> None:

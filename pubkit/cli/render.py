@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -112,6 +114,15 @@ class LiveProgress:
                 self._live.update(self._table())
 
 
+def plain_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns, nothing cut (the last column is not padded)."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+
+
 def summary_lines(result: ReleaseResult) -> list[str]:
     """What happened, one line per package that was in the plan, then the verdict."""
     lines = []
@@ -119,7 +130,7 @@ def summary_lines(result: ReleaseResult) -> list[str]:
         if package.status == "skipped":
             continue
         line = f"{package.status:<9} {package.name} {package.version or ''}".rstrip()
-        if package.status in ("failed", "blocked"):
+        if package.status in ("failed", "blocked", "cancelled"):
             line += f": {package.reason}"
         elif package.uploaded or package.already_there or package.tag:
             parts = [f"uploaded {len(package.uploaded)}"]
@@ -130,8 +141,12 @@ def summary_lines(result: ReleaseResult) -> list[str]:
             line += f" ({', '.join(parts)})"
         lines.append(line)
     released = len(result.by_status("released"))
-    stopped = len(result.by_status("failed")) + len(result.by_status("blocked"))
-    if result.dry_run:
+    stopped = sum(len(result.by_status(s)) for s in ("failed", "blocked", "cancelled"))
+    if result.cancelled is not None:
+        name = signal.Signals(result.cancelled).name
+        lines.append(f"cancelled by {name}: {released} package(s) released, {stopped} not;"
+                     " re-run `pubkit release` to finish (it uploads nothing twice)")  # fmt: skip
+    elif result.dry_run:
         lines.append(f"dry run: {len(result.by_status('planned'))} package(s) would be released;"
                      " nothing was changed")  # fmt: skip
     elif not released and not stopped:
@@ -163,7 +178,8 @@ def junit_report(result: ReleaseResult) -> str:
         cases: list[tuple[str, float, str | None, str | None]] = []  # name, time, fail, skip
         for step in package.steps:
             cases.append((step.step, step.seconds, None if step.ok else step.detail, None))
-        if package.status in ("skipped", "planned", "blocked"):
+        not_started = package.status == "cancelled" and not package.steps
+        if package.status in ("skipped", "planned", "blocked") or not_started:
             cases.append(("release", 0.0, None, package.reason))
         failures = sum(1 for case in cases if case[2] is not None)
         skipped = sum(1 for case in cases if case[3] is not None)

@@ -26,28 +26,32 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array, Table
 
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.adopt import ADOPTED_GROUP, Adoption, adopt_tags
 from pubkit.releasing.core.graph import DependencyGraph
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 from pubkit.releasing.core.workspace import (
+    ROOT,
     VERSION_STRATEGIES,
     Package,
     Workspace,
     build_workspace,
-    package_from_pyproject,
+    match_package_dirs,
     parse_config,
+    uv_workspace_globs,
 )
-from pubkit.releasing.workspace_files import SKIPPED_DIRS
+from pubkit.releasing.discovery import (
+    PYPROJECT,
+    Discovery,
+    choose_packages,
+    discover,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-PYPROJECT = "pyproject.toml"
 STANDALONE = "pubkit.toml"
-# Never walked into: they hold installed or generated copies of packages, not sources.
-# The loader skips SKIPPED_DIRS and hidden directories too, so neither side sees them.
-NOT_WALKED = SKIPPED_DIRS | {"site-packages", "__pypackages__"}
 _TEST_EXTRA = "test"
 _LINE_LENGTH = 100
 
@@ -66,6 +70,7 @@ _COMMENTS: dict[str, tuple[str, ...]] = {
     ),
     "test-command": ("Run per package in a fresh venv, with its built wheel installed.",),
     "test-extras": ("Installed with the wheel: each package's extras or groups of these names.",),
+    "packages-exclude": ("Directories the globs match that are not packages to release.",),
 }
 # Written in place of index-url when none is given: there is no default index to write.
 _NO_INDEX_HINT = (
@@ -101,17 +106,19 @@ def package_globs(
     One ``parent/*`` per parent directory of packages, unless ``others`` share that parent:
     then the packages there are listed one by one. Packages directly at the root are always
     listed: a root-level ``*`` would claim every directory added later (docs, tools, tests).
-    Globs spanning several parents (``*/*``) are never made: they are hard to read and claim
-    directories nobody meant. The result is sorted by path.
+    The root itself, when it is a package, is ``.``. Globs spanning several parents (``*/*``)
+    are never made: they are hard to read and claim directories nobody meant. The result is
+    sorted by path.
     """
     wanted = {PurePosixPath(p) for p in packages}
-    if PurePosixPath() in wanted:
-        raise ValueError("the workspace root cannot be one of its own packages")
     crowded = {PurePosixPath(o).parent for o in others if PurePosixPath(o) not in wanted}
     by_parent: dict[PurePosixPath, list[PurePosixPath]] = {}
+    chosen: list[tuple[tuple[str, ...], str]] = []
+    if ROOT in wanted:
+        wanted.discard(ROOT)
+        chosen.append(((), "."))
     for directory in wanted:
         by_parent.setdefault(directory.parent, []).append(directory)
-    chosen: list[tuple[tuple[str, ...], str]] = []
     for parent, directories in by_parent.items():
         if parent.parts and parent not in crowded:
             chosen.append(((*parent.parts, "*"), f"{_escape(parent)}/*"))
@@ -129,19 +136,30 @@ def has_test_extra(packages: Iterable[Package]) -> bool:
 
 
 def starting_config(
-    globs: Iterable[str],
+    globs: Iterable[str] | None,
     *,
     index_url: str | None = None,
     tag_format: str = DEFAULT_TAG_FORMAT,
     version_strategy: str = "manual",
     test_extras: bool = True,
+    packages_exclude: Iterable[str] = (),
+    adoption: Adoption | None = None,
 ) -> dict[str, Any]:
     """The keys and values of a starting ``[tool.pubkit]``, in the order they are written.
 
+    ``packages`` only when ``globs`` is given (None: ``[tool.uv.workspace]`` names them).
     ``index-url`` only when given: there is no default index. ``test-extras`` only when some
     package has a ``test`` extra or group: otherwise the key would name nothing to install.
+    With an ``adoption``, its tag formats and lockstep group.
     """
-    table: dict[str, Any] = {"packages": list(globs)}
+    table: dict[str, Any] = {}
+    if globs is not None:
+        table["packages"] = list(globs)
+    excluded = list(packages_exclude)
+    if excluded:
+        table["packages-exclude"] = excluded
+    if adoption is not None:
+        tag_format = adoption.tag_format
     if index_url is not None:
         table["index-url"] = index_url
     table["tag-format"] = tag_format
@@ -149,6 +167,13 @@ def starting_config(
     table["test-command"] = "pytest"
     if test_extras:
         table["test-extras"] = [_TEST_EXTRA]
+    if adoption is not None and adoption.tag_formats:
+        table["tag-formats"] = dict(adoption.tag_formats)
+    if adoption is not None and adoption.group:
+        group: dict[str, Any] = {"name": ADOPTED_GROUP, "members": list(adoption.group)}
+        if adoption.group_format != tag_format:
+            group["tag-format"] = adoption.group_format
+        table["group"] = [group]
     return table
 
 
@@ -176,7 +201,15 @@ def render_config(table: Mapping[str, Any], *, standalone: bool) -> str:
         hint = _NO_INDEX_HINT if key == "tag-format" and "index-url" not in table else ()
         for line in (*hint, *_COMMENTS.get(key, ())):
             body.add(tomlkit.comment(line))
-        body.add(key, _array(key, value) if isinstance(value, list) else value)
+        if key == "group":  # [[tool.pubkit.group]]: an array of tables
+            groups = tomlkit.aot()
+            for entry in value:
+                groups.append(tomlkit.item(entry))
+            body.add(key, groups)
+        elif isinstance(value, list):
+            body.add(key, _array(key, value))
+        else:
+            body.add(key, value)
     if not standalone:
         tool = tomlkit.table(is_super_table=True)
         tool.add("pubkit", body)
@@ -296,76 +329,6 @@ def without_config(pyproject: str) -> str:
 # Reading the disk
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """What a walk below the workspace root found.
-
-    ``packages``: directory -> its parsed pyproject.toml, for those with a ``[project]``
-    table. ``others``: directories the loader would look at (a pyproject.toml, not hidden or
-    skipped) that are not packages. ``warnings``: pyproject.toml files that could not be read.
-    """
-
-    packages: Mapping[PurePosixPath, Mapping[str, Any]]
-    others: tuple[PurePosixPath, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-
-def _walked(entry: os.DirEntry[str]) -> bool:
-    if entry.name.startswith(".") or entry.name in NOT_WALKED or entry.is_symlink():
-        # Symlinks are looked at but not followed: they can loop or leave the repository.
-        return False
-    return not (Path(entry.path) / "pyvenv.cfg").is_file()
-
-
-def _seen_by_loader(name: str) -> bool:
-    """Whether the loader considers a directory of this name (see workspace_files)."""
-    return not name.startswith(".") and name not in SKIPPED_DIRS
-
-
-def discover(root: Path) -> Discovery:
-    """Every directory below ``root`` (not ``root`` itself) whose pyproject.toml has a
-    ``[project]`` table, without entering hidden, virtualenv, build or dist directories."""
-    packages: dict[PurePosixPath, Mapping[str, Any]] = {}
-    others: list[PurePosixPath] = []
-    warnings: list[str] = []
-    pending = [PurePosixPath()]
-    while pending:
-        relative = pending.pop()
-        try:
-            with os.scandir(root / relative) as scan:
-                entries = sorted((e for e in scan if e.is_dir()), key=lambda e: e.name)
-        except OSError as error:
-            warnings.append(f"skipped {relative}: {error.strerror or error}")
-            continue
-        for entry in entries:
-            child = relative / entry.name
-            walked = _walked(entry)
-            if walked:
-                pending.append(child)
-            pyproject = Path(entry.path) / PYPROJECT
-            if not _seen_by_loader(entry.name) or not pyproject.is_file():
-                continue
-            data = _read_pyproject(pyproject, child, warnings)
-            if walked and data is not None and "project" in data:
-                packages[child] = data
-            else:
-                others.append(child)
-    ordered = {d: packages[d] for d in sorted(packages, key=lambda p: p.parts)}
-    return Discovery(ordered, tuple(sorted(others, key=lambda p: p.parts)), tuple(warnings))
-
-
-def _read_pyproject(
-    path: Path, relative: PurePosixPath, warnings: list[str]
-) -> dict[str, Any] | None:
-    try:
-        with path.open("rb") as stream:
-            return tomllib.load(stream)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not valid TOML"
-        warnings.append(f"skipped {relative / PYPROJECT}: {reason}")
-        return None
-
-
 def _read_text(path: Path) -> str:
     # Bytes, then decode: read_text would turn CRLF into LF before we could see it.
     try:
@@ -387,6 +350,7 @@ class InitOptions:
     tag_format: str = DEFAULT_TAG_FORMAT
     standalone: bool = False  # pubkit.toml instead of [tool.pubkit] in pyproject.toml
     force: bool = False  # replace an existing config
+    tags: tuple[str, ...] | None = None  # --adopt: the repository's tags, to map to packages
 
 
 @dataclass(frozen=True)
@@ -415,6 +379,8 @@ class InitPlan:
     changes: tuple[FileChange, ...]
     replaced: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    skipped: tuple[tuple[PurePosixPath, str], ...] = ()  # directories left out, and why
+    adoption: Adoption | None = None  # with --adopt: which existing tags are whose
 
     @property
     def config_name(self) -> str:
@@ -500,26 +466,48 @@ def prepare_init(root: Path, options: InitOptions) -> InitPlan:
     discovery = discover(root)
     if not discovery.packages:
         raise ConfigurationError(_no_packages_message(root, discovery))
-    packages = [package_from_pyproject(d, data) for d, data in discovery.packages.items()]
-    globs = package_globs(discovery.packages, discovery.others)
+    packages, skipped = choose_packages(discovery.packages)
+    if not packages:
+        reasons = "; ".join(f"{path}: {why}" for path, why in skipped)
+        raise ConfigurationError(f"no package pubkit can release under {root} ({reasons})")
+    kept = {p.path for p in packages}
+    left_out = [path for path, _ in skipped]
+    globs: tuple[str, ...] | None = package_globs(kept, [*discovery.others, *left_out])
+    excluded: list[str] = []
+    uv_members, uv_exclude = uv_workspace_globs(discovery.root or {})
+    candidates: dict[PurePosixPath, Mapping[str, Any]] = {d: {} for d in discovery.others}
+    candidates.update(discovery.packages)
+    if uv_members:
+        from_uv = match_package_dirs(uv_members, candidates, uv_exclude)
+        if set(from_uv) <= kept | set(left_out):
+            # uv's members name them: no `packages`, only what pubkit cannot release.
+            globs = None
+            excluded = [_escape(path) for path in from_uv if path not in kept]
+    adoption = None
+    if options.tags is not None:
+        root_package = next((p.normalized for p in packages if p.path == ROOT), None)
+        adoption = adopt_tags([p.normalized for p in packages], options.tags, root_package)
     table = starting_config(
         globs,
         index_url=options.index_url,
         tag_format=options.tag_format,
         version_strategy=options.version_strategy,
         test_extras=has_test_extra(packages),
+        packages_exclude=excluded,
+        adoption=adoption,
     )
     config_text = render_config(table, standalone=options.standalone)
     parsed = tomllib.loads(config_text)
     source = STANDALONE if options.standalone else "[tool.pubkit]"
     config, warnings = parse_config(
-        parsed if options.standalone else parsed["tool"]["pubkit"], source=source
-    )
+        parsed if options.standalone else parsed["tool"]["pubkit"], source=source,
+        root_pyproject=discovery.root,
+    )  # fmt: skip
     # Load it as the loader will: every directory with a pyproject.toml that a glob matches
     # is a package (and one without [project] an error), so the others are handed in too.
-    candidates: dict[PurePosixPath, Mapping[str, Any]] = {d: {} for d in discovery.others}
-    candidates.update(discovery.packages)
-    workspace = build_workspace(root, config, candidates)
+    workspace = build_workspace(
+        root, config, {d: data for d, data in candidates.items() if d not in left_out}
+    )
     order, cycle = _dependency_order(workspace)
 
     changes: list[FileChange] = []
@@ -543,6 +531,8 @@ def prepare_init(root: Path, options: InitOptions) -> InitPlan:
         changes=tuple(changes),
         replaced=tuple(existing),
         warnings=(*discovery.warnings, *warnings, *cycle),
+        skipped=tuple(skipped),
+        adoption=adoption,
     )
 
 

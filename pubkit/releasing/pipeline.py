@@ -2,10 +2,13 @@
 the graph allows; the one sequencer of side effects.
 
 1. plan (reads only); a dry run stops here;
-2. write the new versions and widened requirements, and commit them (the tags mark that
-   commit); dev builds instead put the files back when the run ends;
+2. write the new versions and widened requirements; they are committed (with a short
+   subject, the list in the body) just before the first upload, so the tags mark that
+   commit and a run that publishes nothing commits nothing and puts the files back; dev
+   builds always put them back;
 3. per package, once its internal dependencies are through: build, check, test, publish, tag;
-   a failure stops the package and its dependents, independent packages go on;
+   a failure stops the package and its dependents (which name every failed dependency),
+   independent packages go on;
 4. push the tags (and the release commit) that this run made, even when a package failed.
 
 Every step is safe to repeat, and the plan finishes what an earlier run started (see
@@ -15,6 +18,7 @@ Every step is safe to repeat, and the plan finishes what an earlier run started 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +32,7 @@ from pubkit.errors import PubkitError, UsageError
 from pubkit.releasing.adapters.builder import Builder, PypaBuilder
 from pubkit.releasing.adapters.git import Git
 from pubkit.releasing.adapters.index_client import Credentials, IndexClient, IndexReader
+from pubkit.releasing.adapters.process import CANCELLATION
 from pubkit.releasing.adapters.publisher import TwinePublisher
 from pubkit.releasing.adapters.tester import VenvTester
 from pubkit.releasing.core.events import (
@@ -40,7 +45,7 @@ from pubkit.releasing.core.events import (
 )
 from pubkit.releasing.core.graph import DependencyGraph
 from pubkit.releasing.core.plan import PlanEntry, PlanOptions, ReleasePlan
-from pubkit.releasing.core.workspace import Workspace
+from pubkit.releasing.core.workspace import Workspace, vcs_build_env
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,18 @@ class ReleaseResult:
     seconds: float
     commit: str | None = None  # the release commit holding the new versions, if any
     pushed: tuple[str, ...] = ()
+    cancelled: int | None = None  # the signal that stopped the run (SIGTERM, SIGINT)
 
     @property
     def ok(self) -> bool:
-        return all(package.status not in ("failed", "blocked") for package in self.packages)
+        return self.cancelled is None and all(
+            package.status not in ("failed", "blocked", "cancelled") for package in self.packages
+        )
 
     @property
     def exit_code(self) -> int:
+        if self.cancelled is not None:
+            return 128 + self.cancelled  # 143 for SIGTERM, 130 for SIGINT, as shells do
         return 0 if self.ok else 1
 
     def package(self, name: str) -> PackageResult:
@@ -130,6 +140,7 @@ class ReleaseResult:
             "seconds": round(self.seconds, 3),
             "commit": self.commit,
             "pushed": list(self.pushed),
+            "cancelled": signal.Signals(self.cancelled).name if self.cancelled else None,
             "packages": [package.to_dict() for package in self.packages],
             "warnings": list(self.plan.warnings),
         }
@@ -176,9 +187,20 @@ class _Context:
     publisher: TwinePublisher | None
     sink: EventSink
     git_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The version commit, made when the first package is about to be published (or tagged):
+    # a run that publishes nothing commits nothing.
+    pending_commit: tuple[list[Path], str] | None = None
+    commit: str | None = None
 
     def under_root(self, path: Path) -> Path:
         return path if path.is_absolute() else self.workspace.root / path
+
+    def ensure_commit(self) -> None:
+        with self.git_lock:
+            if self.pending_commit is not None:
+                paths, message = self.pending_commit
+                self.pending_commit = None
+                self.commit = self.git.commit(paths, message)
 
 
 def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
@@ -212,7 +234,7 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 outcome = test_package(
                     context.workspace, package, dist_dir.parent,
                     context.under_root(context.options.reports_dir), context.tester,
-                    index_url=context.options.index_url,
+                    index_url=context.options.index_url, version=version,
                 )  # fmt: skip
                 junit = outcome.junit
                 if not outcome.passed:
@@ -222,19 +244,24 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
         if "publish" in entry.steps:
             with recorder.step("publish") as did:
                 assert context.index is not None and context.publisher is not None
+                context.ensure_commit()
                 published = publish_package(name, dist_dir, context.index, context.publisher,
                                             version)  # fmt: skip
                 uploaded, already = published.uploaded, published.already_there
                 did.append(f"uploaded {len(uploaded)}, already on the index {len(already)}")
-        if "tag" in entry.steps:
+        # A lockstep group's one tag is written once all its members are through.
+        if "tag" in entry.steps and context.workspace.group_of(name) is None:
+            context.ensure_commit()
+            spec = context.workspace.tag_spec(name)
             with recorder.step("tag") as did, context.git_lock:
-                tag = tag_release(context.git, context.workspace.config.tag_format, name, version)
+                tag = tag_release(context.git, spec.format, spec.name, version)
                 did.append(tag)
     except Exception as error:
         reason = (error.message if isinstance(error, PubkitError)
                   else f"{type(error).__name__}: {error}")  # fmt: skip
         failed = recorder.steps[-1].step if recorder.steps else "release"
-        return PackageResult(name, entry.current, version, "failed", f"{failed}: {reason}",
+        status: PackageStatus = "cancelled" if CANCELLATION.cancelled() else "failed"
+        return PackageResult(name, entry.current, version, status, f"{failed}: {reason}",
                              tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
     return PackageResult(name, entry.current, version, "released", entry.reason,
                          tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
@@ -246,8 +273,11 @@ def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[
 
     for stale in distributions(dist_dir, name, version).values():
         stale.unlink()  # an earlier build of this version, maybe from other sources
-    package_dir = context.workspace.root / context.workspace.package(name).path
-    built = context.builder.build(package_dir, dist_dir, name)
+    package = context.workspace.package(name)
+    package_dir = context.workspace.root / package.path
+    # A version from git tags: the build is told it, as the tag is written after the upload.
+    env = vcs_build_env(name, version) if package.version_source.kind == "vcs" else None
+    built = context.builder.build(package_dir, dist_dir, name, env=env)
     found = parse_distribution_filename(built.sdist.name).version
     if str(found) != version:
         raise PubkitError(
@@ -279,17 +309,35 @@ def _write_versions(
                              version_file(context.workspace, package)):  # fmt: skip
                     if path is not None:
                         originals.setdefault(path, path.read_text(encoding="utf-8"))
-                if entry.next != entry.current:
+                if entry.next != entry.current and package.version_source.kind != "vcs":
                     write_version(context.workspace, package, entry.next)
                     did.append(f"{entry.current} -> {entry.next}")
                 widened = {change.dependency: change.new for change in entry.requirement_changes}
                 if widen_requirements(context.workspace, package, widened):
                     did.append("requires " + ", ".join(widened.values()))
             steps[entry.name] = recorder.steps[0]
+        _update_locks(context, plan, originals)
     except BaseException:
         _restore(originals)
         raise
     return originals, steps
+
+
+def _update_locks(context: _Context, plan: ReleasePlan, originals: dict[Path, str]) -> None:
+    """Move the workspace packages' versions in uv.lock, poetry.lock and pdm.lock too, so
+    the release commit leaves them true (``uv lock --check`` passes)."""
+    from pubkit.releasing.lock_files import lock_files, update_lock
+
+    versions = {e.name: e.next for e in plan.releases
+                if e.next is not None and e.next != e.current}  # fmt: skip
+    if not versions or not originals:
+        return
+    workspace = context.workspace
+    dirs = [workspace.root / p.path for p in workspace.packages]
+    for path in lock_files(workspace.root, dirs):
+        text = path.read_text(encoding="utf-8")
+        if update_lock(path, versions):
+            originals.setdefault(path, text)
 
 
 def _restore(originals: dict[Path, str]) -> None:
@@ -359,27 +407,71 @@ def release(
             "HEAD is detached, so pubkit cannot tell which branch to push its release commit"
             " to; check out the branch (git checkout -B BRANCH), or pass --no-commit"
         )
+    preflight(context, plan)
+    if CANCELLATION.cancelled():  # stopped while planning: nothing written, nothing started
+        cancelled = tuple(_unrun(e, "cancelled", "not started: the run was cancelled")
+                          if e.next else _unrun(e, "skipped") for e in plan.entries)  # fmt: skip
+        return ReleaseResult(plan, cancelled, False, time.monotonic() - started,
+                             cancelled=CANCELLATION.signal)  # fmt: skip
     originals, version_steps = _write_versions(context, plan)
-    commit = None
     try:
         if originals:
             context.workspace = _reload(workspace)
         if originals and will_commit:
-            names = ", ".join(f"{e.name} {e.next}" for e in plan.releases if "version" in e.steps)
-            commit = git.commit(sorted(originals), f"release: {names}")
-        results = _schedule(context, plan)
+            context.pending_commit = (sorted(originals), commit_message(plan))
+        results = _tag_groups(context, plan, _schedule(context, plan))
     finally:
-        if dev_build:  # a branch build leaves the tree as it found it
+        if dev_build or context.pending_commit is not None:
+            # A branch build, or a run that published nothing, leaves the tree as it was.
             _restore(originals)
         if own_builder is not None:
             own_builder.close()  # its build environments
+    commit = context.commit
     results = tuple(
         replace(result, steps=(version_steps[result.name], *result.steps))
         if result.name in version_steps else result
         for result in results
     )  # fmt: skip
-    pushed = _push(context, results, commit) if options.push else ()
-    return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed)
+    push = options.push and not CANCELLATION.cancelled()
+    pushed = _push(context, results, commit) if push else ()
+    return ReleaseResult(plan, results, False, time.monotonic() - started, commit, pushed,
+                         CANCELLATION.signal)  # fmt: skip
+
+
+def preflight(context: _Context, plan: ReleasePlan) -> None:
+    """Everything that can be checked before a file is written: the tools, a clean tree when
+    the release commits and tags, and that the upload URL answers and accepts the
+    credentials (the index's listing already did, in planning). Raises the first problem."""
+    import importlib.util
+
+    releasing = plan.releases
+    if not releasing:
+        return
+    missing = [tool for tool, step in (("build", "build"), ("twine", "publish"))
+               if any(step in e.steps for e in releasing)
+               and importlib.util.find_spec(tool) is None]  # fmt: skip
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} is not installed here; pip install {' '.join(missing)}"
+        )
+    tags = any("tag" in e.steps for e in releasing) and context.options.plan.dev_build is None
+    if tags and not context.git.is_clean():
+        raise UsageError(
+            "tracked files have uncommitted changes (see `git status`): the release would build"
+            " them but tag the commit without them; commit or stash them first"
+        )
+    if context.publisher is not None and any("publish" in e.steps for e in releasing):
+        context.publisher.probe()
+
+
+def commit_message(plan: ReleasePlan) -> str:
+    """``release: acme-core 2.0.0`` for one package, ``release: 3 packages`` for more, with
+    one line per package in the body."""
+    written = [e for e in plan.releases if "version" in e.steps]
+    if len(written) == 1:
+        return f"release: {written[0].name} {written[0].next}"
+    lines = [f"- {entry.name} {entry.next}" for entry in written]
+    return f"release: {len(written)} packages\n\n" + "\n".join(lines)
 
 
 def _unrun(entry: PlanEntry, status: PackageStatus, reason: str | None = None) -> PackageResult:
@@ -422,20 +514,27 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
                             thread_name_prefix="pubkit-release") as pool:  # fmt: skip
         running: dict[Future[PackageResult], str] = {}
         while waiting or running:
+            if CANCELLATION.cancelled():  # SIGTERM/SIGINT: start nothing more
+                for name in waiting:
+                    reason = "not started: the run was cancelled"
+                    results[name] = _unrun(releasing[name], "cancelled", reason)
+                waiting.clear()
             for name in list(waiting):
-                stopped = [dep for dep in sorted(needs[name])
-                           if dep in results and results[dep].status != "released"]  # fmt: skip
-                if stopped:
-                    waiting.remove(name)
-                    reason = f"not released because {', '.join(stopped)} did not release"
+                if not needs[name] <= results.keys():
+                    continue
+                waiting.remove(name)
+                # Decided once every dependency is through, so all the failed ones are named.
+                failed = [dep for dep in sorted(needs[name]) if results[dep].status == "failed"]
+                if failed:
+                    reason = f"not released because {', '.join(failed)} failed"
                     results[name] = _unrun(releasing[name], "blocked", reason)
                     context.sink(PackageFinished(name, releasing[name].next, "blocked", reason))
-                elif needs[name] <= results.keys():
-                    waiting.remove(name)
+                else:
                     running[pool.submit(_run_package, context, releasing[name])] = name
             if not running:
                 continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # A timeout, so that a cancellation is seen while the running packages finish.
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 result = future.result()
                 results[running.pop(future)] = result
@@ -445,6 +544,35 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
     for entry in plan.entries:
         ordered.append(results.get(entry.name) or _unrun(entry, "skipped"))
     return tuple(ordered)
+
+
+def _tag_groups(
+    context: _Context, plan: ReleasePlan, results: tuple[PackageResult, ...]
+) -> tuple[PackageResult, ...]:
+    """Write the one tag of each lockstep group whose releasing members all released (a
+    re-run finishes the others and then tags); the members' results name it."""
+    from pubkit.releasing.steps import tag_release
+
+    workspace = context.workspace
+    tagged: dict[str, str] = {}
+    by_name = {result.name: result for result in results}
+    for entry in plan.releases:
+        group = workspace.group_of(entry.name)
+        if group is None or group in tagged or "tag" not in entry.steps:
+            continue
+        members = [e for e in plan.releases if workspace.group_of(e.name) == group]
+        if all(by_name[m.name].status == "released" for m in members):
+            context.ensure_commit()
+            spec = workspace.tag_spec(entry.name)
+            assert entry.next is not None
+            with context.git_lock:
+                tagged[group] = tag_release(context.git, spec.format, spec.name, entry.next)
+    return tuple(
+        replace(result, tag=tagged[group])
+        if (group := workspace.group_of(result.name)) in tagged and result.status == "released"
+        else result
+        for result in results
+    )
 
 
 def _push(

@@ -22,9 +22,22 @@ SHALLOW_ADVICE = (
 )
 
 
+def nested_packages(workspace: Workspace, package: Package) -> tuple[PurePosixPath, ...]:
+    """The other packages inside ``package``'s directory (plugins/* under a root package):
+    their files are theirs, not its."""
+    return tuple(
+        other.path
+        for other in workspace.packages
+        if other is not package
+        and other.path != package.path
+        and (package.path == PurePosixPath(".") or package.path in other.path.parents)
+    )
+
+
 def _changed_files(workspace: Workspace, package: Package, git: Git, since: str) -> tuple[str, ...]:
     changed = []
-    for path in git.changed_files(since, package.path):
+    nested = nested_packages(workspace, package)
+    for path in git.changed_files(since, package.path, exclude=nested):
         inside = PurePosixPath(path).relative_to(package.path)
         if not workspace.config.is_excluded(inside):
             changed.append(str(path))
@@ -34,8 +47,8 @@ def _changed_files(workspace: Workspace, package: Package, git: Git, since: str)
 def gather_facts(
     workspace: Workspace, git: Git | None, index: IndexReader | None, needs_history: bool
 ) -> dict[str, PackageFacts]:
-    """Versions, what the index has, and what changed since each package's last tag."""
-    tag_format = TagFormat(workspace.config.tag_format)
+    """Versions, what the index has, and what changed since each package's last tag (its
+    own tag, or its lockstep group's)."""
     tags: list[str] = []
     if git is not None:
         git.check_repository()
@@ -44,16 +57,23 @@ def gather_facts(
             raise ConfigurationError(SHALLOW_ADVICE)
     facts: dict[str, PackageFacts] = {}
     for package in workspace.packages:
-        last = tag_format.latest(package.normalized, tags) if git is not None else None
+        spec = workspace.tag_spec(package.normalized)
+        tag_format = TagFormat(spec.format)
+        last = tag_format.latest(spec.name, tags) if git is not None else None
         changed: tuple[str, ...] | None = None
         messages: tuple[str, ...] = ()
         if git is not None and last is not None:
             changed = _changed_files(workspace, package, git, last.tag)
         if git is not None and needs_history:
-            messages = tuple(git.commit_messages(last.tag if last else None, package.path))
+            messages = tuple(git.commit_messages(last.tag if last else None, package.path,
+                                                 exclude=nested_packages(workspace, package)))
         listing = index.project(package.normalized) if index is not None else None
+        vcs = package.version_source.kind == "vcs"
+        current = read_version(workspace, package)
+        if vcs:
+            current = str(last.version) if last is not None else None
         facts[package.normalized] = PackageFacts(
-            current=read_version(workspace, package),
+            current=current,
             released=listing.versions if listing is not None else None,
             last_tag=last,
             changed_files=changed,
@@ -61,9 +81,10 @@ def gather_facts(
             complete=complete_versions(listing.files) if listing is not None else None,
             tagged=frozenset(
                 parsed.version
-                for parsed in (tag_format.parse(t, package.normalized) for t in tags)
+                for parsed in (tag_format.parse(t, spec.name) for t in tags)
                 if parsed is not None
             ),
+            vcs=vcs,
         )
     return facts
 

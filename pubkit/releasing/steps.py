@@ -181,15 +181,17 @@ def test_package(
     reports: Path,
     tester: VenvTester | None = None,
     index_url: str | None = None,
+    version: str | None = None,
 ) -> TestOutcome:
     """Install ``package``'s built wheel in a fresh venv and run its tests (JUnit in
-    ``reports``)."""
+    ``reports``). ``version``: the one being released (default: read from the files; a
+    version from git tags has none there)."""
     import tempfile
 
     from pubkit.releasing.adapters.tester import TestRequest, VenvTester, matching
     from pubkit.releasing.workspace_files import read_version
 
-    version = read_version(workspace, package)
+    version = version or read_version(workspace, package)
     wheels = [
         path for path in distributions(dist_root / package.normalized, package.normalized,
                                        version).values()

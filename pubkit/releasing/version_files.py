@@ -16,11 +16,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.version_sources import semver_from_pep440
 from pubkit.releasing.core.workspace import Package, Workspace
 from pubkit.releasing.workspace_files import version_file, version_span
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -43,13 +44,19 @@ def write_version(workspace: Workspace, package: Package, version: str) -> list[
         pyproject = workspace.root / package.path / "pyproject.toml"
         document = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
         document["project"]["version"] = version
-        _write_atomic(pyproject, tomlkit.dumps(document))
+        write_atomic(pyproject, tomlkit.dumps(document))
         return [pyproject]
     path = version_file(workspace, package)
     assert path is not None
+    if source.kind == "cargo":
+        # maturin turns Cargo's semver into the wheel's PEP 440 version; this is the inverse.
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+        document["package"]["version"] = semver_from_pep440(version)
+        write_atomic(path, tomlkit.dumps(document))
+        return [path]
     text = path.read_text(encoding="utf-8")
     start, end = version_span(package, path, text)
-    _write_atomic(path, text[:start] + version + text[end:])
+    write_atomic(path, text[:start] + version + text[end:])
     return [path]
 
 
@@ -86,7 +93,7 @@ def widen_requirements(
                 array[index] = text
                 changed = True
     if changed:
-        _write_atomic(path, tomlkit.dumps(document))
+        write_atomic(path, tomlkit.dumps(document))
         return path
     return None
 

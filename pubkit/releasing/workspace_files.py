@@ -10,7 +10,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.version_sources import pep440_from_semver
 from pubkit.releasing.core.workspace import (
+    ROOT,
     Package,
     Workspace,
     build_workspace,
@@ -42,42 +44,52 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigurationError(f"{path} is not valid TOML: {error}; fix the file") from None
 
 
-def _config_table(root: Path) -> tuple[dict[str, Any], str]:
+def _config_table(root: Path) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+    """(the pubkit table, how messages name it, the root's parsed pyproject.toml or None)."""
+    pyproject = root / "pyproject.toml"
+    root_pyproject = read_toml(pyproject) if pyproject.is_file() else None
     standalone = root / "pubkit.toml"
     if standalone.is_file():
-        return read_toml(standalone), "pubkit.toml"
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        table = read_toml(pyproject).get("tool", {}).get("pubkit")
+        return read_toml(standalone), "pubkit.toml", root_pyproject
+    if root_pyproject is not None:
+        table = root_pyproject.get("tool", {}).get("pubkit")
         if isinstance(table, dict):
-            return table, "[tool.pubkit]"
+            return table, "[tool.pubkit]", root_pyproject
     raise ConfigurationError(
         f"{root} has no [tool.pubkit] table in pyproject.toml and no pubkit.toml;"
         " run `pubkit init` there to write one"
     )
 
 
-def _package_dirs(root: Path, globs: tuple[str, ...]) -> list[PurePosixPath]:
+def _package_dirs(
+    root: Path, globs: tuple[str, ...], exclude: tuple[str, ...]
+) -> list[PurePosixPath]:
     candidates = []
     for pattern in globs:
+        if PurePosixPath(pattern) == ROOT:
+            # pathlib cannot glob "." (IndexError on 3.11): the root is named, not searched.
+            if (root / "pyproject.toml").is_file():
+                candidates.append(ROOT)
+            continue
         for path in root.glob(pattern):
             relative = path.relative_to(root)
             if any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts):
                 continue
             if (path / "pyproject.toml").is_file():
                 candidates.append(PurePosixPath(relative.as_posix()))
-    return match_package_dirs(globs, sorted(set(candidates)))
+    return match_package_dirs(globs, sorted(set(candidates)), exclude)
 
 
 def load_workspace(root: Path) -> LoadedWorkspace:
     """The workspace at ``root`` (its config and packages), with configuration warnings."""
     root = root.resolve()
-    table, source = _config_table(root)
-    config, warnings = parse_config(table, source=source)
-    directories = _package_dirs(root, config.packages)
+    table, source, root_pyproject = _config_table(root)
+    config, warnings = parse_config(table, source=source, root_pyproject=root_pyproject)
+    directories = _package_dirs(root, config.packages, config.packages_exclude)
     if not directories:
+        where = source if config.packages_source == "packages" else config.packages_source
         raise ConfigurationError(
-            f"no package matches {list(config.packages)} under {root}; fix `packages` in {source}"
+            f"no package matches {list(config.packages)} under {root}; fix `packages` in {where}"
         )
     pyprojects = {d: read_toml(root / d / "pyproject.toml") for d in directories}
     return LoadedWorkspace(build_workspace(root, config, pyprojects), tuple(warnings))
@@ -94,7 +106,7 @@ def version_file(workspace: Workspace, package: Package) -> Path | None:
     for relative in package.version_source.files:
         if (base / relative).is_file():
             return base / relative
-    if package.version_source.kind in ("python", "text"):
+    if package.version_source.kind in ("python", "text", "cargo"):
         listed = ", ".join(str(base / f) for f in package.version_source.files)
         raise ConfigurationError(f"{package.name}: no version file found (looked at {listed})")
     return None
@@ -131,7 +143,24 @@ def read_version(workspace: Workspace, package: Package) -> str | None:
     if source.kind == "vcs":
         return None
     path = version_file(workspace, package)
+    if source.kind == "cargo":
+        assert path is not None
+        return pep440_from_semver(cargo_version(path), str(path))
     assert path is not None
     text = path.read_text(encoding="utf-8")
     start, end = version_span(package, path, text)
     return text[start:end]
+
+
+def cargo_version(path: Path) -> str:
+    """``[package] version`` of a Cargo.toml, as written (semver)."""
+    package = read_toml(path).get("package")
+    version = package.get("version") if isinstance(package, dict) else None
+    if isinstance(version, dict) and version.get("workspace") is True:
+        raise ConfigurationError(
+            f"{path} inherits its version from the Cargo workspace (version.workspace = true);"
+            " pubkit reads and writes [package] version only: set it there"
+        )
+    if not isinstance(version, str):
+        raise ConfigurationError(f'{path} has no [package] version; add version = "0.1.0"')
+    return version

@@ -86,7 +86,9 @@ def test_plan_bump_follows_changes_and_dependents(monorepo: Path, server: LiveSe
     result = pubkit_plan(monorepo, server, "--json", "--bump", "major")
     assert result.returncode == 0, result.stderr
     plan = {p["name"]: p for p in json.loads(result.stdout)["packages"]}
-    assert (plan["acme-core"]["next"], plan["acme-text"]["next"]) == ("2.0.0", "2.0.0")
+    # The major bump is the changed core's; its dependent needs only a patch (its
+    # requirement is widened to admit 2.0.0).
+    assert (plan["acme-core"]["next"], plan["acme-text"]["next"]) == ("2.0.0", "1.0.1")
     assert plan["acme-text"]["requirement_changes"] == [
         {"dependency": "acme-core", "old": "acme-core>=1.2,<2", "new": "acme-core>=1.2,<3"}]
     assert plan["acme-kafka"]["action"] == "skip"

@@ -77,19 +77,20 @@ def test_release_the_example_monorepo_and_follow_changes(
     assert git(repo, "rev-parse", "acme-kafka-v1.0.1^{commit}") == git(repo, "rev-parse", "HEAD")
     assert git(repo, "status", "--porcelain") == ""
 
-    # The shared core changes incompatibly: it and every dependent are released, the core
-    # first, and the dependents' requirements admit the new core.
+    # The shared core changes incompatibly: it gets the major bump; every dependent whose
+    # requirement must be widened to admit it gets a patch (not the core's major), after
+    # the core.
     settings = repo / "packages" / "acme-core" / "src" / "acme_core" / "settings.py"
     settings.write_text(settings.read_text() + "\n# settings are read once per process\n")
     git(repo, "commit", "-qam", "feat(core)!: settings are frozen")
     core = pubkit_release(repo, server, "--bump", "major", "--jobs", "2",
                           "--json", str(result_file))  # fmt: skip
     assert core.returncode == 0, core.stdout + core.stderr
-    assert released(json.loads(result_file.read_text())) == {
-        "acme-core": "2.0.0", "acme-text": "2.0.0", "acme-aws": "2.0.0", "acme-kafka": "2.0.0"}
+    patched = {"acme-text": "1.0.1", "acme-aws": "1.0.1", "acme-kafka": "1.0.2"}
+    assert released(json.loads(result_file.read_text())) == {"acme-core": "2.0.0", **patched}
     core_uploaded = max(upload_times(server, "acme-core", "2.0.0"))
-    for dependent in ("acme-text", "acme-aws", "acme-kafka"):
-        assert min(upload_times(server, dependent, "2.0.0")) >= core_uploaded
+    for dependent, version in patched.items():
+        assert min(upload_times(server, dependent, version)) >= core_uploaded
         pyproject = (repo / "packages" / dependent / "pyproject.toml").read_text()
         assert '"acme-core>=' in pyproject and ",<3" in pyproject
     assert git(repo, "status", "--porcelain") == ""
@@ -99,7 +100,7 @@ def test_release_the_example_monorepo_and_follow_changes(
     assert installed.returncode == 0, installed.stdout + installed.stderr
     versions = venv.installed()
     assert (versions["acme-core"], versions["acme-text"], versions["acme-kafka"]) == (
-        "2.0.0", "2.0.0", "2.0.0")
+        "2.0.0", "1.0.1", "1.0.2")
     check = pip("check", python=venv.python)
     assert check.returncode == 0, check.stdout + check.stderr
     probe = subprocess.run(

@@ -99,17 +99,19 @@ def test_a_file_on_the_index_with_other_bytes_stops_the_release(
 def test_failing_tests_stop_a_package_and_its_dependents_only(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    packages = {"red-base": (), "red-mid": ("red-base",), "red-top": ("red-mid",),
-                "red-side": ("red-base",)}  # fmt: skip
+    packages = {"red-base": (), "red-mid": ("red-base",), "red-top": ("red-mid", "red-left"),
+                "red-left": (), "red-side": ("red-base",)}  # fmt: skip
     repo = small_repo(tmp_path / "repo", packages)
-    write_package(repo, "red-mid", "1.0.0", "red-base",
-                  test="def test_fails():\n    assert 1 + 1 == 3\n")  # fmt: skip
-    git(repo, "commit", "-qam", "break red-mid's test")
+    for broken in ("red-mid", "red-left"):
+        write_package(repo, broken, "1.0.0", *packages[broken],
+                      test="def test_fails():\n    assert 1 + 1 == 3\n")  # fmt: skip
+    git(repo, "commit", "-qam", "break red-mid's and red-left's tests")
     junit = tmp_path / "release.xml"
     result = pubkit_release(repo, server, "--jobs", "2", "--junit", str(junit))
     assert result.returncode == 1
     assert "failed    red-mid 1.0.0: test: tests failed: 1 failed" in result.stdout
-    assert "blocked   red-top 1.0.0: not released because red-mid did not release" in (
+    # Every failed dependency is named, not only the first one to fail.
+    assert "blocked   red-top 1.0.0: not released because red-left, red-mid failed" in (
         result.stdout
     )
     assert tags(repo) == {"red-base-v1.0.0", "red-side-v1.0.0"}
@@ -118,8 +120,9 @@ def test_failing_tests_stop_a_package_and_its_dependents_only(
     report = junit.read_text()
     assert 'testsuite name="red-mid"' in report and "<failure" in report
 
-    write_package(repo, "red-mid", "1.0.0", "red-base")  # the fix
-    git(repo, "commit", "-qam", "fix red-mid's test")
+    for broken in ("red-mid", "red-left"):
+        write_package(repo, broken, "1.0.0", *packages[broken])  # the fix
+    git(repo, "commit", "-qam", "fix the tests")
     rerun = pubkit_release(repo, server, "--jobs", "2")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert tags(repo) == {f"{name}-v1.0.0" for name in packages}

@@ -81,9 +81,10 @@ def test_package_globs_accept_paths_and_ignore_duplicates() -> None:
     assert package_globs([P("packages/a"), "packages/a", P("packages/b")]) == ("packages/*",)
 
 
-def test_package_globs_refuse_the_root() -> None:
-    with pytest.raises(ValueError, match="root"):
-        package_globs([".", "packages/a"])
+def test_package_globs_name_a_root_package_dot() -> None:
+    assert package_globs([".", "plugins/a", "plugins/b"]) == (".", "plugins/*")
+    assert match_package_dirs((".", "plugins/*"), [".", "plugins/a", "docs"]) == [
+        P("."), P("plugins/a")]
 
 
 def test_escaped_names_match_only_themselves() -> None:
@@ -348,7 +349,8 @@ def test_discover_skips_what_is_not_a_source_package(tmp_path: Path) -> None:
     _write(tmp_path, "env/pyvenv.cfg", "home = /usr/bin\n")
     _write(tmp_path, "env/lib/x/pyproject.toml", _project("skipped"))
     found = discover(tmp_path)
-    assert list(found.packages) == [P("packages/a")]
+    # The root's own [project] is a package too (a root package with plugins below it).
+    assert list(found.packages) == [P("."), P("packages/a")]
     assert found.others == (P("packages/broken"), P("packages/tooling"))
     assert found.warnings == ("skipped packages/broken/pyproject.toml: not valid TOML",)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import pytest
@@ -80,25 +81,122 @@ def test_order_puts_dependencies_first(workspace: Workspace) -> None:
     assert names.index("acme-core") < names.index("acme-aws")
 
 
-def test_bump_releases_changed_packages_and_their_dependents(workspace: Workspace) -> None:
+def test_bump_applies_to_changed_packages_only(workspace: Workspace) -> None:
     plan = make_plan(workspace, all_released(core=("src/x.py",)),
                         PlanOptions("bump", "minor"))
-    assert {e.name: e.next for e in plan.releases} == {
-        "acme-core": "1.3.0", "acme-text": "1.1.0", "acme-aws": "0.5.0"}
+    # acme-text (>=1.2,<2) and acme-aws (>=1.0) admit 1.3.0: nothing to release for them.
+    assert {e.name: e.next for e in plan.releases} == {"acme-core": "1.3.0"}
     assert plan.entry("acme-core").steps[0] == "version"
-    assert plan.entry("acme-text").reason == "a dependency is released"
-    assert plan.entry("acme-kafka").action == "skip"
+    assert plan.entry("acme-text").reason == "its requirements admit acme-core 1.3.0"
+    assert plan.entry("acme-kafka").reason == "unchanged since its last release"
 
 
-def test_major_bump_widens_dependents_requirements(workspace: Workspace) -> None:
-    plan = make_plan(workspace, all_released(core=("src/x.py",)),
-                        PlanOptions("bump", "major"))
-    text = plan.entry("acme-text")
-    assert text.action == "release"
-    (change,) = text.requirement_changes
-    assert (change.dependency, change.old, change.new) == (
-        "acme-core", "acme-core>=1.2,<2", "acme-core>=1.2,<3")
-    assert plan.entry("acme-aws").requirement_changes == ()  # >=1.0 already admits 2.0.0
+def test_dependents_always_get_a_patch(tmp_path: object) -> None:
+    config = WorkspaceConfig(dependents="always")
+    ws = build_workspace("/repo", config, {
+        PurePosixPath("packages/core"): _pyproject("acme-core", "1.2.0"),
+        PurePosixPath("packages/text"): _pyproject("acme-text", "1.0.0", "acme-core>=1.2,<2"),
+    })
+    gathered = {"acme-core": facts("1.2.0", ("1.2.0",), ("x.py",), "acme-core"),
+                "acme-text": facts("1.0.0", ("1.0.0",), (), "acme-text")}
+    plan = make_plan(ws, gathered, PlanOptions("bump", "minor"))
+    assert {e.name: e.next for e in plan.releases} == {"acme-core": "1.3.0", "acme-text": "1.0.1"}
+    assert plan.entry("acme-text").reason == 'dependents = "always": acme-core is released'
+
+
+def test_a_moving_pin_patches_its_dependents_transitively() -> None:
+    ws = build_workspace("/repo", WorkspaceConfig(), {
+        PurePosixPath("packages/" + "a"): _pyproject("graph-core", "1.2.11"),
+        PurePosixPath("packages/" + "b"): _pyproject("graph-sdk", "0.4.0b2", "graph-core==1.2.11"),
+        PurePosixPath("packages/" + "c"): _pyproject("graph-cli", "3.0.0", "graph-sdk==0.4.0b2"),
+        PurePosixPath("packages/" + "d"): _pyproject("graph-doc", "1.0.0", "graph-core>=1"),
+    })
+    gathered = {"graph-core": facts("1.2.11", ("1.2.11",), ("x.py",), "graph-core"),
+                "graph-sdk": facts("0.4.0b2", ("0.4.0b2",), (), "graph-sdk"),
+                "graph-cli": facts("3.0.0", ("3.0.0",), (), "graph-cli"),
+                "graph-doc": facts("1.0.0", ("1.0.0",), (), "graph-doc")}
+    plan = make_plan(ws, gathered, PlanOptions("bump", "major"))
+    # The major bump is the changed package's; dependents get the smallest bump their
+    # change needs, and a pre-release stays one.
+    assert {e.name: e.next for e in plan.releases} == {
+        "graph-core": "2.0.0", "graph-sdk": "0.4.0b3", "graph-cli": "3.0.1"}
+    assert plan.entry("graph-sdk").reason == "its pin on graph-core moves"
+    assert [c.new for c in plan.entry("graph-cli").requirement_changes] == ["graph-sdk==0.4.0b3"]
+    assert plan.entry("graph-doc").action == "skip"
+    final = make_plan(ws, gathered, PlanOptions("bump", "major", final=True))
+    assert final.entry("graph-sdk").next == "0.4.0"
+
+
+def test_a_pre_release_stays_one_on_patch() -> None:
+    ws = build_workspace("/repo", WorkspaceConfig(), {
+        PurePosixPath("packages/" + "a"): _pyproject("presidio", "0.66b0.dev0"),
+    })
+    gathered = {"presidio": facts("0.66b0.dev0", ("0.66b0.dev0",), ("x.py",), "presidio")}
+    assert make_plan(ws, gathered, PlanOptions("bump", "patch")).entry("presidio").next == (
+        "0.66b0")
+
+
+def lockstep(*members: tuple[str, str], **config: object) -> Workspace:
+    from pubkit.releasing.core.lockstep import LockstepGroup
+
+    return build_workspace(
+        "/repo",
+        WorkspaceConfig(groups=(LockstepGroup("otel", ("otel-*",), "v{version}"),),
+                        **config),  # type: ignore[arg-type]
+        {PurePosixPath("packages/" + n):
+         _pyproject(n, v, *(["otel-api==" + v] if n == "otel-sdk" else []))
+         for n, v in members},
+    )
+
+
+def test_a_lockstep_group_releases_every_member_at_one_version() -> None:
+    ws = lockstep(("otel-api", "1.45.0"), ("otel-sdk", "1.45.0"), ("otel-proto", "1.45.0"))
+    assert ws.tag_spec("otel-sdk").render("1.46.0") == "v1.46.0"
+    group_tag = ReleaseTag("v1.45.0", Version("1.45.0"))
+
+    def member(changed: tuple[str, ...]) -> PackageFacts:
+        return PackageFacts("1.45.0", frozenset({Version("1.45.0")}), group_tag, changed)
+
+    gathered = {"otel-api": member(()), "otel-sdk": member(("x.py",)), "otel-proto": member(())}
+    plan = make_plan(ws, gathered, PlanOptions("bump", "minor"))
+    assert {e.name: e.next for e in plan.releases} == {
+        "otel-api": "1.46.0", "otel-sdk": "1.46.0", "otel-proto": "1.46.0"}
+    assert plan.entry("otel-api").reason == "lockstep group 'otel' releases 1.46.0 (otel-sdk)"
+    assert [c.new for c in plan.entry("otel-sdk").requirement_changes] == ["otel-api==1.46.0"]
+    nothing = make_plan(ws, {n: member(()) for n in gathered}, PlanOptions("bump", "minor"))
+    assert nothing.releases == ()
+
+
+def test_a_lockstep_group_in_manual_mode_takes_the_highest_version() -> None:
+    ws = lockstep(("otel-api", "1.45.0"), ("otel-proto", "1.46.0"))
+    gathered = {"otel-api": facts("1.45.0", ("1.45.0",), (), "otel-api"),
+                "otel-proto": facts("1.46.0", ("1.45.0",), ("x.py",), "otel-proto")}
+    plan = make_plan(ws, gathered, PlanOptions())
+    assert {e.name: (e.next, e.steps[0]) for e in plan.releases} == {
+        "otel-api": ("1.46.0", "version"), "otel-proto": ("1.46.0", "build")}
+
+
+def test_vcs_versions_come_from_the_tag() -> None:
+    ws = build_workspace("/repo", WorkspaceConfig(), {
+        PurePosixPath("packages/" + "a"): {"project": {"name": "scm-pkg", "dynamic": ["version"]},
+                             "tool": {"setuptools_scm": {}}},
+    })
+    released = PackageFacts("1.4.0", frozenset({Version("1.4.0")}), tag("scm-pkg", "1.4.0"),
+                            ("x.py",), vcs=True, tagged=frozenset({Version("1.4.0")}))
+    plan = make_plan(ws, {"scm-pkg": released}, PlanOptions("bump", "minor"))
+    # Releasing is tagging: no version step, the tag comes last.
+    assert (plan.entry("scm-pkg").next, plan.entry("scm-pkg").steps) == (
+        "1.5.0", ("build", "check", "test", "publish", "tag"))
+    tagged = replace(released, released=frozenset(), changed_files=())
+    entry = make_plan(ws, {"scm-pkg": tagged}, PlanOptions()).entry("scm-pkg")
+    # A tag not on the index yet is released from the tag (already written).
+    assert (entry.next, entry.steps) == ("1.4.0", ("build", "check", "test", "publish"))
+    untagged = PackageFacts(None, frozenset(), vcs=True)
+    assert make_plan(ws, {"scm-pkg": untagged}, PlanOptions()).entry("scm-pkg").reason == (
+        "its version comes from git tags and it has none yet: tag its first release, or pass"
+        " --bump")
+    assert make_plan(ws, {"scm-pkg": untagged}, PlanOptions("bump")).entry(
+        "scm-pkg").next == "0.0.1"
 
 
 def test_conventional_commits(workspace: Workspace) -> None:

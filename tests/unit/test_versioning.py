@@ -54,16 +54,8 @@ def test_parse_version_passes_versions_through() -> None:
         ("1.2.3.post4", "major", "2.0.0"),
         ("1.2.3.post4", "patch", "1.2.4"),
         ("1.2.3.post1.dev1", "patch", "1.2.4"),
-        ("1.2.3rc1.post1", "patch", "1.2.3"),
-        # A pre/dev release of the target is finalised.
-        ("1.2.3rc1", "patch", "1.2.3"),
+        # A dev release of the target is that release.
         ("1.2.3.dev4", "patch", "1.2.3"),
-        ("1.2.3rc1", "minor", "1.3.0"),
-        ("1.3.0rc1", "minor", "1.3.0"),
-        ("2.0.0rc1", "major", "2.0.0"),
-        ("2.0.0b1.dev2", "major", "2.0.0"),
-        ("2.1.0rc1", "major", "3.0.0"),
-        ("1.2rc1", "patch", "1.2.0"),
         # Two parts stay two for major/minor; patch adds the third.
         ("1.2", "major", "2.0"),
         ("1.2", "minor", "1.3"),
@@ -75,11 +67,8 @@ def test_parse_version_passes_versions_through() -> None:
         ("1.2.3.4", "major", "2.0.0"),
         ("1.2.3.4", "minor", "1.3.0"),
         ("1.2.3.4", "patch", "1.2.4"),
-        ("1.2.3.4rc1", "patch", "1.2.4"),
-        ("1.2.3.0rc1", "patch", "1.2.3"),
         # Epochs are kept.
         ("1!1.2.3", "major", "1!2.0.0"),
-        ("1!1.2.3rc1", "patch", "1!1.2.3"),
         ("2!1.0", "pre", "2!1.0.1rc1"),
         ("2!1.0", "dev", "2!1.0.1.dev1"),
         # pre
@@ -108,6 +97,54 @@ def test_bump(current: str, part: BumpPart, expected: str) -> None:
     # Compare the text too: 1.2 == 1.2.0 to PEP 440, but not in a file or a tag.
     assert str(result) == expected
     assert bump(Version(current), part) == result
+
+
+@pytest.mark.parametrize(
+    ("current", "part", "expected"),
+    [
+        # A pre-release stays one: advanced in its phase when it heads for the bumped part.
+        ("0.66b0", "patch", "0.66b1"),
+        ("0.66b0", "pre", "0.66b1"),
+        ("0.66b0", "minor", "0.66b1"),
+        ("1.2.3rc1", "patch", "1.2.3rc2"),
+        ("2.0.0rc1", "major", "2.0.0rc2"),
+        ("1.3.0rc1", "minor", "1.3.0rc2"),
+        ("1.2.3rc1.post1", "patch", "1.2.3rc2"),
+        # ...and otherwise starts its phase on the bumped release.
+        ("1.2.3rc1", "minor", "1.3.0rc1"),
+        ("2.1.0b3", "major", "3.0.0b1"),
+        # A dev build of a pre-release becomes it (never the final release).
+        ("0.66b0.dev0", "patch", "0.66b0"),
+        ("2.0.0b1.dev2", "major", "2.0.0b1"),
+        ("1!1.2.3rc1", "patch", "1!1.2.3rc2"),
+    ],
+)
+def test_bump_keeps_pre_releases(current: str, part: BumpPart, expected: str) -> None:
+    assert str(bump(current, part)) == expected
+    assert bump(current, part) > Version(current)
+
+
+@pytest.mark.parametrize(
+    ("current", "part", "expected"),
+    [
+        # --final ends the series: a pre/dev release of the target is finalised.
+        ("1.2.3rc1.post1", "patch", "1.2.3"),
+        ("1.2.3rc1", "patch", "1.2.3"),
+        ("1.2.3rc1", "minor", "1.3.0"),
+        ("1.3.0rc1", "minor", "1.3.0"),
+        ("2.0.0rc1", "major", "2.0.0"),
+        ("2.0.0b1.dev2", "major", "2.0.0"),
+        ("2.1.0rc1", "major", "3.0.0"),
+        ("1.2rc1", "patch", "1.2.0"),
+        ("1.2.3.4rc1", "patch", "1.2.4"),
+        ("1.2.3.0rc1", "patch", "1.2.3"),
+        ("1!1.2.3rc1", "patch", "1!1.2.3"),
+        ("0.66b0.dev0", "patch", "0.66.0"),
+        ("1.2.3", "patch", "1.2.4"),
+    ],
+)
+def test_bump_final(current: str, part: BumpPart, expected: str) -> None:
+    assert str(bump(current, part, final=True)) == expected
 
 
 _VERSIONS = [
@@ -335,7 +372,7 @@ _TAGS = [
     "acme-v1.0",
     "acme-v1.1rc1",
     "acme-v1.0.post1",
-    "acme-v1.2.dev3",  # a branch build: not a release
+    "acme-v1.2.dev3",  # a dev release pubkit tagged: it counts
     "acme-v1.3+local",  # never on an index
     "acme-core-v9.0",  # another package
     "acme-vnext",  # not a version
@@ -347,12 +384,17 @@ _TAGS = [
 @pytest.mark.parametrize(
     ("name", "tags", "expected"),
     [
-        ("acme", _TAGS, ("acme-v1.1rc1", "1.1rc1")),
-        ("acme", [t for t in _TAGS if "rc" not in t], ("acme-v1.0.post1", "1.0.post1")),
-        ("acme", list(reversed(_TAGS)), ("acme-v1.1rc1", "1.1rc1")),
+        ("acme", _TAGS, ("acme-v1.2.dev3", "1.2.dev3")),
+        ("acme", [t for t in _TAGS if "dev" not in t], ("acme-v1.1rc1", "1.1rc1")),
+        ("acme", [t for t in _TAGS if "rc" not in t and "dev" not in t],
+         ("acme-v1.0.post1", "1.0.post1")),
+        ("acme", list(reversed(_TAGS)), ("acme-v1.2.dev3", "1.2.dev3")),
         ("acme-core", _TAGS, ("acme-core-v9.0", "9.0")),
         ("Acme_Core", _TAGS, ("acme-core-v9.0", "9.0")),
-        ("acme", ["acme-v1.2.dev3", "acme-v2.0rc1.dev1"], None),
+        # Dev tags count (pubkit tags only releases, never --dev builds): the change
+        # detection of the next run diffs since them.
+        ("acme", ["acme-v1.2.dev3", "acme-v2.0rc1.dev1"], ("acme-v2.0rc1.dev1", "2.0rc1.dev1")),
+        ("acme", ["acme-v1.3+local"], None),
         ("acme-aws", _TAGS, None),
         ("acme", [], None),
         # Equal versions: the canonical spelling wins, then the alphabetically first tag,
@@ -538,7 +580,7 @@ def test_bump_for_commits_refuses_bad_choices() -> None:
         ("1.2.3", ["feat!: x"], "2.0.0"),
         ("0.2.3", ["feat!: x"], "0.3.0"),
         ("0.2.3", ["feat: x"], "0.3.0"),
-        ("1.3.0rc1", ["feat: x"], "1.3.0"),
+        ("1.3.0rc1", ["feat: x"], "1.3.0rc2"),
         ("1!1.2", ["fix: x"], "1!1.2.1"),
         ("1.2.3", ["docs: x", "chore: y"], None),
         ("1.2.3", [], None),

@@ -93,7 +93,7 @@ def test_test_command_string_is_split_like_a_shell() -> None:
         ("pakages", "did you mean 'packages'?"),
         ("version-stratgy", "did you mean 'version-strategy'?"),
         ("test-extra", "did you mean 'test-extras'?"),
-        ("colour", "known keys: exclude, index-url, packages, tag-format, test-command"),
+        ("colour", "known keys: dependents, exclude, group, index-url, packages, packages-exclude"),
     ],
 )
 def test_unknown_keys_warn_with_the_likely_key(key: str, expected: str) -> None:
@@ -164,7 +164,7 @@ def test_tag_format_without_name_is_fine_for_one_package() -> None:
 
 def test_tag_format_without_name_clashes_for_several_packages() -> None:
     config, _ = parse_config({"tag-format": "v{version}"})
-    with pytest.raises(ConfigurationError, match=r"has no \{name\} but the workspace has 2"):
+    with pytest.raises(ConfigurationError, match=r"has no \{name\} but 2 packages or groups"):
         build_workspace(
             "/r", config, {P("packages/a"): pyproject("a"), P("packages/b"): pyproject("b")}
         )
@@ -221,8 +221,9 @@ def test_match_package_dirs_is_sorted_deduplicated_and_skips_hidden() -> None:
     ]
     found = match_package_dirs(["packages/*", "tools/*", "tools/cli"], candidates)
     assert found == [P("packages/alpha"), P("packages/zeta"), P("tools/cli")]
+    # The root is a package only when named: "." (never through "**").
+    assert match_package_dirs(["."], candidates) == [P(".")]
     assert match_package_dirs(["**"], candidates) == [
-        P("."),
         P("packages/alpha"),
         P("packages/alpha/tests/fixture"),
         P("packages/zeta"),

@@ -22,8 +22,10 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Generic, Literal, Protocol, TypeVar
 
 import pyproject_hooks
@@ -62,7 +64,15 @@ class BuiltDistributions:
 
 
 class Builder(Protocol):
-    def build(self, package_dir: Path, out_dir: Path, name: str) -> BuiltDistributions: ...
+    def build(
+        self, package_dir: Path, out_dir: Path, name: str, env: Mapping[str, str] | None = None
+    ) -> BuiltDistributions: ...
+
+
+# The environment of the build under way in this thread (its backend hooks read it): the
+# version a VCS-versioned package is told to build as.
+_NO_ENV: Mapping[str, str] = MappingProxyType({})
+_BUILD_ENV: ContextVar[Mapping[str, str]] = ContextVar("pubkit_build_env", default=_NO_ENV)
 
 
 def uv_available() -> bool:
@@ -178,8 +188,18 @@ class PypaBuilder:
             args += ["--installer", "uv"]
         return [*args, str(package_dir)]
 
-    def build(self, package_dir: Path, out_dir: Path, name: str) -> BuiltDistributions:
-        """Build ``package_dir`` (project ``name``) into ``out_dir``, replacing old builds."""
+    def build(
+        self, package_dir: Path, out_dir: Path, name: str, env: Mapping[str, str] | None = None
+    ) -> BuiltDistributions:
+        """Build ``package_dir`` (project ``name``) into ``out_dir``, replacing old builds;
+        ``env`` is added to the backend's environment for this build only."""
+        token = _BUILD_ENV.set(dict(env or {}))
+        try:
+            return self._build(package_dir, out_dir, name)
+        finally:
+            _BUILD_ENV.reset(token)
+
+    def _build(self, package_dir: Path, out_dir: Path, name: str) -> BuiltDistributions:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as scratch:
             try:
@@ -239,7 +259,7 @@ class PypaBuilder:
         extra_environ: Mapping[str, str] | None = None,
     ) -> None:
         """Run one backend hook (pyproject_hooks' runner), its output captured, not shown."""
-        environment = {**self.env, **(extra_environ or {})}
+        environment = {**self.env, **_BUILD_ENV.get(), **(extra_environ or {})}
         self.runner.run(cmd, cwd=Path(cwd) if cwd else None, env=environment,
                         timeout=BUILD_TIMEOUT)  # fmt: skip
 

@@ -18,6 +18,11 @@ FALLBACK_IDENTITY = {
 }
 
 
+def _pathspecs(path: PurePosixPath, exclude: Sequence[PurePosixPath]) -> list[str]:
+    return [str(path) if str(path) != "." else ".",
+            *(f":(exclude){excluded}" for excluded in exclude)]  # fmt: skip
+
+
 class Git:
     def __init__(self, root: Path, runner: ProcessRunner | None = None) -> None:
         self.root = root
@@ -64,23 +69,33 @@ class Git:
     def tag_commit(self, name: str) -> str:
         return self._git("rev-parse", f"refs/tags/{name}^{{commit}}").strip()
 
-    def changed_files(self, since: str | None, path: PurePosixPath) -> list[PurePosixPath]:
-        """Files under ``path`` changed between ``since`` (a ref) and HEAD; all if ``since``
-        is None. Paths are relative to the repository root."""
-        spec = str(path) if str(path) != "." else "."
+    def changed_files(
+        self, since: str | None, path: PurePosixPath, exclude: Sequence[PurePosixPath] = ()
+    ) -> list[PurePosixPath]:
+        """Files under ``path`` (not under ``exclude``) changed between ``since`` (a ref)
+        and HEAD; all if ``since`` is None. Paths are relative to the repository root."""
+        specs = _pathspecs(path, exclude)
         if since is None:
-            listed = self._git("ls-files", "--", spec)
+            listed = self._git("ls-files", "--", *specs)
         else:
-            listed = self._git("diff", "--name-only", "--no-renames", f"{since}..HEAD", "--", spec)
+            listed = self._git("diff", "--name-only", "--no-renames", f"{since}..HEAD", "--",
+                               *specs)  # fmt: skip
         return [PurePosixPath(line) for line in listed.splitlines() if line]
 
-    def commit_messages(self, since: str | None, path: PurePosixPath) -> list[str]:
-        """Full messages of the commits since ``since`` that touch ``path``, newest first."""
+    def commit_messages(
+        self, since: str | None, path: PurePosixPath, exclude: Sequence[PurePosixPath] = ()
+    ) -> list[str]:
+        """Full messages of the commits since ``since`` that touch ``path`` (other than
+        under ``exclude``), newest first."""
         if not self.has_commits():
             return []
         revision = f"{since}..HEAD" if since else "HEAD"
-        raw = self._git("log", "--format=%B%x00", revision, "--", str(path))
+        raw = self._git("log", "--format=%B%x00", revision, "--", *_pathspecs(path, exclude))
         return [message.strip() for message in raw.split("\0") if message.strip()]
+
+    def is_clean(self) -> bool:
+        """No tracked file is modified or staged (untracked files do not count)."""
+        return not self._git("status", "--porcelain", "--untracked-files=no").strip()
 
     def _identity_env(self) -> dict[str, str]:
         configured = self._git("config", "user.email", check=False).strip()

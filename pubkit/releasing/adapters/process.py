@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,22 +75,34 @@ class SubprocessRunner:
         environment = dict(os.environ)
         environment.update(env or {})
         started = time.monotonic()
+        if CANCELLATION.cancelled():
+            raise CommandError("the run was cancelled; nothing more is started")
         try:
-            completed = subprocess.run(
-                list(args), cwd=cwd, env=environment, capture_output=True, text=True,
-                timeout=timeout, check=False,
+            # Its own process group: a timeout or a cancelled run stops its children too.
+            child = subprocess.Popen(
+                list(args), cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True,
             )  # fmt: skip
         except FileNotFoundError:
             raise CommandError(
                 f"{args[0]} is not installed or not on PATH; install it and retry"
             ) from None
+        CANCELLATION.add(child)
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            _kill_group(child, signal.SIGKILL)
+            child.communicate()
             raise CommandError(
                 f"`{describe(args)}` did not finish within {timeout:g} seconds"
             ) from None
+        finally:
+            CANCELLATION.discard(child)
+        if CANCELLATION.cancelled() and child.returncode != 0:
+            raise CommandError(f"`{describe(args)}` was stopped: the run was cancelled")
         result = CommandResult(
-            tuple(args), completed.returncode, completed.stdout, completed.stderr,
-            time.monotonic() - started,
+            tuple(args), child.returncode, stdout, stderr, time.monotonic() - started,
         )  # fmt: skip
         if check and not result.ok:
             raise CommandError(
@@ -95,6 +110,68 @@ class SubprocessRunner:
                 result,
             )
         return result
+
+
+class Cancellation:
+    """A run being stopped (SIGTERM from a cancelled CI job, or Ctrl-C): every child runs in
+    its own process group, so that stopping it stops what it started too (pip, pytest and
+    their children); no new command starts once the run is cancelled."""
+
+    GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._children: set[subprocess.Popen[str]] = set()
+        self.signal: int | None = None
+
+    def cancelled(self) -> bool:
+        return self.signal is not None
+
+    def add(self, child: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self.signal is not None:
+                _kill_group(child, signal.SIGKILL)
+                raise CommandError("the run was cancelled; nothing more is started")
+            self._children.add(child)
+
+    def discard(self, child: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._children.discard(child)
+
+    def cancel(self, signum: int) -> None:
+        """Stop every running child's process group: SIGTERM, then SIGKILL after a grace
+        period (in a thread: a signal handler must return quickly)."""
+        with self._lock:
+            if self.signal is not None:
+                return
+            self.signal = signum
+            children = list(self._children)
+        for child in children:
+            _kill_group(child, signal.SIGTERM)
+
+        def finish() -> None:
+            deadline = time.monotonic() + self.GRACE
+            for child in children:
+                try:
+                    child.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _kill_group(child, signal.SIGKILL)
+
+        threading.Thread(target=finish, name="pubkit-cancel", daemon=True).start()
+
+    def reset(self) -> None:
+        """For a process that runs several releases (tests): forget a past cancellation."""
+        with self._lock:
+            self.signal = None
+
+
+def _kill_group(child: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
+        os.killpg(child.pid, signum)
+
+
+# The one for this process: the CLI's signal handlers cancel it.
+CANCELLATION = Cancellation()
 
 
 Responder = Callable[[tuple[str, ...]], CommandResult | None]

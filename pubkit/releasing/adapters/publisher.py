@@ -53,6 +53,45 @@ class TwinePublisher:
             env["TWINE_PASSWORD"] = self.credentials.password
         return env
 
+    def probe(self, timeout: float = 30.0) -> None:
+        """Ask the upload URL, with the credentials, before anything is written: an upload
+        endpoint answers an empty POST with 400 when the credentials are good, 401/403 when
+        they are not. PublishError (one line) when it is unreachable, refuses the
+        credentials, or is not an upload endpoint."""
+        import requests
+
+        from pubkit.settings import redact_url
+
+        shown = redact_url(self.upload_url)
+        if self.credentials is None:
+            raise PublishError(
+                f"no credentials for uploading to {shown}; set PUBKIT_INDEX_USERNAME and"
+                " PUBKIT_INDEX_PASSWORD (or PUBKIT_INDEX_TOKEN)"
+            )
+        # Marked, so that proxies and logs can tell it from an upload; servers ignore it.
+        separator = "&" if "?" in self.upload_url else "?"
+        try:
+            response = requests.post(
+                f"{self.upload_url}{separator}pubkit-preflight=1", data=b"",
+                headers={"Content-Type": "text/plain"},
+                auth=(self.credentials.username, self.credentials.password), timeout=timeout,
+            )  # fmt: skip
+        except requests.RequestException as error:
+            raise PublishError(
+                f"the upload URL {shown} is unreachable ({type(error).__name__}); check"
+                " --upload-url / PUBKIT_UPLOAD_URL and the network"
+            ) from None
+        if response.status_code in (401, 403):
+            raise PublishError(
+                f"the index refused the upload credentials ({response.status_code} from {shown});"
+                " check PUBKIT_INDEX_USERNAME and PUBKIT_INDEX_PASSWORD (or PUBKIT_INDEX_TOKEN)"
+            )
+        if response.status_code in (404, 405):
+            raise PublishError(
+                f"{shown} is not an upload endpoint (it answered {response.status_code}); set"
+                " --upload-url to the index's legacy upload URL"
+            )
+
     def upload(self, files: Sequence[Path]) -> None:
         for path in files:
             self._upload_one(path)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-PackageStatus = Literal["released", "skipped", "failed", "blocked", "planned"]
+PackageStatus = Literal["released", "skipped", "failed", "blocked", "planned", "cancelled"]
 
 
 @dataclass(frozen=True)

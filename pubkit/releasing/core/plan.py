@@ -48,6 +48,9 @@ class PackageFacts:
     complete: frozenset[Version] | None = None
     # Versions with a release tag in this history (None: only ``last_tag``'s).
     tagged: frozenset[Version] | None = None
+    # The version comes from git tags (setuptools-scm, hatch-vcs, uv-dynamic-versioning):
+    # ``current`` is the last tag's version, and releasing writes no file.
+    vcs: bool = False
 
     def state(self, version: Version) -> IndexState:
         """Where ``version`` stands on the index."""
@@ -68,7 +71,7 @@ class PackageFacts:
         """What the next version grows from: the file's version or the last tag's, the
         higher (a run that did not commit its version change leaves the file behind)."""
         if self.current is None:
-            return None
+            return Version("0.0.0") if self.vcs else None
         current = parse_version(self.current)
         if self.last_tag is not None and self.last_tag.version > current:
             return self.last_tag.version
@@ -81,6 +84,7 @@ class PlanOptions:
     bump: BumpPart | None = None
     dev_build: int | None = None  # CI build number for X.Y.Z.devN releases
     only: tuple[str, ...] = ()  # restrict to these packages (normalized), plus what they need
+    final: bool = False  # end pre-release series: 1.2.3rc1 -> patch 1.2.3 (else 1.2.3rc2)
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,30 @@ class PlanEntry:
 NOT_SELECTED = "not selected"  # the reason of a package left out by naming others
 
 
+# How the JSON plan names edge kinds: "extra" is what pyproject.toml calls them.
+_EDGE_KINDS = {"runtime": "runtime", "optional": "extra", "group": "group"}
+
+
+@dataclass(frozen=True)
+class PlanEdge:
+    """``dependent`` needs ``dependency``: runtime, through an extra, or a dependency group."""
+
+    dependent: str
+    dependency: str
+    kind: str  # runtime | extra | group
+    via: str | None
+    requirement: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.dependent, "to": self.dependency, "kind": self.kind,
+                "via": self.via, "requirement": self.requirement}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ReleasePlan:
     entries: tuple[PlanEntry, ...]  # in release (topological) order
     warnings: tuple[str, ...] = field(default=())
+    edges: tuple[PlanEdge, ...] = field(default=())
 
     @property
     def releases(self) -> tuple[PlanEntry, ...]:
@@ -142,6 +166,7 @@ class ReleasePlan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "packages": [entry.to_dict() for entry in self.entries],
+            "edges": [edge.to_dict() for edge in self.edges],
             "warnings": list(self.warnings),
         }
 
@@ -179,7 +204,9 @@ def _release(facts: PackageFacts, target: Version, reason: str, tag: bool = True
         return _Decision(str(target), f"{target} is on the index but not tagged yet", TAG_ONLY)
     if state == "partial":
         reason = f"{target} is only partly on the index: finishing it"
-    steps = STEPS if str(target) != facts.current else STEPS[1:]
+    steps = STEPS if str(target) != facts.current and not facts.vcs else STEPS[1:]
+    if facts.is_tagged(target):
+        tag = False  # tagged already (a version from git tags is released from its tag)
     return _Decision(str(target), reason, steps if tag else steps[:-1])
 
 
@@ -192,15 +219,32 @@ def _pending(facts: PackageFacts, current: Version) -> bool:
 
 
 def _decide(name: str, facts: PackageFacts, options: PlanOptions, affected: set[str]) -> _Decision:
-    """The next version (None: skip), the reason, the steps and warnings, for one package."""
-    if facts.current is None or facts.base is None:
-        return _skip("its version is not readable (set by VCS); pubkit cannot release it")
-    current = parse_version(facts.current)
+    """The next version (None: skip), the reason, the steps and warnings, for one package,
+    from its own changes; what its dependencies' releases require comes later."""
+    if facts.vcs and facts.current is None and options.strategy == "manual" and (
+        options.dev_build is None
+    ):
+        return _skip("its version comes from git tags and it has none yet: tag its first"
+                     " release, or pass --bump")  # fmt: skip
+    if facts.base is None:
+        return _skip("its version is not readable; pubkit cannot release it")
     if options.dev_build is not None:
         if name not in affected:
             return _skip("unchanged since its last release")
         target = dev_version(facts.base, options.dev_build)
         return _release(facts, target, "dev build of a changed package", tag=False)
+    if (
+        facts.vcs
+        and options.strategy == "manual"
+        and facts.last_tag is not None
+        and facts.changed_files
+        and facts.state(facts.base) != "complete"
+    ):
+        return _skip(
+            f"{len(facts.changed_files)} file(s) changed since {facts.last_tag.tag}, whose"
+            " version comes from that tag: tag a new version, or pass --bump",
+        )
+    current = parse_version(facts.current) if facts.current is not None else facts.base
     if options.strategy == "manual":
         if facts.state(current) == "complete" and (
             facts.is_tagged(current) or not _pending(facts, current)
@@ -218,19 +262,98 @@ def _decide(name: str, facts: PackageFacts, options: PlanOptions, affected: set[
                 return _skip(f"{current} is tagged (the index was not asked)")
             return _release(facts, current, "the index was not asked (no index URL)")
         return _release(facts, current, f"{current} is not on the index yet")
-    if _pending(facts, current):
+    if facts.current is not None and _pending(facts, current):
         return _release(facts, current, f"{current} is set but not released yet")
-    if name not in affected:
+    if not _changed(facts):
         return _skip("unchanged since its last release")
     if options.strategy == "bump":
-        reason = _change_reason(facts) if _changed(facts) else "a dependency is released"
-        return _release(facts, bump(facts.base, options.bump or "patch"), reason)
-    proposed = next_version_conventional(facts.base, facts.commit_messages)
+        target = bump(facts.base, options.bump or "patch", final=options.final)
+        return _release(facts, target, _change_reason(facts))
+    proposed = next_version_conventional(facts.base, facts.commit_messages, final=options.final)
     if proposed is None:
-        if _changed(facts):
-            return _skip("no feat/fix/breaking commits since its last release")
-        return _release(facts, bump(facts.base, "patch"), "a dependency is released")
+        return _skip("no feat/fix/breaking commits since its last release")
     return _release(facts, proposed, _change_reason(facts))
+
+
+def _smallest_bump(facts: PackageFacts, options: PlanOptions) -> Version:
+    """What a package gets when only its dependencies moved: a patch (a pre-release stays
+    one); in a dev build, the dev version."""
+    assert facts.base is not None
+    if options.dev_build is not None:
+        return dev_version(facts.base, options.dev_build)
+    return bump(facts.base, "patch", final=options.final)
+
+
+def _follow_dependencies(
+    workspace: Workspace,
+    graph: DependencyGraph,
+    name: str,
+    decision: _Decision,
+    facts: PackageFacts,
+    options: PlanOptions,
+    nexts: Mapping[str, str | None],
+) -> _Decision:
+    """``decision`` for a package that was not going to be released, revised for what its
+    dependencies' new versions require: a patch when a requirement must be rewritten (an
+    ``==`` pin, an upper bound), or whenever one is released with ``dependents = "always"``;
+    nothing when its requirements already admit the new versions."""
+    if decision.next is not None or facts.base is None:
+        return decision
+    changes = _requirement_changes(graph, name, nexts)
+    if changes:
+        pins = [c.dependency for c in changes if c.old.partition("==")[1] and "," not in c.new]
+        what = ", ".join(c.dependency for c in changes)
+        reason = (f"its pin on {', '.join(pins)} moves" if pins and len(pins) == len(changes)
+                  else f"its requirement on {what} must admit the new version")  # fmt: skip
+        return _release(facts, _smallest_bump(facts, options), reason,
+                        tag=options.dev_build is None)  # fmt: skip
+    released = sorted(
+        edge.dependency
+        for edge in graph.edges_from(name)
+        if edge.kind in METADATA_KINDS and nexts.get(edge.dependency) is not None
+    )
+    if not released or (options.strategy == "manual" and options.dev_build is None):
+        return decision  # manual: the versions in the files decide, and the reason stands
+    if workspace.config.dependents == "always" and options.dev_build is None:
+        return _release(facts, _smallest_bump(facts, options),
+                        f"dependents = \"always\": {', '.join(released)} is released")  # fmt: skip
+    admitted = ", ".join(f"{dep} {nexts[dep]}" for dep in dict.fromkeys(released))
+    return _skip(f"its requirements admit {admitted}")
+
+
+def _unify_groups(
+    workspace: Workspace,
+    decisions: dict[str, _Decision],
+    facts: Mapping[str, PackageFacts],
+    selected: set[str],
+) -> bool:
+    """Give every member of a lockstep group that releases the group's one version (the
+    highest any member gets); True when a decision changed."""
+    changed = False
+    for group in sorted({g for g in map(workspace.group_of, workspace.names) if g}):
+        members = [m for m in workspace.group_members(group) if m in selected]
+        targets = [Version(decisions[m].next) for m in members if decisions[m].next]  # type: ignore[arg-type]
+        if not targets:
+            continue
+        version = max(targets)
+        drivers = sorted(m for m in members if decisions[m].next == str(version))
+        for member in members:
+            if decisions[member].next == str(version):
+                continue
+            base = facts[member].base
+            if base is not None and base > version:
+                raise UsageError(
+                    f"lockstep group {group!r} would release {version}, below {member}'s"
+                    f" {base}; set every member to one version first"
+                )
+            reason = f"lockstep group {group!r} releases {version} ({', '.join(drivers)})"
+            decision = _release(facts[member], version, reason,
+                                tag=bool(decisions[drivers[0]].steps[-1:] == ("tag",)))  # fmt: skip
+            if decision.next is None and decisions[member].next is None:
+                continue  # already on the index at that version
+            decisions[member] = decision
+            changed = True
+    return changed
 
 
 def make_plan(
@@ -240,7 +363,7 @@ def make_plan(
     graph = DependencyGraph(workspace)
     order = graph.topological_order()
     if options.bump is not None and options.strategy == "manual":
-        options = PlanOptions("bump", options.bump, options.dev_build, options.only)
+        options = replace(options, strategy="bump")
     selected = set(order)
     if options.only:
         unknown = [name for name in options.only if name not in selected]
@@ -250,6 +373,10 @@ def make_plan(
         selected = set(options.only).union(
             *(graph.dependencies_of(name, kinds=METADATA_KINDS) for name in options.only)
         )
+        for name in list(selected):  # a lockstep group is released whole
+            group = workspace.group_of(name)
+            if group is not None:
+                selected.update(workspace.group_members(group))
     changed = {name for name in order if _changed(facts[name])}
     affected = graph.affected(changed, kinds=METADATA_KINDS)
     decisions: dict[str, _Decision] = {}
@@ -260,22 +387,26 @@ def make_plan(
             continue
         decisions[name] = _decide(name, facts[name], options, affected)
         warnings.extend(decisions[name].warnings)
+    # Dependents and lockstep groups feed each other: repeat until nothing moves.
+    moving = True
+    while moving:
+        moving = _unify_groups(workspace, decisions, facts, selected)
+        for name in order:
+            if name not in selected:
+                continue
+            nexts = {n: d.next for n, d in decisions.items()}
+            revised = _follow_dependencies(workspace, graph, name, decisions[name],
+                                           facts[name], options, nexts)  # fmt: skip
+            if revised != decisions[name]:
+                decisions[name] = revised
+                moving = moving or revised.next is not None
+    nexts = {n: d.next for n, d in decisions.items()}
     entries = []
     for name in order:
         package = workspace.package(name)
-        changes = _requirement_changes(graph, name, {n: d.next for n, d in decisions.items()})
         decision = decisions[name]
-        base = facts[name].base
-        if decision.next is None and changes and base is not None:
-            # Its dependency moves outside what it admits: it must be released too.
-            reason = (
-                "its requirement on "
-                + ", ".join(c.dependency for c in changes)
-                + (" must admit the new version")
-            )
-            decision = _release(facts[name], bump(base, options.bump or "patch"), reason)
-            decisions[name] = decision
-        elif decision.steps == TAG_ONLY:
+        changes = _requirement_changes(graph, name, nexts)
+        if decision.steps == TAG_ONLY or decision.next is None:
             changes = []  # what was published stands; tagging changes no file
         if changes and "version" not in decision.steps:
             decision = replace(decision, steps=("version", *decision.steps))
@@ -291,7 +422,12 @@ def make_plan(
                 requirement_changes=tuple(changes),
             )
         )
-    return ReleasePlan(tuple(entries), tuple(warnings))
+    edges = tuple(
+        PlanEdge(e.dependent, e.dependency, _EDGE_KINDS.get(e.kind, e.kind), e.via,
+                 format_requirement(e.requirement))
+        for e in graph.edges
+    )  # fmt: skip
+    return ReleasePlan(tuple(entries), tuple(warnings), edges)
 
 
 def _requirement_changes(

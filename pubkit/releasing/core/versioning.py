@@ -6,13 +6,17 @@ new values; git, files and the index are the pipeline's business.
 
 The rules for the cases PEP 440 leaves open:
 
-- ``major``/``minor``/``patch`` reset the lower parts and drop pre, post, dev and local
-  labels. The release segment keeps the length it was written with, trimmed to three parts
-  and padded to the part being bumped: ``1.2`` -> minor ``1.3``, patch ``1.2.1``;
-  ``1.2.3.4`` -> patch ``1.2.4``.
-- A pre- or dev release of exactly the version a bump would produce is finalised instead:
-  ``1.2.3rc1`` -> patch ``1.2.3``; ``2.0.0rc1`` -> major ``2.0.0``; ``1.2.3rc1`` -> minor
-  ``1.3.0``.
+- ``major``/``minor``/``patch`` of a final (or post) release reset the lower parts and drop
+  post and dev labels. The release segment keeps the length it was written with, trimmed to
+  three parts and padded to the part being bumped: ``1.2`` -> minor ``1.3``, patch ``1.2.1``;
+  ``1.2.3.4`` -> patch ``1.2.4``. A dev release of exactly the version the bump produces is
+  that version: ``1.2.3.dev4`` -> patch ``1.2.3``.
+- A pre-release stays a pre-release (a beta series is not ended by a fix in it): the bump
+  advances it in its phase when it already heads for the bumped part (``0.66b0`` -> patch
+  ``0.66b1``, ``2.0.0rc1`` -> major ``2.0.0rc2``) and otherwise starts that phase at 1 on the
+  bumped release (``1.2.3rc1`` -> minor ``1.3.0rc1``); a dev build of a pre-release becomes
+  that pre-release (``0.66b0.dev0`` -> patch ``0.66b0``). ``final=True`` (``--final``) ends
+  the series instead: ``1.2.3rc1`` -> patch ``1.2.3``, minor ``1.3.0``.
 - ``pre`` starts an ``rc1`` of the next patch (``1.2.3`` -> ``1.2.4rc1``), keeps counting the
   current phase (``1.2.4a3`` -> ``1.2.4a4``), turns ``X.devN`` into ``Xrc1`` and
   ``XrcN.devM`` into ``XrcN``.
@@ -56,6 +60,7 @@ __all__ = [
     "parse_conventional_commit",
     "parse_tag",
     "parse_version",
+    "releasable",
     "satisfies",
     "tag_name",
     "widen_requirement",
@@ -89,7 +94,7 @@ def parse_version(value: str | Version) -> Version:
         ) from None
 
 
-def _releasable(value: str | Version) -> Version:
+def releasable(value: str | Version) -> Version:
     """A version that may be uploaded to an index: PEP 440 and without a local label."""
     version = parse_version(value)
     if version.local is not None:
@@ -139,13 +144,27 @@ def _next_pre(version: Version) -> tuple[str, int]:
     return (version.pre[0], version.pre[1] + 1)
 
 
-def bump(version: str | Version, part: BumpPart) -> Version:
+def _bump_pre_release(version: Version, part: ReleasePart) -> Version:
+    """A release bump that keeps a pre-release a pre-release (see the module docstring)."""
+    assert version.pre is not None
+    if version.dev is not None and version.post is None:
+        return _make(version.epoch, version.release, version.pre)  # 0.66b0.dev0 -> 0.66b0
+    target = _bump_release(version, part)
+    final = _make(version.epoch, version.release)
+    if target == final:
+        return _make(version.epoch, version.release, _next_pre(version))
+    return _make(target.epoch, target.release, (version.pre[0], 1))
+
+
+def bump(version: str | Version, part: BumpPart, *, final: bool = False) -> Version:
     """The next version after ``version`` for ``part``; always sorts after ``version``.
 
-    The rules are in this module's docstring.
+    The rules are in this module's docstring; ``final`` ends a pre-release series.
     """
-    current = _releasable(version)
+    current = releasable(version)
     if part == "major" or part == "minor" or part == "patch":
+        if current.pre is not None and not final:
+            return _bump_pre_release(current, part)
         return _bump_release(current, part)
     if part == "pre":
         if current.pre is not None:
@@ -182,7 +201,7 @@ def dev_version(base: str | Version, build_number: int) -> Version:
             f"the build number must be a whole number of 0 or more, not {build_number!r}; "
             "pass the CI build number (e.g. $BUILD_NUMBER or $CIRCLE_BUILD_NUM)"
         )
-    current = _releasable(base)
+    current = releasable(base)
     if current.dev is not None:
         return _make(current.epoch, current.release, current.pre, current.post, build_number)
     if current.pre is not None:
@@ -281,7 +300,7 @@ class TagFormat:
                 f"{name!r} is not a valid project name; use letters, digits and . _ - "
                 "(starting and ending with a letter or digit)"
             )
-        values = {"name": normalize_name(name), "version": str(_releasable(version))}
+        values = {"name": normalize_name(name), "version": str(releasable(version))}
         literals, fields = _split_format(self.template)
         return literals[0] + "".join(
             values[field] + literal for field, literal in zip(fields, literals[1:], strict=True)
@@ -333,15 +352,17 @@ class TagFormat:
     def latest(self, name: str, tags: Iterable[str]) -> ReleaseTag | None:
         """The tag of ``name``'s highest release among ``tags``, or None if it has none.
 
-        Final, post and pre-releases count; dev releases (branch builds) and local versions
-        (never uploaded) do not, so change detection diffs since the last real release.
+        Every tagged release counts, dev releases included: pubkit tags what it releases
+        from a version in the files (``0.66b0.dev0`` too) and never tags ``--dev`` branch
+        builds, so a dev tag marks a release and change detection diffs since it. Local
+        versions (never uploaded) do not count.
         Equal versions (``v1.0`` and ``v1.0.0``) prefer the tag pubkit would write, then the
         alphabetically first, whatever the order of ``tags``.
         """
         best: tuple[tuple[Version, bool], ReleaseTag] | None = None
         for tag in sorted(tags):
             parsed = self.parse(tag, name)
-            if parsed is None or parsed.version.is_devrelease or parsed.version.local:
+            if parsed is None or parsed.version.local:
                 continue
             rank = (parsed.version, tag == self.render(name, parsed.version))
             if best is None or rank > best[0]:
@@ -498,11 +519,12 @@ def next_version_conventional(
     messages: Iterable[str],
     *,
     major_zero_breaking: ReleasePart = "minor",
+    final: bool = False,
 ) -> Version | None:
     """``current`` bumped as the commits ask, or None when they ask for no release."""
-    version = _releasable(current)
+    version = releasable(current)
     part = bump_for_commits(messages, version, major_zero_breaking=major_zero_breaking)
-    return bump(version, part) if part is not None else None
+    return bump(version, part, final=final) if part is not None else None
 
 
 # ------------------------------------------------------------------------- requirements
@@ -571,7 +593,7 @@ def widen_requirement(requirement: Requirement, new_version: str | Version) -> R
     - ``==X`` / ``===X`` (exact pins) -> ``==new`` / ``===new``: a pin follows the release;
     - ``>=X``, ``>X``, ``!=X`` are never changed: UsageError.
     """
-    version = _releasable(new_version)
+    version = releasable(new_version)
     if satisfies(requirement, version):
         return requirement
     clauses: list[str] = []

@@ -23,10 +23,53 @@ from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import is_valid_project_name, normalize_name
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.lockstep import (
+    LockstepGroup,
+    TagSpec,
+    parse_groups,
+    parse_tag_formats,
+    resolve,
+)
+from pubkit.releasing.core.toml_values import expect_str, expect_str_list, table, toml_type
+from pubkit.releasing.core.version_sources import (
+    STATIC_VERSION,
+    VersionKind,
+    VersionSource,
+    dynamic_version,
+    vcs_build_env,
+)
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
+
+__all__ = [
+    "DEPENDENTS_POLICIES",
+    "ROOT",
+    "STATIC_VERSION",
+    "VERSION_STRATEGIES",
+    "DependentsPolicy",
+    "Package",
+    "VersionKind",
+    "VersionSource",
+    "VersionStrategy",
+    "Workspace",
+    "WorkspaceConfig",
+    "build_workspace",
+    "glob_match",
+    "match_package_dirs",
+    "package_from_pyproject",
+    "parse_config",
+    "unknown_package_message",
+    "uv_workspace_globs",
+    "vcs_build_env",
+]
 
 VersionStrategy = Literal["manual", "bump", "conventional"]
 VERSION_STRATEGIES: tuple[str, ...] = get_args(VersionStrategy)
+# When a package is released only because an internal dependency was: "when-required" when
+# its requirement no longer admits the new version (an == pin, an upper bound), "always"
+# whenever a dependency it needs at runtime is released.
+DependentsPolicy = Literal["when-required", "always"]
+DEPENDENTS_POLICIES: tuple[str, ...] = get_args(DependentsPolicy)
+ROOT = PurePosixPath()
 
 # ---------------------------------------------------------------------------------------------
 # Globs
@@ -53,21 +96,33 @@ def _match_parts(pattern: Sequence[str], parts: Sequence[str]) -> bool:
 
 
 def match_package_dirs(
-    globs: Iterable[str], candidate_dirs: Iterable[PurePosixPath | str]
+    globs: Iterable[str],
+    candidate_dirs: Iterable[PurePosixPath | str],
+    exclude: Iterable[str] = (),
 ) -> list[PurePosixPath]:
     """The candidate directories (relative, each holding a pyproject.toml) that a glob names.
 
     Hidden directories (``.venv``, ``.tox``, ``.git``) are never packages, whatever the glob.
-    The result is sorted by path segments and free of duplicates.
+    The workspace root is a package only when a glob is exactly ``.`` (never through ``**``).
+    Directories that an ``exclude`` glob matches are left out. The result is sorted by path
+    segments and free of duplicates.
     """
     patterns = tuple(globs)
+    excluded = tuple(exclude)
     dirs = {PurePosixPath(d) for d in candidate_dirs}
+
+    def named(d: PurePosixPath) -> bool:
+        if d == ROOT:
+            return any(PurePosixPath(p) == ROOT for p in patterns)
+        return any(glob_match(p, d) for p in patterns if PurePosixPath(p) != ROOT)
+
     return sorted(
         (
             d
             for d in dirs
             if not any(part.startswith(".") for part in d.parts)
-            and any(glob_match(p, d) for p in patterns)
+            and named(d)
+            and not any(glob_match(p, d) for p in excluded)
         ),
         key=lambda d: d.parts,
     )
@@ -89,42 +144,17 @@ class WorkspaceConfig:
     test_extras: tuple[str, ...] = ("test",)
     # Changes to files matching these (relative to the package directory) do not count.
     exclude: tuple[str, ...] = ()
+    # Directories that `packages` matches but that are not packages (docs/examples/*).
+    packages_exclude: tuple[str, ...] = ()
+    dependents: DependentsPolicy = "when-required"
+    tag_formats: tuple[tuple[str, str], ...] = ()  # normalized package name -> tag format
+    groups: tuple[LockstepGroup, ...] = ()
+    # Where `packages` came from, for messages: the pubkit table or [tool.uv.workspace].
+    packages_source: str = "packages"
 
     def is_excluded(self, path_in_package: PurePosixPath | str) -> bool:
         """Whether a change to this file (relative to its package directory) does not count."""
         return any(glob_match(pattern, path_in_package) for pattern in self.exclude)
-
-
-def _toml_type(value: object) -> str:
-    """The TOML name of a parsed value's type, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-def _expect_str(value: object, what: str, example: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"{what} must be a string, not {_toml_type(value)}; e.g. {example}"
-        )
-    return value
-
-
-def _expect_str_list(value: object, what: str, example: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        got = "an array with non-strings" if isinstance(value, list | tuple) else _toml_type(value)
-        raise ConfigurationError(f"{what} must be an array of strings, not {got}; e.g. {example}")
-    return tuple(value)
 
 
 def _relative_glob(pattern: str, what: str) -> str:
@@ -138,7 +168,7 @@ def _relative_glob(pattern: str, what: str) -> str:
 
 
 def _parse_globs(value: object, what: str, example: str) -> tuple[str, ...]:
-    return tuple(_relative_glob(p, what) for p in _expect_str_list(value, what, example))
+    return tuple(_relative_glob(p, what) for p in expect_str_list(value, what, example))
 
 
 def _parse_packages(value: object, what: str) -> tuple[str, ...]:
@@ -154,8 +184,21 @@ def _parse_exclude(value: object, what: str) -> tuple[str, ...]:
     return _parse_globs(value, what, 'exclude = ["**/*.md", "docs/**"]')
 
 
+def _parse_packages_exclude(value: object, what: str) -> tuple[str, ...]:
+    return _parse_globs(value, what, 'packages-exclude = ["docs/examples/*"]')
+
+
+def _parse_dependents(value: object, what: str) -> str:
+    policy = expect_str(value, what, 'dependents = "always"')
+    if policy not in DEPENDENTS_POLICIES:
+        raise ConfigurationError(
+            f"{what} {policy!r} is unknown; use one of {', '.join(DEPENDENTS_POLICIES)}"
+        )
+    return policy
+
+
 def _parse_index_url(value: object, what: str) -> str:
-    url = _expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
+    url = expect_str(value, what, 'index-url = "https://pypi.example.com/simple/"')
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         # The value is not echoed: it may carry credentials.
@@ -164,7 +207,7 @@ def _parse_index_url(value: object, what: str) -> str:
 
 
 def _parse_tag_format(value: object, what: str) -> str:
-    fmt = _expect_str(value, what, f"tag-format = {DEFAULT_TAG_FORMAT!r}")
+    fmt = expect_str(value, what, f"tag-format = {DEFAULT_TAG_FORMAT!r}")
     # versioning owns the tag rules (fields, separators, what git allows in a ref): checked
     # now because tags are written after the upload, too late to find out.
     try:
@@ -176,7 +219,7 @@ def _parse_tag_format(value: object, what: str) -> str:
 
 
 def _parse_version_strategy(value: object, what: str) -> str:
-    strategy = _expect_str(value, what, 'version-strategy = "manual"')
+    strategy = expect_str(value, what, 'version-strategy = "manual"')
     if strategy not in VERSION_STRATEGIES:
         raise ConfigurationError(
             f"{what} {strategy!r} is unknown; use one of {', '.join(VERSION_STRATEGIES)}"
@@ -193,14 +236,14 @@ def _parse_test_command(value: object, what: str) -> tuple[str, ...]:
                 f"{what} cannot be split ({error}); check its quotes"
             ) from None
     else:
-        command = _expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
+        command = expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
     if not command:
         raise ConfigurationError(f'{what} is empty; e.g. test-command = "pytest -q"')
     return command
 
 
 def _parse_test_extras(value: object, what: str) -> tuple[str, ...]:
-    return _expect_str_list(value, what, 'test-extras = ["test"]')
+    return expect_str_list(value, what, 'test-extras = ["test"]')
 
 
 # TOML key -> (dataclass field, parser)
@@ -212,6 +255,10 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "test-command": ("test_command", _parse_test_command),
     "test-extras": ("test_extras", _parse_test_extras),
     "exclude": ("exclude", _parse_exclude),
+    "packages-exclude": ("packages_exclude", _parse_packages_exclude),
+    "dependents": ("dependents", _parse_dependents),
+    "tag-formats": ("tag_formats", parse_tag_formats),
+    "group": ("groups", parse_groups),
 }
 
 
@@ -227,12 +274,35 @@ def _unknown_key_warning(key: str, source: str) -> str:
     return f"unknown key {key!r} in {source}; known keys: {', '.join(sorted(_CONFIG_KEYS))}"
 
 
+def uv_workspace_globs(
+    root_pyproject: Mapping[str, Any],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(members, exclude) of the root's ``[tool.uv.workspace]``, as package globs; the root
+    itself is a member when it has a ``[project]`` (as uv has it). ((), ()) without one."""
+    tool = root_pyproject.get("tool")
+    uv = tool.get("uv") if isinstance(tool, Mapping) else None
+    table = uv.get("workspace") if isinstance(uv, Mapping) else None
+    if not isinstance(table, Mapping):
+        return (), ()
+    what = "[tool.uv.workspace]"
+    members = _parse_globs(table.get("members", []), f"{what} members", 'members = ["libs/*"]')
+    exclude = _parse_globs(table.get("exclude", []), f"{what} exclude", 'exclude = ["libs/x"]')
+    if "project" in root_pyproject and "." not in members:
+        members = (".", *members)
+    return members, exclude
+
+
 def parse_config(
-    table: Mapping[str, Any], *, source: str = "[tool.pubkit]"
+    table: Mapping[str, Any],
+    *,
+    source: str = "[tool.pubkit]",
+    root_pyproject: Mapping[str, Any] | None = None,
 ) -> tuple[WorkspaceConfig, list[str]]:
     """The workspace config from its TOML table, and warnings (unknown keys, credentials).
 
     ``source`` names the table in messages: ``[tool.pubkit]`` or ``pubkit.toml``.
+    ``root_pyproject``, the root's parsed pyproject.toml: without ``packages`` in the table,
+    its ``[tool.uv.workspace]`` members and exclude are the packages.
     Wrong types and impossible values raise ConfigurationError.
     """
     warnings: list[str] = []
@@ -243,6 +313,12 @@ def parse_config(
             continue
         field_name, parse = _CONFIG_KEYS[key]
         values[field_name] = parse(value, f"{source} {key}")
+    if "packages" not in table and root_pyproject is not None:
+        members, exclude = uv_workspace_globs(root_pyproject)
+        if members:
+            values["packages"] = members
+            values["packages_exclude"] = (*exclude, *values.get("packages_exclude", ()))
+            values["packages_source"] = "[tool.uv.workspace] members"
     if urlsplit(values.get("index_url") or "").password:
         warnings.append(
             f"index-url in {source} holds a password, which ends up in git; "
@@ -253,37 +329,6 @@ def parse_config(
 
 # ---------------------------------------------------------------------------------------------
 # Packages
-
-VersionKind = Literal["static", "python", "text", "vcs"]
-
-
-@dataclass(frozen=True)
-class VersionSource:
-    """Where a package's version is declared, so that a later step can read and rewrite it.
-
-    - ``static``: ``[project] version`` in the package's pyproject.toml;
-    - ``python``: an assignment ``NAME = "1.2.3"`` in a Python file, NAME one of ``attributes``
-      (``pattern`` is hatch's own regex when the project sets one);
-    - ``text``: a file that holds nothing but the version (setuptools ``file``);
-    - ``vcs``: derived from git tags (setuptools-scm, hatch-vcs, pdm scm): no file to write.
-
-    ``files`` are relative to the package directory. When the build backend picks among
-    several files at build time (setuptools ``attr`` looks for ``pkg.py`` or
-    ``pkg/__init__.py``, with or without ``src/``), all are listed, likeliest first; the
-    reader uses the first that exists.
-    """
-
-    kind: VersionKind
-    backend: str  # the table that declared it: project, setuptools, hatch, pdm, flit, scm
-    files: tuple[PurePosixPath, ...] = ()
-    attributes: tuple[str, ...] = ()
-    pattern: str | None = None
-
-
-STATIC_VERSION = VersionSource("static", "project", (PurePosixPath("pyproject.toml"),))
-# hatch's default regex accepts either name.
-_HATCH_ATTRIBUTES = ("__version__", "VERSION")
-
 
 def _frozen_groups(
     groups: Mapping[str, tuple[Requirement, ...]],
@@ -330,138 +375,8 @@ class Package:
         return self.path / "pyproject.toml"
 
 
-def _inside_package(value: object, what: str) -> PurePosixPath:
-    text = _expect_str(value, what, '"src/pkg/__init__.py"')
-    path = PurePosixPath(text)
-    if path.is_absolute() or ".." in path.parts:
-        # A later step rewrites the version file: it must belong to this package alone.
-        raise ConfigurationError(
-            f"{what} {text!r} points outside the package; keep the version file inside it"
-        )
-    return path
-
-
-def _relative_file(value: object, where: str, key: str) -> PurePosixPath:
-    path = _inside_package(value, f"{where} {key}")
-    if not path.parts:
-        raise ConfigurationError(f'{where} {key} names no file; e.g. "src/pkg/__about__.py"')
-    return path
-
-
-def _table(mapping: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = mapping.get(key, {})
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} [{key}] must be a table, not {_toml_type(value)}")
-    return value
-
-
-def _setuptools_attr(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.setuptools.dynamic] version attr"
-    text = _expect_str(spec, what, 'version = {attr = "pkg.__version__"}').strip()
-    module, _, attribute = text.rpartition(".")
-    parts = module.split(".")
-    if not module or not attribute.isidentifier() or not all(p.isidentifier() for p in parts):
-        raise ConfigurationError(f"{what} {text!r} is not module.attribute; e.g. pkg.__version__")
-    package_dir = setuptools.get("package-dir", {})
-    if not isinstance(package_dir, Mapping):
-        raise ConfigurationError(f"{where} [tool.setuptools] package-dir must be a table")
-    bases: list[PurePosixPath] = []
-    # setuptools maps the longest dotted prefix of the module it finds in package-dir
-    # ("" being the root of all of them) and appends the rest of the module's path.
-    for i in range(len(parts), -1, -1):
-        prefix = ".".join(parts[:i])
-        if prefix in package_dir:
-            base = _inside_package(package_dir[prefix], f"{where} [tool.setuptools] package-dir")
-            bases = [base.joinpath(*parts[i:])]
-            break
-    else:
-        # Without package-dir, setuptools' discovery accepts a flat or a src layout.
-        bases = [PurePosixPath(*parts), PurePosixPath("src", *parts)]
-    files = tuple(f for b in bases for f in (b.parent / f"{b.name}.py", b / "__init__.py"))
-    return VersionSource("python", "setuptools", files, (attribute,))
-
-
-def _setuptools_version(spec: object, setuptools: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.setuptools.dynamic] version"
-    if isinstance(spec, Mapping) and "attr" in spec:
-        return _setuptools_attr(spec["attr"], setuptools, where)
-    if isinstance(spec, Mapping) and "file" in spec:
-        files = spec["file"]
-        if isinstance(files, list) and len(files) == 1:
-            files = files[0]  # setuptools concatenates a list; one file is all we can rewrite
-        return VersionSource("text", "setuptools", (_relative_file(files, what, "file"),))
-    raise ConfigurationError(f'{what} must be {{attr = "pkg.__version__"}} or {{file = "VERSION"}}')
-
-
-def _hatch_version(spec: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.hatch.version]"
-    source = spec.get("source", "regex")
-    if source == "vcs":
-        return VersionSource("vcs", "hatch")
-    if source not in ("regex", "code") or "path" not in spec:
-        raise ConfigurationError(
-            f'{what} source {source!r} is not supported; use path = "src/pkg/__about__.py"'
-        )
-    path = _relative_file(spec["path"], what, "path")
-    if source == "code":
-        expression = spec.get("expression", "__version__")
-        if not isinstance(expression, str) or not expression.isidentifier():
-            raise ConfigurationError(f"{what} expression must be a plain name like __version__")
-        return VersionSource("python", "hatch", (path,), (expression,))
-    pattern = spec.get("pattern")
-    if pattern is not None and not isinstance(pattern, bool | str):
-        raise ConfigurationError(f"{what} pattern must be a string, not {_toml_type(pattern)}")
-    custom = pattern if isinstance(pattern, str) else None  # `true` means hatch's default
-    return VersionSource("python", "hatch", (path,), _HATCH_ATTRIBUTES, custom)
-
-
-def _pdm_version(spec: Mapping[str, Any], where: str) -> VersionSource:
-    what = f"{where} [tool.pdm.version]"
-    source = spec.get("source")
-    if source == "scm":
-        return VersionSource("vcs", "pdm")
-    if source == "file" and "path" in spec:
-        path = _relative_file(spec["path"], what, "path")
-        return VersionSource("python", "pdm", (path,), ("__version__",))
-    raise ConfigurationError(f'{what} source {source!r} is not supported; use source = "file"')
-
-
-def _flit_version(tool: Mapping[str, Any], name: str, where: str) -> VersionSource:
-    module = _table(_table(tool, "flit", where), "module", where).get("name", name)
-    module = _expect_str(module, f"{where} [tool.flit.module] name", 'name = "pkg"')
-    module = module.replace("-", "_").replace(".", "/")
-    files = tuple(
-        PurePosixPath(base, f)
-        for base in (".", "src")
-        for f in (f"{module}/__init__.py", f"{module}.py")
-    )
-    return VersionSource("python", "flit", files, ("__version__",))
-
-
-def _dynamic_version(pyproject: Mapping[str, Any], name: str, where: str) -> VersionSource:
-    """Where a dynamic version comes from, per the build backend's own table."""
-    tool = _table(pyproject, "tool", where)
-    setuptools = _table(tool, "setuptools", where)
-    setuptools_dynamic = _table(setuptools, "dynamic", where)
-    if "version" in setuptools_dynamic:
-        return _setuptools_version(setuptools_dynamic["version"], setuptools, where)
-    if "version" in _table(tool, "hatch", where):
-        return _hatch_version(_table(_table(tool, "hatch", where), "version", where), where)
-    if "version" in _table(tool, "pdm", where):
-        return _pdm_version(_table(_table(tool, "pdm", where), "version", where), where)
-    if "setuptools_scm" in tool or "setuptools-scm" in tool:
-        return VersionSource("vcs", "scm")
-    backend = _table(pyproject, "build-system", where).get("build-backend", "")
-    if isinstance(backend, str) and backend.startswith("flit_core"):
-        return _flit_version(tool, name, where)
-    raise ConfigurationError(
-        f"{where} declares the version dynamic but not where it comes from; set [project] "
-        "version, or [tool.hatch.version] path, or [tool.setuptools.dynamic] version = {attr = ...}"
-    )
-
-
 def _requirements(value: object, where: str, key: str) -> tuple[Requirement, ...]:
-    entries = _expect_str_list(value, f"{where} {key}", f'{key} = ["requests>=2"]')
+    entries = expect_str_list(value, f"{where} {key}", f'{key} = ["requests>=2"]')
     return tuple(_requirement(entry, where, key) for entry in entries)
 
 
@@ -479,7 +394,7 @@ def _requirement(text: str, where: str, key: str) -> Requirement:
 def _optional_dependencies(value: object, where: str) -> dict[str, tuple[Requirement, ...]]:
     key = "[project.optional-dependencies]"
     if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+        raise ConfigurationError(f"{where} {key} must be a table, not {toml_type(value)}")
     extras: dict[str, tuple[Requirement, ...]] = {}
     for extra, entries in value.items():
         normalized = normalize_name(extra)
@@ -493,7 +408,7 @@ def _dependency_groups(value: object, where: str) -> dict[str, tuple[Requirement
     """PEP 735 groups, with ``{include-group = ...}`` entries expanded in place."""
     key = "[dependency-groups]"
     if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where} {key} must be a table, not {_toml_type(value)}")
+        raise ConfigurationError(f"{where} {key} must be a table, not {toml_type(value)}")
     raw: dict[str, tuple[str, Any]] = {}  # normalized -> (name as written, entries)
     for group, entries in value.items():
         normalized = normalize_name(group)
@@ -501,7 +416,7 @@ def _dependency_groups(value: object, where: str) -> dict[str, tuple[Requirement
             raise ConfigurationError(f"{where} {key} names group {normalized!r} twice; merge them")
         if not isinstance(entries, list):
             raise ConfigurationError(
-                f"{where} {key} {group} must be an array, not {_toml_type(entries)}"
+                f"{where} {key} {group} must be an array, not {toml_type(entries)}"
             )
         raw[normalized] = (group, entries)
 
@@ -547,7 +462,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             f"{where} has no [project] table; add one (name, version), "
             "or leave the directory out of [tool.pubkit] packages"
         )
-    project = _table(pyproject, "project", where)
+    project = table(pyproject, "project", where)
     name = project.get("name")
     if name is None:
         raise ConfigurationError(f'{where} [project] has no name; add name = "your-package"')
@@ -556,7 +471,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             f"{where} [project] name {name!r} is not a valid project name; "
             "use letters, digits and . _ - inside"
         )
-    dynamic = _expect_str_list(
+    dynamic = expect_str_list(
         project.get("dynamic", []), f"{where} [project] dynamic", 'dynamic = ["version"]'
     )
     version = project.get("version")
@@ -565,7 +480,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             raise ConfigurationError(
                 f"{where} [project] sets a version and declares it dynamic; keep one of them"
             )
-        version = _expect_str(version, f"{where} [project] version", 'version = "1.0.0"')
+        version = expect_str(version, f"{where} [project] version", 'version = "1.0.0"')
         try:
             Version(version)
         except InvalidVersion:
@@ -574,7 +489,7 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
             ) from None
         source = STATIC_VERSION
     elif "version" in dynamic:
-        source = _dynamic_version(pyproject, name, where)
+        source = dynamic_version(pyproject, name, where)
     else:
         raise ConfigurationError(
             f'{where} [project] has no version; add version = "0.1.0", '
@@ -607,6 +522,8 @@ class Workspace:
     root: Path
     config: WorkspaceConfig
     packages: tuple[Package, ...] = ()
+    _membership: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _tag_specs: Mapping[str, TagSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         packages = tuple(sorted(self.packages, key=lambda p: (p.normalized, p.path.parts)))
@@ -616,13 +533,28 @@ class Workspace:
                     f"two packages are named {first.normalized!r}: {first.path} and "
                     f"{second.path}; rename one or leave it out of [tool.pubkit] packages"
                 )
-        if len(packages) > 1 and "{name}" not in self.config.tag_format:
-            # Every package would try to write the same tag for the same version.
-            raise ConfigurationError(
-                f"tag-format {self.config.tag_format!r} has no {{name}} but the workspace has "
-                f"{len(packages)} packages; add {{name}}, e.g. {{name}}-v{{version}}"
-            )
+        # Every release unit (a package, or a lockstep group) writes tags of its own.
+        membership, specs = resolve(
+            [p.normalized for p in packages],
+            self.config.groups,
+            dict(self.config.tag_formats),
+            self.config.tag_format,
+        )
         object.__setattr__(self, "packages", packages)
+        object.__setattr__(self, "_membership", MappingProxyType(membership))
+        object.__setattr__(self, "_tag_specs", MappingProxyType(specs))
+
+    def tag_spec(self, name: str) -> TagSpec:
+        """How the releases of package ``name`` are tagged (its own, or its group's tags)."""
+        return self._tag_specs[self.package(name).normalized]
+
+    def group_of(self, name: str) -> str | None:
+        """The lockstep group of package ``name``, if it is in one."""
+        return self._membership.get(self.package(name).normalized)
+
+    def group_members(self, group: str) -> tuple[str, ...]:
+        """The packages of lockstep group ``group``, sorted."""
+        return tuple(sorted(n for n, g in self._membership.items() if g == group))
 
     @classmethod
     def load(cls, root: Path | str) -> Workspace:
@@ -669,6 +601,6 @@ def build_workspace(
     those that ``config.packages`` matches become packages.
     """
     by_dir = {PurePosixPath(d): pyproject for d, pyproject in pyprojects.items()}
-    matched = match_package_dirs(config.packages, by_dir)
+    matched = match_package_dirs(config.packages, by_dir, config.packages_exclude)
     packages = tuple(package_from_pyproject(d, by_dir[d]) for d in matched)
     return Workspace(root=Path(root), config=config, packages=packages)
