@@ -112,6 +112,8 @@ def plan(
     result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws)))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -289,6 +291,8 @@ def release(
         raise
     for warning in result.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in result.plan.notes:
+        typer.echo(f"note: {note}", err=True)
     for line in render.summary_lines(result):
         typer.echo(line)
     if json_file is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -83,6 +83,8 @@ class PackageResult:
     already_there: tuple[str, ...] = ()
     tag: str | None = None
     junit: Path | None = None
+    # The internal packages the tests ran against, as installed in the test venv.
+    tested_with: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class PackageResult:
             "already_there": list(self.already_there),
             "tag": self.tag,
             "junit": str(self.junit) if self.junit else None,
+            "tested_with": dict(self.tested_with),
         }
 
 
@@ -132,6 +135,7 @@ class ReleaseResult:
             "pushed": list(self.pushed),
             "packages": [package.to_dict() for package in self.packages],
             "warnings": list(self.plan.warnings),
+            "notes": list(self.plan.notes),
         }
 
 
@@ -181,8 +185,9 @@ class _Context:
         return path if path.is_absolute() else self.workspace.root / path
 
 
-def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
-    """Build, check, test, publish and tag one package (the steps its entry lists)."""
+def _run_package(context: _Context, entry: PlanEntry, built: Mapping[str, Path]) -> PackageResult:
+    """Build, check, test, publish and tag one package (the steps its entry lists);
+    ``built``: the wheels of the internal dependencies this release built, for its tests."""
     from pubkit.releasing.steps import (
         TestsFailedError,
         check_package,
@@ -200,6 +205,7 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
     already: tuple[str, ...] = ()
     tag: str | None = None
     junit: Path | None = None
+    tested_with: Mapping[str, str] = {}
     try:
         if "build" in entry.steps:
             with recorder.step("build") as did:
@@ -212,11 +218,11 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 outcome = test_package(
                     context.workspace, package, dist_dir.parent,
                     context.under_root(context.options.reports_dir), context.tester,
-                    index_url=context.options.index_url,
+                    index_url=context.options.index_url, built=built, index=context.index,
                 )  # fmt: skip
-                junit = outcome.junit
+                junit, tested_with = outcome.junit, outcome.tested_with
                 if not outcome.passed:
-                    report = f" (see {junit})" if junit.is_file() else ""
+                    report = f" (see {junit})" if junit is not None else ""
                     raise TestsFailedError(f"tests failed: {outcome.summary}{report}")
                 did.append(outcome.summary)
         if "publish" in entry.steps:
@@ -235,9 +241,11 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                   else f"{type(error).__name__}: {error}")  # fmt: skip
         failed = recorder.steps[-1].step if recorder.steps else "release"
         return PackageResult(name, entry.current, version, "failed", f"{failed}: {reason}",
-                             tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+                             tuple(recorder.steps), uploaded, already, tag, junit,
+                             tested_with)  # fmt: skip
     return PackageResult(name, entry.current, version, "released", entry.reason,
-                         tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+                         tuple(recorder.steps), uploaded, already, tag, junit,
+                         tested_with)  # fmt: skip
 
 
 def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[Path, ...]:
@@ -408,11 +416,47 @@ def _reload(workspace: Workspace) -> Workspace:
     return load_workspace(workspace.root).workspace
 
 
+def _blocking(context: _Context, graph: DependencyGraph) -> dict[str, set[str]]:
+    """name -> the internal packages whose failure stops it: through runtime requirements
+    and extras that are not among its test extras, transitively. A package needed only by
+    tests (a test extra, a dependency group, or an edge dropped from a cycle) never blocks:
+    the tests then use its released version."""
+    from pubkit.releasing.core.testenv import test_settings
+
+    workspace = context.workspace
+    test_extras = {p.normalized: set(test_settings(workspace.config, p).extras)
+                   for p in workspace.packages}  # fmt: skip
+    direct: dict[str, set[str]] = {name: set() for name in graph.names}
+    for edge in graph.edges:
+        if edge in graph.dropped or edge.kind == "group":
+            continue
+        if edge.kind == "runtime" or edge.via not in test_extras[edge.dependent]:
+            direct[edge.dependent].add(edge.dependency)
+    closure: dict[str, set[str]] = {}
+    for name in graph.names:
+        seen: set[str] = set()
+        todo = list(direct[name])
+        while todo:
+            dependency = todo.pop()
+            if dependency not in seen:
+                seen.add(dependency)
+                todo += direct[dependency]
+        closure[name] = seen - {name}
+    return closure
+
+
 def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]:
-    """Run the releasing packages, each once its releasing dependencies have succeeded."""
+    """Run the releasing packages, each once its releasing dependencies are through; a
+    failure stops the packages that need it at runtime, never those that need it only for
+    their tests."""
+    from pubkit.releasing.steps import built_wheel
+
     graph = DependencyGraph(context.workspace)
     releasing = {entry.name: entry for entry in plan.releases}
-    needs = {name: graph.dependencies_of(name) & releasing.keys() for name in releasing}
+    needs = {name: graph.dependencies_of(name, ordered=True) & releasing.keys()
+             for name in releasing}  # fmt: skip
+    blocking = _blocking(context, graph)
+    dist_root = context.under_root(context.options.dist_dir)
     results: dict[str, PackageResult] = {}
     waiting = list(releasing)
     with ThreadPoolExecutor(max_workers=context.options.jobs,
@@ -420,7 +464,7 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
         running: dict[Future[PackageResult], str] = {}
         while waiting or running:
             for name in list(waiting):
-                stopped = [dep for dep in sorted(needs[name])
+                stopped = [dep for dep in sorted(blocking[name] & releasing.keys())
                            if dep in results and results[dep].status != "released"]  # fmt: skip
                 if stopped:
                     waiting.remove(name)
@@ -429,7 +473,13 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
                     context.sink(PackageFinished(name, releasing[name].next, "blocked", reason))
                 elif needs[name] <= results.keys():
                     waiting.remove(name)
-                    running[pool.submit(_run_package, context, releasing[name])] = name
+                    built = {}
+                    for dep in needs[name]:
+                        wheel = built_wheel(dist_root, context.workspace.package(dep),
+                                            releasing[dep].next)  # fmt: skip
+                        if results[dep].status == "released" and wheel is not None:
+                            built[dep] = wheel
+                    running[pool.submit(_run_package, context, releasing[name], built)] = name
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -181,39 +181,48 @@ def test_package(
     reports: Path,
     tester: VenvTester | None = None,
     index_url: str | None = None,
+    *,
+    built: Mapping[str, Path] | None = None,
+    index: IndexReader | None = None,
 ) -> TestOutcome:
     """Install ``package``'s built wheel in a fresh venv and run its tests (JUnit in
-    ``reports``)."""
-    import tempfile
-
-    from pubkit.releasing.adapters.tester import TestRequest, VenvTester, matching
+    ``reports``). Internal dependencies are the wheels in ``built`` (name -> wheel; by
+    default the wheel of each package's current version in ``dist_root``), the others
+    released versions from the index at ``index_url``."""
+    from pubkit.releasing.adapters.tester import VenvTester
+    from pubkit.releasing.testbed import prepare_test
     from pubkit.releasing.workspace_files import read_version
 
-    version = read_version(workspace, package)
-    wheels = [
-        path for path in distributions(dist_root / package.normalized, package.normalized,
-                                       version).values()
-        if path.name.endswith(".whl")
-    ]  # fmt: skip
-    if len(wheels) != 1:
+    wheel = built_wheel(dist_root, package, read_version(workspace, package))
+    if wheel is None:
         raise CheckError(
-            f"expected one wheel of {package.normalized} {version or ''} in"
-            f" {dist_root / package.normalized}, found {len(wheels)}; run `pubkit build`"
+            f"expected a wheel of {package.normalized} {read_version(workspace, package) or ''}"
+            f" in {dist_root / package.normalized}; run `pubkit build`"
         )
-    config = workspace.config
+    if built is None:
+        built = {}
+        for other in workspace.packages:
+            found = built_wheel(dist_root, other, read_version(workspace, other))
+            if found is not None:
+                built[other.normalized] = found
+    if index is None and index_url:
+        from pubkit.releasing.adapters.credentials import credentials_for_index
+        from pubkit.releasing.adapters.index_client import IndexClient
+
+        index = IndexClient(index_url, credentials_for_index(index_url))
     with tempfile.TemporaryDirectory(prefix=f"pubkit-test-{package.normalized}-") as workdir:
-        request = TestRequest(
-            package_dir=workspace.root / package.path,
-            wheel=wheels[0],
-            extras=matching(config.test_extras, list(package.optional_dependencies)),
-            groups=matching(config.test_extras, list(package.dependency_groups)),
-            find_links=tuple(p for p in sorted(dist_root.glob("*")) if p.is_dir()),
-            index_url=index_url,
-            command=config.test_command,
-            junit=reports / f"{package.normalized}.xml",
-            workdir=Path(workdir),
-        )
+        request = prepare_test(workspace, package, wheel, built, index, index_url,
+                               reports / f"{package.normalized}.xml", Path(workdir))  # fmt: skip
         return (tester or VenvTester()).test(request)
+
+
+def built_wheel(dist_root: Path, package: Package, version: str | None) -> Path | None:
+    """The one wheel of ``package`` ``version`` in ``dist_root/<name>/``, if there is one."""
+    if version is None:
+        return None
+    found = distributions(dist_root / package.normalized, package.normalized, version)
+    wheels = [path for path in found.values() if path.name.endswith(".whl")]
+    return wheels[0] if len(wheels) == 1 else None
 
 
 def tag_release(git: Git, tag_format: str, package: str, version: str, push: bool = False) -> str:

@@ -52,7 +52,7 @@ class ProcessRunner(Protocol):
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult: ...
@@ -65,12 +65,16 @@ class SubprocessRunner:
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult:
         environment = dict(os.environ)
-        environment.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
         started = time.monotonic()
         try:
             completed = subprocess.run(
@@ -111,7 +115,7 @@ class FakeRunner:
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult:

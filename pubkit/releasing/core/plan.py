@@ -120,6 +120,8 @@ class PlanEntry:
 class ReleasePlan:
     entries: tuple[PlanEntry, ...]  # in release (topological) order
     warnings: tuple[str, ...] = field(default=())
+    # How the order was made: extra and group edges dropped because they close a cycle.
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def releases(self) -> tuple[PlanEntry, ...]:
@@ -135,6 +137,7 @@ class ReleasePlan:
         return {
             "packages": [entry.to_dict() for entry in self.entries],
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -283,7 +286,7 @@ def make_plan(
                 requirement_changes=tuple(changes),
             )
         )
-    return ReleasePlan(tuple(entries), tuple(warnings))
+    return ReleasePlan(tuple(entries), tuple(warnings), graph.notes())
 
 
 def _requirement_changes(

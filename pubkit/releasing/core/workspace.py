@@ -23,6 +23,12 @@ from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import is_valid_project_name, normalize_name
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.testenv import (
+    TestOptions,
+    parse_test_options,
+    parse_workspace_test_table,
+    poetry_groups,
+)
 from pubkit.releasing.core.versioning import DEFAULT_TAG_FORMAT, TagFormat
 
 VersionStrategy = Literal["manual", "bump", "conventional"]
@@ -89,6 +95,9 @@ class WorkspaceConfig:
     test_extras: tuple[str, ...] = ("test",)
     # Changes to files matching these (relative to the package directory) do not count.
     exclude: tuple[str, ...] = ()
+    # [tool.pubkit.test]: the default test settings, and per-package ones by normalized name.
+    test: TestOptions = field(default_factory=TestOptions)
+    test_packages: Mapping[str, TestOptions] = field(default_factory=dict, hash=False)
 
     def is_excluded(self, path_in_package: PurePosixPath | str) -> bool:
         """Whether a change to this file (relative to its package directory) does not count."""
@@ -212,6 +221,7 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "test-command": ("test_command", _parse_test_command),
     "test-extras": ("test_extras", _parse_test_extras),
     "exclude": ("exclude", _parse_exclude),
+    "test": ("test", lambda value, what: parse_workspace_test_table(value, what)),
 }
 
 
@@ -243,6 +253,8 @@ def parse_config(
             continue
         field_name, parse = _CONFIG_KEYS[key]
         values[field_name] = parse(value, f"{source} {key}")
+    if "test" in values:
+        values["test"], values["test_packages"] = values["test"]
     if urlsplit(values.get("index_url") or "").password:
         warnings.append(
             f"index-url in {source} holds a password, which ends up in git; "
@@ -313,6 +325,11 @@ class Package:
         default_factory=dict, hash=False
     )
     dynamic: tuple[str, ...] = ()
+    # [tool.poetry.group.NAME.dependencies] as PEP 508 requirements, by normalized group name.
+    poetry_groups: Mapping[str, tuple[Requirement, ...]] = field(
+        default_factory=dict, hash=False
+    )
+    test: TestOptions = field(default_factory=TestOptions)  # its own [tool.pubkit.test]
     normalized: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -323,6 +340,7 @@ class Package:
             self, "optional_dependencies", _frozen_groups(self.optional_dependencies)
         )
         object.__setattr__(self, "dependency_groups", _frozen_groups(self.dependency_groups))
+        object.__setattr__(self, "poetry_groups", _frozen_groups(self.poetry_groups))
 
     @property
     def pyproject_path(self) -> PurePosixPath:
@@ -593,7 +611,14 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
         ),
         dependency_groups=_dependency_groups(pyproject.get("dependency-groups", {}), where),
         dynamic=tuple(sorted(dynamic)),
+        poetry_groups=poetry_groups(pyproject, where),
+        test=_own_test_options(pyproject, where),
     )
+
+
+def _own_test_options(pyproject: Mapping[str, Any], where: str) -> TestOptions:
+    table = _table(_table(_table(pyproject, "tool", where), "pubkit", where), "test", where)
+    return parse_test_options(table, f"{where} [tool.pubkit.test]")
 
 
 # ---------------------------------------------------------------------------------------------
