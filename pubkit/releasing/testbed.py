@@ -22,15 +22,10 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from pubkit.core.distributions import normalize_name, parse_distribution_filename
-from pubkit.errors import ConfigurationError, PubkitError
+from pubkit.errors import PubkitError
 from pubkit.releasing.adapters.index_client import IndexReader
 from pubkit.releasing.adapters.tester import TestRequest, matching_names
-from pubkit.releasing.core.testenv import (
-    RequirementLines,
-    internal_closure,
-    parse_requirement_lines,
-    test_settings,
-)
+from pubkit.releasing.core.testenv import internal_closure, test_settings
 from pubkit.releasing.core.workspace import Package, Workspace
 from pubkit.settings import redact_url
 
@@ -64,11 +59,7 @@ def prepare_test(
         tests += package.dependency_groups[group]
     for group in matching_names(settings.poetry_groups, package.poetry_groups):
         tests += package.poetry_groups[group]
-    constraints: list[str] = []
-    for relative in settings.requirements:
-        lines = _read_requirements(workspace, package_dir / relative, set())
-        tests += lines.requirements
-        constraints += lines.constraints
+    tests += package.test_requirements  # its requirements files, read with the workspace
     requirements = [f"{package.name}{extra_text} @ {wheel.resolve().as_uri()}"]
 
     def requirements_of(name: str, wanted: frozenset[str]) -> Iterable[Requirement]:
@@ -92,39 +83,7 @@ def prepare_test(
         requirements.append(f"{need.name}{extras_of} @ {chosen.resolve().as_uri()}")
     requirements += [str(r) for r in tests if normalize_name(r.name) not in internal]
     return TestRequest(package.normalized, package_dir, settings, tuple(requirements),
-                       tuple(constraints), internal, index_url, junit, workdir)  # fmt: skip
-
-
-def _read_requirements(workspace: Workspace, path: Path, seen: set[Path]) -> RequirementLines:
-    """A requirements file and the ones it includes; constraints files' lines come back as
-    constraints (internal names left out: those are pinned anyway)."""
-    if path in seen:
-        return RequirementLines()
-    seen.add(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot read test requirements {path}: {error.strerror or error}; fix"
-            " [tool.pubkit.test] requirements"
-        ) from None
-    directories = {(workspace.root / p.path).resolve(): p.normalized for p in workspace.packages}
-
-    def path_name(local: str) -> str | None:
-        return directories.get((path.parent / local).resolve())
-
-    lines = parse_requirement_lines(text, str(path), path_name)
-    requirements = list(lines.requirements)
-    constraints: list[str] = []
-    for include in lines.includes:
-        nested = _read_requirements(workspace, path.parent / include, seen)
-        requirements += nested.requirements
-        constraints += nested.constraints
-    for constraint_file in lines.constraints:
-        nested = _read_requirements(workspace, path.parent / constraint_file, seen)
-        constraints += [str(r) for r in nested.requirements
-                        if normalize_name(r.name) not in workspace.names]  # fmt: skip
-    return RequirementLines(tuple(requirements), (), tuple(constraints))
+                       package.test_constraints, internal, index_url, junit, workdir)  # fmt: skip
 
 
 def released_file(

@@ -93,7 +93,7 @@ def test_test_command_string_is_split_like_a_shell() -> None:
         ("pakages", "did you mean 'packages'?"),
         ("version-stratgy", "did you mean 'version-strategy'?"),
         ("test-extra", "did you mean 'test-extras'?"),
-        ("colour", "known keys: exclude, index-url, packages, tag-format, test-command"),
+        ("colour", "known keys: exclude, index-url, packages, tag-format, test, test-command"),
     ],
 )
 def test_unknown_keys_warn_with_the_likely_key(key: str, expected: str) -> None:

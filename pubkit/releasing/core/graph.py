@@ -40,6 +40,7 @@ EdgeKind = Literal["runtime", "optional", "group"]
 ALL_KINDS: frozenset[EdgeKind] = frozenset({"runtime", "optional", "group"})
 # The kinds that end up in a built distribution's metadata (Requires-Dist); groups do not.
 METADATA_KINDS: frozenset[EdgeKind] = frozenset({"runtime", "optional"})
+REQUIREMENTS_FILES = "test requirements files"  # the ``via`` of their group edges
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Edge:
         arrow = f"{self.dependent} -> {self.dependency}"
         if self.kind == "optional":
             return f"{arrow} (extra {self.via!r})"
+        if self.kind == "group" and self.via == REQUIREMENTS_FILES:
+            return f"{arrow} (test requirements files)"
         if self.kind == "group":
             return f"{arrow} (dependency group {self.via!r})"
         return arrow
@@ -91,6 +94,7 @@ def _package_edges(package: Package, internal: Collection[str]) -> list[Edge]:
         add(requirements, "group", group)
     for group, requirements in sorted(package.poetry_groups.items()):
         add(requirements, "group", group)
+    add(package.test_requirements, "group", REQUIREMENTS_FILES)
     return found
 
 

@@ -330,6 +330,10 @@ class Package:
         default_factory=dict, hash=False
     )
     test: TestOptions = field(default_factory=TestOptions)  # its own [tool.pubkit.test]
+    # What its test requirements files ask for (local paths as the workspace package there)
+    # and their constraints; read by :func:`pubkit.releasing.workspace_files.load_workspace`.
+    test_requirements: tuple[Requirement, ...] = ()
+    test_constraints: tuple[str, ...] = ()
     normalized: str = field(init=False)
 
     def __post_init__(self) -> None:
