@@ -421,10 +421,10 @@ def _blocking(context: _Context, graph: DependencyGraph) -> dict[str, set[str]]:
     and extras that are not among its test extras, transitively. A package needed only by
     tests (a test extra, a dependency group, or an edge dropped from a cycle) never blocks:
     the tests then use its released version."""
-    from pubkit.releasing.core.testenv import test_settings
+    from pubkit.releasing.core.testenv import settings_of
 
     workspace = context.workspace
-    test_extras = {p.normalized: set(test_settings(workspace.config, p).extras)
+    test_extras = {p.normalized: set(settings_of(workspace.config, p).extras)
                    for p in workspace.packages}  # fmt: skip
     direct: dict[str, set[str]] = {name: set() for name in graph.names}
     for edge in graph.edges:

@@ -25,7 +25,7 @@ from pubkit.core.distributions import normalize_name, parse_distribution_filenam
 from pubkit.errors import PubkitError
 from pubkit.releasing.adapters.index_client import IndexReader
 from pubkit.releasing.adapters.tester import TestRequest, matching_names
-from pubkit.releasing.core.testenv import internal_closure, test_settings
+from pubkit.releasing.core.testenv import internal_closure, settings_of
 from pubkit.releasing.core.workspace import Package, Workspace
 from pubkit.settings import redact_url
 
@@ -46,7 +46,7 @@ def prepare_test(
     junit: Path,
     workdir: Path,
 ) -> TestRequest:
-    settings = test_settings(workspace.config, package)
+    settings = settings_of(workspace.config, package)
     package_dir = workspace.root / package.path
     internal = frozenset(workspace.names)
     if settings.skip:

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
-from pubkit.releasing.core.testenv import RequirementLines, parse_requirement_lines, test_settings
+from pubkit.releasing.core.testenv import RequirementLines, parse_requirement_lines, settings_of
 from pubkit.releasing.core.workspace import (
     Package,
     Workspace,
@@ -92,7 +92,7 @@ def _with_test_requirements(workspace: Workspace) -> Workspace:
     """The workspace, each package holding what its test requirements files ask for."""
     packages = []
     for package in workspace.packages:
-        settings = test_settings(workspace.config, package)
+        settings = settings_of(workspace.config, package)
         requirements: list[Requirement] = []
         constraints: list[str] = []
         for relative in () if settings.skip else settings.requirements:

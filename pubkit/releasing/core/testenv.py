@@ -390,7 +390,7 @@ def internal_closure(
             for name in sorted(specifiers)}  # fmt: skip
 
 
-def test_settings(config: WorkspaceConfig, package: Package) -> TestSettings:
+def settings_of(config: WorkspaceConfig, package: Package) -> TestSettings:
     """The test settings of ``package``: the workspace default, the package's own
     ``[tool.pubkit.test]``, then the workspace's ``[tool.pubkit.test.packages.NAME]``."""
     legacy = TestOptions(command=config.test_command, extras=config.test_extras,
