@@ -185,7 +185,8 @@ def test_without_uv_pip_installs_with_no_group_option(tmp_path: Path) -> None:
 
 def test_install_failures_say_why_in_one_line() -> None:
     uv = CommandResult((), 1, "", "  \u00d7 No solution found when resolving dependencies:\n"
-                       "  \u2570\u2500\u25b6 Because acme-core==1.0 ... unsatisfiable.\n", 0.0)  # fmt: skip
+                       "  \u2570\u2500\u25b6 Because acme-core==1.0 ... unsatisfiable.\n",
+                       0.0)  # fmt: skip
     assert install_reason(uv) == "Because acme-core==1.0 ... unsatisfiable."
     pip = CommandResult((), 1, "", "ERROR: Could not find a version\nhint\n", 0.0)
     assert install_reason(pip) == "ERROR: Could not find a version"
