@@ -218,7 +218,10 @@ def test(
     for package in _in_order(ws, packages):
         name = package.normalized
         outcome = test_package(ws, package, dist_root, reports_dir, index_url=url)
-        typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {outcome.summary}")
+        against = ", ".join(f"{dep} {version}" for dep, version in outcome.tested_with.items()
+                            if dep != name)  # fmt: skip
+        shown = f"{outcome.summary} (against {against})" if against else outcome.summary
+        typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {shown}")
         if not outcome.passed:
             failed.append(name)
     if failed:
