@@ -146,6 +146,11 @@ class VenvTester:
             return TestOutcome(True, None, f"skipped: {settings.skip}", skipped=True)
         run = request.workdir / "run"
         folder = _copy_tests(request.package_dir, settings, run)
+        cwd = run / settings.working_directory if settings.working_directory else run
+        if not cwd.is_dir():
+            return TestOutcome(False, None, f"working-directory {settings.working_directory} is"
+                               " not in the copied tests; it is relative to the package and"
+                               " must be the test folder or inside it")  # fmt: skip
         if folder is None and settings.runs_pytest:
             looked = ", ".join(f"{f}/" for f in ((settings.folder,) if settings.folder
                                                  else DEFAULT_TEST_FOLDERS))  # fmt: skip
@@ -168,7 +173,6 @@ class VenvTester:
         env = {"PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                "VIRTUAL_ENV": str(env_dir), "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": None}  # fmt: skip
-        cwd = run / settings.working_directory if settings.working_directory else run
         result = self.runner.run(self.test_command(request, env_dir), cwd=cwd, env=env,
                                  timeout=TEST_TIMEOUT, check=False)  # fmt: skip
         junit = request.junit if request.junit.is_file() else None

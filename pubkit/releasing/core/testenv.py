@@ -46,7 +46,7 @@ class TestOptions:
     poetry_groups: tuple[str, ...] | None = None  # [tool.poetry.group.NAME.dependencies]
     requirements: tuple[PurePosixPath, ...] | None = None  # files, relative to the package
     folder: PurePosixPath | None = None  # the tests, relative to the package
-    working_directory: PurePosixPath | None = None  # relative to the copied test tree
+    working_directory: PurePosixPath | None = None  # relative to the package, in the copy
     skip: str | None = None  # the reason
 
     def over(self, base: TestOptions) -> TestOptions:
