@@ -7,6 +7,7 @@ sequences them.
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -146,9 +147,6 @@ def check_package(
     package: str, version: str | None, dist_dir: Path, runner: ProcessRunner | None = None
 ) -> tuple[Path, ...]:
     """Check the built files of ``package`` at ``version``: our rules, then twine's."""
-    import sys
-
-    from pubkit.releasing.adapters.process import SubprocessRunner
     from pubkit.server.archives import read_core_metadata
 
     files = list(distributions(dist_dir, package, version).values())
@@ -166,12 +164,38 @@ def check_package(
             read_core_metadata(path, parse_distribution_filename(path.name))
         except PubkitError as error:
             raise CheckError(f"{path.name}: {error.message}") from None
-    result = (runner or SubprocessRunner()).run(
-        [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
-    )
-    if not result.ok:
-        raise CheckError(f"twine check --strict refused {package}: {result.last_line()}")
+    if runner is None:
+        refusal = _twine_check_here(files)
+    else:
+        result = runner.run(
+            [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
+        )
+        refusal = None if result.ok else result.last_line()
+    if refusal is not None:
+        raise CheckError(f"twine check --strict refused {package}: {refusal}")
     return tuple(files)
+
+
+def _twine_check_here(files: Sequence[Path]) -> str | None:
+    """``twine check --strict`` in this process (a twine process per package costs more
+    than the check): None if every file passes, else why the first one does not."""
+    try:
+        from twine.commands.check import _check_file, _WarningStream
+    except ImportError:  # a twine without them: its command line says the same
+        from pubkit.releasing.adapters.process import SubprocessRunner
+
+        result = SubprocessRunner().run(
+            [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
+        )
+        return None if result.ok else result.last_line()
+    for path in files:
+        stream = _WarningStream()
+        warnings, ok = _check_file(str(path), stream)
+        if not ok:
+            return f"{path.name}: the long description has markup errors: {str(stream).strip()}"
+        if warnings:
+            return f"{path.name}: {warnings[0]}"
+    return None
 
 
 def test_package(
