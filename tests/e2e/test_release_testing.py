@@ -88,6 +88,13 @@ def test_tests_run_against_the_release_set_and_import_the_wheel(
                       assert Path(rs_flat.__file__).resolve().is_relative_to(site)
                       assert rs_flat.ORIGIN == "the workspace"
                   """})  # fmt: skip
+    package(repo, "rs-app", """\
+        dependencies = ["rs-core>=1.0"]
+        [project.optional-dependencies]
+        test = ["pytest"]
+        """, {"src/rs_app/__init__.py": "",
+              "tests/test_app.py": "import rs_core\n\n\ndef test_core():\n"
+                                   "    assert rs_core.ORIGIN == 'the workspace'\n"})  # fmt: skip
     init_repo(repo)
     # Someone published a higher version of the internal name on the configured index.
     impostor = tmp_path / "impostor"
@@ -101,6 +108,7 @@ def test_tests_run_against_the_release_set_and_import_the_wheel(
     assert document["ok"], document["_output"]
     assert packages["rs-flat"]["tested_with"] == {"rs-core": "1.0.0", "rs-flat": "1.0.0"}
     assert packages["rs-core"]["tested_with"] == {"rs-core": "1.0.0"}
+    assert packages["rs-app"]["tested_with"] == {"rs-app": "1.0.0", "rs-core": "1.0.0"}
     junit = ElementTree.parse(repo / "reports" / "rs-flat.xml").getroot()  # noqa: S314 - ours
     [imported] = [p.get("value") for p in junit.iter("property")
                   if p.get("name") == "imported_from"]  # fmt: skip
@@ -121,7 +129,7 @@ def test_cycles_through_extras_and_groups_and_a_failing_test_only_dependency(
     package(repo, "cy-tools", 'dependencies = ["cy-core>=1.0"]\n'
             '[project.optional-dependencies]\ntest = ["pytest"]\n', test_file)  # fmt: skip
     package(repo, "cy-app", 'dependencies = ["cy-core>=1.0"]\n'
-            '[dependency-groups]\ntest = ["pytest", "cy-tools"]\n',
+            '[project.optional-dependencies]\ntest = ["pytest", "cy-tools"]\n',
             {"tests/test_app.py": "import cy_tools\n\n\ndef test_app():\n    assert cy_tools\n"})
     for name in ("cy-core", "cy-config", "cy-tools", "cy-app"):
         module = repo / "packages" / name / "src" / name.replace("-", "_") / "__init__.py"
