@@ -506,7 +506,9 @@ def results_section(
         f" less sensitive to it.",
         f"{build_how} `uv build --all-packages` uses uv's own scheduling. The full release"
         f" also checks, tests (a fresh venv per package), uploads and tags; the step rows are"
-        f" sums over packages, which overlap with --jobs > 1.",
+        f" sums over packages, which overlap with --jobs > 1. The by-hand test baseline runs"
+        f" `uv run --isolated --no-project --find-links DIST --with WHEEL[test] -- pytest` for"
+        f" each package, one after the other, against the wheels of uv's build.",
     ]
     text = "\n\n".join(textwrap.fill(p, width=100, break_on_hyphens=False) for p in paragraphs)
     return f"{SECTION}\n\n{text}\n\n{table}\n"
