@@ -1,5 +1,6 @@
 """Release benchmark: `pubkit release` of a generated monorepo into a live pubkit server,
-against `uv build --all-packages` plus a `twine upload` of the same files.
+against `uv build --all-packages` plus, by hand, a `uv run` of each package's tests against
+its wheel and a `twine upload` of the same files.
 
     python bench/release.py [--packages 20] [--jobs N] [--runs 5] [--quick]
 
@@ -363,6 +364,26 @@ class Bench:
                 "--index-url", server.simple_url, "--jobs", str(self.args.jobs),
                 "--json", result_file]  # fmt: skip
 
+    def uv_tests(self) -> None:
+        """What testing the wheels by hand costs: per package, one after the other, pytest in
+        a fresh uv environment holding the wheel `uv build` made (internal dependencies from
+        the same dist directory, pytest from the machine's index configuration)."""
+        dist = self.work / "dist-uv"
+        total_wall = total_cpu = 0.0
+        for spec in layout(self.args.packages):
+            wheel = next(dist.glob(f"{spec.module}-1.0.0-*.whl"))
+            timing = timed(
+                [sys.executable, "-m", "uv", "run", "--isolated", "--no-project", "--quiet",
+                 "--find-links", dist, "--with", f"{wheel}[test]", "--", "pytest", "-q",
+                 "-p", "no:cacheprovider", self.repo / "packages" / spec.name / "tests"],
+                self.env(), cwd=self.work,
+            )  # fmt: skip
+            total_wall += timing.wall
+            total_cpu += timing.cpu
+        self.raw["uv_tests_s"] = total_wall
+        self.raw["uv_tests_cpu_s"] = total_cpu
+        log(f"  uv run pytest, {self.args.packages} packages by hand: {total_wall:.1f}s")
+
     def uv_upload(self) -> None:
         """twine upload of the files the last `uv build` made, to a server of their own."""
         server = self.server("server-uv")
@@ -398,6 +419,17 @@ class Bench:
             {"pubkit": raw.get("release_s"),
              "uv": uv_build + twine if uv_build is not None and twine is not None else None},
         )  # fmt: skip
+        tests = raw.get("uv_tests_s")
+        with_tests = Row(
+            f"full release --jobs {self.args.jobs} (tests included) vs uv build + uv run"
+            " pytest per package", "s",
+            {"pubkit": raw.get("release_s"),
+             "uv": uv_build + tests if uv_build is not None and tests is not None else None},
+        )  # fmt: skip
+        judge(with_tests, f"<= {BUILD_RATIO_TARGET}x uv", lambda v: v["pubkit"]
+              <= BUILD_RATIO_TARGET * v["uv"], ("pubkit", "uv"))  # fmt: skip
+        by_hand = Row(f"  uv run pytest of {n} wheels by hand, one after the other", "s",
+                      {"uv": tests})  # fmt: skip
         steps = [
             Row(f"  release step '{step}' (sum over packages)", "s", {"pubkit": seconds})
             for step, seconds in raw.get("release_steps_s", {}).items()
@@ -405,7 +437,7 @@ class Bench:
         rerun = Row(f"no-change re-run of {n} packages (median of {self.args.reruns})", "s",
                     {"pubkit": _median(raw.get("rerun_s"))})  # fmt: skip
         judge(rerun, f"< {RERUN_TARGET_S:g} s", lambda v: v["pubkit"] < RERUN_TARGET_S)
-        return [build, cpu, upload, total, *steps, rerun]
+        return [build, cpu, upload, total, with_tests, by_hand, *steps, rerun]
 
 
 def _median(values: Sequence[float] | None) -> float | None:
@@ -474,7 +506,9 @@ def results_section(
         f" less sensitive to it.",
         f"{build_how} `uv build --all-packages` uses uv's own scheduling. The full release"
         f" also checks, tests (a fresh venv per package), uploads and tags; the step rows are"
-        f" sums over packages, which overlap with --jobs > 1.",
+        f" sums over packages, which overlap with --jobs > 1. The by-hand test baseline runs"
+        f" `uv run --isolated --no-project --find-links DIST --with WHEEL[test] -- pytest` for"
+        f" each package, one after the other, against the wheels of uv's build.",
     ]
     text = "\n\n".join(textwrap.fill(p, width=100, break_on_hyphens=False) for p in paragraphs)
     return f"{SECTION}\n\n{text}\n\n{table}\n"
@@ -562,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.builds()
         log("releasing ...")
         bench.full_release()
+        bench.uv_tests()
         bench.uv_upload()
         bench.raw["load_at_end"] = os.getloadavg()[0]
     finally:

@@ -137,6 +137,8 @@ def plan(
     result = plan_release(ws, options, index=index_reader(_index_url(index_url, ws))).selected()
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -261,7 +263,10 @@ def test(
     for package in _in_order(ws, packages):
         name = package.normalized
         outcome = test_package(ws, package, dist_root, reports_dir, index_url=url)
-        typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {outcome.summary}")
+        against = ", ".join(f"{dep} {version}" for dep, version in outcome.tested_with.items()
+                            if dep != name)  # fmt: skip
+        shown = f"{outcome.summary} (against {against})" if against else outcome.summary
+        typer.echo(f"{'passed' if outcome.passed else 'FAILED'} {name}: {shown}")
         if not outcome.passed:
             failed.append(name)
     if failed:
@@ -341,6 +346,8 @@ def release(
         raise
     for warning in result.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for note in result.plan.notes:
+        typer.echo(f"note: {note}", err=True)
     for line in render.summary_lines(result):
         typer.echo(line)
     if json_file is not None:

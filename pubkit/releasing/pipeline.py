@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -88,6 +88,8 @@ class PackageResult:
     already_there: tuple[str, ...] = ()
     tag: str | None = None
     junit: Path | None = None
+    # The internal packages the tests ran against, as installed in the test venv.
+    tested_with: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class PackageResult:
             "already_there": list(self.already_there),
             "tag": self.tag,
             "junit": str(self.junit) if self.junit else None,
+            "tested_with": dict(self.tested_with),
         }
 
 
@@ -143,6 +146,7 @@ class ReleaseResult:
             "cancelled": signal.Signals(self.cancelled).name if self.cancelled else None,
             "packages": [package.to_dict() for package in self.packages],
             "warnings": list(self.plan.warnings),
+            "notes": list(self.plan.notes),
         }
 
 
@@ -203,8 +207,9 @@ class _Context:
                 self.commit = self.git.commit(paths, message)
 
 
-def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
-    """Build, check, test, publish and tag one package (the steps its entry lists)."""
+def _run_package(context: _Context, entry: PlanEntry, built: Mapping[str, Path]) -> PackageResult:
+    """Build, check, test, publish and tag one package (the steps its entry lists);
+    ``built``: the wheels of the internal dependencies this release built, for its tests."""
     from pubkit.releasing.steps import (
         TestsFailedError,
         check_package,
@@ -222,6 +227,7 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
     already: tuple[str, ...] = ()
     tag: str | None = None
     junit: Path | None = None
+    tested_with: Mapping[str, str] = {}
     try:
         if "build" in entry.steps:
             with recorder.step("build") as did:
@@ -234,11 +240,12 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
                 outcome = test_package(
                     context.workspace, package, dist_dir.parent,
                     context.under_root(context.options.reports_dir), context.tester,
-                    index_url=context.options.index_url, version=version,
+                    index_url=context.options.index_url, version=version, built=built,
+                    index=context.index,
                 )  # fmt: skip
-                junit = outcome.junit
+                junit, tested_with = outcome.junit, outcome.tested_with
                 if not outcome.passed:
-                    report = f" (see {junit})" if junit.is_file() else ""
+                    report = f" (see {junit})" if junit is not None else ""
                     raise TestsFailedError(f"tests failed: {outcome.summary}{report}")
                 did.append(outcome.summary)
         if "publish" in entry.steps:
@@ -262,9 +269,11 @@ def _run_package(context: _Context, entry: PlanEntry) -> PackageResult:
         failed = recorder.steps[-1].step if recorder.steps else "release"
         status: PackageStatus = "cancelled" if CANCELLATION.cancelled() else "failed"
         return PackageResult(name, entry.current, version, status, f"{failed}: {reason}",
-                             tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+                             tuple(recorder.steps), uploaded, already, tag, junit,
+                             tested_with)  # fmt: skip
     return PackageResult(name, entry.current, version, "released", entry.reason,
-                         tuple(recorder.steps), uploaded, already, tag, junit)  # fmt: skip
+                         tuple(recorder.steps), uploaded, already, tag, junit,
+                         tested_with)  # fmt: skip
 
 
 def _build(context: _Context, name: str, version: str, dist_dir: Path) -> tuple[Path, ...]:
@@ -503,11 +512,47 @@ def _reload(workspace: Workspace) -> Workspace:
     return load_workspace(workspace.root).workspace
 
 
+def _blocking(context: _Context, graph: DependencyGraph) -> dict[str, set[str]]:
+    """name -> the internal packages whose failure stops it: through runtime requirements
+    and extras that are not among its test extras, transitively. A package needed only by
+    tests (a test extra, a dependency group, or an edge dropped from a cycle) never blocks:
+    the tests then use its released version."""
+    from pubkit.releasing.core.testenv import settings_of
+
+    workspace = context.workspace
+    test_extras = {p.normalized: set(settings_of(workspace.config, p).extras)
+                   for p in workspace.packages}  # fmt: skip
+    direct: dict[str, set[str]] = {name: set() for name in graph.names}
+    for edge in graph.edges:
+        if edge in graph.dropped or edge.kind == "group":
+            continue
+        if edge.kind == "runtime" or edge.via not in test_extras[edge.dependent]:
+            direct[edge.dependent].add(edge.dependency)
+    closure: dict[str, set[str]] = {}
+    for name in graph.names:
+        seen: set[str] = set()
+        todo = list(direct[name])
+        while todo:
+            dependency = todo.pop()
+            if dependency not in seen:
+                seen.add(dependency)
+                todo += direct[dependency]
+        closure[name] = seen - {name}
+    return closure
+
+
 def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]:
-    """Run the releasing packages, each once its releasing dependencies have succeeded."""
+    """Run the releasing packages, each once its releasing dependencies are through; a
+    failure stops the packages that need it at runtime, never those that need it only for
+    their tests."""
+    from pubkit.releasing.steps import built_wheel
+
     graph = DependencyGraph(context.workspace)
     releasing = {entry.name: entry for entry in plan.releases}
-    needs = {name: graph.dependencies_of(name) & releasing.keys() for name in releasing}
+    needs = {name: graph.dependencies_of(name, ordered=True) & releasing.keys()
+             for name in releasing}  # fmt: skip
+    blocking = _blocking(context, graph)
+    dist_root = context.under_root(context.options.dist_dir)
     results: dict[str, PackageResult] = {}
     waiting = list(releasing)
     with ThreadPoolExecutor(max_workers=context.options.jobs,
@@ -523,14 +568,24 @@ def _schedule(context: _Context, plan: ReleasePlan) -> tuple[PackageResult, ...]
                 if not needs[name] <= results.keys():
                     continue
                 waiting.remove(name)
-                # Decided once every dependency is through, so all the failed ones are named.
-                failed = [dep for dep in sorted(needs[name]) if results[dep].status == "failed"]
-                if failed:
-                    reason = f"not released because {', '.join(failed)} failed"
+                # Decided once every dependency is through, so all the stopped ones are named;
+                # only runtime dependencies block (a test-only one uses the released version).
+                stopped = [dep for dep in sorted(blocking[name] & releasing.keys())
+                           if results[dep].status != "released"]  # fmt: skip
+                if stopped:
+                    failed = all(results[dep].status == "failed" for dep in stopped)
+                    reason = (f"not released because {', '.join(stopped)}"
+                              f" {'failed' if failed else 'did not release'}")  # fmt: skip
                     results[name] = _unrun(releasing[name], "blocked", reason)
                     context.sink(PackageFinished(name, releasing[name].next, "blocked", reason))
                 else:
-                    running[pool.submit(_run_package, context, releasing[name])] = name
+                    built = {}
+                    for dep in needs[name]:
+                        wheel = built_wheel(dist_root, context.workspace.package(dep),
+                                            releasing[dep].next)  # fmt: skip
+                        if results[dep].status == "released" and wheel is not None:
+                            built[dep] = wheel
+                    running[pool.submit(_run_package, context, releasing[name], built)] = name
             if not running:
                 continue
             # A timeout, so that a cancellation is seen while the running packages finish.

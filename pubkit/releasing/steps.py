@@ -7,6 +7,7 @@ sequences them.
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -146,9 +147,6 @@ def check_package(
     package: str, version: str | None, dist_dir: Path, runner: ProcessRunner | None = None
 ) -> tuple[Path, ...]:
     """Check the built files of ``package`` at ``version``: our rules, then twine's."""
-    import sys
-
-    from pubkit.releasing.adapters.process import SubprocessRunner
     from pubkit.server.archives import read_core_metadata
 
     files = list(distributions(dist_dir, package, version).values())
@@ -166,12 +164,38 @@ def check_package(
             read_core_metadata(path, parse_distribution_filename(path.name))
         except PubkitError as error:
             raise CheckError(f"{path.name}: {error.message}") from None
-    result = (runner or SubprocessRunner()).run(
-        [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
-    )
-    if not result.ok:
-        raise CheckError(f"twine check --strict refused {package}: {result.last_line()}")
+    if runner is None:
+        refusal = _twine_check_here(files)
+    else:
+        result = runner.run(
+            [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
+        )
+        refusal = None if result.ok else result.last_line()
+    if refusal is not None:
+        raise CheckError(f"twine check --strict refused {package}: {refusal}")
     return tuple(files)
+
+
+def _twine_check_here(files: Sequence[Path]) -> str | None:
+    """``twine check --strict`` in this process (a twine process per package costs more
+    than the check): None if every file passes, else why the first one does not."""
+    try:
+        from twine.commands.check import _check_file, _WarningStream
+    except ImportError:  # a twine without them: its command line says the same
+        from pubkit.releasing.adapters.process import SubprocessRunner
+
+        result = SubprocessRunner().run(
+            [sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], check=False
+        )
+        return None if result.ok else result.last_line()
+    for path in files:
+        stream = _WarningStream()
+        warnings, ok = _check_file(str(path), stream)
+        if not ok:
+            return f"{path.name}: the long description has markup errors: {str(stream).strip()}"
+        if warnings:
+            return f"{path.name}: {warnings[0]}"
+    return None
 
 
 def test_package(
@@ -182,40 +206,51 @@ def test_package(
     tester: VenvTester | None = None,
     index_url: str | None = None,
     version: str | None = None,
+    *,
+    built: Mapping[str, Path] | None = None,
+    index: IndexReader | None = None,
 ) -> TestOutcome:
     """Install ``package``'s built wheel in a fresh venv and run its tests (JUnit in
     ``reports``). ``version``: the one being released (default: read from the files; a
-    version from git tags has none there)."""
-    import tempfile
+    version from git tags has none there). Internal dependencies are the wheels in ``built``
+    (name -> wheel; by default the wheel of each package's current version in
+    ``dist_root``), the others released versions from the index at ``index_url``."""
 
-    from pubkit.releasing.adapters.tester import TestRequest, VenvTester, matching
+    from pubkit.releasing.adapters.tester import VenvTester
+    from pubkit.releasing.testbed import prepare_test
     from pubkit.releasing.workspace_files import read_version
 
     version = version or read_version(workspace, package)
-    wheels = [
-        path for path in distributions(dist_root / package.normalized, package.normalized,
-                                       version).values()
-        if path.name.endswith(".whl")
-    ]  # fmt: skip
-    if len(wheels) != 1:
+    wheel = built_wheel(dist_root, package, version)
+    if wheel is None:
         raise CheckError(
-            f"expected one wheel of {package.normalized} {version or ''} in"
-            f" {dist_root / package.normalized}, found {len(wheels)}; run `pubkit build`"
+            f"expected a wheel of {package.normalized} {version or ''}"
+            f" in {dist_root / package.normalized}; run `pubkit build`"
         )
-    config = workspace.config
+    if built is None:
+        built = {}
+        for other in workspace.packages:
+            found = built_wheel(dist_root, other, read_version(workspace, other))
+            if found is not None:
+                built[other.normalized] = found
+    if index is None and index_url:
+        from pubkit.releasing.adapters.credentials import credentials_for_index
+        from pubkit.releasing.adapters.index_client import IndexClient
+
+        index = IndexClient(index_url, credentials_for_index(index_url))
     with tempfile.TemporaryDirectory(prefix=f"pubkit-test-{package.normalized}-") as workdir:
-        request = TestRequest(
-            package_dir=workspace.root / package.path,
-            wheel=wheels[0],
-            extras=matching(config.test_extras, list(package.optional_dependencies)),
-            groups=matching(config.test_extras, list(package.dependency_groups)),
-            find_links=tuple(p for p in sorted(dist_root.glob("*")) if p.is_dir()),
-            index_url=index_url,
-            command=config.test_command,
-            junit=reports / f"{package.normalized}.xml",
-            workdir=Path(workdir),
-        )
+        request = prepare_test(workspace, package, wheel, built, index, index_url,
+                               reports / f"{package.normalized}.xml", Path(workdir))  # fmt: skip
         return (tester or VenvTester()).test(request)
+
+
+def built_wheel(dist_root: Path, package: Package, version: str | None) -> Path | None:
+    """The one wheel of ``package`` ``version`` in ``dist_root/<name>/``, if there is one."""
+    if version is None:
+        return None
+    found = distributions(dist_root / package.normalized, package.normalized, version)
+    wheels = [path for path in found.values() if path.name.endswith(".whl")]
+    return wheels[0] if len(wheels) == 1 else None
 
 
 def tag_release(git: Git, tag_format: str, package: str, version: str, push: bool = False) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from packaging.requirements import Requirement
+
+from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.testenv import RequirementLines, parse_requirement_lines, settings_of
 from pubkit.releasing.core.version_sources import pep440_from_semver
 from pubkit.releasing.core.workspace import (
     ROOT,
@@ -92,7 +96,57 @@ def load_workspace(root: Path) -> LoadedWorkspace:
             f"no package matches {list(config.packages)} under {root}; fix `packages` in {where}"
         )
     pyprojects = {d: read_toml(root / d / "pyproject.toml") for d in directories}
-    return LoadedWorkspace(build_workspace(root, config, pyprojects), tuple(warnings))
+    workspace = _with_test_requirements(build_workspace(root, config, pyprojects))
+    return LoadedWorkspace(workspace, tuple(warnings))
+
+
+def _with_test_requirements(workspace: Workspace) -> Workspace:
+    """The workspace, each package holding what its test requirements files ask for."""
+    packages = []
+    for package in workspace.packages:
+        settings = settings_of(workspace.config, package)
+        requirements: list[Requirement] = []
+        constraints: list[str] = []
+        for relative in () if settings.skip else settings.requirements:
+            path = workspace.root / package.path / relative
+            lines = _read_requirements(workspace, path, set())
+            requirements += lines.requirements
+            constraints += lines.constraints
+        packages.append(replace(package, test_requirements=tuple(requirements),
+                                test_constraints=tuple(constraints)))  # fmt: skip
+    return Workspace(workspace.root, workspace.config, tuple(packages))
+
+
+def _read_requirements(workspace: Workspace, path: Path, seen: set[Path]) -> RequirementLines:
+    """A requirements file and the ones it includes; constraints files' lines come back as
+    constraints (internal names left out: those are pinned anyway)."""
+    if path in seen:
+        return RequirementLines()
+    seen.add(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot read test requirements {path}: {error.strerror or error}; fix"
+            " [tool.pubkit.test] requirements"
+        ) from None
+    directories = {(workspace.root / p.path).resolve(): p.normalized for p in workspace.packages}
+
+    def path_name(local: str) -> str | None:
+        return directories.get((path.parent / local).resolve())
+
+    lines = parse_requirement_lines(text, str(path), path_name)
+    requirements = list(lines.requirements)
+    constraints: list[str] = []
+    for include in lines.includes:
+        nested = _read_requirements(workspace, path.parent / include, seen)
+        requirements += nested.requirements
+        constraints += nested.constraints
+    for constraint_file in lines.constraints:
+        nested = _read_requirements(workspace, path.parent / constraint_file, seen)
+        constraints += [str(r) for r in nested.requirements
+                        if normalize_name(r.name) not in workspace.names]  # fmt: skip
+    return RequirementLines(tuple(requirements), (), tuple(constraints))
 
 
 # `NAME = "1.2.3"` (optionally annotated `: str`); the version is the group named "version",

@@ -257,38 +257,52 @@ def cycle_message(packages: list[Package]) -> str:
     return str(from_order.value)
 
 
-def test_two_node_cycle() -> None:
+def test_two_node_cycle_names_an_edge_to_cut() -> None:
     message = cycle_message([pkg("b", "a"), pkg("a", "b")])
-    assert message.startswith("dependency cycle: a -> b -> a; break it by ")
+    assert message.startswith(
+        "dependency cycle of runtime requirements: a -> b -> a; cut one, e.g. remove 'a' from"
+        " b's dependencies"
+    )
 
 
 def test_three_node_cycle_is_named_from_its_first_name() -> None:
     message = cycle_message([pkg("c", "a"), pkg("b", "c"), pkg("a", "b"), pkg("z")])
-    assert message.startswith("dependency cycle: a -> b -> c -> a; break it by ")
+    assert message.startswith("dependency cycle of runtime requirements: a -> b -> c -> a; ")
 
 
 def test_cycle_reached_through_an_acyclic_prefix() -> None:
     # root needs x, and x and y need each other; root is not part of the cycle.
     message = cycle_message([pkg("a-root", "x"), pkg("x", "y"), pkg("y", "x"), pkg("ok")])
-    assert message.startswith("dependency cycle: x -> y -> x;")
+    assert message.startswith("dependency cycle of runtime requirements: x -> y -> x;")
 
 
 def test_self_dependency_is_a_cycle() -> None:
     message = cycle_message([pkg("a", "A>=1"), pkg("b")])
-    assert message.startswith("dependency cycle: a -> a; ")
+    assert message.startswith("dependency cycle of runtime requirements: a -> a; ")
 
 
-def test_cycle_through_a_test_group_says_so() -> None:
-    message = cycle_message([pkg("core", groups={"test": ["app"]}), pkg("app", "core")])
-    assert message.startswith(
-        "dependency cycle: app -> core -> app [core -> app (dependency group 'test')]; "
-    )
-    # Queries that need no order still answer.
+def test_a_cycle_through_a_test_group_is_dropped_from_the_order_with_a_note() -> None:
     graph = DependencyGraph([pkg("core", groups={"test": ["app"]}), pkg("app", "core")])
+    assert graph.topological_order() == ["core", "app"]
+    assert graph.levels() == [{"core"}, {"app"}]
+    assert [e.describe() for e in graph.dropped] == ["core -> app (dependency group 'test')"]
+    assert graph.notes() == (
+        "core -> app (dependency group 'test') closes a cycle, so it does not order the"
+        " release: core's tests use the app already on the index",
+    )
+    # The edge is still an edge: queries that need no order see it.
     assert graph.affected(["core"], kinds=METADATA_KINDS) == {"core", "app"}
     assert graph.dependents_of("core") == {"app"}
+    assert graph.dependencies_of("core", ordered=True) == set()
 
 
-def test_cycle_names_the_runtime_edge_when_there_are_several() -> None:
-    message = cycle_message([pkg("a", "b", extras={"x": ["b"]}), pkg("b", extras={"y": ["a"]})])
-    assert message.startswith("dependency cycle: a -> b -> a [b -> a (extra 'y')]; ")
+def test_a_cycle_through_an_extra_keeps_the_runtime_edge() -> None:
+    graph = DependencyGraph([pkg("a", "b", extras={"x": ["b"]}), pkg("b", extras={"y": ["a"]})])
+    assert graph.topological_order() == ["b", "a"]
+    assert [e.describe() for e in graph.dropped] == ["b -> a (extra 'y')"]
+
+
+def test_an_extra_orders_before_a_group_when_only_one_can() -> None:
+    graph = DependencyGraph([pkg("x", extras={"cfg": ["y"]}), pkg("y", groups={"dev": ["x"]})])
+    assert graph.topological_order() == ["y", "x"]
+    assert [e.describe() for e in graph.dropped] == ["y -> x (dependency group 'dev')"]

@@ -41,3 +41,17 @@ def test_gives_up_after_the_last_attempt() -> None:
     with pytest.raises(PublishError, match="after 3 attempts"):
         TwinePublisher("http://x/", None, runner, attempts=3, sleep=lambda _: None).upload(
             [Path("a-1.0.tar.gz")])
+
+
+def test_one_process_per_package_and_a_retry_skips_what_went_up() -> None:
+    runner = answers((1, "Uploading a-1.0.tar.gz\nUploading a-1.0-py3-none-any.whl\n"
+                      "HTTPError: 502 Bad Gateway from http://x/"), (0, ""))  # fmt: skip
+    files = [Path("a-1.0.tar.gz"), Path("a-1.0-py3-none-any.whl")]
+    TwinePublisher("http://x/", None, runner, sleep=lambda _: None).upload(files)
+    first, second = runner.calls
+    assert first[-2:] == ("a-1.0.tar.gz", "a-1.0-py3-none-any.whl")  # the sdist first
+    assert "--skip-existing" not in first and "--skip-existing" in second
+    refused = answers((1, "Uploading a-1.0.tar.gz\nUploading a-1.0-py3-none-any.whl\n"
+                       "HTTPError: 400 Bad Request from http://x/"))  # fmt: skip
+    with pytest.raises(PublishError, match=r"uploading a-1\.0-py3-none-any\.whl failed: .* 400"):
+        TwinePublisher("http://x/", None, refused, sleep=lambda _: None).upload(files)

@@ -55,7 +55,7 @@ class ProcessRunner(Protocol):
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult: ...
@@ -68,12 +68,16 @@ class SubprocessRunner:
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult:
         environment = dict(os.environ)
-        environment.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
         started = time.monotonic()
         if CANCELLATION.cancelled():
             raise CommandError("the run was cancelled; nothing more is started")
@@ -188,7 +192,7 @@ class FakeRunner:
         self,
         args: Sequence[str],
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> CommandResult:

@@ -1,4 +1,5 @@
-"""Uploading with twine, one file at a time, retrying what is worth retrying."""
+"""Uploading with twine, one process for the files of a package (in the order given),
+retrying what is worth retrying; a retry skips the files that made it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ _NETWORK = ("ConnectionError", "Connection aborted", "Max retries exceeded", "ti
 
 class PublishError(PubkitError):
     """An upload the index refused, or that kept failing."""
+
+
+def _failed_file(output: str, files: Sequence[Path]) -> Path:
+    """The file twine was uploading when it stopped (it names each as it starts)."""
+    started = [path for path in files if f"Uploading {path.name}" in output]
+    return started[-1] if started else files[0]
 
 
 def _status(output: str) -> int | None:
@@ -93,17 +100,19 @@ class TwinePublisher:
             )
 
     def upload(self, files: Sequence[Path]) -> None:
-        for path in files:
-            self._upload_one(path)
-
-    def _upload_one(self, path: Path) -> None:
+        if not files:
+            return
         args = [sys.executable, "-m", "twine", "--no-color", "upload", "--disable-progress-bar",
-                "--repository-url", self.upload_url, str(path)]  # fmt: skip
+                "--repository-url", self.upload_url]  # fmt: skip
         for attempt in range(1, self.attempts + 1):
-            result = self.runner.run(args, env=self._env(), timeout=UPLOAD_TIMEOUT, check=False)
+            # A retry skips what the index already has (what went up before the failure).
+            again = ["--skip-existing"] if attempt > 1 else []
+            result = self.runner.run([*args, *again, *map(str, files)], env=self._env(),
+                                     timeout=UPLOAD_TIMEOUT, check=False)  # fmt: skip
             if result.ok:
                 return
             output = result.stdout + result.stderr
+            path = _failed_file(output, files)
             status = _status(output)
             transient = status in TRANSIENT_STATUSES or (
                 status is None and any(sign in output for sign in _NETWORK)

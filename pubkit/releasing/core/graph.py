@@ -5,12 +5,15 @@ requirement. Three kinds of edge, all kept, each with the requirement that made 
 
 - ``runtime``: ``[project] dependencies``;
 - ``optional``: ``[project.optional-dependencies]`` (``via`` is the extra);
-- ``group``: ``[dependency-groups]`` (``via`` is the group), typically test requirements.
+- ``group``: ``[dependency-groups]`` and poetry's ``[tool.poetry.group.NAME.dependencies]``
+  (``via`` is the group), typically test requirements.
 
-All three define the order: B is built (and released) before A, because A's test step
-installs A with its test extra or group, so B must already be in the local dist directory
-or on the index. Markers are ignored (an edge counts even when its marker is false here):
-the order must hold for every environment that installs A.
+All three define the order when they can: B is built (and released) before A, so that A's
+test step installs the B this release builds. Only a cycle of runtime edges is an error. An
+edge through an extra or a group that would close a cycle is *dropped* from the order (see
+:attr:`DependencyGraph.dropped`), optional edges kept before group edges: A's tests then
+use the B already on the index. Markers are ignored (an edge counts even when its marker is
+false here): the order must hold for every environment that installs A.
 
 A package that names *itself* in an extra or a group (``all = ["acme-core[aws,kafka]"]``)
 is the standard way to combine extras, not a cycle: no edge. Naming itself in its runtime
@@ -30,12 +33,14 @@ from packaging.version import Version
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError, UsageError
+from pubkit.releasing.core.versioning import format_requirement
 from pubkit.releasing.core.workspace import Package, Workspace, unknown_package_message
 
 EdgeKind = Literal["runtime", "optional", "group"]
 ALL_KINDS: frozenset[EdgeKind] = frozenset({"runtime", "optional", "group"})
 # The kinds that end up in a built distribution's metadata (Requires-Dist); groups do not.
 METADATA_KINDS: frozenset[EdgeKind] = frozenset({"runtime", "optional"})
+REQUIREMENTS_FILES = "test requirements files"  # the ``via`` of their group edges
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Edge:
         arrow = f"{self.dependent} -> {self.dependency}"
         if self.kind == "optional":
             return f"{arrow} (extra {self.via!r})"
+        if self.kind == "group" and self.via == REQUIREMENTS_FILES:
+            return f"{arrow} (test requirements files)"
         if self.kind == "group":
             return f"{arrow} (dependency group {self.via!r})"
         return arrow
@@ -85,7 +92,22 @@ def _package_edges(package: Package, internal: Collection[str]) -> list[Edge]:
         add(requirements, "optional", extra)
     for group, requirements in sorted(package.dependency_groups.items()):
         add(requirements, "group", group)
+    for group, requirements in sorted(package.poetry_groups.items()):
+        add(requirements, "group", group)
+    add(package.test_requirements, "group", REQUIREMENTS_FILES)
     return found
+
+
+def _reaches(adjacent: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, todo = {start}, [start]
+    while todo:
+        current = todo.pop()
+        if current == goal:
+            return True
+        for neighbour in adjacent[current] - seen:
+            seen.add(neighbour)
+            todo.append(neighbour)
+    return False
 
 
 class DependencyGraph:
@@ -108,6 +130,36 @@ class DependencyGraph:
             self._packages[package.normalized] = package
         self._edges = tuple(
             edge for p in self._packages.values() for edge in _package_edges(p, self._packages)
+        )
+        self._dropped = self._break_soft_cycles()
+
+    def _break_soft_cycles(self) -> tuple[Edge, ...]:
+        """The extra and group edges left out of the order because each would close a cycle:
+        runtime edges first, then optional ones, then groups, each kept unless its dependency
+        already (transitively) needs its dependent."""
+        needs: dict[str, set[str]] = {name: set() for name in self._packages}
+        dropped: list[Edge] = []
+        for kind in ("runtime", "optional", "group"):
+            for edge in self._edges:
+                if edge.kind != kind or edge.dependency in needs[edge.dependent]:
+                    continue
+                if kind != "runtime" and _reaches(needs, edge.dependency, edge.dependent):
+                    dropped.append(edge)
+                    continue
+                needs[edge.dependent].add(edge.dependency)
+        return tuple(dropped)
+
+    @property
+    def dropped(self) -> tuple[Edge, ...]:
+        """Extra and group edges that would close a cycle, so they do not order the work."""
+        return self._dropped
+
+    def notes(self) -> tuple[str, ...]:
+        """One line per dropped edge, for the plan."""
+        return tuple(
+            f"{edge.describe()} closes a cycle, so it does not order the release:"
+            f" {edge.dependent}'s tests use the {edge.dependency} already on the index"
+            for edge in self._dropped
         )
 
     @property
@@ -135,11 +187,14 @@ class DependencyGraph:
         target = self._name(name)
         return tuple(e for e in self._edges if e.dependency == target)
 
-    def _adjacent(self, kinds: Collection[EdgeKind], *, forward: bool) -> dict[str, set[str]]:
-        """name -> its dependencies (forward) or its dependents, through edges of ``kinds``."""
+    def _adjacent(
+        self, kinds: Collection[EdgeKind], *, forward: bool, ordered: bool = False
+    ) -> dict[str, set[str]]:
+        """name -> its dependencies (forward) or its dependents, through edges of ``kinds``
+        (only those that order the work, when ``ordered``)."""
         adjacent: dict[str, set[str]] = {name: set() for name in self._packages}
         for edge in self._edges:
-            if edge.kind in kinds:
+            if edge.kind in kinds and not (ordered and edge in self._dropped):
                 if forward:
                     adjacent[edge.dependent].add(edge.dependency)
                 else:
@@ -147,9 +202,10 @@ class DependencyGraph:
         return adjacent
 
     def _reach(
-        self, starts: Iterable[str], kinds: Collection[EdgeKind], *, forward: bool, transitive: bool
-    ) -> set[str]:
-        adjacent = self._adjacent(kinds, forward=forward)
+        self, starts: Iterable[str], kinds: Collection[EdgeKind], *, forward: bool,
+        transitive: bool, ordered: bool = False,
+    ) -> set[str]:  # fmt: skip
+        adjacent = self._adjacent(kinds, forward=forward, ordered=ordered)
         seen: set[str] = set()
         todo = [self._name(s) for s in starts]
         while todo:
@@ -161,11 +217,14 @@ class DependencyGraph:
         return seen
 
     def dependencies_of(
-        self, name: str, *, transitive: bool = True, kinds: Collection[EdgeKind] = ALL_KINDS
-    ) -> set[str]:
-        """The internal packages ``name`` needs (directly, or through others too)."""
+        self, name: str, *, transitive: bool = True, kinds: Collection[EdgeKind] = ALL_KINDS,
+        ordered: bool = False,
+    ) -> set[str]:  # fmt: skip
+        """The internal packages ``name`` needs (directly, or through others too); with
+        ``ordered``, only through the edges that order the work (not the dropped ones)."""
         start = self._name(name)
-        return self._reach([start], kinds, forward=True, transitive=transitive) - {start}
+        return self._reach([start], kinds, forward=True, transitive=transitive,
+                           ordered=ordered) - {start}  # fmt: skip
 
     def dependents_of(
         self, name: str, *, transitive: bool = True, kinds: Collection[EdgeKind] = ALL_KINDS
@@ -187,8 +246,8 @@ class DependencyGraph:
 
     def topological_order(self) -> list[str]:
         """Dependencies before dependents; among the ready ones, alphabetical (Kahn)."""
-        needs = self._adjacent(ALL_KINDS, forward=True)
-        needed_by = self._adjacent(ALL_KINDS, forward=False)
+        needs = self._adjacent(ALL_KINDS, forward=True, ordered=True)
+        needed_by = self._adjacent(ALL_KINDS, forward=False, ordered=True)
         waiting = {name: len(deps) for name, deps in needs.items()}
         ready = [name for name, count in waiting.items() if count == 0]
         heapq.heapify(ready)
@@ -206,7 +265,7 @@ class DependencyGraph:
 
     def levels(self) -> list[set[str]]:
         """Groups that can be processed in parallel; each needs only earlier groups."""
-        needs = self._adjacent(ALL_KINDS, forward=True)
+        needs = self._adjacent(ALL_KINDS, forward=True, ordered=True)
         done: set[str] = set()
         result: list[set[str]] = []
         while len(done) < len(needs):
@@ -230,17 +289,12 @@ class DependencyGraph:
         cycle = path[position[current] :]
         first = cycle.index(min(cycle))  # start at the first name, for a stable message
         cycle = cycle[first:] + cycle[:first]
-        hops = list(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
-        # Name the edges that are not plain runtime ones: they are often the easiest to cut.
-        notes = [
-            self._hop_edge(a, b).describe()
-            for a, b in hops
-            if self._hop_edge(a, b).kind != "runtime"
-        ]
-        detail = f" [{'; '.join(notes)}]" if notes else ""
+        cut = self._hop_edge(cycle[-1], cycle[0])
         raise ConfigurationError(
-            f"dependency cycle: {' -> '.join([*cycle, cycle[0]])}{detail}; break it by removing "
-            "one of these requirements or moving what they share into a package both depend on"
+            f"dependency cycle of runtime requirements: {' -> '.join([*cycle, cycle[0]])};"
+            f" cut one, e.g. remove {format_requirement(cut.requirement)!r} from"
+            f" {cut.dependent}'s dependencies, or move what they share into a package both"
+            " depend on"
         )
 
     def _hop_edge(self, dependent: str, dependency: str) -> Edge:

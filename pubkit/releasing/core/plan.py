@@ -147,6 +147,8 @@ class ReleasePlan:
     entries: tuple[PlanEntry, ...]  # in release (topological) order
     warnings: tuple[str, ...] = field(default=())
     edges: tuple[PlanEdge, ...] = field(default=())
+    # How the order was made: extra and group edges dropped because they close a cycle.
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def releases(self) -> tuple[PlanEntry, ...]:
@@ -168,6 +170,7 @@ class ReleasePlan:
             "packages": [entry.to_dict() for entry in self.entries],
             "edges": [edge.to_dict() for edge in self.edges],
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -427,7 +430,7 @@ def make_plan(
                  format_requirement(e.requirement))
         for e in graph.edges
     )  # fmt: skip
-    return ReleasePlan(tuple(entries), tuple(warnings), edges)
+    return ReleasePlan(tuple(entries), tuple(warnings), edges, graph.notes())
 
 
 def _requirement_changes(

@@ -30,6 +30,12 @@ from pubkit.releasing.core.lockstep import (
     parse_tag_formats,
     resolve,
 )
+from pubkit.releasing.core.testenv import (
+    TestOptions,
+    parse_test_options,
+    parse_workspace_test_table,
+    poetry_groups,
+)
 from pubkit.releasing.core.toml_values import expect_str, expect_str_list, table, toml_type
 from pubkit.releasing.core.version_sources import (
     STATIC_VERSION,
@@ -151,6 +157,9 @@ class WorkspaceConfig:
     groups: tuple[LockstepGroup, ...] = ()
     # Where `packages` came from, for messages: the pubkit table or [tool.uv.workspace].
     packages_source: str = "packages"
+    # [tool.pubkit.test]: the default test settings, and per-package ones by normalized name.
+    test: TestOptions = field(default_factory=TestOptions)
+    test_packages: Mapping[str, TestOptions] = field(default_factory=dict, hash=False)
 
     def is_excluded(self, path_in_package: PurePosixPath | str) -> bool:
         """Whether a change to this file (relative to its package directory) does not count."""
@@ -259,6 +268,7 @@ _CONFIG_KEYS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "dependents": ("dependents", _parse_dependents),
     "tag-formats": ("tag_formats", parse_tag_formats),
     "group": ("groups", parse_groups),
+    "test": ("test", lambda value, what: parse_workspace_test_table(value, what)),
 }
 
 
@@ -319,6 +329,8 @@ def parse_config(
             values["packages"] = members
             values["packages_exclude"] = (*exclude, *values.get("packages_exclude", ()))
             values["packages_source"] = "[tool.uv.workspace] members"
+    if "test" in values:
+        values["test"], values["test_packages"] = values["test"]
     if urlsplit(values.get("index_url") or "").password:
         warnings.append(
             f"index-url in {source} holds a password, which ends up in git; "
@@ -358,6 +370,15 @@ class Package:
         default_factory=dict, hash=False
     )
     dynamic: tuple[str, ...] = ()
+    # [tool.poetry.group.NAME.dependencies] as PEP 508 requirements, by normalized group name.
+    poetry_groups: Mapping[str, tuple[Requirement, ...]] = field(
+        default_factory=dict, hash=False
+    )
+    test: TestOptions = field(default_factory=TestOptions)  # its own [tool.pubkit.test]
+    # What its test requirements files ask for (local paths as the workspace package there)
+    # and their constraints; read by :func:`pubkit.releasing.workspace_files.load_workspace`.
+    test_requirements: tuple[Requirement, ...] = ()
+    test_constraints: tuple[str, ...] = ()
     normalized: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -368,6 +389,7 @@ class Package:
             self, "optional_dependencies", _frozen_groups(self.optional_dependencies)
         )
         object.__setattr__(self, "dependency_groups", _frozen_groups(self.dependency_groups))
+        object.__setattr__(self, "poetry_groups", _frozen_groups(self.poetry_groups))
 
     @property
     def pyproject_path(self) -> PurePosixPath:
@@ -508,7 +530,14 @@ def package_from_pyproject(path: PurePosixPath, pyproject: Mapping[str, Any]) ->
         ),
         dependency_groups=_dependency_groups(pyproject.get("dependency-groups", {}), where),
         dynamic=tuple(sorted(dynamic)),
+        poetry_groups=poetry_groups(pyproject, where),
+        test=_own_test_options(pyproject, where),
     )
+
+
+def _own_test_options(pyproject: Mapping[str, Any], where: str) -> TestOptions:
+    own = table(table(table(pyproject, "tool", where), "pubkit", where), "test", where)
+    return parse_test_options(own, f"{where} [tool.pubkit.test]")
 
 
 # ---------------------------------------------------------------------------------------------
