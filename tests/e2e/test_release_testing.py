@@ -159,7 +159,8 @@ def test_cycles_through_extras_and_groups_and_a_failing_test_only_dependency(
         " the release: cy-core's tests use the cy-tools already on the index",
     ], second["_output"]
     statuses = {name: p["status"] for name, p in packages.items()}
-    assert statuses == {"cy-core": "released", "cy-config": "released", "cy-tools": "failed",
+    # cy-config did not change and its range admits cy-core 1.0.1: nothing to release.
+    assert statuses == {"cy-core": "released", "cy-config": "skipped", "cy-tools": "failed",
                         "cy-app": "released"}, second["_output"]  # fmt: skip
     assert packages["cy-tools"]["reason"].startswith("test: tests failed: 1 failed")
     # cy-core's test group got the cy-tools already released; cy-app's too, as its own
