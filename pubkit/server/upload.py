@@ -280,10 +280,12 @@ class UploadService:
         self.permissions = permissions or Permissions(catalog, Policy())
 
     def process(
-        self, form: UploadForm, principal: Principal, address: str | None = None
-    ) -> UploadOutcome:
+        self, form: UploadForm, principal: Principal, address: str | None = None, *,
+        actor: str | None = None, detail: dict[str, Any] | None = None,
+    ) -> UploadOutcome:  # fmt: skip
         """Check, authorize and store one upload; blocking, so run it in a worker thread.
-        The audit row (actor, ``address``) is written with the catalog row, or not at all."""
+        The audit row (``actor``, default the principal's; ``address``; ``detail`` beside the
+        sha256) is written with the catalog row, in its transaction, or not at all."""
         _check_form(form)
         assert form.path is not None and form.filename is not None
         parsed = parse_distribution_filename(form.filename)
@@ -335,8 +337,8 @@ class UploadService:
         if not hmac.compare_digest(committed.sha256, form.sha256):
             raise self._conflict(parsed.filename)
         # The audit row is written with the catalog row, in its transaction, or not at all.
-        audit = audit_note("upload", committed.filename, principal.actor, address,
-                           sha256=committed.sha256)  # fmt: skip
+        audit = audit_note("upload", committed.filename, actor or principal.actor, address,
+                           sha256=committed.sha256, **(detail or {}))  # fmt: skip
         row = self.catalog.add_file(committed, audit)
         if row.sha256 != committed.sha256:
             raise self._conflict(parsed.filename)

@@ -93,7 +93,7 @@ def test_rebuild_after_losing_the_catalog(
     lose_catalog(server)
     # Users and roles come back from storage's access snapshot, before the files.
     report = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
-    assert "access restored from _pubkit/access/" in report, report
+    assert "access restored from .access/" in report, report
     assert "3 files in storage: 3 added, 0 updated, 0 removed from the catalog" in report, report
     assert "owner restored" not in report, report
     server.start()
@@ -167,7 +167,7 @@ def test_finding_4_rebuild_restores_users_roles_private_flags_tokens_and_yanks(
     server.stop()
     lose_catalog(server)
     report = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
-    assert "access restored from _pubkit/access/" in report, report
+    assert "access restored from .access/" in report, report
     assert "2 files in storage: 2 added" in report, report
     after_file = tmp_path / "after.json"
     _pubkit("index", "export", after_file, "--data-dir", server.data_dir)

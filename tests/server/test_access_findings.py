@@ -19,7 +19,6 @@ from pubkit.server import admin
 from pubkit.server.access_state import PREFIX, AccessSnapshots, snapshot_numbers
 from pubkit.server.app import create_app
 from pubkit.server.catalog import Catalog, open_catalog, schema
-from pubkit.server.storage import LocalStorage
 from pubkit.server.storage.memory import MemoryStorage
 from pubkit.settings import load_server_settings
 from pubkit.testing import make_wheel
@@ -171,12 +170,12 @@ def test_finding_4_access_changes_are_stored_before_they_commit(
     index: Index, tmp_path: Path
 ) -> None:
     storage = index.services.storage
-    assert isinstance(storage, LocalStorage)
     before = snapshot_numbers(storage)
     index.admin().set_private("hidden", True)
     numbers = snapshot_numbers(storage)
     assert numbers[-1] == before[-1] + 1 == index.catalog.access_snapshot()
-    stored = (storage.root / PREFIX / f"{numbers[-1]:016d}.json")
+    stored = storage.local_path(f"{PREFIX}{numbers[-1]:016d}.json")
+    assert stored is not None
     assert stored.stat().st_mode & 0o077 == 0  # password hashes: 0600
     assert '"private":true' in stored.read_text().replace(" ", "")
     assert len(numbers) <= 10  # older snapshots are pruned
@@ -219,12 +218,14 @@ def test_finding_4_rebuild_fails_closed_without_access_state(
         assert empty.all_files() == []  # nothing changed
         assert admin.rebuild_catalog(storage, empty, without_access=True).added == 1
         # An unreadable snapshot stops a rebuild before anything changes.
-        (storage.root / PREFIX).mkdir(parents=True, exist_ok=True)  # type: ignore[attr-defined]
-        (storage.root / PREFIX / f"{1:016d}.json").write_text("{not json")  # type: ignore[attr-defined]
+        broken = storage.local_path(f"{PREFIX}{1:016d}.json")
+        assert broken is not None
+        broken.parent.mkdir(parents=True, exist_ok=True)
+        broken.write_text("{not json")
         with pytest.raises(CatalogError, match="not valid JSON"):
             admin.rebuild_catalog(storage, empty)
     finally:
         empty.close()
     # The server's own catalog, with users, re-seeds an empty storage on a rebuild.
-    (storage.root / PREFIX / f"{1:016d}.json").unlink()  # type: ignore[attr-defined]
+    broken.unlink()
     assert admin.rebuild_catalog(storage, index.catalog).access_seeded

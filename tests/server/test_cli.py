@@ -124,7 +124,7 @@ def test_yank_unyank_and_rebuild(data_dir: Path, dist_dir: Path,
         Path(str(data_dir / "catalog.sqlite3") + suffix).unlink(missing_ok=True)
     code, out, _ = run(monkeypatch, capsys, "index", "rebuild", *d)
     assert code == 0
-    assert out.startswith("access restored from _pubkit/access/")
+    assert out.startswith("access restored from .access/")
     assert "\n2 files in storage: 2 added, 0 updated, 0 removed" in out
     records = {r.filename: r for r in
                open_catalog(f"sqlite:///{data_dir / 'catalog.sqlite3'}").all_files()}

@@ -796,10 +796,12 @@ class Catalog:
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
-    def upgrade_password(self, name: str, old_hash: str, new_hash: str) -> bool:
+    def upgrade_password(
+        self, name: str, old_hash: str, new_hash: str, audit: AuditNote | None = None
+    ) -> bool:
         """Replace a user's hash only if it is still ``old_hash`` (a migrated legacy hash that
         a sign-in just verified); whether it was replaced. A password changed meanwhile stays."""
-        with self._guard("upgrade the password hash"), self._write() as conn:
+        with self._change("upgrade the password hash", audit) as conn:
             result = conn.execute(
                 update(schema.users)
                 .where(schema.users.c.name == name, schema.users.c.password_hash == old_hash)
