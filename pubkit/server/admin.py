@@ -36,6 +36,7 @@ from pubkit.server.layout import (
     FileRecord,
     check_record,
     file_key,
+    is_reserved,
     metadata_key,
     sidecar_key,
     utc_now,
@@ -252,13 +253,15 @@ def rebuild_catalog(
     one that a group owns is not ownerless (its uploaders may be members who hold no role of
     their own). Safe while serving: a row committed after the rebuild began (its project's
     serial moved, or its sidecar is there now) is never removed."""
+    report = RebuildReport()
+    # Access first (its own changes must not count as rows committed while rebuilding).
+    holds_files = any(not is_reserved(obj.key) for obj in storage.list())
+    restore_access(storage, catalog, report, holds_files, without_access)
     since = catalog.serial()
     scan = scan_storage(storage, tmp_dir)
     records = scan.records
-    report = RebuildReport(files=len(records), incomplete=scan.incomplete, skipped=scan.skipped,
-                           finished=scan.finished)  # fmt: skip
-    restore_access(storage, catalog, report,
-                   bool(records or scan.incomplete or scan.skipped), without_access)  # fmt: skip
+    report.files, report.incomplete = len(records), scan.incomplete
+    report.skipped, report.finished = scan.skipped, scan.finished
 
     def removable(record: FileRecord) -> bool:
         canonical = canonical_filename(record.filename)
