@@ -92,6 +92,11 @@ class AccessSnapshots:
 
         return self.write(access_document(access), known)
 
+    def holds(self, access: Access, document: Any) -> bool:
+        from pubkit.server.backup import access_document
+
+        return bool(access_document(access) == document)
+
     def write(self, document: dict[str, Any], known: int | None) -> int:
         """Store ``document`` as the next snapshot; its number. Refused (AccessStateAhead)
         when storage holds a snapshot newer than ``known``."""

@@ -552,7 +552,8 @@ def import_access(
     """
     access = parse_access(document)
     report = ImportReport()
-    with _catalog_errors("import the users and roles"), catalog.transaction(snapshot) as txn:
+    with _catalog_errors("import the users and roles"), catalog.transaction(
+            snapshot, document if snapshot is not None else None) as txn:  # fmt: skip
         current = txn.access()
         users = {user.name: user for user in current.users}
         for user in access.users:

@@ -321,6 +321,11 @@ class AccessRecorder(Protocol):
         storage holds (a new one, before ``index rebuild``) is refused."""
         ...
 
+    def holds(self, access: Access, document: Any) -> bool:
+        """Whether ``access`` is exactly the access document ``document`` (a snapshot that
+        a restore brought back whole needs no new one)."""
+        ...
+
 
 ACCESS_SNAPSHOT_KEY = "access_snapshot"  # catalog_info: the newest snapshot this catalog knows
 
@@ -431,7 +436,7 @@ class Catalog:
     @contextlib.contextmanager
     def _change(
         self, action: str, audit: AuditNote | None = None, access: bool = True,
-        record: bool = False, restoring: int | None = None,
+        record: bool = False, restoring: int | None = None, restored: Any = None,
     ) -> Iterator[Connection]:  # fmt: skip
         """One write transaction that records itself: if it changed anything (journaled),
         ``audit`` is inserted in it, and, for an ``access`` change, the access state as the
@@ -452,6 +457,9 @@ class Catalog:
             changed = bool(conn.info.pop("pubkit_changed", False))
             if changed and audit is not None:
                 self._insert_audit(conn, audit)
+            if restoring is not None and self.access_state is not None and changed and (
+                    self.access_state.holds(self._access(conn), restored)):  # fmt: skip
+                changed = False  # the catalog now holds that snapshot, no more
             if (changed or record) and access and self.access_state is not None:
                 known = self._access_snapshot(conn)
                 number = self.access_state.record(self._access(conn), known)
@@ -1131,13 +1139,16 @@ class Catalog:
         )  # fmt: skip
 
     @contextlib.contextmanager
-    def transaction(self, restoring: int | None = None) -> Iterator[AccessWriter]:
+    def transaction(
+        self, restoring: int | None = None, restored: Any = None
+    ) -> Iterator[AccessWriter]:
         """Writes of users, groups, projects, roles and tokens that commit together or not at
         all. ``restoring``: the access snapshot they restore (see :meth:`_change`).
 
         Database errors pass through untranslated (the caller knows what its statements hold).
         """
-        with self._change("change the users and roles", restoring=restoring) as conn:
+        with self._change("change the users and roles", restoring=restoring,
+                          restored=restored) as conn:  # fmt: skip
             yield AccessWriter(self, conn)
 
     # -- audit -----------------------------------------------------------------------------
