@@ -88,9 +88,13 @@ def require_server_extra() -> None:
 def open_server_catalog(data_dir: Path | None, storage: str | None, catalog: str | None) -> Catalog:
     """The catalog that ``--data-dir``/``--catalog`` (or PUBKIT_*) name."""
     require_server_extra()
+    from pubkit.server.access_state import AccessSnapshots
     from pubkit.server.catalog import open_catalog
 
-    return open_catalog(server_settings(data_dir, storage, catalog).catalog_url)
+    opened = open_catalog(server_settings(data_dir, storage, catalog).catalog_url)
+    # Access changes made here are stored too (storage opened when the first one is made).
+    opened.access_state = AccessSnapshots(lambda: open_server_storage(data_dir, storage, catalog))
+    return opened
 
 
 def open_server_storage(data_dir: Path | None, storage: str | None, catalog: str | None) -> Storage:

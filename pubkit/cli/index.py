@@ -25,11 +25,18 @@ app = typer.Typer(help="Maintain the index catalog.", no_args_is_help=True)
 
 @app.command("rebuild")
 def rebuild(
+    without_access: bool = typer.Option(
+        False,
+        "--without-access",
+        help="Rebuild the files even when storage holds no access state (users, roles,"
+        " private flags) and the catalog has none: every project is then public.",
+    ),
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
     catalog: str = CatalogOption,
 ) -> None:
-    """Recreate the catalog's files from storage (safe while the server runs).
+    """Recreate the catalog from storage: users, groups, roles, private flags and tokens
+    from the newest access snapshot, then the files (safe while the server runs).
 
     An object it cannot adopt is reported and skipped; the rest is rebuilt, and the exit
     code is then 1."""
@@ -37,7 +44,20 @@ def rebuild(
     from pubkit.server.admin import rebuild_catalog
 
     report = rebuild_catalog(open_server_storage(data_dir, storage, catalog), catalog_,
-                             _scratch_dir(data_dir, storage, catalog))  # fmt: skip
+                             _scratch_dir(data_dir, storage, catalog),
+                             without_access=without_access)  # fmt: skip
+    if report.access is not None:
+        typer.echo(f"access restored from {report.access_snapshot}: {report.access.summary()}")
+        for label in report.access.roles_kept:
+            typer.echo(f"kept role {label}: the catalog's differs from storage's", err=True)
+        for name in report.access.users_kept:
+            typer.echo(f"kept user {name}: the catalog's differs from storage's", err=True)
+    elif report.access_seeded:
+        typer.echo("access state stored: the catalog's users, roles and tokens are now in"
+                   " storage too")  # fmt: skip
+    elif without_access:
+        typer.echo("warning: no access state in storage; every project is public until you"
+                   " import an access backup (`pubkit index import FILE`)", err=True)  # fmt: skip
     typer.echo(
         f"{report.files} files in storage: {report.added} added, {report.updated} updated,"
         f" {report.removed} removed from the catalog"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -29,17 +29,22 @@ from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
+from pubkit.server.catalog.catalog import AuditNote, audit_note
 from pubkit.server.inventory import complete, take_inventory
 from pubkit.server.layout import (
     SIDECAR_SUFFIX,
     FileRecord,
     check_record,
     file_key,
+    is_reserved,
     metadata_key,
     sidecar_key,
     utc_now,
 )
 from pubkit.server.storage import Storage
+
+if TYPE_CHECKING:
+    from pubkit.server.backup import ImportReport
 
 # -- users ---------------------------------------------------------------------------------
 
@@ -54,17 +59,22 @@ def check_name(kind: str, name: str) -> None:
         )
 
 
-def add_user(catalog: Catalog, name: str, password: str, is_admin: bool = False) -> User:
+def add_user(
+    catalog: Catalog, name: str, password: str, is_admin: bool = False,
+    audit: AuditNote | None = None,
+) -> User:  # fmt: skip
     check_name("user", name)
     if name == "__token__":
         raise UsageError("__token__ is reserved for API tokens; choose another user name")
     check_password_strength(password)
-    return catalog.add_user(name, hash_password(password), is_admin)
+    return catalog.add_user(name, hash_password(password), is_admin, audit)
 
 
-def change_password(catalog: Catalog, name: str, password: str) -> None:
+def change_password(
+    catalog: Catalog, name: str, password: str, audit: AuditNote | None = None
+) -> None:
     check_password_strength(password)
-    catalog.set_password(name, hash_password(password))
+    catalog.set_password(name, hash_password(password), audit)
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -86,11 +96,11 @@ def create_token(
     scope = tuple(sorted({normalize_name(project) for project in projects})) or None
     expires = utc_now() + expires_in if expires_in is not None else None
     token_id, secret, text = new_token()
+    audit = audit_note("create token", f"token {token_id}", actor, address, user=user.name,
+                       permission=permission, projects=list(scope or ()),
+                       expires=expires.isoformat() if expires else None)  # fmt: skip
     token = catalog.add_token(token_id, secret_hash(token_id, secret), user, permission, scope,
-                              description, expires)  # fmt: skip
-    catalog.audit("create token", f"token {token_id}", actor, address, user=user.name,
-                  permission=permission, projects=list(scope or ()),
-                  expires=expires.isoformat() if expires else None)  # fmt: skip
+                              description, expires, audit)  # fmt: skip
     return token, text
 
 
@@ -113,9 +123,11 @@ def revoke_token(
 
     parts = split_token(token_or_id)
     token_id = parts[0] if parts is not None else token_or_id.strip()
-    token = catalog.revoke_token(token_id)
-    catalog.audit("revoke token", f"token {token_id}", actor, address, user=token.user)
-    return token
+    found = catalog.token(token_id)
+    owner = found[0].user if found is not None else None
+    return catalog.revoke_token(
+        token_id, audit_note("revoke token", f"token {token_id}", actor, address, user=owner)
+    )
 
 
 # -- rebuild -------------------------------------------------------------------------------
@@ -134,6 +146,16 @@ class RebuildReport:
     skipped: list[str] = field(default_factory=list)
     # Commits a crash interrupted, finished from their staged bytes.
     finished: list[str] = field(default_factory=list)
+
+    # The access snapshot restored from (None: none), and what its import added.
+    access_snapshot: str | None = None
+    access: ImportReport | None = None
+    # The catalog's access data was stored as the first snapshot (an index from before them).
+    access_seeded: bool = False
+
+
+class AccessStateMissing(CatalogError):
+    """Storage holds files but no access state, and the catalog has none to keep."""
 
 
 @dataclass
@@ -183,20 +205,63 @@ def scan_storage(storage: Storage, tmp_dir: Path | None = None) -> StorageScan:
     return scan
 
 
-def rebuild_catalog(
-    storage: Storage, catalog: Catalog, tmp_dir: Path | None = None
-) -> RebuildReport:
-    """Make the catalog's files match storage; give ownerless projects their first uploader.
+def restore_access(storage: Storage, catalog: Catalog, report: RebuildReport,
+                   files: bool, without_access: bool = False) -> None:  # fmt: skip
+    """Add the newest access snapshot's users, groups, roles, private flags and tokens to the
+    catalog (additive, as ``index import``: nothing is removed, nothing made public).
 
-    Only file rows change, and owners are only added: a project keeps its private flag and
-    every role, and one that a group owns is not ownerless (its uploaders may be members who
-    hold no role of their own). Safe while serving: a row committed after the rebuild began
-    (its project's serial moved, or its sidecar is there now) is never removed."""
+    Fails closed: an unreadable snapshot stops the rebuild before anything changes, and so
+    does a storage with files but no snapshot while the catalog has no access data either
+    (its projects' privacy is unknown) unless ``without_access``. A catalog with access data
+    and no snapshot in storage (an index from before snapshots) is stored as the first."""
+    from pubkit.server.access_state import PREFIX, AccessSnapshots, latest_snapshot
+    from pubkit.server.backup import import_access, parse_access
+
+    found = latest_snapshot(storage)
+    if found is None:
+        if AccessSnapshots(storage).seed(catalog):
+            report.access_seeded = True
+        elif files and not without_access:
+            raise AccessStateMissing(
+                "storage holds distributions but no access state (users, roles, private"
+                " flags), and the catalog has none: rebuilt, every project would be public."
+                " Import an access backup first (`pubkit index import FILE`), or pass"
+                " --without-access to rebuild the files alone"
+            )
+        return
+    key, document = found
+    try:
+        parse_access(document)
+    except UsageError as error:
+        raise CatalogError(f"the access snapshot {key} is unusable ({error.message});"
+                           " restore it from a backup") from None  # fmt: skip
+    report.access_snapshot = key
+    # The catalog holds this snapshot's state once the import commits (recorded in the
+    # import's transaction; its own snapshot, when it adds anything, follows this one).
+    number = int(key[len(PREFIX) :].split(".")[0])
+    report.access = import_access(catalog, document, snapshot=number)
+
+
+def rebuild_catalog(
+    storage: Storage, catalog: Catalog, tmp_dir: Path | None = None, *,
+    without_access: bool = False,
+) -> RebuildReport:  # fmt: skip
+    """Make the catalog match storage: first the access state (:func:`restore_access`),
+    then the files; give projects still ownerless their first uploader.
+
+    Nothing is taken away from access: a project keeps its private flag and every role, and
+    one that a group owns is not ownerless (its uploaders may be members who hold no role of
+    their own). Safe while serving: a row committed after the rebuild began (its project's
+    serial moved, or its sidecar is there now) is never removed."""
+    report = RebuildReport()
+    # Access first (its own changes must not count as rows committed while rebuilding).
+    holds_files = any(not is_reserved(obj.key) for obj in storage.list())
+    restore_access(storage, catalog, report, holds_files, without_access)
     since = catalog.serial()
     scan = scan_storage(storage, tmp_dir)
     records = scan.records
-    report = RebuildReport(files=len(records), incomplete=scan.incomplete, skipped=scan.skipped,
-                           finished=scan.finished)  # fmt: skip
+    report.files, report.incomplete = len(records), scan.incomplete
+    report.skipped, report.finished = scan.skipped, scan.finished
 
     def removable(record: FileRecord) -> bool:
         canonical = canonical_filename(record.filename)
@@ -261,10 +326,10 @@ def yank_release(
             sidecar_key(record.project, record.filename),
             record.with_yank(yanked, reason).to_sidecar(),
         )
-    changed = catalog.set_yanked(name, version, yanked, reason, actor)
-    catalog.audit("yank" if yanked else "unyank", f"{name} {version}", actor, address,
-                  reason=reason, files=len(changed))  # fmt: skip
-    return changed
+    files = _release_files(catalog, name, version)
+    audit = audit_note("yank" if yanked else "unyank", f"{name} {version}", actor, address,
+                       reason=reason, files=len(files))  # fmt: skip
+    return catalog.set_yanked(name, version, yanked, reason, actor, audit)
 
 
 # -- the operations as one object ----------------------------------------------------------
@@ -283,8 +348,9 @@ class Admin:
         self.actor = actor
         self.address = address
 
-    def _audit(self, action: str, target: str, **detail: Any) -> None:
-        self.catalog.audit(action, target, self.actor, self.address, **detail)
+    def _note(self, action: str, target: str, **detail: Any) -> AuditNote:
+        """The audit row of a change, written in the change's own transaction."""
+        return audit_note(action, target, self.actor, self.address, **detail)
 
     # users
 
@@ -297,18 +363,16 @@ class Admin:
                 for user in self.catalog.users()]  # fmt: skip
 
     def add_user(self, name: str, password: str, is_admin: bool = False) -> UserInfo:
-        user = add_user(self.catalog, name, password, is_admin)
-        self._audit("add user", user.name, admin=user.is_admin)
+        user = add_user(self.catalog, name, password, is_admin,
+                        self._note("add user", name, admin=is_admin))  # fmt: skip
         return UserInfo(user.name, user.is_admin, user.created)
 
     def remove_user(self, name: str) -> None:
-        self.catalog.remove_user(name)
-        self._audit("remove user", name)
+        self.catalog.remove_user(name, self._note("remove user", name))
 
     def set_password(self, name: str, password: str) -> None:
         self._user(name)
-        change_password(self.catalog, name, password)
-        self._audit("change password", name)
+        change_password(self.catalog, name, password, self._note("change password", name))
 
     def _user(self, name: str) -> User:
         user = self.catalog.user(name)
@@ -324,14 +388,11 @@ class Admin:
     def add_group(self, name: str) -> Group:
         name = name.removeprefix(GROUP_PREFIX)
         check_name("group", name)
-        group = self.catalog.add_group(name)
-        self._audit("add group", GROUP_PREFIX + name)
-        return group
+        return self.catalog.add_group(name, self._note("add group", GROUP_PREFIX + name))
 
     def remove_group(self, name: str) -> None:
         name = name.removeprefix(GROUP_PREFIX)
-        self.catalog.remove_group(name)
-        self._audit("remove group", GROUP_PREFIX + name)
+        self.catalog.remove_group(name, self._note("remove group", GROUP_PREFIX + name))
 
     def add_member(self, group: str, user: str) -> None:
         self._set_member(group, user, True)
@@ -341,10 +402,9 @@ class Admin:
 
     def _set_member(self, group: str, user: str, member: bool) -> None:
         group = group.removeprefix(GROUP_PREFIX)
-        if self.catalog.set_member(group, user, member):
-            self._audit("add member" if member else "remove member", GROUP_PREFIX + group,
-                        user=user)  # fmt: skip
-        elif not member:
+        note = self._note("add member" if member else "remove member", GROUP_PREFIX + group,
+                          user=user)  # fmt: skip
+        if not self.catalog.set_member(group, user, member, note) and not member:
             raise NotFoundError(f"{user} is not a member of {GROUP_PREFIX}{group}")
 
     # tokens
@@ -380,37 +440,28 @@ class Admin:
         if role not in ROLES:
             raise UsageError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
         name = _new_project_name(project)
+        note = self._note("grant role", name, holder=holder, role=role)
         if holder.startswith(GROUP_PREFIX):
             group = holder.removeprefix(GROUP_PREFIX)
             if self.catalog.group(group) is None:
                 raise NotFoundError(f"no group {holder!r}; `pubkit group list` shows the groups")
-            self.catalog.grant_group(name, group, role)
+            self.catalog.grant_group(name, group, role, note)
         else:
-            self.catalog.grant(name, self._user(holder), role, create=True)
-        self._audit("grant role", name, holder=holder, role=role)
+            self.catalog.grant(name, self._user(holder), role, create=True, audit=note)
 
     def revoke(self, project: str, holder: str, role: str) -> None:
-        """Take ``role`` away from a user or ``@group``; a project keeps at least one owner."""
+        """Take ``role`` away from a user or ``@group``; a project keeps at least one owner
+        (checked in the revoking transaction, so concurrent revokes cannot race it)."""
         if role not in ROLES:
             raise UsageError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
         name = normalize_name(project)
-        roles = dict(self.catalog.project_roles(name))
-        if roles.get(holder) != role:
-            raise NotFoundError(
-                f"{holder} is not {role} of {name}; `pubkit project show {name}` shows its roles"
-            )
-        if role == OWNER and list(roles.values()).count(OWNER) == 1:
-            raise UsageError(f"{holder} is the last owner of {name}; grant another owner first")
-        if holder.startswith(GROUP_PREFIX):
-            self.catalog.revoke_group(name, holder.removeprefix(GROUP_PREFIX))
-        else:
-            self.catalog.revoke(name, self._user(holder))
-        self._audit("revoke role", name, holder=holder, role=role)
+        note = self._note("revoke role", name, holder=holder, role=role)
+        self.catalog.revoke_role(name, holder, role, note)
 
     def set_private(self, project: str, private: bool) -> None:
         name = _new_project_name(project)
-        if self.catalog.set_private(name, private):
-            self._audit("make private" if private else "make public", name)
+        note = self._note("make private" if private else "make public", name)
+        self.catalog.set_private(name, private, note)
 
     # releases
 
@@ -429,9 +480,9 @@ class Admin:
         for record in records:
             storage.delete(metadata_key(record.project, record.filename))
             storage.delete(file_key(record.project, record.filename))
-        deleted = self.catalog.delete_files(name, [r.filename for r in records], self.actor)
-        self._audit(action, f"{name} {version}", files=[r.filename for r in records])
-        return deleted
+        filenames = [r.filename for r in records]
+        note = self._note(action, f"{name} {version}", files=filenames)
+        return self.catalog.delete_files(name, filenames, self.actor, note)
 
     def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneResult:
         """Remove the releases ``policy`` does not keep (see :mod:`pubkit.server.pruning`)."""

@@ -37,7 +37,14 @@ from pubkit.core.distributions import normalize_name
 from pubkit.core.retention import KINDS, RetentionPolicy
 from pubkit.errors import AuthenticationError, NotFoundError, PubkitError
 from pubkit.server.admin import Admin, check_name
-from pubkit.server.asgi import CLIENT_GONE, error_headers, log_client_gone
+from pubkit.server.asgi import (
+    CLIENT_GONE,
+    CROSS_SITE_REFUSAL,
+    client_address,
+    cross_site,
+    error_headers,
+    log_client_gone,
+)
 from pubkit.server.auth.policy import (
     Action,
     Policy,
@@ -261,6 +268,11 @@ def check_json(value: Any, schema: Schema, where: str) -> None:
                 check_json(item, properties[name], f"the field {name!r}")
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -283,9 +295,8 @@ async def read_json(request: Request, schema: Schema, optional: bool) -> dict[st
         if optional:
             return {}
         raise RequestError("this request needs a JSON body; see /api/v1/openapi.json")
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise RequestError("send the body as JSON, with Content-Type: application/json")
+    if not _is_json(request.headers.get("content-type", "")):
+        raise RequestError("send the body as JSON, with Content-Type: application/json", 415)
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
@@ -404,7 +415,7 @@ class Call:
 
     @property
     def address(self) -> str | None:
-        return self.request.client.host if self.request.client else None
+        return client_address(self.request.scope)
 
     @property
     def admin(self) -> Admin:
@@ -611,6 +622,8 @@ class Endpoint:
             found.add(400)
         if self.body is not None:
             found.add(413)
+        if self.method not in _SAFE_METHODS:
+            found.add(415)  # a body or Content-Type other than JSON (what forms send)
         if any(param.where == "path" for param in self.params):
             found.add(404)  # no such thing, or a path no route matches
         return sorted(found)
@@ -737,6 +750,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
                       " the caller may not see)."),
     409: ("Conflict", "It exists already."),
     413: ("TooLarge", f"The request body is larger than {MAX_BODY} bytes."),
+    415: ("UnsupportedMediaType", "A request that changes something sends JSON or no body:"
+                                  " any other Content-Type (a form's) is refused."),
     429: ("TooManyRequests", "Too many failed sign-ins from this address or for this account."),
     503: ("Unavailable", "The storage or the catalog is unavailable; retry later."),
 }  # fmt: skip
@@ -815,12 +830,17 @@ _SAFE_METHODS = ("GET", "HEAD")
 def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         services = services_of(request)
-        if request.method not in _SAFE_METHODS and (
-            request.headers.get("sec-fetch-site") == "cross-site"
-        ):
+        if request.method not in _SAFE_METHODS:
             # A browser holding Basic credentials for this server must not be made to act
-            # by another site's form.
-            raise RequestError("cross-site requests may not change anything", 403)
+            # by another site's page: no cross-site request, and no body a form can send
+            # (a form cannot send JSON without the browser asking this server first).
+            if cross_site(request.scope):
+                raise RequestError(CROSS_SITE_REFUSAL, 403)
+            media = request.headers.get("content-type")
+            if media is not None and not _is_json(media):
+                raise RequestError(
+                    "send the body as JSON, with Content-Type: application/json", 415
+                )
         principal = None if spec.public else await services.user_of(request)
         if principal is None and not spec.public:
             # Refused at the headers: an anonymous caller's body is never read.

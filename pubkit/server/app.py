@@ -26,13 +26,17 @@ from starlette.routing import Route
 from pubkit import __version__
 from pubkit.errors import PubkitError, UploadError
 from pubkit.server import api, spool
+from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.asgi import (
     CLIENT_GONE,
+    CROSS_SITE_REFUSAL,
     ASGIApp,
     Message,
     Receive,
     Scope,
     Send,
+    client_address,
+    cross_site,
     error_headers,
     header,
     log_client_gone,
@@ -89,6 +93,9 @@ async def upload(request: Request) -> Response:
             f"the upload is larger than this server's limit of {settings.max_upload_size} bytes",
             413,
         )
+    if cross_site(request.scope):
+        # A browser holding Basic credentials must not be made to upload by another site.
+        raise UploadError(CROSS_SITE_REFUSAL, 403)
     principal = await services.user_of(request)
     refusal = decide_upload_start(principal)
     if refusal is not None:
@@ -104,17 +111,14 @@ async def upload(request: Request) -> Response:
         settings.max_upload_size,
     )
     try:
-        outcome = await run_in_threadpool(services.uploads.process, form, principal)
+        outcome = await run_in_threadpool(services.uploads.process, form, principal,
+                                          client_address(request.scope))  # fmt: skip
     finally:
         form.discard()
     record = outcome.record
     count_upload(services.metrics, outcome.created, record.size)
     verb = "uploaded" if outcome.created else "already present, identical"
     log.info("%s %s by %s", verb, record.filename, principal.actor)
-    if outcome.created:
-        address = request.client.host if request.client else None
-        await run_in_threadpool(services.catalog.audit, "upload", record.filename,
-                                principal.actor, address, sha256=record.sha256)  # fmt: skip
     return PlainTextResponse(f"OK: {record.filename} {verb}\n")
 
 
@@ -217,7 +221,6 @@ class AccessLog:
         finally:
             current_request.reset(context)
             if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
                 # Formatted by hand: this line is written for every request. The path, the
                 # request id and the user come from the client: json.dumps escapes them.
                 access_log.info(
@@ -230,10 +233,23 @@ class AccessLog:
                     status,
                     sent,
                     (time.perf_counter() - started) * 1000,
-                    json.dumps(client[0]) if client else "null",
+                    json.dumps(client_address(scope)),
                     json.dumps(facts.user),
                     json.dumps(facts.token),
                 )
+
+
+def _seed_access_state(services: Services) -> None:
+    """Store the catalog's access data if storage has none yet (a catalog from before access
+    snapshots), so that the bucket alone can restore it; a failure only delays that."""
+    snapshots = services.catalog.access_state
+    if snapshots is None or not isinstance(snapshots, AccessSnapshots):
+        return
+    try:
+        if snapshots.seed(services.catalog):
+            log.info("stored the catalog's users, roles and tokens in storage")
+    except PubkitError as error:
+        log.warning("could not store the access state in storage yet: %s", error.message)
 
 
 # -- the factory ---------------------------------------------------------------------------
@@ -264,6 +280,7 @@ def create_app(
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         # What a killed process left in the spool (each worker sweeps; see spool.py).
         await run_in_threadpool(spool.sweep, settings.tmp_dir)
+        await run_in_threadpool(_seed_access_state, services)
         async with anyio.create_task_group() as background:
             if settings.metrics and publisher.path is not None:
                 background.start_soon(publisher.run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -91,6 +93,56 @@ def log_client_gone(client: str | None, method: str, path: str) -> None:
                                             client or "a client", method, path)  # fmt: skip
 
 
+UNKNOWN_ADDRESS = "unknown"
+
+
 def client_address(scope: Scope) -> str | None:
+    """The client's IP address, normalized; None without one. With trusted proxies the
+    address comes from X-Forwarded-For, which the proxy's client wrote: anything that is not
+    an IP address there is :data:`UNKNOWN_ADDRESS`, never the text itself (it goes to the
+    audit table, the logs and the sign-in pacing keys)."""
     client = scope.get("client")
-    return str(client[0]) if client else None
+    if not client:
+        return None
+    return valid_address(client[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def valid_address(host: object) -> str:
+    if not isinstance(host, str) or len(host) > 64:
+        return UNKNOWN_ADDRESS
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return UNKNOWN_ADDRESS
+
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def _same_host(origin: str, host: str | None, scheme: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if not host:
+        return False
+    parts = urlsplit(origin)
+    netloc = parts.netloc.lower().removesuffix(_DEFAULT_PORTS.get(parts.scheme, "\0"))
+    return bool(netloc) and netloc == host.lower().removesuffix(_DEFAULT_PORTS.get(scheme, "\0"))
+
+
+def cross_site(scope: Scope) -> bool:
+    """Whether a browser sent this request on another site's behalf: its Origin names
+    another host than the one asked (``null`` included), or, without an Origin, its
+    Sec-Fetch-Site says ``cross-site`` or ``same-site``. Clients that are not browsers
+    (twine, uv, pip, curl, the admin client) send neither header."""
+    origin = header(scope, b"origin")
+    if origin is not None:
+        return not _same_host(origin, header(scope, b"host"), scope.get("scheme", "http"))
+    return header(scope, b"sec-fetch-site") in ("cross-site", "same-site")
+
+
+CROSS_SITE_REFUSAL = (
+    "cross-site requests may not change anything here; use twine, uv or the pubkit admin"
+    " client (browsers' cross-site writes are refused)"
+)
+

@@ -1,10 +1,11 @@
 """Backup, restore and migration: the access document, and mirroring one storage to another.
 
-Storage holds every file with its metadata and sidecar, from which ``pubkit index rebuild``
-recreates the catalog's files; users, groups, roles, private flags and API tokens live only in
-the catalog. A complete backup is therefore a mirror of the storage (:func:`mirror`) plus an
-export of the access data (:func:`export_access`), and a restore is a mirror back, a rebuild
-and an import.
+Storage holds every file with its metadata and sidecar, and, under ``.access/``, the
+access document as of the last change of users, groups, roles, private flags or API tokens
+(:mod:`pubkit.server.access_state`), from which ``pubkit index rebuild`` recreates the whole
+catalog. A mirror of the storage (:func:`mirror`) is therefore a complete backup; an export
+of the access data (:func:`export_access`) is a copy of the access part alone, for moving it
+between indexes or keeping it apart.
 
 The access document is JSON::
 
@@ -73,7 +74,7 @@ from pubkit.errors import (
 from pubkit.server.auth.passwords import is_stored_hash
 from pubkit.server.auth.tokens import PERMISSIONS
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import AccessWriter, GroupRole, Role, User
+from pubkit.server.catalog.catalog import Access, AccessWriter, GroupRole, Role, User
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
@@ -203,6 +204,12 @@ def export_access(catalog: Catalog) -> dict[str, Any]:
     that are private, as a document (read in one transaction)."""
     with _catalog_errors("read the users and roles"):
         access = catalog.access()
+    return access_document(access)
+
+
+def access_document(access: Access) -> dict[str, Any]:
+    """The access document of access data read at one moment (what an export writes, and
+    what every access change stores: :mod:`pubkit.server.access_state`)."""
     referenced = {role.project for role in access.roles}
     referenced.update(role.project for role in access.group_roles)
     roles = [
@@ -533,16 +540,20 @@ def _catalog_errors(action: str) -> Iterator[None]:
         ) from None
 
 
-def import_access(catalog: Catalog, document: Any, replace: bool = False) -> ImportReport:
+def import_access(
+    catalog: Catalog, document: Any, replace: bool = False, snapshot: int | None = None
+) -> ImportReport:
     """Add the document's users, groups and their members, projects (private ones made
     private), roles and tokens to the catalog (see the module docstring), in one transaction.
 
     An existing user, role or token that differs from the document is kept and reported,
     unless ``replace``: then it is set to the document's (a user's hash and admin flag).
+    ``snapshot``: the number of storage's access snapshot the document is (a rebuild).
     """
     access = parse_access(document)
     report = ImportReport()
-    with _catalog_errors("import the users and roles"), catalog.transaction() as txn:
+    with _catalog_errors("import the users and roles"), catalog.transaction(
+            snapshot, document if snapshot is not None else None) as txn:  # fmt: skip
         current = txn.access()
         users = {user.name: user for user in current.users}
         for user in access.users:

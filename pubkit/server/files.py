@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from pubkit.errors import PubkitError
+from pubkit.errors import NotFoundError, PubkitError
 from pubkit.server.asgi import (
     Receive,
     Scope,
@@ -25,7 +25,6 @@ from pubkit.server.asgi import (
     send_error,
     send_redirect,
     send_response,
-    send_text,
 )
 from pubkit.server.catalog import Catalog
 from pubkit.server.layout import METADATA_SUFFIX, FileRecord, file_key, metadata_key
@@ -143,7 +142,12 @@ class FilesApp:
         services = self.services
         current = services.serials.now() or await services.serials.current()
         serial, stale = current.value, not current.fresh
-        await services.reader(scope, project, serial, stale)
+        # A private project hidden from this principal answers as a missing file does.
+        missing = NotFoundError(f"{filename or scope['path']} is not on this index")
+        try:
+            principal = await services.reader(scope, project, serial, stale)
+        except NotFoundError:
+            raise missing from None
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
         calls = services.catalog_calls
@@ -158,8 +162,8 @@ class FilesApp:
             or project != record.project
             or (want_metadata and not record.metadata_sha256)
         ):
-            await send_text(send, 404, f"{filename or scope['path']} is not on this index")
-            return
+            absent = await services.absent(scope, principal, project, serial, stale)
+            raise missing if isinstance(absent, NotFoundError) else absent
         private = services.permissions.known_private_projects(serial)
         if private is None:
             private = await calls.offload(

@@ -6,6 +6,8 @@
 ``<project>/<filename>.json``      the sidecar: what the catalog needs, and the commit record
 ``.staged/<sha256>-<nonce>``       an upload's bytes on their way to a taken key (see
                                    :mod:`pubkit.server.commit`)
+``.access/<number>.json``          the access state (users, roles, tokens, private flags): see
+                                   :mod:`pubkit.server.access_state`
 
 The sidecar is written (create-if-absent) once the bytes are stored: its presence decides
 whose file a filename is. ``pubkit index rebuild`` reads sidecars and never opens archives
@@ -37,6 +39,7 @@ SIDECAR_SUFFIX = ".json"
 METADATA_SUFFIX = ".metadata"
 SIDECAR_FORMAT = 1
 STAGING_PREFIX = ".staged/"
+ACCESS_PREFIX = ".access/"  # access snapshots
 # The catalog's limits (catalog/schema.py: String(255) columns), checked before anything is
 # stored, so that SQLite and PostgreSQL accept the same records.
 MAX_NAME_LENGTH = 255

@@ -10,11 +10,12 @@ from functools import partial
 from starlette.requests import Request
 
 from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError, ServerBusyError
+from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
 from pubkit.server.auth.failure_audit import FailedSignInAudit
 from pubkit.server.auth.permissions import Permissions
-from pubkit.server.auth.policy import Action, Policy
+from pubkit.server.auth.policy import Action, Policy, credentials_to_read, hidden
 from pubkit.server.auth.throttle import FailureThrottle
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, split_token
 from pubkit.server.catalog import Catalog
@@ -67,6 +68,8 @@ class Services:
         catalog: Catalog,
         metrics: Metrics | None = None,
     ) -> Services:
+        # Every access change this server makes is stored before it commits.
+        catalog.access_state = AccessSnapshots(storage, settings.tmp_dir)
         permissions = Permissions(catalog, Policy(settings.read, settings.create_projects))
         catalog_calls = catalog_dependency(CATALOG_THREADS, DEPENDENCY_WAIT)
         return cls(
@@ -116,7 +119,7 @@ class Services:
         attempt = self.throttle.reserve(*_throttle_keys(credentials, address))
         if isinstance(attempt, int):
             raise RateLimitedError(
-                f"too many failed sign-ins from this address or for this account; retry in"
+                f"too many failed sign-ins from this address; retry in"
                 f" {attempt} s", attempt,
             )  # fmt: skip
         try:
@@ -180,14 +183,33 @@ class Services:
             check = self.permissions.check
             await calls.offload(check, principal, Action.READ, project, True, serial, stale=stale)
         elif principal is None and not public:
-            raise AuthenticationError(
-                "this index requires authentication to read; send credentials"
-            )
+            raise credentials_to_read()
         return principal
 
+    async def absent(
+        self, scope: Scope, principal: Principal | None, project: str, serial: int,
+        stale: bool = False,
+    ) -> PubkitError:  # fmt: skip
+        """The answer for a project (or one of its files) that is not on this index: what a
+        private one answers to those who may not see it, so that the two look alike. To an
+        anonymous client of an index that has private projects, that is 401, not 404."""
+        calls = self.catalog_calls
+        private = self.permissions.known_private_projects(serial)
+        if private is None:
+            private = await calls.offload(self.permissions.private_projects, serial, stale=stale)
+        if principal is None and private:
+            authorization = header(scope, b"authorization")
+            if authorization is None:
+                return credentials_to_read()
+            # Signed in (reader() did not look, the project not being private): a 404.
+            cached_header = self.authenticator.cached_header
+            if await calls.offload(cached_header, authorization, serial, stale=stale) is None:
+                await self.user_from(authorization, client_address(scope), serial)
+        return hidden(project)
+
     async def user_of(self, request: Request) -> Principal | None:
-        address = request.client.host if request.client else None
-        return await self.user_from(request.headers.get("authorization"), address)
+        return await self.user_from(request.headers.get("authorization"),
+                                    client_address(request.scope))  # fmt: skip
 
 
 def _account(credentials: Credentials) -> str:
@@ -200,15 +222,16 @@ def _account(credentials: Credentials) -> str:
 
 
 def _throttle_keys(credentials: Credentials, address: str | None) -> tuple[Hashable, ...]:
-    """The counters a failure adds to: the client address, and the account (for a token its
-    id, so that bad guesses at one token do not lock out every token)."""
-    account: Hashable = ("user", credentials.username)
-    if credentials.username == TOKEN_USERNAME:
-        parts = split_token(credentials.password)
-        account = ("token", parts[0]) if parts else None
-    keys: list[Hashable] = [("address", address)] if address else []
-    if account is not None:
-        keys.append(account)
+    """The counters a failure adds to, and that a sign-in is refused by when full.
+
+    Always the client address. For a password, also the (account, address) pair: an account
+    is paced against each address that guesses at it, so that nobody can lock its user out
+    from another address (their own). A token adds nothing more: its secret is 256 random bits,
+    which no guessing pace matters to, and a per-token count would let anyone who knows a
+    token's id (shown in listings, errors, the audit log) lock that token out."""
+    keys: list[Hashable] = [("address", address)]
+    if credentials.username != TOKEN_USERNAME:
+        keys.append(("user", credentials.username, address))
     return tuple(keys)
 
 

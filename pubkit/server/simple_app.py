@@ -133,6 +133,5 @@ class SimpleApp:
             project = services.pages.cached_project if stale else services.pages.project
             page = await calls.offload(project, name, media_type, serial, stale=stale)
         if page is None:
-            await send_text(send, 404, f"project {name!r} is not on this index")
-            return
+            raise await self.services.absent(scope, principal, name, serial, stale)
         await send_page(scope, send, page, stale)

@@ -30,6 +30,7 @@ from pubkit.server.auth.permissions import Permissions
 from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.tokens import Principal
 from pubkit.server.catalog import Catalog
+from pubkit.server.catalog.catalog import audit_note
 from pubkit.server.commit import commit, read_committed, restore
 from pubkit.server.layout import FileRecord, check_record, utc_now
 from pubkit.server.storage import Storage
@@ -278,8 +279,13 @@ class UploadService:
         self.spool_dir = spool_dir
         self.permissions = permissions or Permissions(catalog, Policy())
 
-    def process(self, form: UploadForm, principal: Principal) -> UploadOutcome:
-        """Check, authorize and store one upload; blocking, so run it in a worker thread."""
+    def process(
+        self, form: UploadForm, principal: Principal, address: str | None = None, *,
+        actor: str | None = None, detail: dict[str, Any] | None = None,
+    ) -> UploadOutcome:  # fmt: skip
+        """Check, authorize and store one upload; blocking, so run it in a worker thread.
+        The audit row (``actor``, default the principal's; ``address``; ``detail`` beside the
+        sha256) is written with the catalog row, in its transaction, or not at all."""
         _check_form(form)
         assert form.path is not None and form.filename is not None
         parsed = parse_distribution_filename(form.filename)
@@ -330,7 +336,10 @@ class UploadService:
                                     self.spool_dir)  # fmt: skip
         if not hmac.compare_digest(committed.sha256, form.sha256):
             raise self._conflict(parsed.filename)
-        row = self.catalog.add_file(committed)
+        # The audit row is written with the catalog row, in its transaction, or not at all.
+        audit = audit_note("upload", committed.filename, actor or principal.actor, address,
+                           sha256=committed.sha256, **(detail or {}))  # fmt: skip
+        row = self.catalog.add_file(committed, audit)
         if row.sha256 != committed.sha256:
             raise self._conflict(parsed.filename)
         return UploadOutcome(row, created=created)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,6 @@ from tests.e2e.support import (
     output,
     pip_install,
     run,
-    start_server,
     twine_upload,
 )
 
@@ -37,7 +37,11 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServe
     if request.param != "local":
         request.getfixturevalue("moto_s3")
     with server_backend(request.param, unique_bucket_name("e2e-rebuild")):
-        live = start_server(tmp_path / "data")
+        # As start_server, with patience for S3 and PostgreSQL on a loaded machine.
+        live = LiveServer(tmp_path / "data")
+        for name, password in support.PASSWORDS.items():
+            live.add_user(name, password)
+        live.start(timeout=120)
         try:
             yield live
         finally:
@@ -87,13 +91,11 @@ def test_rebuild_after_losing_the_catalog(
 
     server.stop()
     lose_catalog(server)
-    # Users live only in the catalog: bring them back before the rebuild, which then gives the
-    # ownerless project back to its first uploader.
-    for name, password in support.PASSWORDS.items():
-        server.add_user(name, password)
+    # Users and roles come back from storage's access snapshot, before the files.
     report = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
+    assert "access restored from .access/" in report, report
     assert "3 files in storage: 3 added, 0 updated, 0 removed from the catalog" in report, report
-    assert f"owner restored: {PROJECT}: alice" in report, report
+    assert "owner restored" not in report, report
     server.start()
 
     # Same files, same hashes, sizes, metadata hashes, upload times and yank state.
@@ -116,3 +118,89 @@ def test_rebuild_after_losing_the_catalog(
     accepted = twine_upload(server, [dists / "e2e_rebuilt-3.0-py3-none-any.whl"], "alice")
     assert accepted.returncode == 0, output(accepted)
     assert "e2e_rebuilt-3.0-py3-none-any.whl" in _listing(server)
+
+
+# -- finding 4: the access state is in storage too ------------------------------------------
+
+SECRET = "e2e-secret"
+ROOT_PASSWORD = "root-e2e-password"
+CAROL_PASSWORD = "carol-e2e-password"
+
+
+def _api(server: LiveServer, method: str, path: str, auth: Any, **body: Any) -> Any:
+    answer = requests.request(method, f"{server.url}api/v1{path}", auth=auth, timeout=30,
+                              json=body if body else None)  # fmt: skip
+    assert answer.status_code < 300, (method, path, answer.status_code, answer.text)
+    return answer.json() if answer.content else None
+
+
+def _without_last_use(document: dict[str, Any]) -> dict[str, Any]:
+    # When a token was last used is telemetry, recorded without a snapshot.
+    tokens = [{**token, "last_used": None} for token in document["tokens"]]
+    return {**document, "tokens": tokens}
+
+
+def test_finding_4_rebuild_restores_users_roles_private_flags_tokens_and_yanks(
+    server: LiveServer, dists: Path, venv: support.Venv, tmp_path: Path
+) -> None:
+    """Drop the catalog, rebuild from storage alone: every access fact comes back, and a
+    private project is as hidden as before, through real clients."""
+    server.add_user("root", ROOT_PASSWORD, admin=True)
+    server.add_user("carol", CAROL_PASSWORD)
+    root = ("root", ROOT_PASSWORD)
+    wheels = [make_wheel(dists, SECRET, "1.0"), make_wheel(dists, SECRET, "2.0")]
+    uploaded = twine_upload(server, wheels, "alice")
+    assert uploaded.returncode == 0, output(uploaded)
+    _api(server, "PUT", f"/projects/{SECRET}/visibility", root, private=True)
+    _api(server, "PUT", f"/projects/{SECRET}/roles/bob", root, role="reader")
+    _api(server, "POST", "/groups", root, name="devs")
+    _api(server, "PUT", "/groups/devs/members/carol", root)
+    _api(server, "PUT", f"/projects/{SECRET}/roles/@devs", root, role="maintainer")
+    _api(server, "DELETE", "/groups/devs/members/carol", root)  # carol: a stranger again
+    kept = _api(server, "POST", "/tokens", root, user="alice", projects=[SECRET])
+    revoked = _api(server, "POST", "/tokens", root, user="alice", permission="read")
+    _api(server, "DELETE", f"/tokens/{revoked['token']['id']}", root)
+    _api(server, "POST", f"/projects/{SECRET}/releases/2.0/yank", root, reason="broken build")
+    before_file = tmp_path / "before.json"
+    _pubkit("index", "export", before_file, "--data-dir", server.data_dir)
+
+    server.stop()
+    lose_catalog(server)
+    report = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
+    assert "access restored from .access/" in report, report
+    assert "2 files in storage: 2 added" in report, report
+    after_file = tmp_path / "after.json"
+    _pubkit("index", "export", after_file, "--data-dir", server.data_dir)
+    before, after = (json.loads(path.read_text()) for path in (before_file, after_file))
+    assert _without_last_use(after) == _without_last_use(before)
+    server.start(timeout=120)  # generous: S3 and PostgreSQL on a loaded machine
+
+    # Anonymous: 401, a signed-in stranger: the very answer a missing project gets.
+    assert requests.get(f"{server.simple_url}{SECRET}/", timeout=10).status_code == 401
+    carol = ("carol", CAROL_PASSWORD)
+    hidden = requests.get(f"{server.simple_url}{SECRET}/", auth=carol, timeout=10)
+    missing = requests.get(f"{server.simple_url}nosuch/", auth=carol, timeout=10)
+    assert (hidden.status_code, hidden.text.replace(SECRET, "nosuch")) == (
+        missing.status_code, missing.text)
+    assert hidden.status_code == 404
+    # The reader installs with pip; the yank still steers it to 1.0.
+    url = server.simple_url.replace("http://", f"http://bob:{support.PASSWORDS['bob']}@")
+    installed = support.pip("install", "--index-url", url, SECRET, python=venv.python)
+    assert installed.returncode == 0, output(installed)
+    assert venv.module_version("e2e_secret")[0] == "1.0"
+    listed = requests.get(f"{server.simple_url}{SECRET}/", auth=("bob", support.PASSWORDS["bob"]),
+                          headers={"Accept": support.JSON_V1}, timeout=10).json()  # fmt: skip
+    yanks = {entry["filename"]: entry["yanked"] for entry in listed["files"]}
+    assert yanks == {wheels[0].name: False, wheels[1].name: "broken build"}
+    # The kept token still uploads (twine); the revoked one stays revoked.
+    third = make_wheel(dists, SECRET, "3.0")
+    with_token = twine_upload(server, [third], "__token__", kept["secret"])
+    assert with_token.returncode == 0, output(with_token)
+    refused = requests.get(f"{server.simple_url}{SECRET}/", timeout=10,
+                           headers={"Authorization": f"Bearer {revoked['secret']}"})  # fmt: skip
+    assert refused.status_code == 401, refused.text
+    # Roles, as the admin API shows them.
+    info = _api(server, "GET", f"/projects/{SECRET}", root)
+    assert info["private"] is True
+    assert {(r["holder"], r["role"]) for r in info["roles"]} == {
+        ("alice", "owner"), ("bob", "reader"), ("@devs", "maintainer")}

@@ -42,3 +42,31 @@ def test_failures_count_per_forwarded_client_address(server: LiveServer) -> None
     # alice's own sign-in from elsewhere works (her account has no failures): past the
     # credentials, the empty body is what gets refused.
     assert sign_in(server, "alice", PASSWORDS["alice"], "10.3.3.3").status_code == 415
+
+
+def test_finding_6_token_not_locked_out_by_others(server: LiveServer) -> None:
+    """Wrong secrets for a token's id, from another address, never lock the token out; nor do
+    wrong passwords for an account lock its user out at their own address."""
+    import re
+    import subprocess
+    import sys
+
+    created = subprocess.run(
+        [sys.executable, "-m", "pubkit", "token", "create", "--user", "alice",
+         "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, check=True, env=server._env(),
+    )  # fmt: skip
+    found = re.search(r"pubkit_([0-9a-f]{16})_\S+", created.stdout)
+    assert found is not None, created.stdout
+    token, token_id = found.group(0), found.group(1)
+    for attempt in range(10):
+        wrong = f"pubkit_{token_id}_{'0' * 40}{attempt:03d}"
+        answer = sign_in(server, "__token__", wrong, "10.6.6.6")
+        assert answer.status_code in (401, 429)
+    assert sign_in(server, "__token__", "x", "10.6.6.6").status_code == 429  # that address
+    # The token's holder, elsewhere: past the credentials, the empty body is refused.
+    assert sign_in(server, "__token__", token, "10.7.7.7").status_code == 415
+    for _ in range(5):
+        sign_in(server, "alice", "not-her-password", "10.8.8.8")
+    assert sign_in(server, "alice", "another-guess", "10.8.8.8").status_code == 429
+    assert sign_in(server, "alice", PASSWORDS["alice"], "10.9.9.9").status_code == 415

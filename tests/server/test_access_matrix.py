@@ -124,9 +124,9 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
     }),
     "upload to acme": (upload_to("acme"), {
         (PUB, False): "401 403 403 200 200 200 200 401 401 403 403",
-        (PUB, True): "401 403 404 200 200 200 200 401 401 404 403",
+        (PUB, True): "401 403 404 200 200 200 200 401 401 403 403",
         (AUTH, False): "401 403 403 200 200 200 200 401 401 403 403",
-        (AUTH, True): "401 403 404 200 200 200 200 401 401 404 403",
+        (AUTH, True): "401 403 404 200 200 200 200 401 401 403 403",
     }),
     "upload a new project": (upload_to("fresh-{i}"), {
         (policy, private): "401 200 200 200 200 200 200 401 401 403 403"
@@ -137,28 +137,28 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "GET /api/v1/projects/acme": (api("GET", "/api/v1/projects/acme"), {
-        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 200 403 200 401 401 403 403" if private
                             else "401 403 403 403 200 403 200 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "PUT visibility": (set_visibility, {
-        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 204 403 204 401 401 403 403" if private
                             else "401 403 403 403 204 403 204 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "POST yank": (api("POST", "/api/v1/projects/acme/releases/1.0/yank", {"reason": "m"}), {
-        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 200 403 200 401 401 403 403" if private
                             else "401 403 403 403 200 403 200 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "PUT role": (api("PUT", "/api/v1/projects/acme/roles/@team", {"role": "maintainer"}), {
-        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 204 403 204 401 401 403 403" if private
                             else "401 403 403 403 204 403 204 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "DELETE release": (api("DELETE", "/api/v1/projects/acme/releases/9.{i}"), {
-        (policy, private): ("401 403 404 403 403 403 200 401 401 404 403" if private
-                            else "401 403 403 403 403 403 200 401 401 403 403")
+        # Administrators only; to others a private project answers as a missing one does.
+        (policy, private): "401 403 403 403 403 403 200 401 401 403 403"
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "GET /api/v1/users": (api("GET", "/api/v1/users"), {
@@ -174,12 +174,12 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "POST unyank": (api("POST", "/api/v1/projects/acme/releases/1.0/unyank"), {
-        (policy, private): ("401 403 404 403 200 403 200 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 200 403 200 401 401 403 403" if private
                             else "401 403 403 403 200 403 200 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
     "DELETE role": (api("DELETE", "/api/v1/projects/acme/roles/member-{i}/reader"), {
-        (policy, private): ("401 403 404 403 204 403 204 401 401 404 403" if private
+        (policy, private): ("401 403 404 403 204 403 204 401 401 403 403" if private
                             else "401 403 403 403 204 403 204 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
@@ -337,3 +337,69 @@ def test_a_reader_gets_the_private_file_as_uploaded(
         answer = built.client.get(f"/files/acme/{WHEEL}", headers=built.headers["reader"])
         assert answer.status_code == 200
         assert answer.content == wheel.read_bytes()
+
+
+# -- finding 5: a private project answers exactly as a missing one -------------------------
+
+# Requests about a project, as (method, path template, JSON body); {p} is the project.
+ABOUT_A_PROJECT = [
+    ("GET", "/simple/{p}/", None),
+    ("GET", "/files/{p}/{p}-1.0-py3-none-any.whl", None),
+    ("GET", "/files/{p}/{p}-1.0-py3-none-any.whl.metadata", None),
+    ("GET", "/api/v1/projects/{p}", None),
+    ("PUT", "/api/v1/projects/{p}/visibility", {"private": True}),
+    ("POST", "/api/v1/projects/{p}/releases/1.0/yank", {"reason": "x"}),
+    ("POST", "/api/v1/projects/{p}/releases/1.0/unyank", None),
+    ("PUT", "/api/v1/projects/{p}/roles/@team", {"role": "maintainer"}),
+    ("DELETE", "/api/v1/projects/{p}/roles/rita/reader", None),
+    ("DELETE", "/api/v1/projects/{p}/releases/1.0", None),
+]
+# Who may not see the private project acme (the others may: their answers differ, rightly).
+STRANGERS = ("anon", "other", "expired", "revoked", "scoped")
+
+
+@pytest.mark.parametrize(("method", "template", "body"), ABOUT_A_PROJECT,
+                         ids=[f"{m} {t}" for m, t, _ in ABOUT_A_PROJECT])  # fmt: skip
+def test_finding_5_private_and_missing_projects_answer_alike(
+    world: tuple[World, tuple[str, bool]], method: str, template: str, body: Any
+) -> None:
+    built, (_read, private) = world
+    if not private:
+        pytest.skip("about a private project")
+    for who in STRANGERS:
+        answers = []
+        for project in ("acme", "nosuch"):
+            answer = built.client.request(method, template.format(p=project), json=body,
+                                          headers=built.headers[who])  # fmt: skip
+            answers.append((answer.status_code, answer.text.replace(project, "PROJECT"),
+                            answer.headers.get("www-authenticate")))  # fmt: skip
+        assert answers[0] == answers[1], (who, method, template, answers)
+
+
+def test_finding_5_uploads_by_those_who_may_not_create_projects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --create-projects admins, an upload to a private project one may not see and to
+    a new name get the same answer ("a new project"), as do a scoped token's."""
+    monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+    settings = load_server_settings({"data_dir": tmp_path / "data", "create_projects": "admins"},
+                                    environ={})  # fmt: skip
+    app = create_app(settings)
+    with TestClient(app) as client:
+        catalog = app.state.services.catalog
+        for name in ("olga", "mo", "root"):
+            admin.add_user(catalog, name, PASSWORD, is_admin=name == "root")
+        operations = admin.Admin(catalog, lambda: app.state.services.storage, "test")
+        operations.grant("secret", "olga", "owner")
+        operations.set_private("secret", True)
+        _token, scoped = operations.create_token("mo", projects=("elsewhere",))
+        for headers in (basic("mo"), {"Authorization": f"Bearer {scoped}"}):
+            answers = []
+            for project in ("secret", "nosuch"):
+                wheel = make_wheel(tmp_path / project, project, "1.0")
+                files = {"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")}
+                answer = client.post("/", data=upload_fields(wheel), files=files,
+                                     headers=headers)  # fmt: skip
+                answers.append((answer.status_code, answer.text.replace(project, "PROJECT")))
+            assert answers[0] == answers[1], answers
+            assert answers[0][0] == 403

@@ -557,18 +557,20 @@ def test_a_restore_keeps_a_private_project_private(
     restored = open_catalog(f"sqlite:///{tmp_path / 'restored.sqlite3'}")
     try:
         if rebuild_first:
-            # The rebuild knows of no users yet and creates the project public; the import
-            # then makes it private.
+            # The rebuild restores the access state from storage's snapshot: the project is
+            # private from the start, and the import then finds nothing to add.
             report = admin.rebuild_catalog(index.services.storage, restored)
+            assert report.access is not None
+            assert report.access.projects_made_private == ["secret-lib"]
             imported = backup.import_access(restored, document)
-            assert imported.projects_created == []
+            assert not imported.changed
         else:
             imported = backup.import_access(restored, document)
             assert imported.projects_created == ["secret-lib"]
+            assert imported.projects_made_private == ["secret-lib"]
+            assert imported.roles_granted == ["secret-lib: @devs (owner)"]
             report = admin.rebuild_catalog(index.services.storage, restored)
-            assert backup.export_access(restored) == document
-        assert imported.projects_made_private == ["secret-lib"]
-        assert imported.roles_granted == ["secret-lib: @devs (owner)"]
+        assert backup.export_access(restored) == document
         assert report.added == 1 and report.owners_assigned == []
         assert restored.project_access("secret-lib") == index.catalog.project_access("secret-lib")
         assert restored.private_projects() == {"secret-lib"}
@@ -633,7 +635,9 @@ def test_cli_export_and_import(
     assert run(monkeypatch, capsys, "index", "export", str(file), "--force", "--data-dir",
                str(old_dir))[0] == 0  # fmt: skip
 
-    # The catalog option and its environment variable, as `pubkit serve` takes them.
+    # The catalog option and its environment variable, as `pubkit serve` takes them (the
+    # storage, where the import's access snapshot goes, is the default: ./pubkit-data).
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PUBKIT_CATALOG", f"sqlite:///{new_dir / 'catalog.sqlite3'}")
     code, out, err = run(monkeypatch, capsys, "index", "import", str(file))
     assert code == 0, err

@@ -9,6 +9,7 @@ import pytest
 
 from pubkit.cli import main
 from pubkit.server import admin
+from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.catalog import open_catalog
 from pubkit.server.layout import file_key, sidecar_key
 from pubkit.server.storage import LocalStorage
@@ -90,6 +91,8 @@ def _publish(data_dir: Path, dist: Path, version: str) -> None:
 
     data = wheel.read_bytes()
     catalog = open_catalog(f"sqlite:///{data_dir / 'catalog.sqlite3'}")
+    # As the server does: access changes are stored in storage too.
+    catalog.access_state = AccessSnapshots(LocalStorage(data_dir / "files"))
     if catalog.user("alice") is None:
         admin.add_user(catalog, "alice", "first-password")
     user = catalog.user("alice")
@@ -121,7 +124,8 @@ def test_yank_unyank_and_rebuild(data_dir: Path, dist_dir: Path,
         Path(str(data_dir / "catalog.sqlite3") + suffix).unlink(missing_ok=True)
     code, out, _ = run(monkeypatch, capsys, "index", "rebuild", *d)
     assert code == 0
-    assert out.startswith("2 files in storage: 2 added, 0 updated, 0 removed")
+    assert out.startswith("access restored from .access/")
+    assert "\n2 files in storage: 2 added, 0 updated, 0 removed" in out
     records = {r.filename: r for r in
                open_catalog(f"sqlite:///{data_dir / 'catalog.sqlite3'}").all_files()}
     assert records["demo-1.0-py3-none-any.whl"].yanked_reason == "broken"

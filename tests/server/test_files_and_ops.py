@@ -114,7 +114,11 @@ def test_rebuild_restores_everything(index: Index, dist_dir: Path) -> None:
     report = rebuild_catalog(index.services.storage, fresh)
     assert (report.added, report.removed, report.incomplete) == (2, 0, [])
     assert sorted(fresh.all_files(), key=lambda r: r.filename) == before
-    assert report.owners_assigned == ["demo: alice"]
+    # The owner comes back from storage's access snapshot (alice's own hash is kept).
+    assert report.owners_assigned == []
+    assert report.access is not None and report.access.users_kept == ["alice"]
+    alice = fresh.user("alice")
+    assert alice is not None and fresh.role("demo", alice) == "owner"
     # Running it again changes nothing; a file gone from storage leaves the catalog.
     assert rebuild_catalog(index.services.storage, fresh).added == 0
     index.services.storage.delete(sidecar_key("demo", before[0].filename))

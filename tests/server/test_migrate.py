@@ -367,6 +367,8 @@ def test_disk_full_stops_with_one_line_and_the_next_run_finishes(
     calls = {"n": 0}
 
     def full_disk(self: LocalStorage, key: str, source: Path) -> bool:
+        if key.startswith("."):  # pubkit's own objects (access snapshots) are not counted
+            return put_new(self, key, source)
         calls["n"] += 1
         if calls["n"] == 3:  # the second file's bytes (each file: bytes, then its sidecar)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

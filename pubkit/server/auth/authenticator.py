@@ -15,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import sys
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from pubkit.errors import AuthenticationError, ServerBusyError
+from pubkit.errors import AuthenticationError, PubkitError, ServerBusyError
 from pubkit.server.auth.passwords import (
     dummy_hash,
     hash_password,
@@ -36,7 +37,7 @@ from pubkit.server.auth.passwords import (
 )
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, matches, split_token
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import User
+from pubkit.server.catalog.catalog import User, audit_note
 from pubkit.server.layout import utc_now
 
 MAX_CACHED = 10_000
@@ -54,6 +55,8 @@ def _yield_cpu() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+log = logging.getLogger("pubkit.server")
 
 
 @dataclass(frozen=True)
@@ -217,9 +220,15 @@ class Authenticator:
     def _upgrade(self, user: User, password: str) -> User:
         """Replace a migrated legacy hash (bcrypt, SHA-crypt) that ``password`` just
         verified with a scrypt hash of it; the user as the catalog has them afterwards."""
-        if self.catalog.upgrade_password(user.name, user.password_hash, hash_password(password)):
-            self.catalog.audit("upgrade password hash", f"user {user.name}", user.name,
-                               scheme=user.password_hash.partition("$")[0])  # fmt: skip
+        note = audit_note("upgrade password hash", f"user {user.name}", user.name,
+                          scheme=user.password_hash.partition("$")[0])  # fmt: skip
+        try:
+            self.catalog.upgrade_password(user.name, user.password_hash,
+                                          hash_password(password), note)  # fmt: skip
+        except PubkitError as error:  # the old hash still verifies: the next sign-in retries
+            log.warning("could not upgrade the password hash of %s: %s", user.name,
+                        error.message)  # fmt: skip
+            return user
         return self.catalog.user(user.name) or user
 
     def _authenticate_token(self, credentials: Credentials) -> Principal:

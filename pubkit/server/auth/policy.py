@@ -58,12 +58,22 @@ def role_of(access: ProjectAccess, user: str, groups: frozenset[str]) -> str | N
     return best_role(held)
 
 
-def _hidden(project: str) -> NotFoundError:
+def hidden(project: str) -> NotFoundError:
+    """What a project that is not there (or not there to this principal) answers."""
     return NotFoundError(f"project {project!r} is not on this index")
 
 
 def _credentials_needed(what: str) -> AuthenticationError:
     return AuthenticationError(f"{what} requires credentials; configure your client")
+
+
+# One answer for "sign in to read", whatever the reason (an authenticated-read index, a
+# private project, a project that might be private): the wording must not tell them apart.
+READ_CREDENTIALS = "reading this index"
+
+
+def credentials_to_read() -> AuthenticationError:
+    return _credentials_needed(READ_CREDENTIALS)
 
 
 def decide(
@@ -81,14 +91,16 @@ def decide(
     if principal is None:
         if action is Action.READ and not private and policy.read == "public":
             return None
-        what = "reading this index" if action is Action.READ else f"the {action.value} action"
+        what = READ_CREDENTIALS if action is Action.READ else f"the {action.value} action"
         return _credentials_needed(what)
     user, token = principal.user, principal.token
     in_scope = token is None or token.projects is None or (project in token.projects)
     role = role_of(access, user.name, groups) if access is not None else None
-    # A project the principal may not see is reported as absent, whatever the action.
+    # A project the principal may not see is absent to them, whatever the action: they get
+    # the very answer a project that does not exist gets (or, where that would succeed, as
+    # an upload creating it would, the answer that the project is not there).
     if private and project is not None and not (in_scope and (user.is_admin or role)):
-        return _hidden(project)
+        return decide(policy, principal, action, project, None, groups) or hidden(project)
     if action is Action.READ:
         return None
     if token is not None and token.permission != "upload":
@@ -122,7 +134,7 @@ def decide(
     if role == OWNER:
         return None
     if access is None:
-        return NotFoundError(f"no project {project!r}")
+        return hidden(project)
     return PermissionDeniedError(
         f"user {user.name!r} is not an owner of {project!r}; ask one of its owners"
     )

@@ -1,7 +1,8 @@
-"""The catalog: a queryable cache of what storage holds, plus users and roles.
+"""The catalog: a queryable cache of what storage holds.
 
-Everything about files can be rebuilt from storage (see :mod:`pubkit.server.rebuild`); users
-and roles live only here.
+Files are rebuilt from their sidecars, and users, groups, roles, private flags and tokens
+from the access snapshot that every access change writes to storage before it commits
+(:mod:`pubkit.server.access_state`, attached as :attr:`Catalog.access_state`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -44,6 +45,7 @@ from pubkit.errors import (
     ConfigurationError,
     InvalidDistributionError,
     NotFoundError,
+    UsageError,
 )
 from pubkit.server.catalog import schema
 from pubkit.server.dependencies import may_block
@@ -51,6 +53,30 @@ from pubkit.server.layout import FileRecord, utc_now
 from pubkit.settings import redact_url
 
 audit_log = logging.getLogger("pubkit.audit")
+
+# Bounds of the audit table's columns (schema.audit): a value is cut to fit, never refused
+# after the change it records was made.
+_AUDIT_ACTOR = 255
+_AUDIT_ADDRESS = 64
+_AUDIT_ACTION = 64
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit row to write in the same transaction as the change it records (and only
+    if that transaction changed something)."""
+
+    action: str
+    target: str
+    actor: str | None
+    address: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+def audit_note(
+    action: str, target: str, actor: str | None, address: str | None = None, **detail: Any
+) -> AuditNote:
+    return AuditNote(action, target, actor, address, detail or None)
 
 
 @dataclass(frozen=True)
@@ -286,6 +312,24 @@ class _SqliteSerialProbe:
             self._connection.close()
 
 
+class AccessRecorder(Protocol):
+    """Where access changes are written before they commit (storage's access snapshots)."""
+
+    def record(self, access: Access, known: int | None) -> int:
+        """Store ``access`` as the next snapshot; its number. ``known``: the newest number
+        this catalog wrote or restored (None: none), so that a catalog that lacks what
+        storage holds (a new one, before ``index rebuild``) is refused."""
+        ...
+
+    def holds(self, access: Access, document: Any) -> bool:
+        """Whether ``access`` is exactly the access document ``document`` (a snapshot that
+        a restore brought back whole needs no new one)."""
+        ...
+
+
+ACCESS_SNAPSHOT_KEY = "access_snapshot"  # catalog_info: the newest snapshot this catalog knows
+
+
 class Catalog:
     """All catalog reads and writes; one instance per process, safe across threads."""
 
@@ -293,6 +337,9 @@ class Catalog:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._serial_probe: _SqliteSerialProbe | None = None
+        # Every change of users, groups, roles, private flags or tokens is handed to it
+        # inside its transaction, before the commit; a failure there undoes the change.
+        self.access_state: AccessRecorder | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -386,6 +433,66 @@ class Catalog:
             with conn.begin():
                 yield conn
 
+    @contextlib.contextmanager
+    def _change(
+        self, action: str, audit: AuditNote | None = None, access: bool = True,
+        record: bool = False, restoring: int | None = None, restored: Any = None,
+    ) -> Iterator[Connection]:  # fmt: skip
+        """One write transaction that records itself: if it changed anything (journaled),
+        ``audit`` is inserted in it, and, for an ``access`` change, the access state as the
+        transaction sees it goes to :attr:`access_state` before the commit (with
+        ``record``, even if it changed nothing). ``restoring``: the number of the snapshot
+        whose state this transaction restores (the catalog knows it once it commits).
+
+        Access changes take turns (PostgreSQL: an advisory lock; SQLite: its write lock),
+        so each snapshot holds every access change committed before it, and a check such
+        as "is this the last owner" made inside one cannot be raced."""
+        with self._guard(action), self._write() as conn:
+            if access and not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ACCESS_LOCK})
+            conn.info["pubkit_changed"] = False
+            if restoring is not None and (self._access_snapshot(conn) or 0) < restoring:
+                self._set_info(conn, ACCESS_SNAPSHOT_KEY, str(restoring))
+            yield conn
+            changed = bool(conn.info.pop("pubkit_changed", False))
+            if changed and audit is not None:
+                self._insert_audit(conn, audit)
+            if restoring is not None and self.access_state is not None and changed and (
+                    self.access_state.holds(self._access(conn), restored)):  # fmt: skip
+                changed = False  # the catalog now holds that snapshot, no more
+            if (changed or record) and access and self.access_state is not None:
+                known = self._access_snapshot(conn)
+                number = self.access_state.record(self._access(conn), known)
+                self._set_info(conn, ACCESS_SNAPSHOT_KEY, str(number))
+        if changed and audit is not None:
+            self._log_audit(audit)
+
+    # -- the access snapshot this catalog knows ----------------------------------------------
+
+    @staticmethod
+    def _access_snapshot(conn: Connection) -> int | None:
+        value = conn.execute(select(schema.catalog_info.c.value).where(
+            schema.catalog_info.c.key == ACCESS_SNAPSHOT_KEY)).scalar()  # fmt: skip
+        return int(value) if value is not None and str(value).isdigit() else None
+
+    @staticmethod
+    def _set_info(conn: Connection, key: str, value: str) -> None:
+        row = schema.catalog_info.c
+        if conn.execute(select(row.key).where(row.key == key)).first() is None:
+            conn.execute(insert(schema.catalog_info).values(key=key, value=value))
+        else:
+            conn.execute(update(schema.catalog_info).where(row.key == key).values(value=value))
+
+    def access_snapshot(self) -> int | None:
+        """The newest access snapshot this catalog wrote or was restored from."""
+        with self.engine.connect() as conn:
+            return self._access_snapshot(conn)
+
+    def store_access(self) -> None:
+        """Write the access state as it is to :attr:`access_state` (a first snapshot)."""
+        with self._change("store the access state", record=True):
+            pass
+
     # -- reads -----------------------------------------------------------------------------
 
     def serial(self) -> int:
@@ -453,6 +560,7 @@ class Catalog:
     # -- writes ----------------------------------------------------------------------------
 
     def _journal(self, conn: Connection, project: str, action: str, **extra: Any) -> int:
+        conn.info["pubkit_changed"] = True
         serial = conn.execute(
             insert(schema.journal).values(project=project, action=action, time=utc_now(), **extra)
         ).inserted_primary_key
@@ -484,7 +592,7 @@ class Catalog:
     def claim_project(self, name: str, display_name: str, user: User) -> bool:
         """Create the project with ``user`` as its owner unless it exists; return if created."""
         try:
-            with self._guard("create a project"), self._write() as conn:
+            with self._change("create a project") as conn:
                 project_id, created = self._ensure_project(conn, name, display_name)
                 if created:
                     conn.execute(
@@ -498,10 +606,11 @@ class Catalog:
             # Another worker created it first; it is theirs.
             return False
 
-    def add_file(self, record: FileRecord) -> FileRecord:
-        """Insert a file row; if the filename exists, return the existing row unchanged."""
+    def add_file(self, record: FileRecord, audit: AuditNote | None = None) -> FileRecord:
+        """Insert a file row (and ``audit``, in the same transaction); if the filename
+        exists, return the existing row unchanged (and write no audit row)."""
         try:
-            with self._guard("record the upload"), self._write() as conn:
+            with self._change("record the upload", audit, access=False) as conn:
                 project_id, _ = self._ensure_project(conn, record.project, record.display_name)
                 conn.execute(
                     insert(schema.files).values(project_id=project_id, **_file_values(record))
@@ -523,8 +632,9 @@ class Catalog:
         return record
 
     def set_yanked(
-        self, project: str, version: str, yanked: bool, reason: str | None, actor: str | None
-    ) -> list[FileRecord]:
+        self, project: str, version: str, yanked: bool, reason: str | None, actor: str | None,
+        audit: AuditNote | None = None,
+    ) -> list[FileRecord]:  # fmt: skip
         """Yank or unyank every file of one release; return the files as they now are."""
         from packaging.version import Version
 
@@ -536,7 +646,7 @@ class Catalog:
         ]
         if not changed:
             raise NotFoundError(f"{project} has no release {version}")
-        with self._guard("yank the release"), self._write() as conn:
+        with self._change("yank the release", audit, access=False) as conn:
             for record in changed:
                 conn.execute(
                     update(schema.files)
@@ -546,10 +656,13 @@ class Catalog:
             self._journal(conn, project, "yank" if yanked else "unyank", actor=actor)
         return changed
 
-    def delete_files(self, project: str, filenames: Iterable[str], actor: str | None) -> int:
+    def delete_files(
+        self, project: str, filenames: Iterable[str], actor: str | None,
+        audit: AuditNote | None = None,
+    ) -> int:  # fmt: skip
         """Remove these files' rows (a deleted release); how many there were."""
         names = list(filenames)
-        with self._guard("delete the files"), self._write() as conn:
+        with self._change("delete the files", audit, access=False) as conn:
             result = conn.execute(delete(schema.files).where(schema.files.c.filename.in_(names)))
             self._journal(conn, project, "delete", actor=actor)
         return int(result.rowcount)
@@ -631,9 +744,12 @@ class Catalog:
 
     # -- users and roles -------------------------------------------------------------------
 
-    def add_user(self, name: str, password_hash: str, is_admin: bool = False) -> User:
+    def add_user(
+        self, name: str, password_hash: str, is_admin: bool = False,
+        audit: AuditNote | None = None,
+    ) -> User:  # fmt: skip
         try:
-            with self._guard("add the user"), self._write() as conn:
+            with self._change("add the user", audit) as conn:
                 self._add_user(conn, name, password_hash, is_admin)
         except IntegrityError:
             raise AlreadyExistsError(
@@ -668,15 +784,17 @@ class Catalog:
             rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
         return [_user(row) for row in rows]
 
-    def remove_user(self, name: str) -> None:
-        with self._guard("remove the user"), self._write() as conn:
+    def remove_user(self, name: str, audit: AuditNote | None = None) -> None:
+        with self._change("remove the user", audit) as conn:
             result = conn.execute(delete(schema.users).where(schema.users.c.name == name))
             self._journal(conn, "", "remove user", actor=name)
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
-    def set_password(self, name: str, password_hash: str) -> None:
-        with self._guard("change the password"), self._write() as conn:
+    def set_password(
+        self, name: str, password_hash: str, audit: AuditNote | None = None
+    ) -> None:
+        with self._change("change the password", audit) as conn:
             result = conn.execute(
                 update(schema.users)
                 .where(schema.users.c.name == name)
@@ -686,10 +804,12 @@ class Catalog:
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
-    def upgrade_password(self, name: str, old_hash: str, new_hash: str) -> bool:
+    def upgrade_password(
+        self, name: str, old_hash: str, new_hash: str, audit: AuditNote | None = None
+    ) -> bool:
         """Replace a user's hash only if it is still ``old_hash`` (a migrated legacy hash that
         a sign-in just verified); whether it was replaced. A password changed meanwhile stays."""
-        with self._guard("upgrade the password hash"), self._write() as conn:
+        with self._change("upgrade the password hash", audit) as conn:
             result = conn.execute(
                 update(schema.users)
                 .where(schema.users.c.name == name, schema.users.c.password_hash == old_hash)
@@ -707,11 +827,14 @@ class Catalog:
                 .where(and_(schema.projects.c.name == project, schema.roles.c.user_id == user.id))
             ).scalar()
 
-    def grant(self, project: str, user: User, role: str, create: bool = False) -> None:
+    def grant(
+        self, project: str, user: User, role: str, create: bool = False,
+        audit: AuditNote | None = None,
+    ) -> None:  # fmt: skip
         """Give ``user`` ``role`` on ``project`` (replacing their role there); with ``create``,
         a project that does not exist yet is created, so that rights can be given before the
-        first upload."""
-        with self._guard("grant the role"), self._write() as conn:
+        first upload. Taking the owner role from the last owner is refused."""
+        with self._change("grant the role", audit) as conn:
             if create:
                 project_id, _created = self._ensure_project(conn, project, project)
             else:
@@ -721,20 +844,58 @@ class Catalog:
                 if found is None:
                     raise NotFoundError(f"no project {project!r}")
                 project_id = int(found)
+            if role != OWNER:
+                self._keep_an_owner(conn, project, project_id, user.name)
             self._grant(conn, project, project_id, user.name, user.id, role)
 
-    def revoke(self, project: str, user: User) -> str | None:
-        """Remove ``user``'s role on ``project``; the role they had (None: none)."""
-        role = self.role(project, user)
-        if role is None:
-            return None
-        with self._guard("revoke the role"), self._write() as conn:
-            project_id = select(schema.projects.c.id).where(schema.projects.c.name == project)
-            conn.execute(delete(schema.roles).where(and_(
-                schema.roles.c.project_id == project_id.scalar_subquery(),
-                schema.roles.c.user_id == user.id)))  # fmt: skip
-            self._journal(conn, project, f"revoke {role}", actor=user.name)
-        return role
+    def revoke_role(
+        self, project: str, holder: str, role: str, audit: AuditNote | None = None
+    ) -> None:
+        """Take ``role`` on ``project`` from a user or ``@group``: NotFoundError unless they
+        hold it; UsageError if they are its last owner. Checked and done in one transaction
+        that other access changes wait for, so two owners revoked at once cannot both go."""
+        with self._change("revoke the role", audit) as conn:
+            project_id = self._id_of(conn, schema.projects, project, "project")
+            holders = dict(self._roles_of(conn, project_id))
+            if holders.get(holder) != role:
+                raise NotFoundError(f"{holder} is not {role} of {project}; `pubkit project show"
+                                    f" {project}` shows its roles")  # fmt: skip
+            if role == OWNER:
+                self._keep_an_owner(conn, project, project_id, holder)
+            if holder.startswith(GROUP_PREFIX):
+                group_id = self._id_of(conn, schema.access_groups,
+                                       holder.removeprefix(GROUP_PREFIX), "group")  # fmt: skip
+                conn.execute(delete(schema.group_roles).where(and_(
+                    schema.group_roles.c.project_id == project_id,
+                    schema.group_roles.c.group_id == group_id)))  # fmt: skip
+            else:
+                user_id = self._id_of(conn, schema.users, holder, "user")
+                conn.execute(delete(schema.roles).where(and_(
+                    schema.roles.c.project_id == project_id,
+                    schema.roles.c.user_id == user_id)))  # fmt: skip
+            self._journal(conn, project, f"revoke {role}", actor=holder)
+
+    def _roles_of(self, conn: Connection, project_id: int) -> list[tuple[str, str]]:
+        """``(holder, role)`` of a project as this transaction sees it (groups with @)."""
+        users = conn.execute(
+            select(schema.users.c.name, schema.roles.c.role)
+            .join(schema.roles, schema.roles.c.user_id == schema.users.c.id)
+            .where(schema.roles.c.project_id == project_id)
+        ).all()
+        groups = conn.execute(
+            select(schema.access_groups.c.name, schema.group_roles.c.role)
+            .join(schema.group_roles, schema.group_roles.c.group_id == schema.access_groups.c.id)
+            .where(schema.group_roles.c.project_id == project_id)
+        ).all()
+        return [*((r.name, r.role) for r in users),
+                *((GROUP_PREFIX + r.name, r.role) for r in groups)]  # fmt: skip
+
+    def _keep_an_owner(self, conn: Connection, project: str, project_id: int, holder: str) -> None:
+        """Refuse to take the owner role from ``holder`` when no other owner would remain."""
+        owners = [name for name, role in self._roles_of(conn, project_id) if role == OWNER]
+        if owners == [holder]:
+            raise UsageError(f"{holder} is the last owner of {project}; grant another owner"
+                             " first")  # fmt: skip
 
     def project_roles(self, project: str) -> list[tuple[str, str]]:
         """``(holder, role)`` pairs of ``project``: users by name, then ``@groups``."""
@@ -774,19 +935,20 @@ class Catalog:
             ).all()
         return frozenset(row.name for row in rows)
 
-    def set_private(self, project: str, private: bool) -> bool:
+    def set_private(self, project: str, private: bool, audit: AuditNote | None = None) -> bool:
         """Make ``project`` private or public (creating it, so that a name can be kept
         private before its first upload); whether anything changed."""
-        with self._guard("change the project's visibility"), self.transaction() as txn:
+        with self._change("change the project's visibility", audit) as conn:
+            txn = AccessWriter(self, conn)
             txn.ensure_project(project, project)
             return txn.set_private(project, private)
 
     # -- groups ----------------------------------------------------------------------------
 
-    def add_group(self, name: str) -> Group:
+    def add_group(self, name: str, audit: AuditNote | None = None) -> Group:
         try:
-            with self._guard("add the group"), self.transaction() as txn:
-                txn.add_group(name)
+            with self._change("add the group", audit) as conn:
+                AccessWriter(self, conn).add_group(name)
         except IntegrityError:
             raise AlreadyExistsError(
                 f"group {name!r} already exists; `pubkit group list` shows its members"
@@ -795,9 +957,9 @@ class Catalog:
         assert group is not None
         return group
 
-    def remove_group(self, name: str) -> None:
+    def remove_group(self, name: str, audit: AuditNote | None = None) -> None:
         """Remove a group, its memberships and the roles it held."""
-        with self._guard("remove the group"), self._write() as conn:
+        with self._change("remove the group", audit) as conn:
             result = conn.execute(
                 delete(schema.access_groups).where(schema.access_groups.c.name == name)
             )
@@ -826,25 +988,25 @@ class Catalog:
             ).all()  # fmt: skip
         return frozenset(row.name for row in rows)
 
-    def set_member(self, group: str, user: str, member: bool) -> bool:
+    def set_member(
+        self, group: str, user: str, member: bool, audit: AuditNote | None = None
+    ) -> bool:
         """Add ``user`` to ``group`` (or take them out); whether anything changed."""
-        with self._guard("change the group's members"), self.transaction() as txn:
-            return txn.set_member(group, user, member)
+        with self._change("change the group's members", audit) as conn:
+            return AccessWriter(self, conn).set_member(group, user, member)
 
-    def grant_group(self, project: str, group: str, role: str) -> None:
-        """Give ``group`` ``role`` on ``project`` (created if absent), replacing its role."""
-        with self._guard("grant the role"), self.transaction() as txn:
+    def grant_group(
+        self, project: str, group: str, role: str, audit: AuditNote | None = None
+    ) -> None:
+        """Give ``group`` ``role`` on ``project`` (created if absent), replacing its role;
+        taking the owner role from the last owner is refused."""
+        with self._change("grant the role", audit) as conn:
+            txn = AccessWriter(self, conn)
             txn.ensure_project(project, project)
+            if role != OWNER:
+                project_id = self._id_of(conn, schema.projects, project, "project")
+                self._keep_an_owner(conn, project, project_id, GROUP_PREFIX + group)
             txn.set_group_role(project, group, role)
-
-    def revoke_group(self, project: str, group: str) -> None:
-        with self._guard("revoke the role"), self._write() as conn:
-            project_id = self._id_of(conn, schema.projects, project, "project")
-            group_id = self._id_of(conn, schema.access_groups, group, "group")
-            conn.execute(delete(schema.group_roles).where(and_(
-                schema.group_roles.c.project_id == project_id,
-                schema.group_roles.c.group_id == group_id)))  # fmt: skip
-            self._journal(conn, project, "revoke", actor=GROUP_PREFIX + group)
 
     @staticmethod
     def _id_of(conn: Connection, table: Any, name: str, kind: str) -> int:
@@ -871,10 +1033,11 @@ class Catalog:
     def add_token(
         self, token_id: str, stored_hash: str, user: User, permission: str,
         projects: tuple[str, ...] | None, description: str | None, expires: datetime | None,
+        audit: AuditNote | None = None,
     ) -> Token:  # fmt: skip
         token = Token(token_id, user.name, permission, projects, description, utc_now(), expires,
                       None, None)  # fmt: skip
-        with self._guard("create the token"), self._write() as conn:
+        with self._change("create the token", audit) as conn:
             conn.execute(insert(schema.tokens).values(_token_values(token, user.id, stored_hash)))
             self._journal(conn, "", "add token", actor=user.name)
         found = self.token(token_id)
@@ -908,8 +1071,8 @@ class Catalog:
         with self._connect() as conn:
             return [_token(row) for row in conn.execute(query).all()]
 
-    def revoke_token(self, token_id: str) -> Token:
-        with self._guard("revoke the token"), self._write() as conn:
+    def revoke_token(self, token_id: str, audit: AuditNote | None = None) -> Token:
+        with self._change("revoke the token", audit) as conn:
             result = conn.execute(
                 update(schema.tokens)
                 .where(and_(schema.tokens.c.id == token_id, schema.tokens.c.revoked.is_(None)))
@@ -976,13 +1139,16 @@ class Catalog:
         )  # fmt: skip
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[AccessWriter]:
+    def transaction(
+        self, restoring: int | None = None, restored: Any = None
+    ) -> Iterator[AccessWriter]:
         """Writes of users, groups, projects, roles and tokens that commit together or not at
-        all.
+        all. ``restoring``: the access snapshot they restore (see :meth:`_change`).
 
         Database errors pass through untranslated (the caller knows what its statements hold).
         """
-        with self._write() as conn:
+        with self._change("change the users and roles", restoring=restoring,
+                          restored=restored) as conn:  # fmt: skip
             yield AccessWriter(self, conn)
 
     # -- audit -----------------------------------------------------------------------------
@@ -993,17 +1159,26 @@ class Catalog:
     ) -> None:  # fmt: skip
         """Record a change in the audit table and as one JSON line on the ``pubkit.audit``
         logger (the server writes it to stdout beside the access log)."""
-        moment = utc_now()
-        details = json.dumps(detail, sort_keys=True, default=str) if detail else None
+        note = audit_note(action, target, actor, address, **detail)
         with self._guard("write the audit log"), self._write() as conn:
-            conn.execute(insert(schema.audit).values(
-                time=moment, actor=actor, address=address, action=action, target=target,
-                detail=details,
-            ))  # fmt: skip
+            self._insert_audit(conn, note)
+        self._log_audit(note)
+
+    @staticmethod
+    def _insert_audit(conn: Connection, note: AuditNote) -> None:
+        details = json.dumps(note.detail, sort_keys=True, default=str) if note.detail else None
+        conn.execute(insert(schema.audit).values(
+            time=utc_now(), actor=note.actor[:_AUDIT_ACTOR] if note.actor else note.actor,
+            address=note.address[:_AUDIT_ADDRESS] if note.address else note.address,
+            action=note.action[:_AUDIT_ACTION], target=note.target, detail=details,
+        ))  # fmt: skip
+
+    @staticmethod
+    def _log_audit(note: AuditNote) -> None:
         if audit_log.isEnabledFor(logging.INFO):
             audit_log.info(json.dumps({
-                "audit": action, "target": target, "actor": actor, "address": address,
-                "time": moment.isoformat(), "detail": detail,
+                "audit": note.action, "target": note.target, "actor": note.actor,
+                "address": note.address, "time": utc_now().isoformat(), "detail": note.detail,
             }, default=str))  # fmt: skip
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
@@ -1140,6 +1315,7 @@ _REBUILD_FIX = (
 # The tables of revision 0001, which a catalog from before migrations is stamped at.
 _INITIAL_TABLES = ("catalog_info", "projects", "files", "users", "roles", "journal")
 _MIGRATION_LOCK = 0x7075626B6974  # "pubkit": one advisory lock id for schema upgrades
+_ACCESS_LOCK = 0x7075626B6961  # "pubkia": access changes take turns under it
 
 
 def _alembic_config(conn: Connection) -> Any:

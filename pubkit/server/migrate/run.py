@@ -226,7 +226,10 @@ class Migration:
             sha256=spooled.sha256, md5=spooled.md5, blake2_256=spooled.blake2_256,
         )  # fmt: skip
         try:
-            outcome = uploads[0].process(form, uploads[1])
+            # As the upload endpoint audits an upload, with where the file came from.
+            origin = f"{self.source.description}:{candidate.location}"
+            outcome = uploads[0].process(form, uploads[1], actor=self.actor,
+                                         detail={"migrated_from": origin})  # fmt: skip
         except UploadError as error:
             if error.http_status == 409:
                 self._conflict(candidate, canonical, "other bytes")
@@ -235,10 +238,6 @@ class Migration:
             return
         self._seen.setdefault(canonical, (candidate.location, spooled.sha256))
         if outcome.created:
-            # As the upload endpoint audits an upload, with where the file came from.
-            origin = f"{self.source.description}:{candidate.location}"
-            self.catalog.audit("upload", outcome.record.filename, self.actor,
-                               sha256=outcome.record.sha256, migrated_from=origin)  # fmt: skip
             self._emit("imported", candidate.location,
                        f"{outcome.record.project}/{outcome.record.filename}")  # fmt: skip
         else:

@@ -128,9 +128,14 @@ class LocalStorage:
             raise self._error("delete", key, error) from error
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
-        if not self.root.is_dir():
+        # Only the directory the prefix names is walked (an access log's listing must not
+        # cost a walk of every project).
+        folder = prefix.rpartition("/")[0]
+        safe = folder and not any(part in ("", ".", "..") for part in folder.split("/"))
+        start = self.root / folder if safe else self.root
+        if not start.is_dir():
             return
-        for directory, _dirs, files in os.walk(self.root):
+        for directory, _dirs, files in os.walk(start):
             for name in files:
                 if name.startswith(".tmp-"):
                     continue
