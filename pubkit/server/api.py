@@ -646,7 +646,7 @@ async def _prune(call: Call) -> Json:
     policy = RetentionPolicy(
         keep=int(body.get("keep", 10)),
         older_than=timedelta(seconds=int(seconds)) if seconds is not None else None,
-        kinds=frozenset(body.get("kinds") or ("dev",)),
+        kinds=frozenset(str(kind) for kind in body.get("kinds") or ("dev",)),
         projects=frozenset(normalize_name(p) for p in body.get("projects") or ()),
     )  # fmt: skip
     result = await call.run(call.admin.prune, policy, bool(body.get("dry_run", False)))
@@ -658,7 +658,8 @@ _PRUNE_BODY = obj(
               "description": "Newest releases of each covered kind kept per project."},
     older_than_seconds={**nullable({"type": "integer", "minimum": 0, "maximum": MAX_EXPIRES_IN}),
                         "description": "Only releases at least this old go (default: any age)."},
-    kinds={**array({"enum": list(KINDS)}, minItems=1, maxItems=3, uniqueItems=True),
+    kinds={**array({"type": "string", "enum": list(KINDS)}, minItems=1, maxItems=3,
+                   uniqueItems=True),
            "default": ["dev"], "description": "Kinds of release pruned: dev, pre, final."},
     projects={**array(PROJECT_NAME, maxItems=1000),
               "description": "Only these projects (default: every project)."},

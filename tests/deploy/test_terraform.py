@@ -352,7 +352,10 @@ def workload(moto: Moto, keys: dict[str, str], root: Path) -> dict[str, str]:
     try:
         with TestClient(app) as client:
             catalog = app.state.services.catalog
-            admin.add_user(catalog, "alice", "correct-horse-battery", True)
+            # Adding a user writes an access snapshot to storage (.access/ under the prefix):
+            # a step of its own, after which an upload without the user is refused.
+            step("access", lambda: admin.add_user(catalog, "alice", "correct-horse-battery",
+                                                  True))  # fmt: skip
 
             def upload() -> None:
                 answer = client.post(

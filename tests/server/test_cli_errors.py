@@ -171,6 +171,7 @@ REFUSALS = [
     ("index verify --force --data-dir D", 2, "--force only applies with --repair"),
     ("index verify --grace -1 --data-dir D", 2, "Invalid value for '--grace'"),
     ("index prune --older-than soon --data-dir D", 2, "--older-than 'soon'"),
+    ("graph --format png", 2, "--format 'png' is unknown"),
     ("index prune --keep -1 --data-dir D", 2, "Invalid value for '--keep'"),
     ("migrate from-pypiserver F --owner alice --data-dir D", 2, "F is not a directory"),
     ("migrate from-pypiserver D --owner nobody --data-dir D", 2, "'nobody' is not a pubkit user"),
