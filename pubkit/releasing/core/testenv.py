@@ -27,6 +27,7 @@ from packaging.specifiers import SpecifierSet
 
 from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
+from pubkit.releasing.core.toml_values import expect_str_list
 
 if TYPE_CHECKING:
     from pubkit.releasing.core.workspace import Package, WorkspaceConfig
@@ -88,14 +89,6 @@ def is_pytest(command: tuple[str, ...]) -> bool:
     )
 
 
-def _strings(value: object, what: str, example: str) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise ConfigurationError(f"{what} must be an array of strings; e.g. {example}")
-    if not all(isinstance(item, str) for item in value):
-        raise ConfigurationError(f"{what} must be an array of strings; e.g. {example}")
-    return tuple(value)
-
-
 def _inside(value: object, what: str, example: str) -> PurePosixPath:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{what} must be a relative path; e.g. {example}")
@@ -105,7 +98,8 @@ def _inside(value: object, what: str, example: str) -> PurePosixPath:
     return path
 
 
-def parse_command(value: object, what: str) -> tuple[str, ...]:
+def parse_command(value: object, what: str, key: str = "command") -> tuple[str, ...]:
+    """A command as a shell-like string or a list of strings; ``key`` names it in examples."""
     if isinstance(value, str):
         try:
             command = tuple(shlex.split(value))
@@ -114,9 +108,9 @@ def parse_command(value: object, what: str) -> tuple[str, ...]:
                 f"{what} cannot be split ({error}); check its quotes"
             ) from None
     else:
-        command = _strings(value, what, 'command = ["pytest", "-q"]')
+        command = expect_str_list(value, what, f'{key} = ["pytest", "-q"]')
     if not command:
-        raise ConfigurationError(f'{what} is empty; e.g. command = "pytest -q"')
+        raise ConfigurationError(f'{what} is empty; e.g. {key} = "pytest -q"')
     return command
 
 
@@ -132,9 +126,9 @@ def parse_test_options(table: Mapping[str, Any], where: str) -> TestOptions:
         if key == "command":
             values["command"] = parse_command(value, what)
         elif key in ("extras", "groups", "poetry-groups"):
-            values[key.replace("-", "_")] = _strings(value, what, f'{key} = ["test"]')
+            values[key.replace("-", "_")] = expect_str_list(value, what, f'{key} = ["test"]')
         elif key == "requirements":
-            files = _strings(value, what, 'requirements = ["test-requirements.txt"]')
+            files = expect_str_list(value, what, 'requirements = ["test-requirements.txt"]')
             values["requirements"] = tuple(
                 _inside(f, what, '"test-requirements.txt"') for f in files
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
-import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -32,6 +31,7 @@ from pubkit.releasing.core.lockstep import (
 )
 from pubkit.releasing.core.testenv import (
     TestOptions,
+    parse_command,
     parse_test_options,
     parse_workspace_test_table,
     poetry_groups,
@@ -237,18 +237,7 @@ def _parse_version_strategy(value: object, what: str) -> str:
 
 
 def _parse_test_command(value: object, what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        try:
-            command = tuple(shlex.split(value))
-        except ValueError as error:
-            raise ConfigurationError(
-                f"{what} cannot be split ({error}); check its quotes"
-            ) from None
-    else:
-        command = expect_str_list(value, what, 'test-command = ["pytest", "-q"]')
-    if not command:
-        raise ConfigurationError(f'{what} is empty; e.g. test-command = "pytest -q"')
-    return command
+    return parse_command(value, what, "test-command")
 
 
 def _parse_test_extras(value: object, what: str) -> tuple[str, ...]:
