@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,20 @@ def test_htpasswd_user_uploads_with_the_old_password(
         wheel = make_wheel(tmp_path, "mig-alpha", "1.1", requires=["mig-beta>=2"])
         result = twine_upload(migrated.server, [wheel], "alice", PASSWORD)
         assert result.returncode == 0, output(result)
-        alice = catalog.user("alice")
-        assert alice is not None and alice.password_hash.startswith("scrypt$")
+        # What the server wrote, read through a catalog of its own each time (the upgrade is
+        # its own transaction beside the upload; give it a moment on a busy machine).
+        deadline = time.monotonic() + 15
+        while True:
+            fresh = open_catalog(f"sqlite:///{migrated.server.data_dir / 'catalog.sqlite3'}")
+            try:
+                alice = fresh.user("alice")
+            finally:
+                fresh.close()
+            assert alice is not None
+            if alice.password_hash.startswith("scrypt$") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert alice.password_hash.startswith("scrypt$"), migrated.server.log()[-3000:]
         # The same old password still signs in, now against scrypt.
         again = twine_upload(migrated.server, [make_wheel(tmp_path, "mig-alpha", "1.2")],
                              "alice", PASSWORD)  # fmt: skip
