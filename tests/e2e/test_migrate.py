@@ -4,7 +4,9 @@ the htpasswd file uploads with twine using their old bcrypt password."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
 import subprocess
 import time
@@ -40,6 +42,21 @@ def write_htpasswd(path: Path) -> None:
 
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(5)).decode()
     path.write_text(f"alice:{hashed.replace('$2b$', '$2y$', 1)}\n")
+
+
+def sqlite_files(server: LiveServer) -> str:
+    """The catalog's files and which of them the server holds open (a WAL it writes after
+    another process deleted it would show as "(deleted)"): what a lost write needs to be
+    explained."""
+    names = sorted(f"{p.name}={p.stat().st_size}" for p in server.data_dir.glob("catalog*"))
+    held = []
+    if server.process is not None:
+        for fd in Path(f"/proc/{server.process.pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if "catalog" in target:
+                    held.append(target)
+    return f"catalog files {names}; the server holds {sorted(held)}\n"
 
 
 def pubkit(*args: str) -> None:
@@ -122,7 +139,8 @@ def test_htpasswd_user_uploads_with_the_old_password(
             if alice.password_hash.startswith("scrypt$") or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert alice.password_hash.startswith("scrypt$"), migrated.server.log()[-3000:]
+        assert alice.password_hash.startswith("scrypt$"), (
+            sqlite_files(migrated.server) + migrated.server.log()[-3000:])
         # The same old password still signs in, now against scrypt.
         again = twine_upload(migrated.server, [make_wheel(tmp_path, "mig-alpha", "1.2")],
                              "alice", PASSWORD)  # fmt: skip

@@ -56,3 +56,49 @@ def test_a_readable_catalog_of_an_older_version_is_tightened(
         assert mode(path) == 0o600 and mode(wal) == 0o600
     finally:
         catalog.close()
+
+
+def held_locks(*paths: Path) -> set[str]:
+    """The files among ``paths`` on which this process holds a POSIX lock (/proc/locks)."""
+    inodes = {path.stat().st_ino: path.name for path in paths}
+    held = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "POSIX" and int(fields[4]) == os.getpid():
+            inode = int(fields[5].rsplit(":", 1)[1])
+            if inode in inodes:
+                held.add(inodes[inode])
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads Linux's /proc/locks")
+def test_opening_the_catalog_again_keeps_the_locks_of_connections_already_open(
+    tmp_path: Path,
+) -> None:
+    """Closing any descriptor of a file drops all of the process's POSIX locks on it. Had
+    opening a second catalog done that, the first one's connections would run without their
+    locks, and another process closing its last connection could delete the WAL under them."""
+    path = tmp_path / "catalog.sqlite3"
+    first = open_catalog(f"sqlite:///{path}")
+    second = None
+    try:
+        first.user("alice")
+        files = (path, path.with_name(path.name + "-shm"))
+        before = held_locks(*files)
+        assert before == {"catalog.sqlite3", "catalog.sqlite3-shm"}
+        path.chmod(0o644)  # tightening must not touch the locks either
+        second = open_catalog(f"sqlite:///{path}")
+        assert held_locks(*files) == before
+        assert mode(path) == 0o600
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+
+
+def test_a_catalog_path_that_is_a_directory_is_one_line(tmp_path: Path) -> None:
+    from pubkit.errors import ConfigurationError
+
+    (tmp_path / "catalog.sqlite3").mkdir()
+    with pytest.raises(ConfigurationError, match="is a directory, not a file"):
+        open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
