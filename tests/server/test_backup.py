@@ -5,7 +5,6 @@ between in-process storages (the e2e tier mirrors through S3)."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import stat
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from pubkit.cli import main
 from pubkit.errors import AlreadyExistsError, AuthenticationError, ConfigurationError, UsageError
 from pubkit.server import admin, backup
 from pubkit.server.auth.authenticator import Authenticator, Credentials
@@ -26,6 +24,7 @@ from pubkit.server.catalog import MAINTAINER, OWNER, READER, Catalog, open_catal
 from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key, utc_now
 from pubkit.server.storage import LocalStorage, MemoryStorage, Storage
 from pubkit.testing import make_wheel
+from tests.cli_support import run_cli as run
 from tests.conftest import postgres_database
 from tests.server.conftest import PASSWORD, Index, basic, upload_fields
 
@@ -605,17 +604,6 @@ def test_export_file_is_private_and_not_overwritten(tmp_path: Path) -> None:
 # -- the CLI -------------------------------------------------------------------------------
 
 
-def run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_export_and_import(

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from pubkit.cli import main
 from pubkit.server import admin
 from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.catalog import open_catalog
 from pubkit.server.layout import file_key, sidecar_key
 from pubkit.server.storage import LocalStorage
 from pubkit.testing import make_wheel
-
-
-def run(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    *argv: str,
-    stdin: str = "",
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli_support import run_cli as run
 
 
 def test_user_lifecycle(data_dir: Path, monkeypatch: pytest.MonkeyPatch,

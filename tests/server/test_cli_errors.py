@@ -8,7 +8,6 @@ its value, a word where a number goes), and each command's own refusals.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 import typer.main
 
 from pubkit.cli import app, main
+from tests.cli_support import run_cli as run
 
 TYPOS = [
     ("relase", "No such command 'relase'. Did you mean 'release'"),
@@ -47,16 +47,6 @@ def test_the_typos_of_a_new_user(argv: str, message: str, tmp_path: Path) -> Non
     assert message in line and ran.stdout == ""
 
 
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        argv: list[str]) -> tuple[int, str, str]:  # fmt: skip
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def leaf_commands() -> Iterator[tuple[list[str], Any]]:
@@ -104,7 +94,7 @@ def test_every_command_refuses_bad_usage_in_one_line(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(monkeypatch, capsys, argv)
+    code, out, err = run(monkeypatch, capsys, *argv)
     assert_one_error_line(code, err)
     assert out == ""
 
@@ -194,7 +184,7 @@ def test_each_command_refuses_in_one_line(
     words = [{"D": str(tmp_path / "D"), "F": "F"}.get(word, word) for word in argv.split()]
     if words[0] == "serve":  # refused before it listens: a port nobody uses is not needed
         words += [] if "--port" in words else ["--port", "1"]
-    got, _, err = run(monkeypatch, capsys, words)
+    got, _, err = run(monkeypatch, capsys, *words)
     line = assert_one_error_line(got, err, code)
     assert message in line, line
 
@@ -207,7 +197,7 @@ def test_an_unexpected_failure_is_one_line_without_debug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("pubkit.cli.serve.server_settings", _boom)
-    code, _, err = run(monkeypatch, capsys, ["serve", "--data-dir", str(tmp_path)])
+    code, _, err = run(monkeypatch, capsys, "serve", "--data-dir", str(tmp_path))
     line = assert_one_error_line(code, err, 1)
     assert line == (
         "error: unexpected RuntimeError: something nobody planned for"
@@ -232,5 +222,5 @@ def test_debug_shows_the_traceback(
 def test_a_group_without_its_command_shows_its_help(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(monkeypatch, capsys, ["user"])
+    code, out, err = run(monkeypatch, capsys, "user")
     assert code == 2 and "Traceback" not in out + err and "add" in out + err

@@ -5,7 +5,6 @@ interrupted run; and the first sign-in of a migrated bcrypt user."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import signal
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from pubkit.cli import main
 from pubkit.errors import AuthenticationError
 from pubkit.server import backup
 from pubkit.server.admin import rebuild_catalog
@@ -24,23 +22,13 @@ from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key
 from pubkit.server.storage import LocalStorage
 from pubkit.testing import core_metadata, make_sdist, make_wheel
+from tests.cli_support import run_cli as run
 
 # Apache htpasswd 2.4 wrote these (-B -C 5 and -m); alice's password is "alice-password-1".
 ALICE = "$2y$05$xIUXa5v.Phwns6QPWrEgf.4oVaV2l7Cg2hHPH6El5wrBJM7CcnBWC"
 HTPASSWD = f"alice:{ALICE}\nbob:$apr1$Tpnv8ZxY$j1cyAn98xtY05fvII3zSl0\n"
 
 
-def run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sha256(path: Path) -> str:

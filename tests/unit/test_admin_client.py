@@ -4,7 +4,6 @@ them, answers parsed, every failure one line naming the URL and never the creden
 from __future__ import annotations
 
 import base64
-import io
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -32,6 +31,7 @@ from pubkit.errors import (
     RateLimitedError,
     UsageError,
 )
+from tests.cli_support import run_cli
 from tests.unit.test_public_api import SERVER_EXTRA
 
 URL = "https://index.test:8443/"
@@ -443,19 +443,6 @@ def test_every_request_has_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- the CLI on --server -------------------------------------------------------------------
 
 
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = ""
-) -> tuple[int, str, str]:
-    from pubkit.cli import main
-
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
