@@ -1,57 +1,93 @@
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from pubkit.releasing.adapters.index_client import Credentials
-from pubkit.releasing.adapters.process import CommandResult, FakeRunner
-from pubkit.releasing.adapters.publisher import PublishError, TwinePublisher
+from pubkit.releasing.adapters.publisher import (
+    Answer,
+    NetworkError,
+    PublishError,
+    TwinePublisher,
+)
+
+Outcome = Answer | NetworkError
 
 
-def answers(*outcomes: tuple[int, str]) -> FakeRunner:
-    queue = list(outcomes)
+class Endpoint:
+    """Answers each upload in turn from ``outcomes``; records (file, credentials)."""
 
-    def respond(args: tuple[str, ...]) -> CommandResult:
-        code, output = queue.pop(0)
-        return CommandResult(args, code, "", output, 0.1)
+    def __init__(self, *outcomes: Outcome) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, Credentials | None]] = []
 
-    return FakeRunner([respond])
+    def __call__(self, url: str, credentials: Credentials | None, path: Path) -> Answer:
+        self.calls.append((path.name, credentials))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, NetworkError):
+            raise outcome
+        return outcome
+
+
+SDIST, WHEEL = Path("a-1.0.tar.gz"), Path("a-1.0-py3-none-any.whl")
 
 
 def test_transient_failures_are_retried_with_backoff() -> None:
-    runner = answers((1, "HTTPError: 503 Service Unavailable from http://x/"), (0, ""))
+    endpoint = Endpoint(Answer(503, "Service Unavailable"), Answer(200))
     slept: list[float] = []
-    TwinePublisher("http://x/", Credentials("u", "secret"), runner, sleep=slept.append
-                   ).upload([Path("a-1.0.tar.gz")])
-    assert len(runner.calls) == 2 and slept == [2.0]
-    assert "secret" not in " ".join(runner.calls[0])  # credentials go in the environment
+    TwinePublisher("http://x/", Credentials("u", "secret"), endpoint, sleep=slept.append
+                   ).upload([SDIST])  # fmt: skip
+    assert endpoint.calls == [("a-1.0.tar.gz", Credentials("u", "secret"))] * 2
+    assert slept == [2.0]
 
 
 def test_refusals_are_not_retried() -> None:
-    runner = answers((1, "HTTPError: 403 Forbidden from http://x/"))
+    endpoint = Endpoint(Answer(403, "Forbidden"))
     with pytest.raises(PublishError, match=r"a-1\.0\.tar\.gz failed: the index answered 403"):
-        TwinePublisher("http://x/", None, runner, sleep=lambda _: None).upload(
-            [Path("a-1.0.tar.gz")])
-    assert len(runner.calls) == 1
+        TwinePublisher("http://x/", None, endpoint, sleep=lambda _: None).upload([SDIST])
+    assert len(endpoint.calls) == 1
 
 
 def test_gives_up_after_the_last_attempt() -> None:
-    runner = answers(*[(1, "requests.exceptions.ConnectionError: refused")] * 3)
-    with pytest.raises(PublishError, match="after 3 attempts"):
-        TwinePublisher("http://x/", None, runner, attempts=3, sleep=lambda _: None).upload(
-            [Path("a-1.0.tar.gz")])
+    endpoint = Endpoint(*[NetworkError("ConnectionError")] * 3)
+    with pytest.raises(PublishError, match=r"no answer from http://x/ \(ConnectionError\) after"
+                       " 3 attempts"):  # fmt: skip
+        TwinePublisher("http://x/", None, endpoint, attempts=3, sleep=lambda _: None).upload(
+            [SDIST])
+    assert len(endpoint.calls) == 3
 
 
-def test_one_process_per_package_and_a_retry_skips_what_went_up() -> None:
-    runner = answers((1, "Uploading a-1.0.tar.gz\nUploading a-1.0-py3-none-any.whl\n"
-                      "HTTPError: 502 Bad Gateway from http://x/"), (0, ""))  # fmt: skip
-    files = [Path("a-1.0.tar.gz"), Path("a-1.0-py3-none-any.whl")]
-    TwinePublisher("http://x/", None, runner, sleep=lambda _: None).upload(files)
-    first, second = runner.calls
-    assert first[-2:] == ("a-1.0.tar.gz", "a-1.0-py3-none-any.whl")  # the sdist first
-    assert "--skip-existing" not in first and "--skip-existing" in second
-    refused = answers((1, "Uploading a-1.0.tar.gz\nUploading a-1.0-py3-none-any.whl\n"
-                       "HTTPError: 400 Bad Request from http://x/"))  # fmt: skip
+def test_in_order_and_a_retry_starts_at_the_failed_file() -> None:
+    # The wheel's upload failed after the index stored it: the retry finds it there.
+    endpoint = Endpoint(Answer(200), Answer(502, "Bad Gateway"),
+                        Answer(400, "File already exists"))  # fmt: skip
+    TwinePublisher("http://x/", None, endpoint, sleep=lambda _: None).upload([SDIST, WHEEL])
+    assert [name for name, _ in endpoint.calls] == [SDIST.name, WHEEL.name, WHEEL.name]
+    # On a first attempt "already exists" is a refusal: publish decided to upload the file.
+    refused = Endpoint(Answer(200), Answer(400, "Bad Request", "File already exists"))
     with pytest.raises(PublishError, match=r"uploading a-1\.0-py3-none-any\.whl failed: .* 400"):
-        TwinePublisher("http://x/", None, refused, sleep=lambda _: None).upload(files)
+        TwinePublisher("http://x/", None, refused, sleep=lambda _: None).upload([SDIST, WHEEL])
+
+
+def test_a_redirect_is_refused_with_where_it_points() -> None:
+    endpoint = Endpoint(Answer(301, "Moved", location="https://other.example/legacy/"))
+    with pytest.raises(PublishError, match=r"redirected it \(301\) to https://other\.example/legacy/"):
+        TwinePublisher("http://x/", None, endpoint, sleep=lambda _: None).upload([SDIST])
+    assert len(endpoint.calls) == 1
+
+
+def test_a_file_twine_refuses_is_named(tmp_path: Path) -> None:
+    from pubkit.releasing.adapters.publisher import post_file
+
+    broken = tmp_path / "a-1.0-py3-none-any.whl"
+    broken.write_bytes(b"not a zip")
+    # twine reads the file before anything is sent: no server is needed to refuse it.
+    with pytest.raises(PublishError, match=r"a-1\.0-py3-none-any\.whl cannot be uploaded"):
+        post_file("http://127.0.0.1:9/", None, broken)
+    empty = tmp_path / "b-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("b/__init__.py", "")
+    with pytest.raises(PublishError, match=r"b-1\.0-py3-none-any\.whl cannot be uploaded"):
+        post_file("http://127.0.0.1:9/", None, empty)

@@ -146,14 +146,19 @@ def answer(match: str, returncode: int, stdout: str = "", stderr: str = "") -> o
 
 
 def test_uv_makes_the_venv_and_the_tests_run_from_a_copy(tmp_path: Path) -> None:
-    runner = FakeRunner([answer("importlib.metadata", 0, '{"Acme": "1.0"}'),  # type: ignore[list-item]
-                         answer("-m pytest", 1, "x\n== 1 failed, 2 passed in 0.5s ==\n",
-                                "UserWarning: noise\n")])  # fmt: skip
+    pytest = answer("-m pytest", 1, "x\n== 1 failed, 2 passed in 0.5s ==\n", "UserWarning: noise\n")
+    runner = FakeRunner([pytest])  # type: ignore[list-item]
     tester = VenvTester(runner, python="/py", uv="/bin/uv")
-    outcome = tester.test(request(tmp_path, TestSettings(command=("pytest", "-q"))))
+    asked = request(tmp_path, TestSettings(command=("pytest", "-q")))
+    # What "installing" put in the venv: the internal package's metadata is read back.
+    for name, version in (("Acme", "1.0"), ("requests", "2.0")):
+        info = asked.workdir / f"venv/lib/python3.99/site-packages/{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}")
+    outcome = tester.test(asked)
     assert (outcome.passed, outcome.summary) == (False, "1 failed, 2 passed in 0.5s")
     assert outcome.tested_with == {"acme": "1.0"}
-    venv_cmd, install, _, tests = runner.calls
+    venv_cmd, install, tests = runner.calls
     assert venv_cmd[:2] == ("/bin/uv", "venv")
     assert install[:3] == ("/bin/uv", "pip", "install")
     strategy = install.index("--index-strategy")

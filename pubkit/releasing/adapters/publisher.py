@@ -1,64 +1,144 @@
-"""Uploading with twine, one process for the files of a package (in the order given),
-retrying what is worth retrying; a retry skips the files that made it."""
+"""Uploading distributions the way ``twine upload`` does, in this process: twine reads and
+validates each file's metadata and makes the upload form (the same fields, the same checks);
+we send it. A ``twine`` process per package cost a second of interpreter start and imports,
+more than the upload of a small package. Retrying what is worth retrying; a retry skips the
+files that made it, and a file the index says it already has counts as uploaded on a retry
+(``--skip-existing``)."""
 
 from __future__ import annotations
 
-import re
-import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pubkit.errors import PubkitError
 from pubkit.releasing.adapters.index_client import Credentials
-from pubkit.releasing.adapters.process import ProcessRunner, SubprocessRunner
+from pubkit.releasing.adapters.process import CANCELLATION
 
-UPLOAD_TIMEOUT = 600.0
+UPLOAD_TIMEOUT = 600.0  # for one file
+CONNECT_TIMEOUT = 30.0
 # Worth another try: the server or the network had a bad moment.
 TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
-_STATUS = re.compile(r"\b(\d{3}) [A-Z][A-Za-z ]+ from ")
-_NETWORK = ("ConnectionError", "Connection aborted", "Max retries exceeded", "timed out")
 
 
 class PublishError(PubkitError):
     """An upload the index refused, or that kept failing."""
 
 
-def _failed_file(output: str, files: Sequence[Path]) -> Path:
-    """The file twine was uploading when it stopped (it names each as it starts)."""
-    started = [path for path in files if f"Uploading {path.name}" in output]
-    return started[-1] if started else files[0]
+@dataclass(frozen=True)
+class Answer:
+    """What the upload endpoint said to one file's upload."""
+
+    status: int
+    reason: str = ""
+    text: str = ""
+    location: str | None = None  # a redirect's target
+
+    @property
+    def already_there(self) -> bool:
+        """The index has the file already (twine's ``--skip-existing`` test)."""
+        return self.status == 409 or (self.status == 400 and any(
+            "already exist" in x.lower() for x in (self.reason, self.text)))  # fmt: skip
 
 
-def _status(output: str) -> int | None:
-    match = _STATUS.search(output)
-    return int(match.group(1)) if match else None
+class NetworkError(Exception):
+    """The upload did not get an answer (refused, reset, timed out)."""
+
+
+# Sends one file with the credentials; the answer, or NetworkError.
+Sender = Callable[[str, "Credentials | None", Path], Answer]
+
+
+def twine_form(path: Path) -> list[tuple[str, Any]]:
+    """The upload form of ``path`` as twine makes it: its metadata, read and validated by
+    twine (an invalid file raises PublishError), and the legacy upload API's fields."""
+    import tarfile
+    import zipfile
+
+    from twine.exceptions import TwineException
+    from twine.package import PackageFile
+    from twine.repository import Repository
+
+    try:
+        package = PackageFile.from_filename(str(path), None)
+    except (TwineException, zipfile.BadZipFile, tarfile.TarError, OSError) as error:
+        raise PublishError(f"{path.name} cannot be uploaded: {error}") from None
+    fields = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
+    return [*fields, (":action", "file_upload"), ("protocol_version", "1")]
+
+
+def post_file(url: str, credentials: Credentials | None, path: Path) -> Answer:
+    """POST ``path`` to the upload endpoint ``url`` as twine does (its session: user agent,
+    multipart form, no redirects followed)."""
+    import requests
+    import requests_toolbelt  # type: ignore[import-untyped]
+    from twine.utils import make_requests_session
+
+    fields = twine_form(path)
+    session = make_requests_session()
+    if credentials is not None:
+        session.auth = (credentials.username, credentials.password)
+    try:
+        with path.open("rb") as stream:
+            encoder = requests_toolbelt.MultipartEncoder(
+                [*fields, ("content", (path.name, stream, "application/octet-stream"))]
+            )
+            response = session.post(url, data=encoder, allow_redirects=False,
+                                    headers={"Content-Type": encoder.content_type},
+                                    timeout=(CONNECT_TIMEOUT, UPLOAD_TIMEOUT))  # fmt: skip
+            location = response.headers.get("location") if response.is_redirect else None
+            return Answer(response.status_code, response.reason or "", response.text, location)
+    except requests.RequestException as error:
+        raise NetworkError(type(error).__name__) from None
+    finally:
+        session.close()
+
+
+def _cancellable(send: Callable[[], Answer]) -> Answer:
+    """``send()`` in a thread of its own, waited for unless the run is cancelled: a cancelled
+    run does not wait for an upload that hangs (the thread goes with the process)."""
+    outcome: list[Answer | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(send())
+        except BaseException as error:  # handed to the waiting thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=work, name="pubkit-upload", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+        if CANCELLATION.cancelled() and worker.is_alive():
+            raise PublishError("the upload was stopped: the run was cancelled")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 class TwinePublisher:
+    """Uploads to ``upload_url`` as twine does (see the module), one file at a time, in the
+    order given; ``send`` is what posts one file (a test can answer in its place)."""
+
     def __init__(
         self,
         upload_url: str,
         credentials: Credentials | None,
-        runner: ProcessRunner | None = None,
+        send: Sender | None = None,
         attempts: int = 4,
         backoff: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.upload_url = upload_url
         self.credentials = credentials
-        self.runner = runner or SubprocessRunner()
+        self.send: Sender = send or post_file
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
-
-    def _env(self) -> dict[str, str]:
-        # Credentials travel in twine's environment, never on its command line.
-        env = {"TWINE_NON_INTERACTIVE": "1"}
-        if self.credentials is not None:
-            env["TWINE_USERNAME"] = self.credentials.username
-            env["TWINE_PASSWORD"] = self.credentials.password
-        return env
 
     def probe(self, timeout: float = 30.0) -> None:
         """Ask the upload URL, with the credentials, before anything is written: an upload
@@ -100,25 +180,40 @@ class TwinePublisher:
             )
 
     def upload(self, files: Sequence[Path]) -> None:
-        if not files:
-            return
-        args = [sys.executable, "-m", "twine", "--no-color", "upload", "--disable-progress-bar",
-                "--repository-url", self.upload_url]  # fmt: skip
+        """Upload ``files`` in order. A retry starts at the file that failed, and counts it
+        as uploaded if the index says it has it (the failure may have come after it was
+        stored); transient failures are retried with backoff, refusals are not."""
+        from pubkit.settings import redact_url
+
+        remaining = list(files)
         for attempt in range(1, self.attempts + 1):
-            # A retry skips what the index already has (what went up before the failure).
-            again = ["--skip-existing"] if attempt > 1 else []
-            result = self.runner.run([*args, *again, *map(str, files)], env=self._env(),
-                                     timeout=UPLOAD_TIMEOUT, check=False)  # fmt: skip
-            if result.ok:
+            failure: tuple[Path, str, bool] | None = None
+            while remaining and failure is None:
+                path = remaining[0]
+                if CANCELLATION.cancelled():
+                    raise PublishError(f"{path.name} was not uploaded: the run was cancelled")
+                try:
+                    answer = _cancellable(partial(self.send, self.upload_url, self.credentials,
+                                                  path))  # fmt: skip
+                except NetworkError as error:
+                    shown = redact_url(self.upload_url)
+                    failure = (path, f"no answer from {shown} ({error})", True)
+                    continue
+                if answer.location is not None or 300 <= answer.status < 400:
+                    raise PublishError(
+                        f"uploading {path.name} failed: the index redirected it"
+                        f" ({answer.status}) to {redact_url(answer.location or '?')}; set the"
+                        " upload URL to where it points"
+                    )
+                if answer.status < 300 or (attempt > 1 and answer.already_there):
+                    remaining.pop(0)
+                    continue
+                failure = (path, f"the index answered {answer.status}",
+                           answer.status in TRANSIENT_STATUSES)  # fmt: skip
+            if failure is None:
                 return
-            output = result.stdout + result.stderr
-            path = _failed_file(output, files)
-            status = _status(output)
-            transient = status in TRANSIENT_STATUSES or (
-                status is None and any(sign in output for sign in _NETWORK)
-            )
+            path, reason, transient = failure
             if not transient or attempt == self.attempts:
-                reason = f"the index answered {status}" if status else result.last_line()
                 raise PublishError(
                     f"uploading {path.name} failed: {reason}"
                     + ("" if transient else "; fix the cause and re-run (uploaded files are kept)")
