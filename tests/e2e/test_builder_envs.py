@@ -8,6 +8,7 @@ requirements, so those builds need no index; it logs each hook and the environme
 from __future__ import annotations
 
 import sys
+import tempfile
 import textwrap
 import zipfile
 from collections.abc import Sequence
@@ -161,6 +162,44 @@ def test_backend_requirements_get_an_environment_of_their_own(
     assert env["gamma", "build_wheel"] != shared
     assert env["delta", "build_wheel"] == shared
     assert builder.environments.made() == {frozenset(): 1, frozenset({"iniconfig"}): 1}
+
+
+def test_without_uv_venv_and_pip_make_the_environments(tmp_path: Path, log: Path) -> None:
+    builder = PypaBuilder(use_uv=False, env={"BACKEND_LOG": str(log)})
+    with builder:
+        builder.build(in_tree_package(tmp_path / "src", "gamma", ("iniconfig",)),
+                      tmp_path / "dist", "gamma")  # fmt: skip
+        env = {hook: Path(prefix) for _, hook, prefix in hooks(log)}
+        # pip (this interpreter's, with --python) installed what the backend asked for.
+        assert list(env["build_wheel"].glob("lib/python*/site-packages/iniconfig-*.dist-info"))
+        assert not list(env["build_sdist"].glob("lib/python*/site-packages/iniconfig-*"))
+    assert builder.environments.made() == {frozenset(): 1, frozenset({"iniconfig"}): 1}
+    assert not env["build_wheel"].exists()
+
+
+@pytest.mark.parametrize("use_uv", [True, False])
+def test_a_build_requirement_that_cannot_be_installed_is_one_line(
+    tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch, use_uv: bool
+) -> None:
+    # Offline: the installers say it is not there without asking an index.
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    scratch = tmp_path / "tmp"  # where the environment is made
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    package = in_tree_package(tmp_path / "src", "alpha")
+    pyproject = package / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "requires = []", 'requires = ["pubkit-missing-backend-xyz"]'))  # fmt: skip
+    builder = PypaBuilder(use_uv=use_uv, env={"BACKEND_LOG": str(log)})
+    with builder, pytest.raises(BuildError) as caught:
+        builder.build(package, tmp_path / "dist", "alpha")
+    message = caught.value.message
+    assert message.startswith("alpha did not build: ") and "\n" not in message, message
+    assert "pubkit-missing-backend-xyz" in message or "pubkit_missing_backend_xyz" in message
+    assert hooks(log) == []  # no backend ran
+    assert builder.environments.made() == {}  # and no broken environment is kept
+    assert [path.name for path in scratch.iterdir() if path.name.startswith("build-env-")] == []
 
 
 def test_a_failing_build_names_the_package_in_one_line(

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +286,90 @@ def test_sigterm_stops_children_cleans_up_and_reports(server: LiveServer, tmp_pa
     assert [p.name for p in scratch.iterdir() if p.name.startswith("pubkit-test-")] == []
     # Nothing was published, so nothing was committed, and the files are as they were.
     assert git(repo, "log", "-1", "--format=%s").strip() == "a slow test"
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+@contextmanager
+def _stalled_index() -> Iterator[str]:
+    """A package index URL that accepts connections, reads the request and never answers."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the timeout, or the listener closed
+                continue
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/simple/"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in [*held, listener]:
+            connection.close()
+
+
+def test_sigterm_stops_the_build_environment_install(server: LiveServer, tmp_path: Path) -> None:
+    """The installer filling a build environment (started for `build`, before any backend
+    hook runs) stops with the run; the environment goes and the summary is written."""
+    import signal
+    import time
+
+    from tests.e2e.releasing import release_env, small_repo
+
+    repo = small_repo(tmp_path / "repo", {"stall-core": ()})
+    pyproject = repo / "packages/stall-core/pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'requires = ["hatchling"]', 'requires = ["hatchling", "pubkit-stalled-backend-xyz"]'))
+    commit(repo, "a build requirement from a stalled index")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result_file = tmp_path / "result.json"
+    with _stalled_index() as index:
+        # Every index the installers know is the stalled one; it would hold them for an hour.
+        stalled = {"UV_INDEX_URL": index, "UV_DEFAULT_INDEX": index, "UV_HTTP_TIMEOUT": "3600",
+                   "UV_NO_CONFIG": "1", "PIP_INDEX_URL": index, "PIP_TIMEOUT": "3600",
+                   "PIP_CONFIG_FILE": os.devnull, "TMPDIR": str(scratch)}  # fmt: skip
+        release = subprocess.Popen(
+            [sys.executable, "-m", "pubkit", "release", "--workspace", str(repo), "--index-url",
+             server.simple_url, "--bump", "minor", "--json", str(result_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**release_env(), **stalled},
+        )  # fmt: skip
+        try:
+            # The build environment is made under TMPDIR: its installer names it.
+            deadline = time.monotonic() + 240
+            while not any("install" in p for p in _processes_mentioning(str(scratch))):
+                assert release.poll() is None, release.communicate()
+                assert time.monotonic() < deadline, "the build environment install never started"
+                time.sleep(0.2)
+            time.sleep(1.0)  # well into its wait for the index
+            release.send_signal(signal.SIGTERM)
+            stdout, stderr = release.communicate(timeout=150)  # not the installer's hour
+        finally:
+            if release.poll() is None:  # it did not stop: leave no process behind
+                release.kill()
+                release.communicate()
+    assert release.returncode == 143, stdout + stderr
+    assert "cancelled by SIGTERM: 0 package(s) released, 1 not" in stdout
+    document = json.loads(result_file.read_text())
+    assert document["cancelled"] == "SIGTERM" and document["exit_code"] == 143
+    (package,) = document["packages"]
+    assert (package["name"], package["status"]) == ("stall-core", "cancelled")
+    assert package["reason"].startswith("build: "), package["reason"]
+    # No orphan installer, no build environment left behind, the tree as it was.
+    assert _processes_mentioning(str(scratch)) == []
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("build-env-")] == []
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
 
 

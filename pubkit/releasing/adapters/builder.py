@@ -12,6 +12,7 @@ what the backend asks for through ``get_requires_for_build_*``), one build at a 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -30,13 +31,13 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 import pyproject_hooks
 from build import BuildBackendException, BuildException, ProjectBuilder
-from build.env import DefaultIsolatedEnv
 
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.errors import PubkitError
 from pubkit.releasing.adapters.process import CommandError, ProcessRunner, SubprocessRunner
 
 BUILD_TIMEOUT = 900.0  # for one backend hook (building an sdist or a wheel)
+INSTALL_TIMEOUT = 900.0  # for installing one environment's build requirements
 
 Distribution = Literal["sdist", "wheel"]
 Requirements = frozenset[str]
@@ -134,11 +135,79 @@ class EnvironmentPool(Generic[Env]):
             return dict(self._made)
 
 
+class IsolatedVenv:
+    """An isolated build environment (``build``'s ``IsolatedEnv`` protocol), made and filled
+    by processes that our runner starts: a cancelled run stops its installer as it stops
+    every other child (``build``'s own ``DefaultIsolatedEnv`` runs the installer itself,
+    where no signal of ours reaches it). A venv of ``python`` without pip, its
+    requirements installed by uv, or else by ``python``'s pip (``pip --python``)."""
+
+    def __init__(self, runner: ProcessRunner, python: str, uv: str | None) -> None:
+        self.runner = runner
+        self.python = python
+        self.uv = uv
+        self.path = Path(tempfile.mkdtemp(prefix="build-env-"))
+        try:
+            if uv:
+                self._run([uv, "venv", "--quiet", "--python", python, str(self.path)])
+            else:
+                self._run([python, "-m", "venv", "--without-pip", str(self.path)])
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def python_executable(self) -> str:
+        scripts = "Scripts" if sys.platform == "win32" else "bin"
+        return str(self.path / scripts / ("python.exe" if sys.platform == "win32" else "python"))
+
+    def make_extra_environ(self) -> dict[str, str]:
+        scripts = str(Path(self.python_executable).parent)
+        # An empty PYTHONPATH is no PYTHONPATH: the host's does not reach the backend.
+        return {"PATH": os.pathsep.join(filter(None, [scripts, os.environ.get("PATH")])),
+                "PYTHONPATH": ""}  # fmt: skip
+
+    def install(self, requirements: Iterable[str]) -> None:
+        wanted = sorted(requirements)
+        if not wanted:
+            return
+        listed = self.path / "build-requirements.txt"  # a file: markers are honoured
+        listed.write_text("\n".join(wanted) + "\n", encoding="utf-8")
+        keyring = shutil.which("keyring") is not None  # as build does: its keyring support
+        if self.uv:
+            env = {"PYTHONPATH": None, "VIRTUAL_ENV": str(self.path)}
+            if keyring and "UV_KEYRING_PROVIDER" not in os.environ:
+                env["UV_KEYRING_PROVIDER"] = "subprocess"
+            self._run([self.uv, "pip", "install", "--quiet", "--python", self.python_executable,
+                       "-r", str(listed)], env)  # fmt: skip
+        else:
+            env = {"PIP_KEYRING_PROVIDER": "subprocess"} if keyring else {}
+            self._run([self.python, "-m", "pip", "--python", self.python_executable, "install",
+                       "--quiet", "--disable-pip-version-check", "--no-warn-script-location",
+                       "--no-compile", "--no-input", "-r", str(listed)], env)  # fmt: skip
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _run(self, args: Sequence[str], env: Mapping[str, str | None] | None = None) -> None:
+        from pubkit.releasing.adapters.tester import install_reason
+
+        try:
+            self.runner.run(args, env=env, timeout=INSTALL_TIMEOUT)
+        except CommandError as error:
+            if error.result is None:  # not run, timed out or cancelled: that says it
+                raise
+            # The installer's line that says why, not its last hint.
+            raise BuildException(
+                f"making the build environment failed: {install_reason(error.result)}"
+            ) from None
+
+
 class PypaBuilder:
     """pypa ``build``, isolated by default, with uv as its installer when available.
 
-    Isolated environments are made by ``build`` (``DefaultIsolatedEnv``) and shared between
-    the builds of one builder with the same build requirements; they are removed by
+    Isolated environments (:class:`IsolatedVenv`) are shared between the builds of one
+    builder with the same build requirements; they are removed by
     :meth:`close`, or when the builder is garbage-collected or the interpreter exits.
     Isolated environments are made from the running interpreter; ``python`` runs the backend
     of a ``--no-isolation`` build.
@@ -158,7 +227,7 @@ class PypaBuilder:
         self.python = python
         # e.g. SOURCE_DATE_EPOCH, which makes the backends that honour it reproducible.
         self.env = dict(env or {})
-        self.environments: EnvironmentPool[DefaultIsolatedEnv] = EnvironmentPool(
+        self.environments: EnvironmentPool[IsolatedVenv] = EnvironmentPool(
             self._new_environment
         )
         self._cleanup = ExitStack()
@@ -244,12 +313,20 @@ class PypaBuilder:
             builder = ProjectBuilder.from_isolated_env(env, source, runner=self._run_hook)
             return Path(builder.build(kind, out))
 
-    def _new_environment(self, requirements: Requirements) -> DefaultIsolatedEnv:
-        with ExitStack() as stack:
-            env = stack.enter_context(DefaultIsolatedEnv(installer="uv" if self.use_uv else "pip"))
-            env.install(sorted(requirements))
-            with self._cleanup_lock:  # installed: keep it until the builder goes
-                self._cleanup.push(stack.pop_all())
+    def _new_environment(self, requirements: Requirements) -> IsolatedVenv:
+        from pubkit.releasing.adapters.tester import find_uv
+
+        uv = find_uv() if self.use_uv else None
+        if self.use_uv and uv is None:
+            raise BuildException("uv is not installed or not on PATH; install it or build with pip")
+        env = IsolatedVenv(self.runner, sys.executable, uv)
+        try:
+            env.install(requirements)
+        except BaseException:
+            env.remove()
+            raise
+        with self._cleanup_lock:  # installed: keep it until the builder goes
+            self._cleanup.callback(env.remove)
         return env
 
     def _run_hook(

@@ -74,9 +74,11 @@ def find_uv() -> str | None:
 def install_reason(result: CommandResult) -> str:
     """The line of an installer's output that says why it failed."""
     lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    for line in lines:  # uv: "No solution found ...", then an arrow and "Because ..."
-        if line.startswith(_UV_REASON):
-            return line.removeprefix(_UV_REASON).strip()
+    # uv: "No solution found ...", then "Because ..." after an arrow (newer uv: "cause:")
+    for line in lines:
+        for mark in (_UV_REASON, "cause:"):
+            if line.startswith(mark):
+                return line.removeprefix(mark).strip()
     for line in lines:
         if line.startswith(("ERROR:", "error:", _UV_ERROR)):
             return line
