@@ -89,10 +89,12 @@ def _covered(
     files: Releases, policy: RetentionPolicy,
     doomed: set[tuple[str, str]], now: datetime,
 ) -> set[tuple[str, str]]:  # fmt: skip
-    """The releases that stay among the kinds the policy covers (whose pins protect)."""
+    """The releases that stay among the kinds the policy covers (whose pins protect), in
+    every project: a kept build of a project this prune leaves alone pins as much as one of a
+    pruned project (`--project acme-core` must not take what acme-text's builds need)."""
     keys = [key for key in files if key not in doomed]
     plan = plan_prune((Release(p, v, now) for p, v in keys),
-                      RetentionPolicy(0, None, policy.kinds, policy.projects), now)  # fmt: skip
+                      RetentionPolicy(0, None, policy.kinds), now)  # fmt: skip
     return {(r.project, r.version) for r in plan.remove}
 
 

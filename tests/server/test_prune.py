@@ -91,6 +91,20 @@ def test_prune_keeps_the_newest_and_what_they_pin_and_storage_agrees(builds: Ind
     assert builds.admin().prune(RetentionPolicy(keep=10)).removed == ()
 
 
+def test_builds_of_other_projects_pin_too(builds: Index) -> None:
+    # Only acme-core is pruned; acme-text's builds all stay, and each pins an acme-core build.
+    result = builds.admin().prune(RetentionPolicy(keep=3, projects=frozenset({"acme-core"})))
+    assert result.removed == ()
+    assert versions(builds, "acme-core") == ["0.9.0", *dev(*range(1, BUILDS + 1))]
+    assert sorted(version for _, version, _ in result.pinned) == dev(*range(1, BUILDS - 2))
+    assert {holder.split()[0] for _, _, holder in result.pinned} == {"acme-text"}
+    # Once acme-text keeps only its newest 3 (13 and 14 pin their own run's and dev2), the
+    # acme-core builds no kept build pins can go.
+    builds.admin().prune(RetentionPolicy(keep=3, projects=frozenset({"acme-text"})))
+    builds.admin().prune(RetentionPolicy(keep=3, projects=frozenset({"acme-core"})))
+    assert versions(builds, "acme-core") == ["0.9.0", *dev(2, 12, 13, 14)]
+
+
 class FailingStorage:
     """A storage whose deletes fail after ``allowed`` of them (a crash mid-prune)."""
 
