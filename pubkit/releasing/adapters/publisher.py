@@ -67,21 +67,25 @@ def twine_form(path: Path) -> list[tuple[str, Any]]:
         package = PackageFile.from_filename(str(path), None)
     except (TwineException, zipfile.BadZipFile, tarfile.TarError, OSError) as error:
         raise PublishError(f"{path.name} cannot be uploaded: {error}") from None
-    fields = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
+    convert = getattr(Repository, "_convert_metadata_to_list_of_tuples", None) or getattr(
+        Repository, "_convert_data_to_list_of_tuples", None  # its name in older twines
+    )
+    if convert is None:
+        raise PublishError("this twine cannot make an upload form; pip install -U twine")
+    fields: list[tuple[str, Any]] = convert(package.metadata_dictionary())
     return [*fields, (":action", "file_upload"), ("protocol_version", "1")]
 
 
 def post_file(url: str, credentials: Credentials | None, path: Path) -> Answer:
-    """POST ``path`` to the upload endpoint ``url`` as twine does (its session: user agent,
-    multipart form, no redirects followed)."""
+    """POST ``path`` to the upload endpoint ``url`` as twine does (its repository's session:
+    user agent and authentication; the multipart form; no redirects followed)."""
     import requests
     import requests_toolbelt  # type: ignore[import-untyped]
-    from twine.utils import make_requests_session
+    from twine.repository import Repository
 
     fields = twine_form(path)
-    session = make_requests_session()
-    if credentials is not None:
-        session.auth = (credentials.username, credentials.password)
+    username, password = (credentials.username, credentials.password) if credentials else ("", "")
+    session = Repository(url, username, password, disable_progress_bar=True).session
     try:
         with path.open("rb") as stream:
             encoder = requests_toolbelt.MultipartEncoder(
