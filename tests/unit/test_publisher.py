@@ -45,9 +45,13 @@ def test_transient_failures_are_retried_with_backoff() -> None:
 
 def test_refusals_are_not_retried() -> None:
     endpoint = Endpoint(Answer(403, "Forbidden"))
-    with pytest.raises(PublishError, match=r"a-1\.0\.tar\.gz failed: the index answered 403"):
+    with pytest.raises(PublishError, match=r"a-1\.0\.tar\.gz failed: the index answered 403;"):
         TwinePublisher("http://x/", None, endpoint, sleep=lambda _: None).upload([SDIST])
     assert len(endpoint.calls) == 1
+    # The index's own words, when it says more than the status's name.
+    said = Endpoint(Answer(400, "Invalid version: 'x'"))
+    with pytest.raises(PublishError, match=r"answered 400 \(Invalid version: 'x'\); fix"):
+        TwinePublisher("http://x/", None, said, sleep=lambda _: None).upload([SDIST])
 
 
 def test_gives_up_after_the_last_attempt() -> None:

@@ -102,6 +102,20 @@ def post_file(url: str, credentials: Credentials | None, path: Path) -> Answer:
         session.close()
 
 
+def _refusal(answer: Answer) -> str:
+    """The status, and the index's reason when it says more than the status's name (pubkit
+    and warehouse put the refusal's message there: what twine prints)."""
+    from http import HTTPStatus
+
+    try:
+        standard = HTTPStatus(answer.status).phrase
+    except ValueError:
+        standard = ""
+    reason = " ".join(answer.reason.split())[:200]
+    said = f" ({reason})" if reason and reason.lower() != standard.lower() else ""
+    return f"the index answered {answer.status}{said}"
+
+
 def _cancellable(send: Callable[[], Answer]) -> Answer:
     """``send()`` in a thread of its own, waited for unless the run is cancelled: a cancelled
     run does not wait for an upload that hangs (the thread goes with the process)."""
@@ -212,8 +226,7 @@ class TwinePublisher:
                 if answer.status < 300 or (attempt > 1 and answer.already_there):
                     remaining.pop(0)
                     continue
-                failure = (path, f"the index answered {answer.status}",
-                           answer.status in TRANSIENT_STATUSES)  # fmt: skip
+                failure = (path, _refusal(answer), answer.status in TRANSIENT_STATUSES)
             if failure is None:
                 return
             path, reason, transient = failure
