@@ -54,6 +54,7 @@ from pubkit.server.metrics import (
     instrument_engine,
     metrics_folder,
 )
+from pubkit.server.pypi_json import PypiJsonApp
 from pubkit.server.reason import ReasonPhrase
 from pubkit.server.request_log import REQUEST_ID_HEADER, RequestFacts, request_id
 from pubkit.server.request_log import current as current_request
@@ -171,12 +172,14 @@ async def home(request: Request) -> Response:
 
 
 class ReadPaths:
-    """Sends ``/simple/`` and ``/files/`` requests to their bare-ASGI apps, the rest onwards."""
+    """Sends ``/simple/``, ``/files/`` and ``/pypi/`` (the JSON API) requests to their
+    bare-ASGI apps, the rest onwards."""
 
-    def __init__(self, app: ASGIApp, simple: ASGIApp, files: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, simple: ASGIApp, files: ASGIApp, pypi: ASGIApp) -> None:
         self.app = app
         self.simple = simple
         self.files = files
+        self.pypi = pypi
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -184,6 +187,8 @@ class ReadPaths:
             await self.simple(scope, receive, send)
         elif path.startswith("/files/"):
             await self.files(scope, receive, send)
+        elif path.startswith("/pypi/"):
+            await self.pypi(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -309,7 +314,8 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.services = services
     app.state.metrics_publisher = publisher
-    app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services))
+    app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services),
+                       pypi=PypiJsonApp(services))  # fmt: skip
     app.add_middleware(ReasonPhrase)
     if settings.metrics:
         app.add_middleware(RequestMetrics, metrics=metrics)
