@@ -55,6 +55,12 @@ class StorageError(PubkitError):
     http_status = 503
 
 
+class UpstreamError(PubkitError):
+    """An upstream index that failed, stalled or answered something unusable."""
+
+    http_status = 502
+
+
 class InsufficientStorageError(StorageError):
     """A write failed for want of space (ENOSPC, EDQUOT): nothing was kept."""
 

@@ -79,6 +79,21 @@ class ServerSettings:
     # How long a presigned download URL is valid; a worker hands out the same URL for the
     # first half of that, so clients' HTTP caches keep hitting.
     presign_seconds: int = 3600
+    # Upstream indexes (PEP 691/503 simple URLs, space-separated; the first that has a
+    # project wins) whose projects this index also answers for: see pubkit/server/upstream/.
+    upstream: str = ""
+    # cache: fetch a file at its first download, keep it in storage, serve it from there;
+    # redirect: link the upstream's own file URLs.
+    upstream_mode: str = "cache"
+    # Names served only from this index whatever the upstream has: fnmatch patterns on the
+    # normalized name, comma-separated (acme-*,internal-*).
+    internal_names: str = ""
+    # Files an upstream page dates less than this long ago are not offered (seconds).
+    upstream_min_age: float = 0.0
+    # How long an upstream page is used without asking the upstream again (seconds).
+    upstream_ttl: float = 600.0
+    # The bound on one upstream request (connect, then each read, then the whole answer).
+    upstream_timeout: float = 10.0
 
     @property
     def storage_url(self) -> str:
@@ -109,6 +124,9 @@ _CONVERTERS: dict[str, Any] = {
     "min_body_rate": int,
     "keep_alive_timeout": float,
     "max_connections": int,
+    "upstream_min_age": lambda raw: parse_duration(raw),
+    "upstream_ttl": lambda raw: parse_duration(raw),
+    "upstream_timeout": float,
 }
 
 
@@ -148,6 +166,23 @@ def parse_size(raw: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError("a size is a number of bytes or of k, m, g, KiB, MiB, GiB") from None
+
+
+def parse_duration(raw: str) -> float:
+    """``3d``, ``12h``, ``30m``, ``45s`` or a plain number of seconds."""
+    text = raw.strip().lower().replace(" ", "")
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    factor = units.get(text[-1:]) if text else None
+    try:
+        value = float(text[:-1]) * factor if factor is not None else float(text)
+    except ValueError:
+        raise ValueError("a duration is a number of seconds or of s, m, h, d (3d)") from None
+    if value < 0 or value != value:
+        raise ValueError("a duration cannot be negative")
+    return value
+
+
+UPSTREAM_MODES = ("cache", "redirect")
 
 
 def load_server_settings(
@@ -205,8 +240,36 @@ def _validate(settings: ServerSettings) -> None:
         raise ConfigurationError(
             f"log level {settings.log_level!r} is unknown; use one of {', '.join(LOG_LEVELS)}"
         )
+    _validate_upstream(settings)
     if not 60 <= settings.presign_seconds <= 7 * 24 * 3600:
         raise ConfigurationError("presign seconds must be between 60 and 604800 (7 days)")
+
+
+def upstream_urls(settings: ServerSettings) -> list[str]:
+    """The upstream simple URLs, in order, each ending in a slash."""
+    return [url if url.endswith("/") else url + "/" for url in settings.upstream.split()]
+
+
+def internal_patterns(settings: ServerSettings) -> list[str]:
+    return [part.strip().lower() for part in settings.internal_names.split(",") if part.strip()]
+
+
+def _validate_upstream(settings: ServerSettings) -> None:
+    for url in upstream_urls(settings):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"upstream {redact_url(url)!r} is not an http(s) URL; give the index's simple"
+                " URL, e.g. https://pypi.org/simple/"
+            )
+    if settings.upstream_mode not in UPSTREAM_MODES:
+        raise ConfigurationError(
+            f"upstream mode {settings.upstream_mode!r} is unknown; use cache or redirect"
+        )
+    if not 0 < settings.upstream_timeout <= 300:
+        raise ConfigurationError("upstream timeout must be between 0 and 300 seconds")
+    if settings.upstream_ttl < 0:
+        raise ConfigurationError("upstream ttl cannot be negative")
 
 
 def _validate_creators(value: str) -> None:

@@ -74,6 +74,44 @@ def serve(
         help="proxy (stream files through the server) or redirect (302 to a presigned S3 URL)."
         " (env: PUBKIT_DOWNLOAD_MODE; default: proxy)",
     ),
+    upstream: list[str] = typer.Option(
+        None,
+        "--upstream",
+        help="An upstream index's simple URL (PEP 691/503) whose projects this index also"
+        " serves; repeatable, the first that has a project wins. Credentials may be in the"
+        " URL. (env: PUBKIT_UPSTREAM, space-separated)",
+    ),
+    upstream_mode: str = typer.Option(
+        None,
+        "--upstream-mode",
+        help="cache (fetch a file at its first download, keep it, serve it from storage) or"
+        " redirect (link the upstream's files). (env: PUBKIT_UPSTREAM_MODE; default: cache)",
+    ),
+    internal_names: str = typer.Option(
+        None,
+        "--internal-names",
+        help="Names never taken from an upstream, as patterns: 'acme-*,corp-*'."
+        " (env: PUBKIT_INTERNAL_NAMES)",
+    ),
+    upstream_min_age: str = typer.Option(
+        None,
+        "--upstream-min-age",
+        help="Quarantine: upstream files published less than this long ago (3d, 12h) are not"
+        " offered. (env: PUBKIT_UPSTREAM_MIN_AGE; default: 0)",
+    ),
+    upstream_ttl: str = typer.Option(
+        None,
+        "--upstream-ttl",
+        help="How long an upstream page is used before it is revalidated (10m)."
+        " (env: PUBKIT_UPSTREAM_TTL; default: 10m)",
+    ),
+    upstream_timeout: str = typer.Option(
+        None,
+        "--upstream-timeout",
+        help="Seconds an upstream may take to connect, per read, and (three times) for a page;"
+        " then the cached page is served, marked stale. (env: PUBKIT_UPSTREAM_TIMEOUT;"
+        " default: 10)",
+    ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
     require_server_extra()
@@ -95,6 +133,12 @@ def serve(
         create_projects=create_projects,
         log_level=log_level,
         download_mode=download_mode,
+        upstream=" ".join(upstream) if upstream else None,
+        upstream_mode=upstream_mode,
+        internal_names=internal_names,
+        upstream_min_age=upstream_min_age,
+        upstream_ttl=upstream_ttl,
+        upstream_timeout=upstream_timeout,
     )
     ensure_directory(settings.data_dir, "the data directory",
                      "choose another --data-dir (or PUBKIT_DATA_DIR)")  # fmt: skip
@@ -109,6 +153,11 @@ def serve(
     open_catalog(settings.catalog_url).close()
     os.environ.update(settings_environment(settings))
     os.environ[LISTEN_FD] = str(listening.fileno())
+    if settings.upstream:
+        from pubkit.settings import upstream_urls
+
+        typer.echo("upstream: " + ", ".join(redact_url(url) for url in upstream_urls(settings))
+                   + f" ({settings.upstream_mode})", err=True)  # fmt: skip
     typer.echo(
         f"pubkit serving http://{settings.host}:{settings.port}/"
         f" (storage {redact_url(settings.storage_url)}, catalog {redact_url(settings.catalog_url)},"

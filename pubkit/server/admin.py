@@ -463,6 +463,29 @@ class Admin:
         note = self._note("make private" if private else "make public", name)
         self.catalog.set_private(name, private, note)
 
+    # the upstream guard (pubkit/server/upstream/)
+
+    def reserve(self, project: str, reserved: bool = True) -> bool:
+        """Serve ``project`` only from this index, whatever an upstream has."""
+        name = _new_project_name(project)
+        note = self._note("reserve name" if reserved else "release name", name)
+        return self.catalog.set_upstream_rule(name, note, reserved=reserved)
+
+    def track(self, project: str, tracked: bool) -> bool:
+        """Merge (or stop merging) the upstream's files of ``project`` into its local page."""
+        name = normalize_name(project)
+        if tracked and self.catalog.project(name) is None:
+            raise NotFoundError(f"project {name!r} is not on this index; only a local project"
+                                " tracks its upstream (other names are served from it anyway)")
+        note = self._note("track upstream" if tracked else "untrack upstream", name)
+        return self.catalog.set_upstream_rule(name, note, tracked=tracked)
+
+    def set_min_age(self, project: str, seconds: float | None) -> bool:
+        """The quarantine of ``project``'s upstream files (None: the server's default)."""
+        name = _new_project_name(project)
+        note = self._note("set upstream min age", name, seconds=seconds)
+        return self.catalog.set_upstream_rule(name, note, min_age=seconds)
+
     # releases
 
     def yank(self, project: str, version: str, reason: str | None, yanked: bool = True) -> int:

@@ -63,6 +63,8 @@ from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
 from pubkit.server.storage.timed import timed
 from pubkit.server.upload import MULTIPART_OVERHEAD, multipart_boundary, receive_form
+from pubkit.server.upstream.files_app import UpstreamFilesApp
+from pubkit.server.upstream.index import UPSTREAM_FILES
 from pubkit.settings import ServerSettings, load_server_settings
 
 access_log = logging.getLogger("pubkit.access")
@@ -175,11 +177,15 @@ class ReadPaths:
     """Sends ``/simple/``, ``/files/`` and ``/pypi/`` (the JSON API) requests to their
     bare-ASGI apps, the rest onwards."""
 
-    def __init__(self, app: ASGIApp, simple: ASGIApp, files: ASGIApp, pypi: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, simple: ASGIApp, files: ASGIApp, pypi: ASGIApp,
+        upstream: ASGIApp | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self.simple = simple
         self.files = files
         self.pypi = pypi
+        self.upstream = upstream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -189,6 +195,8 @@ class ReadPaths:
             await self.files(scope, receive, send)
         elif path.startswith("/pypi/"):
             await self.pypi(scope, receive, send)
+        elif self.upstream is not None and path.startswith(UPSTREAM_FILES):
+            await self.upstream(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -292,6 +300,8 @@ def create_app(
             yield
             background.cancel_scope.cancel()
         publisher.publish()  # a worker's last numbers outlive it: counters never go back
+        if services.upstream is not None:
+            services.upstream.close()
         catalog.close()
 
     upload_methods = ["POST"]
@@ -314,8 +324,10 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.services = services
     app.state.metrics_publisher = publisher
+    upstream_files = UpstreamFilesApp(services) if services.upstream is not None else None
+    app.state.upstream_files = upstream_files
     app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services),
-                       pypi=PypiJsonApp(services))  # fmt: skip
+                       pypi=PypiJsonApp(services), upstream=upstream_files)  # fmt: skip
     app.add_middleware(ReasonPhrase)
     if settings.metrics:
         app.add_middleware(RequestMetrics, metrics=metrics)

@@ -202,51 +202,60 @@ class FilesApp:
         self, send: Send, record: FileRecord, headers: list[tuple[bytes, bytes]], body: bool
     ) -> None:
         key = file_key(record.project, record.filename)
-        storage = self.services.storage
-        path = storage.local_path(key)
-        if path is not None and record.size <= INLINE_LIMIT:
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                data = b""
-            if len(data) != record.size:
-                raise _missing(record)
-            await send_response(send, 200, data, headers, body)
-            return
-        calls = self.services.storage_calls
-        stream: BinaryIO = await calls.run(storage.open, key)
+        await send_stored(self.services, send, key, record.size, record.filename, headers, body)
+
+
+async def send_stored(
+    services: Services, send: Send, key: str, size: int, filename: str,
+    headers: list[tuple[bytes, bytes]], body: bool,
+) -> None:  # fmt: skip
+    """The stored object ``key`` (``size`` bytes) as a 200: small local files in one go,
+    the rest streamed in chunks read off the event loop."""
+    storage = services.storage
+    path = storage.local_path(key)
+    if path is not None and size <= INLINE_LIMIT:
         try:
-            size = os.fstat(stream.fileno()).st_size if path is not None else record.size
-            if size != record.size:
-                raise _missing(record)
-            start = [(b"content-length", str(record.size).encode()), *headers]
-            await send({"type": "http.response.start", "status": 200, "headers": start})
-            if not body:
-                await send({"type": "http.response.body", "body": b""})
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        if len(data) != size:
+            raise _damaged(filename)
+        await send_response(send, 200, data, headers, body)
+        return
+    calls = services.storage_calls
+    stream: BinaryIO = await calls.run(storage.open, key)
+    try:
+        stored = os.fstat(stream.fileno()).st_size if path is not None else size
+        if stored != size:
+            raise _damaged(filename)
+        start = [(b"content-length", str(size).encode()), *headers]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        if not body:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        sent = 0
+        while True:
+            # Network streams (S3) may return short reads: count to the known size.
+            try:
+                chunk = await calls.run(stream.read, CHUNK)
+            except PubkitError as error:
+                # The status is sent: all that is left is to end the response short,
+                # which the client sees as a broken download (and retries).
+                log.warning("download of %s broke off: %s", filename, error.message)
                 return
-            sent = 0
-            while True:
-                # Network streams (S3) may return short reads: count to the known size.
-                try:
-                    chunk = await calls.run(stream.read, CHUNK)
-                except PubkitError as error:
-                    # The status is sent: all that is left is to end the response short,
-                    # which the client sees as a broken download (and retries).
-                    log.warning("download of %s broke off: %s", record.filename, error.message)
-                    return
-                sent += len(chunk)
-                more = bool(chunk) and sent < record.size
-                await send({"type": "http.response.body", "body": chunk, "more_body": more})
-                if not more:
-                    return
-        finally:
-            stream.close()
+            sent += len(chunk)
+            more = bool(chunk) and sent < size
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            if not more:
+                return
+    finally:
+        stream.close()
 
 
-def _missing(record: FileRecord) -> PubkitError:
+def _damaged(filename: str) -> PubkitError:
     from pubkit.errors import StorageError
 
     return StorageError(
-        f"{record.filename} is listed but missing or damaged in storage; restore it from a"
+        f"{filename} is listed but missing or damaged in storage; restore it from a"
         " backup or run `pubkit index rebuild`"
     )

@@ -9,7 +9,13 @@ from functools import partial
 
 from starlette.requests import Request
 
-from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError, ServerBusyError
+from pubkit.errors import (
+    AuthenticationError,
+    PubkitError,
+    RateLimitedError,
+    ServerBusyError,
+    UpstreamError,
+)
 from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.asgi import Scope, client_address, header
 from pubkit.server.auth.authenticator import Authenticator, Credentials, parse_basic_auth
@@ -31,6 +37,7 @@ from pubkit.server.request_log import note_principal
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
 from pubkit.server.upload import UploadService
+from pubkit.server.upstream.index import UpstreamIndex
 from pubkit.settings import ServerSettings
 
 log = logging.getLogger("pubkit.server")
@@ -40,6 +47,7 @@ log = logging.getLogger("pubkit.server")
 STORAGE_THREADS = 16
 CATALOG_THREADS = 10
 DEPENDENCY_WAIT = 5.0
+UPSTREAM_THREADS = 8
 
 
 @dataclass
@@ -59,6 +67,8 @@ class Services:
     serials: SerialWatch
     ready_checks: dict[str, ReadyCheck]
     metrics: Metrics = field(default_factory=Metrics)
+    # The upstream indexes this one also answers for (None: none configured).
+    upstream: UpstreamIndex | None = None
 
     @classmethod
     def build(
@@ -72,6 +82,13 @@ class Services:
         catalog.access_state = AccessSnapshots(storage, settings.tmp_dir)
         permissions = Permissions(catalog, Policy(settings.read, settings.create_projects))
         catalog_calls = catalog_dependency(CATALOG_THREADS, DEPENDENCY_WAIT)
+        storage_calls = storage_dependency(STORAGE_THREADS, DEPENDENCY_WAIT)
+        upstream = None
+        if settings.upstream:
+            # Its own threads: a stalled upstream cannot take those of storage or the catalog.
+            upstream_calls = Dependency("upstream", UPSTREAM_THREADS, settings.upstream_timeout,
+                                        UpstreamError)  # fmt: skip
+            upstream = UpstreamIndex(settings, catalog, storage, upstream_calls, storage_calls)
         return cls(
             settings=settings,
             storage=storage,
@@ -83,7 +100,8 @@ class Services:
             failure_audit=FailedSignInAudit(),
             permissions=permissions,
             metrics=metrics or Metrics(),
-            storage_calls=storage_dependency(STORAGE_THREADS, DEPENDENCY_WAIT),
+            storage_calls=storage_calls,
+            upstream=upstream,
             catalog_calls=catalog_calls,
             serials=SerialWatch(
                 catalog.serial, catalog_calls, inline=catalog.is_sqlite,

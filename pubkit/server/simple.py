@@ -98,9 +98,9 @@ def negotiate(accept: str | None) -> str | None:
 class FileLink:
     filename: str
     url: str
-    sha256: str
-    size: int
-    upload_time: datetime
+    sha256: str  # "" when unknown (an upstream's file advertised without one)
+    size: int | None
+    upload_time: datetime | None
     requires_python: str | None
     yanked: bool
     yanked_reason: str | None
@@ -113,6 +113,9 @@ class ProjectPage:
     files: tuple[FileLink, ...]
     versions: tuple[str, ...]
     last_serial: int
+    # PEP 708: the upstream project URLs this page tracks, and where else its files are.
+    tracks: tuple[str, ...] = ()
+    alternate_locations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,12 +172,14 @@ def render_project_json(page: ProjectPage) -> bytes:
         entry: dict[str, Any] = {
             "filename": link.filename,
             "url": link.url,
-            "hashes": {"sha256": link.sha256},
+            "hashes": {"sha256": link.sha256} if link.sha256 else {},
             "requires-python": link.requires_python,
-            "size": link.size,
-            "upload-time": _iso(link.upload_time),
             "yanked": (link.yanked_reason or True) if link.yanked else False,
         }
+        if link.size is not None:
+            entry["size"] = link.size
+        if link.upload_time is not None:
+            entry["upload-time"] = _iso(link.upload_time)
         if link.metadata_sha256:
             metadata = {"sha256": link.metadata_sha256}
             entry["core-metadata"] = metadata
@@ -186,13 +191,22 @@ def render_project_json(page: ProjectPage) -> bytes:
         "versions": list(page.versions),
         "files": files,
     }
+    if page.tracks:
+        document["tracks"] = list(page.tracks)
+    if page.alternate_locations:
+        document["alternate-locations"] = list(page.alternate_locations)
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def _html_document(title: str, serial: int, body: Iterable[str]) -> bytes:
+def _html_document(
+    title: str, serial: int, body: Iterable[str], meta: Iterable[tuple[str, str]] = ()
+) -> bytes:
+    extra = "".join(
+        f'<meta name="{name}" content="{html.escape(value)}">\n' for name, value in meta
+    )
     head = (
         "<!DOCTYPE html>\n<html>\n<head>\n"
-        f'<meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">\n{extra}'
         f"<title>{html.escape(title)}</title>\n</head>\n<body>\n"
     )
     return (head + "".join(body) + f"</body>\n</html>\n<!--SERIAL {serial}-->\n").encode()
@@ -200,7 +214,8 @@ def _html_document(title: str, serial: int, body: Iterable[str]) -> bytes:
 
 def render_project_html(page: ProjectPage) -> bytes:
     def anchor(link: FileLink) -> str:
-        attributes = [f'href="{html.escape(link.url)}#sha256={link.sha256}"']
+        fragment = f"#sha256={link.sha256}" if link.sha256 else ""
+        attributes = [f'href="{html.escape(link.url)}{fragment}"']
         if link.requires_python:
             attributes.append(f'data-requires-python="{html.escape(link.requires_python)}"')
         if link.metadata_sha256:
@@ -212,7 +227,9 @@ def render_project_html(page: ProjectPage) -> bytes:
         return f"<a {' '.join(attributes)}>{html.escape(link.filename)}</a><br>\n"
 
     body = [f"<h1>Links for {html.escape(page.name)}</h1>\n", *map(anchor, page.files)]
-    return _html_document(f"Links for {page.name}", page.last_serial, body)
+    meta = [("pypi:tracks", url) for url in page.tracks]
+    meta += [("pypi:alternate-locations", url) for url in page.alternate_locations]
+    return _html_document(f"Links for {page.name}", page.last_serial, body, meta)
 
 
 def render_index_json(page: IndexPage) -> bytes:
@@ -248,6 +265,11 @@ class RenderedPage:
 def _render(body: bytes, media_type: str, last_serial: int, checked: int) -> RenderedPage:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return RenderedPage(body, media_type, etag, last_serial, checked)
+
+
+def render_project(page: ProjectPage, media_type: str, checked: int) -> RenderedPage:
+    """A project page rendered for ``media_type`` (for pages not built from the catalog)."""
+    return _render_project(page, media_type, checked)
 
 
 def _render_project(page: ProjectPage, media_type: str, checked: int) -> RenderedPage:

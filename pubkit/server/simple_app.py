@@ -20,8 +20,17 @@ from pubkit.server.asgi import (
     send_response,
     send_text,
 )
+from pubkit.server.auth.tokens import Principal
+from pubkit.server.catalog import Catalog
 from pubkit.server.services import Services
-from pubkit.server.simple import SERVED_TYPES, RenderedPage, negotiate
+from pubkit.server.simple import (
+    SERVED_TYPES,
+    ProjectPage,
+    RenderedPage,
+    build_project_page,
+    negotiate,
+)
+from pubkit.server.upstream.index import LOCAL, TRACKED
 
 PREFIX = "/simple/"
 CACHE_CONTROL = b"max-age=0, must-revalidate"
@@ -42,7 +51,10 @@ def _content_type(media_type: str) -> bytes:
     return (media_type + "; charset=utf-8" if media_type == "text/html" else media_type).encode()
 
 
-async def send_page(scope: Scope, send: Send, page: RenderedPage, stale: bool = False) -> None:
+async def send_page(
+    scope: Scope, send: Send, page: RenderedPage, stale: bool = False,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:  # fmt: skip
     headers = [
         (b"etag", page.etag.encode()),
         (b"cache-control", CACHE_CONTROL),
@@ -51,6 +63,8 @@ async def send_page(scope: Scope, send: Send, page: RenderedPage, stale: bool = 
     ]
     if stale:
         headers.append(STALE)
+    if extra:
+        headers.extend(extra)
     if _matches(header(scope, b"if-none-match"), page.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -128,6 +142,11 @@ class SimpleApp:
             await send_page(scope, send, await calls.offload(index, media_type, shown, serial,
                                                              stale=stale), stale)  # fmt: skip
             return
+        if services.upstream is not None:
+            upstream = await self._upstream_page(scope, send, name, media_type, serial, stale,
+                                                  principal)  # fmt: skip
+            if upstream:
+                return
         page = services.pages.current_project(name, media_type, serial)
         if page is None:
             project = services.pages.cached_project if stale else services.pages.project
@@ -135,3 +154,46 @@ class SimpleApp:
         if page is None:
             raise await self.services.absent(scope, principal, name, serial, stale)
         await send_page(scope, send, page, stale)
+
+    async def _upstream_page(
+        self, scope: Scope, send: Send, name: str, media_type: str, serial: int, stale: bool,
+        principal: Principal | None,
+    ) -> bool:  # fmt: skip
+        """Answer for a name the upstream serves (True), or leave it to the local path."""
+        services = self.services
+        upstream = services.upstream
+        assert upstream is not None
+        page = upstream.current(name, media_type, serial)
+        if page is not None:
+            await send_page(scope, send, page, stale)
+            return True
+        calls = services.catalog_calls
+        decision = upstream.known_decision(name, serial)
+        if decision is None:
+            decision = await calls.offload(upstream.decide, name, serial, stale=stale)
+        if decision == LOCAL:
+            return False
+        local = None
+        if decision == TRACKED:
+            local = await calls.offload(local_page, services.catalog, name, stale=stale)
+        lookup = await upstream.pages.get(name)
+        page = upstream.render(name, media_type, serial, lookup, local)
+        if page is None:
+            raise await services.absent(scope, principal, name, serial, stale)
+        extra = [upstream_stale(lookup.problem)] if lookup.stale and lookup.problem else None
+        await send_page(scope, send, page, stale, extra)
+        return True
+
+
+def upstream_stale(problem: str) -> tuple[bytes, bytes]:
+    """The header of a page served from the upstream cache while the upstream fails."""
+    text = problem.encode("latin-1", "replace")[:300]
+    return (b"x-pubkit-upstream-stale", text)
+
+
+def local_page(catalog: Catalog, name: str) -> ProjectPage | None:
+    """Blocking (catalog): the page model of a local project, for merging."""
+    summary = catalog.project(name)
+    if summary is None:
+        return None
+    return build_project_page(name, catalog.project_files(name), summary.last_serial)

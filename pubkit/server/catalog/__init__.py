@@ -5,6 +5,7 @@ from pubkit.server.catalog.catalog import (
     Catalog,
     ProjectAccess,
     ProjectSummary,
+    UpstreamRule,
     User,
     open_catalog,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Catalog",
     "ProjectAccess",
     "ProjectSummary",
+    "UpstreamRule",
     "User",
     "open_catalog",
 ]

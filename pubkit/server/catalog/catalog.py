@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -77,6 +77,16 @@ def audit_note(
     action: str, target: str, actor: str | None, address: str | None = None, **detail: Any
 ) -> AuditNote:
     return AuditNote(action, target, actor, address, detail or None)
+
+
+@dataclass(frozen=True)
+class UpstreamRule:
+    """What the upstream guard knows about one name (see schema.upstream_rules)."""
+
+    name: str
+    reserved: bool
+    tracked: bool
+    min_age: float | None
 
 
 @dataclass(frozen=True)
@@ -942,6 +952,45 @@ class Catalog:
             txn = AccessWriter(self, conn)
             txn.ensure_project(project, project)
             return txn.set_private(project, private)
+
+    # -- the upstream guard's rules ---------------------------------------------------------
+
+    def upstream_rules(self) -> dict[str, UpstreamRule]:
+        """Every name with a rule (reserved, tracked, or its own quarantine)."""
+        table = schema.upstream_rules
+        with self._connect() as conn:
+            rows = conn.execute(select(table.c.name, table.c.reserved, table.c.tracked,
+                                       table.c.min_age)).all()  # fmt: skip
+        return {r.name: UpstreamRule(r.name, bool(r.reserved), bool(r.tracked), r.min_age)
+                for r in rows}  # fmt: skip
+
+    def set_upstream_rule(
+        self, name: str, audit: AuditNote | None = None, *, reserved: bool | None = None,
+        tracked: bool | None = None, min_age: float | Literal["unset"] | None = "unset",
+    ) -> bool:  # fmt: skip
+        """Change the rule of ``name`` (normalized); whether anything changed. Journaled, so
+        that every worker's pages follow at once."""
+        table = schema.upstream_rules
+        with self._change("change the upstream rule", audit, access=False) as conn:
+            row = conn.execute(select(table).where(table.c.name == name)).first()
+            old = UpstreamRule(name, bool(row.reserved), bool(row.tracked), row.min_age) if row \
+                else UpstreamRule(name, False, False, None)  # fmt: skip
+            new = UpstreamRule(
+                name,
+                old.reserved if reserved is None else reserved,
+                old.tracked if tracked is None else tracked,
+                old.min_age if min_age == "unset" else min_age,
+            )
+            if new == old:
+                return False
+            values = {"reserved": new.reserved, "tracked": new.tracked,
+                      "min_age": new.min_age, "changed": utc_now()}  # fmt: skip
+            if row is None:
+                conn.execute(insert(table).values(name=name, **values))
+            else:
+                conn.execute(update(table).where(table.c.name == name).values(**values))
+            self._journal(conn, name, "upstream rule")
+            return True
 
     # -- groups ----------------------------------------------------------------------------
 

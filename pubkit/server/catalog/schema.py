@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 
 # The alembic revision these tables match (migrations/versions/); a catalog at an older one
 # is upgraded when it is opened.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -157,3 +158,17 @@ group_roles = Table(
     Column("role", String(32), nullable=False),
     UniqueConstraint("project_id", "group_id", name="uq_group_roles_project_group"),
 )  # fmt: skip
+
+# What the upstream guard knows about a name (pubkit/server/upstream/): reserved (served only
+# from this index, whether or not it has files), tracked (an explicit opt-in to merge the
+# upstream's files into a local project's page), and its own quarantine (seconds; NULL: the
+# server's --upstream-min-age).
+upstream_rules = Table(
+    "upstream_rules",
+    metadata,
+    Column("name", String(255), primary_key=True),  # PEP 503 normalized
+    Column("reserved", Boolean, nullable=False, default=False),
+    Column("tracked", Boolean, nullable=False, default=False),
+    Column("min_age", Float, nullable=True),
+    Column("changed", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Upstream indexes: a pull-through cache with a dependency-confusion guard."""

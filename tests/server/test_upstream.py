@@ -1,0 +1,195 @@
+"""The upstream, in-process: the guard, quarantine, yanks, PEP 658, the cache, stale pages.
+
+The upstream is a real HTTP server (tests/upstream_support.py) whose pages the tests write."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from pubkit.server.app import create_app
+from pubkit.server.simple import JSON_V1
+from pubkit.settings import load_server_settings
+from pubkit.testing import core_metadata, make_wheel
+from tests.server.conftest import Index
+from tests.upstream_support import StaticIndex, static_index, yesterday
+
+JSON = {"Accept": JSON_V1}
+MakeIndex = Callable[..., Index]
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticIndex]:
+    with static_index() as index:
+        yield index
+
+
+@pytest.fixture
+def make_index(data_dir: Path, upstream: StaticIndex) -> Iterator[MakeIndex]:
+    clients: list[TestClient] = []
+
+    def make(**settings: Any) -> Index:
+        values = {"data_dir": data_dir, "upstream": upstream.simple_url,
+                  "upstream_timeout": "2", **settings}  # fmt: skip
+        app = create_app(load_server_settings(values, environ={}))
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        index = Index(client, app.state.services, data_dir)
+        if index.catalog.user("alice") is None:
+            index.add_user("alice")
+            index.add_user("root", admin_=True)
+        return index
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def files_of(index: Index, name: str) -> dict[str, dict[str, Any]]:
+    response = index.client.get(f"/simple/{name}/", headers=JSON)
+    assert response.status_code == 200, response.text
+    return {f["filename"]: f for f in response.json()["files"]}
+
+
+def test_an_upstream_project_is_served_and_cached(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    wheel = make_wheel(dist_dir, "public-lib", "1.0")
+    metadata = core_metadata("public-lib", "1.0").encode()
+    upstream.add(wheel, metadata=metadata, yanked="bad build")
+    index = make_index()
+    files = files_of(index, "public-lib")
+    entry = files[wheel.name]
+    assert entry["url"] == f"../../upstream/files/public-lib/{wheel.name}"
+    assert entry["hashes"] == {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
+    assert entry["yanked"] == "bad build"
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    page = index.client.get("/simple/public-lib/", headers=JSON).json()
+    assert page["tracks"] == [f"{upstream.simple_url}public-lib/"]
+    html = index.client.get("/simple/public-lib/").text
+    assert 'data-yanked="bad build"' in html
+    # The file: fetched once, then from storage, also once the upstream is down.
+    url = f"/upstream/files/public-lib/{wheel.name}"
+    assert index.client.get(url).content == wheel.read_bytes()
+    assert index.client.get(url + ".metadata").content == metadata
+    fetched = [p for p in upstream.requests if p.startswith("/files/")]
+    assert fetched == [f"/files/{wheel.name}", f"/files/{wheel.name}.metadata"]
+    assert index.services.storage.read_bytes(
+        f".upstream/files/public-lib/{wheel.name}") == wheel.read_bytes()  # fmt: skip
+    upstream.failing = True
+    assert index.client.get(url).content == wheel.read_bytes()
+    assert [p for p in upstream.requests if p.startswith("/files/")] == fetched
+
+
+def test_missing_everywhere_is_404(make_index: MakeIndex) -> None:
+    index = make_index()
+    response = index.client.get("/simple/nowhere/")
+    assert response.status_code == 404 and "not on this index" in response.text
+
+
+def test_the_guard(make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path) -> None:
+    upstream_dir = dist_dir / "upstream"
+    for name in ("acme-core", "reserved-name", "acme-tools"):
+        upstream.add(make_wheel(upstream_dir, name, "99.0"))
+    index = make_index(internal_names="acme-t*")
+    assert index.upload(make_wheel(dist_dir, "acme-core", "1.2")).status_code == 200
+    assert list(files_of(index, "acme-core")) == ["acme_core-1.2-py3-none-any.whl"]
+    index.admin().reserve("reserved-name")
+    # The internal pattern and the reservation: nothing from the upstream, a 404.
+    for name in ("acme-tools", "reserved-name"):
+        assert index.client.get(f"/simple/{name}/").status_code == 404, name
+        wheel = f"{name.replace('-', '_')}-99.0-py3-none-any.whl"
+        assert index.client.get(f"/upstream/files/{name}/{wheel}").status_code == 404
+    assert index.client.get(
+        "/upstream/files/acme-core/acme_core-99.0-py3-none-any.whl").status_code == 404  # fmt: skip
+    assert not any(p.startswith(("/simple/acme", "/simple/reserved")) for p in upstream.requests)
+    # Tracking is the explicit opt-in: the page then has both, and says so (PEP 708).
+    index.admin().track("acme-core", True)
+    page = index.client.get("/simple/acme-core/", headers=JSON).json()
+    assert [f["filename"] for f in page["files"]] == [
+        "acme_core-1.2-py3-none-any.whl", "acme_core-99.0-py3-none-any.whl"]
+    assert page["tracks"] == page["alternate-locations"] == [f"{upstream.simple_url}acme-core/"]
+    assert page["files"][0]["url"].startswith("../../files/")
+    entries = [e for e in index.admin().audit() if e.action == "track upstream"]
+    assert [e.target for e in entries] == ["acme-core"]
+    index.admin().track("acme-core", False)
+    assert list(files_of(index, "acme-core")) == ["acme_core-1.2-py3-none-any.whl"]
+
+
+def test_quarantine(make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path) -> None:
+    upstream.add(make_wheel(dist_dir, "fresh", "1.0"), upload_time=yesterday().replace(year=2020))
+    upstream.add(make_wheel(dist_dir, "fresh", "2.0"), upload_time=yesterday())
+    index = make_index(upstream_min_age="3d")
+    assert list(files_of(index, "fresh")) == ["fresh-1.0-py3-none-any.whl"]
+    new = "/upstream/files/fresh/fresh-2.0-py3-none-any.whl"
+    assert index.client.get(new).status_code == 404
+    index.admin().set_min_age("fresh", 0)
+    assert list(files_of(index, "fresh")) == ["fresh-1.0-py3-none-any.whl",
+                                              "fresh-2.0-py3-none-any.whl"]  # fmt: skip
+    assert index.client.get(new).status_code == 200
+
+
+def test_a_tampered_file_is_refused(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    wheel = make_wheel(dist_dir, "tampered", "1.0")
+    upstream.add(wheel, wrong_sha256=True)
+    index = make_index()
+    response = index.client.get(f"/upstream/files/tampered/{wheel.name}")
+    assert response.status_code == 502
+    assert "does not match the sha256" in response.text
+    assert list(index.services.storage.list(".upstream/files/")) == []
+
+
+def test_stale_pages_when_the_upstream_fails_or_stalls(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    upstream.add(make_wheel(dist_dir, "flaky", "1.0"))
+    index = make_index(upstream_ttl="0", upstream_timeout="1")
+    assert list(files_of(index, "flaky")) == ["flaky-1.0-py3-none-any.whl"]
+    upstream.failing = True
+    response = index.client.get("/simple/flaky/", headers=JSON)
+    assert response.status_code == 200
+    assert "answered 500" in response.headers["x-pubkit-upstream-stale"]
+    upstream.failing, upstream.stall = False, 5.0
+    response = index.client.get("/simple/flaky/", headers=JSON)
+    assert response.status_code == 200
+    assert "did not answer" in response.headers["x-pubkit-upstream-stale"]
+    # Without a copy: a one-line 502.
+    response = index.client.get("/simple/never-seen/")
+    assert response.status_code == 502 and response.text.count("\n") == 1
+
+
+def test_a_new_worker_reads_the_stored_page(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    upstream.add(make_wheel(dist_dir, "kept", "1.0"))
+    assert list(files_of(make_index(), "kept")) == ["kept-1.0-py3-none-any.whl"]
+    upstream.failing = True
+    later = make_index()
+    response = later.client.get("/simple/kept/", headers=JSON)
+    assert response.status_code == 200 and "x-pubkit-upstream-stale" in response.headers
+
+
+def test_an_html_upstream(make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path) -> None:
+    upstream.html = True
+    wheel = make_wheel(dist_dir, "old-style", "1.0")
+    upstream.add(wheel, yanked="gone")
+    index = make_index()
+    entry = files_of(index, "old-style")[wheel.name]
+    assert entry["yanked"] == "gone"
+    assert index.client.get(entry["url"].replace("../..", "")).content == wheel.read_bytes()
+
+
+def test_redirect_mode(make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path) -> None:
+    wheel = make_wheel(dist_dir, "linked", "1.0")
+    upstream.add(wheel)
+    index = make_index(upstream_mode="redirect")
+    entry = files_of(index, "linked")[wheel.name]
+    assert entry["url"] == f"http://127.0.0.1:{upstream.port}/files/{wheel.name}"
