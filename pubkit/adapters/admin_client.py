@@ -393,6 +393,19 @@ class AdminClient:
     def set_private(self, project: str, private: bool) -> None:
         self._call("PUT", f"projects/{_segment(project)}/visibility", {"private": private})
 
+    def _upstream_rule(self, project: str, **change: Any) -> bool:
+        data = self._call("PUT", f"projects/{_segment(project)}/upstream", change)
+        return bool(isinstance(data, dict) and data.get("changed"))
+
+    def reserve(self, project: str, reserved: bool = True) -> bool:
+        return self._upstream_rule(project, reserved=reserved)
+
+    def track(self, project: str, tracked: bool) -> bool:
+        return self._upstream_rule(project, tracked=tracked)
+
+    def set_min_age(self, project: str, seconds: float | None) -> bool:
+        return self._upstream_rule(project, min_age=seconds)
+
     # -- releases ----------------------------------------------------------------------------
 
     def _release_path(self, project: str, version: str) -> str:

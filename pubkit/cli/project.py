@@ -55,3 +55,56 @@ def show(
     typer.echo(f"{info.name}\t{'private' if info.private else 'public'}")
     for line in role_lines(info.roles):
         typer.echo(f"  {line}")
+
+
+@app.command("reserve")
+@admin_options
+def reserve(
+    target: AdminTarget,
+    project: str = typer.Argument(..., help="The name to reserve."),
+    release: bool = typer.Option(False, "--release", help="Lift the reservation."),
+) -> None:
+    """Serve a name only from this index, whatever an upstream has (dependency confusion)."""
+    changed = target.operations().reserve(project, not release)
+    state = "no longer reserved" if release else "reserved: never taken from an upstream"
+    typer.echo(f"{project} {state}{'' if changed else ' (unchanged)'}")
+
+
+@app.command("track")
+@admin_options
+def track(
+    target: AdminTarget,
+    project: str = typer.Argument(..., help="A project of this index."),
+    upstream: bool = typer.Option(
+        ..., "--upstream/--no-upstream",
+        help="Merge the upstream's files of this project into its page (audited), or stop.",
+    ),
+) -> None:
+    """Opt a local project in to (or out of) the upstream's files of the same name."""
+    changed = target.operations().track(project, upstream)
+    state = "tracks its upstream" if upstream else "is served from this index only"
+    typer.echo(f"{project} {state}{'' if changed else ' (unchanged)'}")
+
+
+@app.command("upstream-min-age")
+@admin_options
+def upstream_min_age(
+    target: AdminTarget,
+    project: str = typer.Argument(..., help="The project."),
+    age: str = typer.Argument(
+        ..., help="Its quarantine: 3d, 12h, 0 (none), or 'default' (the server's).",
+    ),
+) -> None:
+    """How long an upstream file of this project waits before it is offered."""
+    from pubkit.errors import UsageError
+    from pubkit.settings import parse_duration
+
+    seconds: float | None = None
+    if age != "default":
+        try:
+            seconds = parse_duration(age)
+        except ValueError as error:
+            raise UsageError(f"{age!r} is not a duration: {error}") from None
+    changed = target.operations().set_min_age(project, seconds)
+    shown = "the server's default" if seconds is None else f"{seconds:g} s"
+    typer.echo(f"{project}: upstream files wait {shown}{'' if changed else ' (unchanged)'}")

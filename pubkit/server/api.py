@@ -584,6 +584,19 @@ async def _delete_release(call: Call) -> Json:
     return {"files": await call.run(call.admin.delete_release, project, version)}
 
 
+async def _upstream_rule(call: Call) -> Json:
+    project, body = call.args["project"], call.body
+    await call.check(Action.ADMIN, project)
+    changed = False
+    if "reserved" in body:
+        changed |= await call.run(call.admin.reserve, project, body["reserved"])
+    if "tracked" in body:
+        changed |= await call.run(call.admin.track, project, body["tracked"])
+    if "min_age" in body:
+        changed |= await call.run(call.admin.set_min_age, project, body["min_age"])
+    return {"changed": changed}
+
+
 async def _audit(call: Call) -> Json:
     await call.check(Action.ADMIN)
     entries = await call.run(call.admin.audit, call.args.get("limit") or 100)
@@ -721,6 +734,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              f"{OWNER} (admin only when the project does not exist yet: it is created)",
              _visibility, (PROJECT,), body=obj(("private",), private={"type": "boolean"}),
              status=204),
+    Endpoint("PUT", "/projects/{project}/upstream", "setUpstreamRule", "projects",
+             "The upstream guard's rule of a name: reserved (served only from this index),"
+             " tracked (a local project's page merges the upstream's files), min_age (its"
+             " quarantine in seconds; null: the server's).", ADMIN, _upstream_rule, (PROJECT,),
+             body=obj((), reserved={"type": "boolean"}, tracked={"type": "boolean"},
+                      min_age=nullable({"type": "number", "minimum": 0})),
+             answer=obj(("changed",), changed={"type": "boolean"}), errors=(404,)),
     Endpoint("POST", "/projects/{project}/releases/{version}/yank", "yankRelease", "releases",
              "Yank every file of a release.", OWNER, _yank, (PROJECT, VERSION_PARAM),
              body=obj((), reason=nullable(TEXT)), body_optional=True,
