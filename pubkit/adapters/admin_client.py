@@ -404,7 +404,8 @@ class AdminClient:
         return self._upstream_rule(project, tracked=tracked)
 
     def set_min_age(self, project: str, seconds: float | None) -> bool:
-        return self._upstream_rule(project, min_age=seconds)
+        # Whole seconds on the wire.
+        return self._upstream_rule(project, min_age=None if seconds is None else round(seconds))
 
     # -- releases ----------------------------------------------------------------------------
 

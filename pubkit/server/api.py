@@ -737,9 +737,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/projects/{project}/upstream", "setUpstreamRule", "projects",
              "The upstream guard's rule of a name: reserved (served only from this index),"
              " tracked (a local project's page merges the upstream's files), min_age (its"
-             " quarantine in seconds; null: the server's).", ADMIN, _upstream_rule, (PROJECT,),
+             " quarantine in whole seconds; null: the server's).", ADMIN, _upstream_rule,
+             (PROJECT,),
              body=obj((), reserved={"type": "boolean"}, tracked={"type": "boolean"},
-                      min_age=nullable({"type": "number", "minimum": 0})),
+                      min_age=nullable({"type": "integer", "minimum": 0})),
              answer=obj(("changed",), changed={"type": "boolean"}), errors=(404,)),
     Endpoint("POST", "/projects/{project}/releases/{version}/yank", "yankRelease", "releases",
              "Yank every file of a release.", OWNER, _yank, (PROJECT, VERSION_PARAM),

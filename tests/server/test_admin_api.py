@@ -127,7 +127,7 @@ def test_the_document_describes_every_endpoint_and_its_errors() -> None:
         ("GET", "/tokens"), ("POST", "/tokens"), ("DELETE", "/tokens/{id}"),
         ("GET", "/projects/{project}"), ("PUT", "/projects/{project}/roles/{holder}"),
         ("DELETE", "/projects/{project}/roles/{holder}/{role}"),
-        ("PUT", "/projects/{project}/visibility"),
+        ("PUT", "/projects/{project}/visibility"), ("PUT", "/projects/{project}/upstream"),
         ("POST", "/projects/{project}/releases/{version}/yank"),
         ("POST", "/projects/{project}/releases/{version}/unyank"),
         ("DELETE", "/projects/{project}/releases/{version}"), ("POST", "/prune"),
@@ -796,3 +796,28 @@ def test_the_self_service_rules(index: Index) -> None:
     read_alice = Principal(alice, index.admin().create_token("alice", permission="read")[0])
     assert getattr(decide_token_revocation(policy, read_alice, "alice"), "http_status", 0) == 403
     assert decide_token_revocation(policy, Principal(root), "alice") is None
+
+
+def test_the_upstream_rule_of_a_name(index: Index, dist_dir: Path) -> None:
+    template = "/projects/{project}/upstream"
+    reserved = api(index, "PUT", template, json_body={"reserved": True}, project="Some.Name")
+    assert reserved.json() == {"changed": True}
+    assert index.catalog.upstream_rules()["some-name"].reserved
+    again = api(index, "PUT", template, json_body={"reserved": True}, project="some-name")
+    assert again.json() == {"changed": False}
+    assert api(index, "PUT", template, json_body={"min_age": 3600}, project="x").json() == {
+        "changed": True}  # fmt: skip
+    assert index.catalog.upstream_rules()["x"].min_age == 3600
+    # Only a local project tracks its upstream; only admins change rules.
+    missing = api(index, "PUT", template, json_body={"tracked": True}, project="nowhere")
+    assert missing.status_code == 404 and "not on this index" in error_of(missing)
+    assert index.upload(make_wheel(dist_dir, "mine", "1.0")).status_code == 200
+    refused = api(index, "PUT", template, "alice", json_body={"tracked": True}, project="mine")
+    assert refused.status_code == 403
+    assert "mine" not in index.catalog.upstream_rules()
+    assert api(index, "PUT", template, json_body={"tracked": True},
+               project="mine").json() == {"changed": True}  # fmt: skip
+    for body in ({"tracked": "yes"}, {"min_age": -1}, {"other": True}):
+        assert api(index, "PUT", template, json_body=body, project="mine").status_code == 400
+    actions = [entry.action for entry in index.admin().audit() if "upload" not in entry.action]
+    assert actions[:3] == ["track upstream", "set upstream min age", "reserve name"]
