@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -27,7 +27,7 @@ from packaging.metadata import parse_email
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from pubkit.core.distributions import normalize_name
+from pubkit.core.distributions import normalize_name, parse_distribution_filename
 from pubkit.errors import NotFoundError, PubkitError
 from pubkit.server.asgi import (
     Receive,
@@ -39,9 +39,18 @@ from pubkit.server.asgi import (
     send_response,
 )
 from pubkit.server.catalog import Catalog
-from pubkit.server.layout import FileRecord, metadata_key
+from pubkit.server.layout import METADATA_SUFFIX, FileRecord, metadata_key
 from pubkit.server.services import Services
 from pubkit.server.storage import Storage
+from pubkit.server.upstream.client import UpstreamFile
+from pubkit.server.upstream.index import (
+    LOCAL,
+    TRACKED,
+    UPSTREAM_FILES,
+    UpstreamIndex,
+    cached_key,
+    version_of,
+)
 
 PREFIX = "/pypi/"
 JSON_TYPE = b"application/json"
@@ -53,12 +62,64 @@ _DOWNLOADS = {"last_day": -1, "last_month": -1, "last_week": -1}
 
 
 @dataclass(frozen=True)
+class ListedFile:
+    """A file as this API lists it: a local one (every field known), or an upstream's
+    (digests, size and upload time as far as its page gives them)."""
+
+    project: str
+    filename: str
+    version: str
+    packagetype: str
+    size: int | None
+    digests: dict[str, str]  # PyPI's names: sha256, md5, blake2b_256
+    requires_python: str | None
+    metadata_sha256: str | None
+    upload_time: datetime | None
+    yanked: bool
+    yanked_reason: str | None
+    url: str  # relative to the index's root
+    metadata_key: str  # where its core metadata is stored (if it is)
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.packagetype == "bdist_wheel"
+
+    @classmethod
+    def from_record(cls, record: FileRecord) -> ListedFile:
+        return cls(
+            record.project, record.filename, record.version, record.packagetype, record.size,
+            {"blake2b_256": record.blake2_256, "md5": record.md5, "sha256": record.sha256},
+            record.requires_python, record.metadata_sha256, record.upload_time, record.yanked,
+            record.yanked_reason, f"files/{quote(record.project)}/{quote(record.filename)}",
+            metadata_key(record.project, record.filename),
+        )  # fmt: skip
+
+
+def from_upstream(name: str, file: UpstreamFile, mode: str) -> ListedFile | None:
+    """An upstream file as listed here (None: a filename that is no distribution's)."""
+    version = version_of(file.filename)
+    if not version:
+        return None
+    packagetype = parse_distribution_filename(file.filename).packagetype
+    url = file.url if mode == "redirect" else (
+        f"{UPSTREAM_FILES.lstrip('/')}{quote(name)}/{quote(file.filename)}")  # fmt: skip
+    digests = {("blake2b_256" if k == "blake2b" else k): v for k, v in file.hashes.items()}
+    metadata = file.metadata_hashes.get("sha256") if file.metadata_hashes else None
+    return ListedFile(
+        name, file.filename, version, packagetype, file.size, digests, file.requires_python,
+        metadata, file.upload_time, file.yanked, file.yanked_reason, url,
+        cached_key(name, file.filename + METADATA_SUFFIX),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ProjectState:
-    """What the catalog says about a project at a serial: its files, and its serial."""
+    """What the catalog (or the upstream) says about a project at a serial: its files, and
+    its serial."""
 
     display_name: str
     last_serial: int
-    records: tuple[FileRecord, ...]
+    records: tuple[ListedFile, ...]
 
 
 def _version(value: str) -> Version | None:
@@ -68,9 +129,9 @@ def _version(value: str) -> Version | None:
         return None
 
 
-def _releases(records: Sequence[FileRecord]) -> dict[str, list[FileRecord]]:
+def _releases(records: Sequence[ListedFile]) -> dict[str, list[ListedFile]]:
     """Files by release, in version order, keyed by the version as uploaded (its first file's)."""
-    grouped: dict[object, list[FileRecord]] = {}
+    grouped: dict[object, list[ListedFile]] = {}
     for record in records:
         grouped.setdefault(_version(record.version) or record.version, []).append(record)
 
@@ -83,7 +144,7 @@ def _releases(records: Sequence[FileRecord]) -> dict[str, list[FileRecord]]:
     }
 
 
-def latest_version(releases: dict[str, list[FileRecord]]) -> str:
+def latest_version(releases: dict[str, list[ListedFile]]) -> str:
     """The release ``info`` describes, as PyPI picks it: the highest final release with a
     file that is not yanked; else the highest such pre-release; else the highest of all."""
     live = [v for v, files in releases.items() if any(not f.yanked for f in files)]
@@ -94,7 +155,7 @@ def latest_version(releases: dict[str, list[FileRecord]]) -> str:
     raise ValueError("a project without files")
 
 
-def find_release(releases: dict[str, list[FileRecord]], asked: str) -> str | None:
+def find_release(releases: dict[str, list[ListedFile]], asked: str) -> str | None:
     """The release ``asked`` names, however it is spelled (1.0 finds 1.0.0)."""
     if asked in releases:
         return asked
@@ -104,7 +165,7 @@ def find_release(releases: dict[str, list[FileRecord]], asked: str) -> str | Non
     return next((v for v in releases if _version(v) == wanted), None)
 
 
-def _python_version(record: FileRecord) -> str:
+def _python_version(record: ListedFile) -> str:
     if not record.is_wheel:
         return "source"
     try:
@@ -114,27 +175,23 @@ def _python_version(record: FileRecord) -> str:
     return ".".join(sorted({tag.interpreter for tag in tags}))
 
 
-def file_entry(record: FileRecord, base: str) -> dict[str, Any]:
+def file_entry(record: ListedFile, base: str) -> dict[str, Any]:
     """One file as PyPI's JSON API lists it."""
-    moment = record.upload_time.astimezone(timezone.utc)
+    moment = record.upload_time.astimezone(timezone.utc) if record.upload_time else None
     return {
         "comment_text": "",
-        "digests": {
-            "blake2b_256": record.blake2_256,
-            "md5": record.md5,
-            "sha256": record.sha256,
-        },
+        "digests": dict(record.digests),
         "downloads": -1,
         "filename": record.filename,
         "has_sig": False,
-        "md5_digest": record.md5,
+        "md5_digest": record.digests.get("md5"),
         "packagetype": record.packagetype,
         "python_version": _python_version(record),
         "requires_python": record.requires_python,
         "size": record.size,
-        "upload_time": moment.strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "url": f"{base}/files/{quote(record.project)}/{quote(record.filename)}",
+        "upload_time": moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else None,
+        "upload_time_iso_8601": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None,
+        "url": record.url if "://" in record.url else f"{base}/{record.url}",
         "yanked": record.yanked,
         "yanked_reason": record.yanked_reason if record.yanked else None,
         "core-metadata": (
@@ -217,7 +274,7 @@ def render(
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def metadata_file(files: Sequence[FileRecord]) -> FileRecord | None:
+def metadata_file(files: Sequence[ListedFile]) -> ListedFile | None:
     """The file whose stored core metadata describes a release: a wheel's, else an sdist's."""
     return next((f for f in sorted(files, key=lambda r: not r.is_wheel) if f.metadata_sha256), None)
 
@@ -263,7 +320,8 @@ class JsonDocuments:
         records = self.catalog.project_files(name)
         if not records:
             return None
-        return ProjectState(summary.display_name, summary.last_serial, tuple(records))
+        listed = tuple(ListedFile.from_record(record) for record in records)
+        return ProjectState(summary.display_name, summary.last_serial, listed)
 
     def remember(self, key: tuple[str, str, str], last_serial: int, serial: int,
                  body: bytes | None) -> None:  # fmt: skip
@@ -273,16 +331,14 @@ class JsonDocuments:
             while len(self._answers) > self.max_entries:
                 self._answers.popitem(last=False)
 
-    def known_metadata(self, record: FileRecord) -> bytes | bool | None:
+    def known_metadata(self, record: ListedFile) -> bytes | bool | None:
         with self._lock:
             return self._metadata.get(record.filename, False)
 
-    def read_metadata(self, record: FileRecord) -> bytes | None:
+    def read_metadata(self, record: ListedFile) -> bytes | None:
         """Blocking (storage): the stored core metadata of ``record``; None if it is gone."""
         try:
-            raw: bytes | None = self.storage.read_bytes(
-                metadata_key(record.project, record.filename)
-            )
+            raw: bytes | None = self.storage.read_bytes(record.metadata_key)
         except NotFoundError:
             raw = None
         with self._lock:
@@ -358,13 +414,26 @@ class PypiJsonApp:
             assert cached is None or isinstance(cached, bytes)
             return cached
         calls = self.services.catalog_calls
-        state = await calls.offload(documents.state, key, serial, stale=stale)
-        if state is None or isinstance(state, bytes):
-            return state
+        upstream = self.services.upstream
+        decision = LOCAL
+        if upstream is not None:
+            decided = upstream.known_decision(name, serial)
+            decision = decided if decided is not None else await calls.offload(
+                upstream.decide, name, serial, stale=stale)  # fmt: skip
+        if decision == LOCAL:
+            state = await calls.offload(documents.state, key, serial, stale=stale)
+            if state is None or isinstance(state, bytes):
+                return state
+        else:
+            assert upstream is not None
+            state = await self._upstream_state(upstream, name, key, serial, stale, decision)
+            if state is None:
+                return None
         releases = _releases(state.records)
         chosen = latest_version(releases) if version is None else find_release(releases, version)
         if chosen is None:
-            documents.remember(key, state.last_serial, serial, None)
+            if decision == LOCAL:
+                documents.remember(key, state.last_serial, serial, None)
             return None
         described = metadata_file(releases[chosen])
         metadata: bytes | None = None
@@ -375,5 +444,29 @@ class PypiJsonApp:
             assert known is None or isinstance(known, bytes)
             metadata = known
         body = render(state, chosen, metadata, base, with_releases=version is None)
-        documents.remember(key, state.last_serial, serial, body)
+        if decision == LOCAL:  # an upstream's answer follows its page cache, not the catalog
+            documents.remember(key, state.last_serial, serial, body)
         return body
+
+    async def _upstream_state(
+        self, upstream: UpstreamIndex, name: str, key: tuple[str, str, str], serial: int,
+        stale: bool, decision: str,
+    ) -> ProjectState | None:  # fmt: skip
+        """The files of an upstream name (with a tracked project's own, which win)."""
+        local: ProjectState | None = None
+        if decision == TRACKED:
+            found = await self.services.catalog_calls.offload(
+                self.documents.state, key, serial, stale=stale)  # fmt: skip
+            if isinstance(found, ProjectState):
+                local = found
+        lookup = await upstream.pages.get(name)
+        offered, _ = upstream.offered(name, lookup.page)
+        files = {f.filename: f for f in (local.records if local else ())}
+        for file in offered:
+            listed = from_upstream(name, file, upstream.mode)
+            if listed is not None:
+                files.setdefault(listed.filename, listed)
+        if not files:
+            return None
+        return ProjectState(local.display_name if local else name,
+                            local.last_serial if local else serial, tuple(files.values()))

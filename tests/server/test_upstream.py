@@ -193,3 +193,25 @@ def test_redirect_mode(make_index: MakeIndex, upstream: StaticIndex, dist_dir: P
     index = make_index(upstream_mode="redirect")
     entry = files_of(index, "linked")[wheel.name]
     assert entry["url"] == f"http://127.0.0.1:{upstream.port}/files/{wheel.name}"
+
+
+def test_the_json_api_answers_for_upstream_projects(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    old = make_wheel(dist_dir, "bot-read", "1.0")
+    upstream.add(old, upload_time=yesterday().replace(year=2020), yanked="broken")
+    upstream.add(make_wheel(dist_dir, "bot-read", "2.0"), upload_time=yesterday())
+    upstream.add(make_wheel(dist_dir, "acme-core", "99.0"))
+    index = make_index(upstream_min_age="3d", internal_names="acme-*")
+    document = index.client.get("/pypi/bot-read/json").json()
+    # 2.0 is in quarantine; 1.0, yanked upstream, is all there is.
+    assert list(document["releases"]) == ["1.0"]
+    entry = document["releases"]["1.0"][0]
+    assert entry["yanked"] is True and entry["yanked_reason"] == "broken"
+    assert entry["digests"]["sha256"] == hashlib.sha256(old.read_bytes()).hexdigest()
+    assert entry["upload_time"].startswith("2020-")
+    assert entry["url"] == f"http://testserver/upstream/files/bot-read/{old.name}"
+    assert index.client.get(entry["url"]).content == old.read_bytes()
+    assert index.client.get("/pypi/bot-read/2.0/json").status_code == 404
+    # The guard holds here too.
+    assert index.client.get("/pypi/acme-core/json").status_code == 404

@@ -39,17 +39,12 @@ from pubkit.server.files import (
 from pubkit.server.layout import METADATA_SUFFIX, SIDECAR_SUFFIX
 from pubkit.server.services import Services
 from pubkit.server.upstream.client import UpstreamFile, verify
-from pubkit.server.upstream.index import LOCAL, UPSTREAM_FILES, UpstreamIndex
+from pubkit.server.upstream.index import LOCAL, UPSTREAM_FILES, UpstreamIndex, cached_key
 
 log = logging.getLogger("pubkit.server")
 
-FILES_PREFIX = ".upstream/files/"
 MAX_FILE = 8 * 1024**3
 SIDECAR_FORMAT = 1
-
-
-def cached_key(name: str, filename: str) -> str:
-    return f"{FILES_PREFIX}{name}/{filename}"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,12 @@ from pubkit.settings import ServerSettings, internal_patterns, upstream_urls
 
 LOCAL, TRACKED, UPSTREAM = "local", "tracked", "upstream"
 UPSTREAM_FILES = "/upstream/files/"
+FILES_PREFIX = ".upstream/files/"  # in storage: the cached files, each with a sidecar
+
+
+def cached_key(name: str, filename: str) -> str:
+    """Where the upstream file ``filename`` of ``name`` (or its ``.metadata``) is kept."""
+    return f"{FILES_PREFIX}{name}/{filename}"
 
 
 def upstream_file_url(name: str, filename: str) -> str:
@@ -199,7 +205,7 @@ class UpstreamIndex:
         self.client.close()
 
 
-def _version_of(filename: str) -> str:
+def version_of(filename: str) -> str:
     try:
         return str(parse_distribution_filename(filename).version)
     except (PubkitError, InvalidWheelFilename, InvalidSdistFilename, ValueError):
@@ -210,11 +216,11 @@ def build_page(
     name: str, links: list[FileLink], last_serial: int, tracks: tuple[str, ...]
 ) -> ProjectPage:
     """A project page from links (local and upstream), in version order like the local ones."""
-    ordered = sorted(links, key=lambda link: (_version_key(_version_of(link.filename)),
+    ordered = sorted(links, key=lambda link: (_version_key(version_of(link.filename)),
                                               link.filename))  # fmt: skip
     versions: dict[object, str] = {}
     for link in ordered:
-        version = _version_of(link.filename)
+        version = version_of(link.filename)
         if version:
             versions.setdefault(_version_key(version)[1], version)
     return ProjectPage(name, tuple(ordered), tuple(versions.values()), last_serial,
