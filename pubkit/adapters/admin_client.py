@@ -407,6 +407,20 @@ class AdminClient:
         # Whole seconds on the wire.
         return self._upstream_rule(project, min_age=None if seconds is None else round(seconds))
 
+    def upstream_status(self, sources: list[str]) -> dict[str, Any]:
+        """The server's own view (``sources`` are the server's, not these)."""
+        data = self._call("GET", "upstream")
+        if not isinstance(data, dict):
+            raise AdminServerError(f"the pubkit server at {self.shown} answered no status")
+        return data
+
+    def prune_upstream(self, older_than: float, dry_run: bool = False) -> dict[str, Any]:
+        data = self._call("POST", "upstream/prune",
+                          {"older_than_seconds": round(older_than), "dry_run": dry_run})
+        if not isinstance(data, dict):
+            raise AdminServerError(f"the pubkit server at {self.shown} answered no report")
+        return data
+
     # -- releases ----------------------------------------------------------------------------
 
     def _release_path(self, project: str, version: str) -> str:

@@ -20,6 +20,7 @@ from pubkit.cli import (
     role,
     serve,
     token,
+    upstream,
     user,
     yank,
 )
@@ -77,6 +78,7 @@ app.add_typer(role.app, name="role")
 app.add_typer(project.app, name="project")
 app.command("audit")(token.audit)
 app.add_typer(index.app, name="index")
+app.add_typer(upstream.app, name="upstream")
 app.add_typer(migrate.app, name="migrate")
 app.command("yank")(yank.yank)
 app.command("unyank")(yank.unyank)

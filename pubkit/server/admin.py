@@ -486,6 +486,25 @@ class Admin:
         note = self._note("set upstream min age", name, seconds=seconds)
         return self.catalog.set_upstream_rule(name, note, min_age=seconds)
 
+    def upstream_status(self, sources: list[str]) -> dict[str, Any]:
+        """Each upstream's reachability and the cache's size in storage (a running server
+        adds its own counts: the admin API's answer)."""
+        from pubkit.server.upstream import maintenance
+
+        return {"upstreams": maintenance.reachability(sources),
+                "cache": maintenance.usage(self._storage()).to_json(),
+                "pages": None, "files": None, "last_error": None}  # fmt: skip
+
+    def prune_upstream(self, older_than: float, dry_run: bool = False) -> dict[str, Any]:
+        """Remove upstream files and pages cached more than ``older_than`` seconds ago."""
+        from pubkit.server.upstream import maintenance
+
+        report = maintenance.prune(self._storage(), older_than, dry_run)
+        if not dry_run and (report.files or report.pages):
+            self.catalog.audit("prune upstream cache", ".upstream/", self.actor, self.address,
+                               older_than=older_than, **report.to_json())  # fmt: skip
+        return report.to_json()
+
     # releases
 
     def yank(self, project: str, version: str, reason: str | None, yanked: bool = True) -> int:

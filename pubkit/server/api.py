@@ -35,7 +35,7 @@ from pubkit import __version__
 from pubkit.core.accounts import GROUP_PREFIX, ROLES
 from pubkit.core.distributions import normalize_name
 from pubkit.core.retention import KINDS, RetentionPolicy
-from pubkit.errors import AuthenticationError, NotFoundError, PubkitError
+from pubkit.errors import AuthenticationError, NotFoundError, PubkitError, UsageError
 from pubkit.server.admin import Admin, check_name
 from pubkit.server.asgi import (
     CLIENT_GONE,
@@ -56,6 +56,7 @@ from pubkit.server.auth.policy import (
 )
 from pubkit.server.auth.tokens import PERMISSIONS, Principal, split_token
 from pubkit.server.services import Services, services_of
+from pubkit.server.upstream.index import UpstreamIndex
 
 log = logging.getLogger("pubkit.server")
 
@@ -597,6 +598,32 @@ async def _upstream_rule(call: Call) -> Json:
     return {"changed": changed}
 
 
+def _configured(call: Call) -> UpstreamIndex:
+    upstream = call.services.upstream
+    if upstream is None:
+        raise UsageError("this server has no upstream; start it with --upstream URL")
+    return upstream
+
+
+async def _upstream_status(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    upstream = _configured(call)
+    status = await call.run(call.admin.upstream_status, upstream.pages.sources)
+    stats = upstream.pages.stats
+    status["pages"] = {"hits": stats.hits, "fetches": stats.fetches, "errors": stats.errors}
+    status["files"] = {"hits": stats.file_hits, "fetches": stats.file_fetches}
+    status["last_error"] = stats.last_error
+    return status
+
+
+async def _upstream_prune(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    _configured(call)
+    body = call.body
+    return await call.run(call.admin.prune_upstream, body["older_than_seconds"],
+                          body.get("dry_run", False))  # fmt: skip
+
+
 async def _audit(call: Call) -> Json:
     await call.check(Action.ADMIN)
     entries = await call.run(call.admin.audit, call.args.get("limit") or 100)
@@ -756,6 +783,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Remove the releases a retention policy does not keep (dev builds by default;"
              " releases a kept one pins stay).", ADMIN, _prune, body=_PRUNE_BODY,
              body_optional=True, answer=ref("PruneResult")),
+    Endpoint("GET", "/upstream", "upstreamStatus", "upstream",
+             "Each upstream's reachability, the cache's size, this worker's hits and fetches,"
+             " and its last upstream error.", ADMIN, _upstream_status,
+             answer={"type": "object"}, errors=(400,)),
+    Endpoint("POST", "/upstream/prune", "pruneUpstream", "upstream",
+             "Remove upstream files and pages cached longer ago than older_than_seconds.",
+             ADMIN, _upstream_prune,
+             body=obj(("older_than_seconds",),
+                      older_than_seconds={"type": "integer", "minimum": 0},
+                      dry_run={"type": "boolean"}),
+             answer=obj(("files", "pages", "bytes", "dry_run"),
+                        files={"type": "integer"}, pages={"type": "integer"},
+                        bytes={"type": "integer"}, dry_run={"type": "boolean"}),
+             errors=(400,)),
     Endpoint("GET", "/audit", "listAudit", "audit", "The audit log, newest first.", ADMIN,
              _audit, (LIMIT,), answer=array(ref("AuditEntry"))),
 )  # fmt: skip

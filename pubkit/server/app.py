@@ -325,7 +325,6 @@ def create_app(
     app.state.services = services
     app.state.metrics_publisher = publisher
     upstream_files = UpstreamFilesApp(services) if services.upstream is not None else None
-    app.state.upstream_files = upstream_files
     app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services),
                        pypi=PypiJsonApp(services), upstream=upstream_files)  # fmt: skip
     app.add_middleware(ReasonPhrase)

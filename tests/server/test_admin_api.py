@@ -131,6 +131,7 @@ def test_the_document_describes_every_endpoint_and_its_errors() -> None:
         ("POST", "/projects/{project}/releases/{version}/yank"),
         ("POST", "/projects/{project}/releases/{version}/unyank"),
         ("DELETE", "/projects/{project}/releases/{version}"), ("POST", "/prune"),
+        ("GET", "/upstream"), ("POST", "/upstream/prune"),
         ("GET", "/audit"),
     }  # fmt: skip
     assert operations == contract == {(e.method, e.path) for e in ENDPOINTS}

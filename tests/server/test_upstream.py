@@ -5,6 +5,8 @@ The upstream is a real HTTP server (tests/upstream_support.py) whose pages the t
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from pubkit.server.app import create_app
 from pubkit.server.simple import JSON_V1
 from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
-from tests.server.conftest import Index
+from tests.server.conftest import Index, basic
 from tests.upstream_support import StaticIndex, static_index, yesterday
 
 JSON = {"Accept": JSON_V1}
@@ -215,3 +217,49 @@ def test_the_json_api_answers_for_upstream_projects(
     assert index.client.get("/pypi/bot-read/2.0/json").status_code == 404
     # The guard holds here too.
     assert index.client.get("/pypi/acme-core/json").status_code == 404
+
+
+def test_status_and_prune(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path, data_dir: Path
+) -> None:
+    wheel = make_wheel(dist_dir, "kept-lib", "1.0")
+    upstream.add(wheel)
+    index = make_index()
+    url = f"/upstream/files/kept-lib/{wheel.name}"
+    files_of(index, "kept-lib")
+    files_of(index, "kept-lib")
+    assert index.client.get(url).status_code == 200
+    assert index.client.get(url).status_code == 200
+    status = index.client.get("/api/v1/upstream", headers=basic("root")).json()
+    assert status["upstreams"] == [{"url": upstream.simple_url, "reachable": True,
+                                    "problem": None}]  # fmt: skip
+    assert status["cache"] == {"files": 1, "pages": 1,
+                               "bytes": status["cache"]["bytes"]}  # fmt: skip
+    assert status["cache"]["bytes"] > wheel.stat().st_size
+    assert status["pages"] == {"hits": 1, "fetches": 1, "errors": 0}
+    assert status["files"] == {"hits": 1, "fetches": 1}
+    assert index.client.get("/api/v1/upstream", headers=basic("alice")).status_code == 403
+    # The CLI on the data dir: the same cache, reachability checked from here.
+    shown = subprocess.run(
+        [sys.executable, "-m", "pubkit", "upstream", "status", "--upstream", upstream.simple_url,
+         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"{upstream.simple_url}\treachable" in shown.stdout
+    assert "cache: 1 files, 1 pages" in shown.stdout
+    dry = index.client.post("/api/v1/upstream/prune", headers=basic("root"),
+                            json={"older_than_seconds": 0, "dry_run": True})  # fmt: skip
+    assert dry.json()["files"] == 1 and dry.json()["dry_run"] is True
+    assert index.services.storage.size(f".upstream/files/kept-lib/{wheel.name}") is not None
+    pruned = subprocess.run(
+        [sys.executable, "-m", "pubkit", "upstream", "prune", "--older-than", "0",
+         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert pruned.returncode == 0, pruned.stderr
+    assert "removed 1 files and 1 pages" in pruned.stdout
+    assert list(index.services.storage.list(".upstream/")) == []
+    # The worker that had it fetches it again.
+    assert index.client.get(url).content == wheel.read_bytes()
+    assert [p for p in upstream.requests if p.startswith("/files/")] == [f"/files/{wheel.name}"] * 2
+    bad = subprocess.run(
+        [sys.executable, "-m", "pubkit", "upstream", "prune", "--older-than", "soon",
+         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

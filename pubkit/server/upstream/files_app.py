@@ -61,9 +61,6 @@ class UpstreamFilesApp:
         self._known: OrderedDict[str, Cached] = OrderedDict()
         self._flights: dict[str, asyncio.Task[Cached]] = {}
         self._lock = threading.Lock()
-        # For `pubkit upstream status`: downloads served from storage, and fetched first.
-        self.hits = 0
-        self.fetches = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -71,7 +68,7 @@ class UpstreamFilesApp:
         except PubkitError as error:
             await send_error(send, error, "upstream download")
 
-    async def _handle(self, scope: Scope, send: Send) -> None:
+    async def _handle(self, scope: Scope, send: Send, again: bool = True) -> None:
         if await refuse_writes(scope, send, "files are"):
             return
         name, _, filename = unquote(scope["path"][len(UPSTREAM_FILES) :]).partition("/")
@@ -101,21 +98,30 @@ class UpstreamFilesApp:
             return
         key = cached_key(name, filename)
         cached = await self._cached(key)
+        remembered = cached is not None
         if cached is None:
             file = await upstream.offered_file(name, dist)
             if file is None or (want_metadata and file.metadata_hashes is None):
                 raise missing
             cached = await self._fetch(key, name, file, want_metadata)
-            self.fetches += 1
+            upstream.pages.stats.file_fetches += 1
         else:
-            self.hits += 1
+            upstream.pages.stats.file_hits += 1
         public = services.settings.read == "public"
         headers = _headers(cached.sha256, public, METADATA_TYPE if want_metadata else OCTET_STREAM)
         if _not_modified(scope, cached.sha256):
             await _send_not_modified(send, headers)
             return
-        await send_stored(services, send, key, cached.size, dist, headers,
-                          scope["method"] != "HEAD")  # fmt: skip
+        try:
+            await send_stored(services, send, key, cached.size, dist, headers,
+                              scope["method"] != "HEAD")  # fmt: skip
+        except PubkitError:
+            # Gone from storage since this worker saw it (pruned): fetched again, once.
+            # (send_stored raises only before it starts the answer.)
+            if not (remembered and again):
+                raise
+            self._forget(key)
+            await self._handle(scope, send, again=False)
 
     async def _cached(self, key: str) -> Cached | None:
         """What storage holds for ``key`` (its sidecar, read once per worker), or None."""
@@ -136,6 +142,10 @@ class UpstreamFilesApp:
             return None
         self._remember(key, found)
         return found
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._known.pop(key, None)
 
     def _remember(self, key: str, found: Cached) -> None:
         with self._lock:

@@ -85,6 +85,9 @@ class UpstreamStats:
     last_error: str | None = None
     last_error_time: float | None = None
     last_success_time: float | None = None
+    # Downloads of upstream files: served from storage, or fetched first.
+    file_hits: int = 0
+    file_fetches: int = 0
 
 
 class UpstreamPages:
