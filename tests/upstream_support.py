@@ -4,6 +4,7 @@ by a real HTTP server on 127.0.0.1 in a thread; its pages say what the test make
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -47,6 +48,8 @@ class StaticIndex:
     stall: float = 0.0
     requests: list[str] = field(default_factory=list)
     port: int = 0
+    # (user, password) that every request must carry as Basic auth (401 otherwise).
+    credentials: tuple[str, str] | None = None
 
     @property
     def simple_url(self) -> str:
@@ -110,6 +113,12 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             index.requests.append(self.path)
+            if index.credentials is not None:
+                pair = ":".join(index.credentials).encode()
+                expected = "Basic " + base64.b64encode(pair).decode()
+                if self.headers.get("Authorization") != expected:
+                    self._send(401, b"credentials needed", "text/plain")
+                    return
             if index.stall:
                 time.sleep(index.stall)
             if index.failing:

@@ -5,8 +5,6 @@ The upstream is a real HTTP server (tests/upstream_support.py) whose pages the t
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from pubkit.server.app import create_app
 from pubkit.server.simple import JSON_V1
 from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
+from tests.cli_support import run_cli
 from tests.server.conftest import Index, basic
 from tests.upstream_support import StaticIndex, static_index, yesterday
 
@@ -220,8 +219,9 @@ def test_the_json_api_answers_for_upstream_projects(
 
 
 def test_status_and_prune(
-    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path, data_dir: Path
-) -> None:
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
     wheel = make_wheel(dist_dir, "kept-lib", "1.0")
     upstream.add(wheel)
     index = make_index()
@@ -240,26 +240,44 @@ def test_status_and_prune(
     assert status["files"] == {"hits": 1, "fetches": 1}
     assert index.client.get("/api/v1/upstream", headers=basic("alice")).status_code == 403
     # The CLI on the data dir: the same cache, reachability checked from here.
-    shown = subprocess.run(
-        [sys.executable, "-m", "pubkit", "upstream", "status", "--upstream", upstream.simple_url,
-         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
-    assert shown.returncode == 0, shown.stderr
-    assert f"{upstream.simple_url}\treachable" in shown.stdout
-    assert "cache: 1 files, 1 pages" in shown.stdout
+    code, out, err = run_cli(monkeypatch, capsys, "upstream", "status", "--upstream",
+                             upstream.simple_url, "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 0, err
+    assert f"{upstream.simple_url}\treachable" in out
+    assert "cache: 1 files, 1 pages" in out
     dry = index.client.post("/api/v1/upstream/prune", headers=basic("root"),
                             json={"older_than_seconds": 0, "dry_run": True})  # fmt: skip
     assert dry.json()["files"] == 1 and dry.json()["dry_run"] is True
     assert index.services.storage.size(f".upstream/files/kept-lib/{wheel.name}") is not None
-    pruned = subprocess.run(
-        [sys.executable, "-m", "pubkit", "upstream", "prune", "--older-than", "0",
-         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
-    assert pruned.returncode == 0, pruned.stderr
-    assert "removed 1 files and 1 pages" in pruned.stdout
+    code, out, err = run_cli(monkeypatch, capsys, "upstream", "prune", "--older-than", "0",
+                             "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 0, err
+    assert "removed 1 files and 1 pages" in out
     assert list(index.services.storage.list(".upstream/")) == []
     # The worker that had it fetches it again.
     assert index.client.get(url).content == wheel.read_bytes()
     assert [p for p in upstream.requests if p.startswith("/files/")] == [f"/files/{wheel.name}"] * 2
-    bad = subprocess.run(
-        [sys.executable, "-m", "pubkit", "upstream", "prune", "--older-than", "soon",
-         "--data-dir", str(data_dir)], capture_output=True, text=True, check=False)  # fmt: skip
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    code, out, err = run_cli(monkeypatch, capsys, "upstream", "prune", "--older-than", "soon",
+                             "--data-dir", str(data_dir))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_upstream_credentials_go_to_the_upstream_only(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    upstream.credentials = ("mirror", "s3cret-pass")
+    wheel = make_wheel(dist_dir, "guarded-lib", "1.0")
+    upstream.add(wheel)
+    secret_url = upstream.simple_url.replace("http://", "http://mirror:s3cret-pass@")
+    assert make_index(upstream=upstream.simple_url).client.get(
+        "/simple/guarded-lib/").status_code == 502  # fmt: skip
+    index = make_index(upstream=secret_url)
+    page = index.client.get("/simple/guarded-lib/", headers=JSON)
+    assert page.status_code == 200 and "s3cret" not in page.text
+    assert index.client.get(f"/upstream/files/guarded-lib/{wheel.name}").content == (
+        wheel.read_bytes())  # fmt: skip
+    status = index.client.get("/api/v1/upstream", headers=basic("root"))
+    assert "s3cret" not in status.text and status.json()["upstreams"][0]["reachable"]
+    linked = make_index(upstream=secret_url, upstream_mode="redirect")
+    page = linked.client.get("/simple/guarded-lib/", headers=JSON)
+    assert "s3cret" not in page.text and "mirror@" not in page.text
