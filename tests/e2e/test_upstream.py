@@ -26,6 +26,7 @@ from tests.e2e.support import (
     Venv,
     VenvFactory,
     access_log,
+    client_env,
     output,
     pip_install,
     run,
@@ -111,13 +112,36 @@ def internal(
         server.stop()
 
 
+def poetry_lock(server: LiveServer, where: Path, requirement: str
+                ) -> tuple[subprocess.CompletedProcess[str], str]:  # fmt: skip
+    """``poetry lock`` of a project needing ``requirement``, with pubkit as its only source
+    (priority primary: no implicit PyPI); the lock file's text ("" without one)."""
+    where.mkdir(parents=True)
+    (where / "pyproject.toml").write_text(
+        '[project]\nname = "consumer"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        f"dependencies = [{requirement!r}]\n"
+        "[tool.poetry]\npackage-mode = false\n"
+        f'[[tool.poetry.source]]\nname = "pubkit"\nurl = "{server.simple_url}"\n'
+        'priority = "primary"\n'
+    )
+    poetry = Path(sys.executable).with_name("poetry")
+    result = subprocess.run(
+        [str(poetry), "lock", "--no-interaction"], cwd=where, capture_output=True, text=True,
+        timeout=300, check=False,
+        env={**client_env(), "POETRY_CONFIG_DIR": str(where / ".config"),
+             "POETRY_CACHE_DIR": str(where / ".cache"), "POETRY_VIRTUALENVS_CREATE": "false"},
+    )  # fmt: skip
+    lock = where / "poetry.lock"
+    return result, lock.read_text() if lock.exists() else ""
+
+
 def upstream_asked(upstream: LiveServer, name: str) -> bool:
     sync_access_log(upstream)
     return any(hit.path.startswith(f"/simple/{name}/") for hit in access_log(upstream))
 
 
-def test_pip_and_uv_install_internal_and_public_and_never_the_upstreams_acme_core(
-    internal: LiveServer, upstream: LiveServer, make_venv: VenvFactory
+def test_pip_uv_and_poetry_get_internal_and_public_and_never_the_upstreams_acme_core(
+    internal: LiveServer, upstream: LiveServer, make_venv: VenvFactory, tmp_path: Path
 ) -> None:
     expected = {"acme-app": "1.0", "acme-core": "1.2", "public-dep": "2.0", "public-leaf": "1.5"}
     venv = make_venv()
@@ -134,6 +158,11 @@ def test_pip_and_uv_install_internal_and_public_and_never_the_upstreams_acme_cor
         installed = install(venv, internal, "acme-core>=2")
         assert installed.returncode != 0, output(installed)
         assert "99.0" not in installed.stdout + installed.stderr
+    locked, lock = poetry_lock(internal, tmp_path / "poetry", "acme-core")
+    assert locked.returncode == 0, output(locked)
+    assert 'name = "acme-core"\nversion = "1.2"' in lock
+    failed, _ = poetry_lock(internal, tmp_path / "poetry-99", "acme-core>=2")
+    assert failed.returncode != 0 and "99.0" not in failed.stdout + failed.stderr
     page = requests.get(internal.simple_url + "acme-core/", timeout=30).text
     assert "99.0" not in page
     assert not upstream_asked(upstream, "acme-core")
@@ -141,13 +170,16 @@ def test_pip_and_uv_install_internal_and_public_and_never_the_upstreams_acme_cor
 
 @pytest.mark.parametrize("name", ["reserved-thing", "acme-secret-tool"])
 def test_a_reserved_name_and_an_internal_pattern_never_reach_the_upstream(
-    internal: LiveServer, upstream: LiveServer, make_venv: VenvFactory, name: str
-) -> None:
+    internal: LiveServer, upstream: LiveServer, make_venv: VenvFactory, name: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     for install in (pip_install, uv_pip_install):
         venv = make_venv()
         installed = install(venv, internal, name)
         assert installed.returncode != 0, output(installed)
         assert venv.installed() == {}
+    locked, lock = poetry_lock(internal, tmp_path / "poetry", name)
+    assert locked.returncode != 0 and lock == "", output(locked)
     assert requests.get(internal.simple_url + name + "/", timeout=30).status_code == 404
     assert not upstream_asked(upstream, name)
 
