@@ -106,7 +106,7 @@ def test_the_refusals_cover_every_command() -> None:
     assert commands - covered == set()
 
 
-GROUPS = ("user", "token", "group", "role", "project", "index", "migrate")
+GROUPS = ("user", "token", "group", "role", "project", "index", "migrate", "upstream")
 # Each command's own refusals: (argv, exit code, what the line says). D is a data dir, F a file.
 REFUSALS = [
     ("init --version-strategy nope", 2, "--version-strategy 'nope' is unknown"),
@@ -128,6 +128,9 @@ REFUSALS = [
     ("serve --port 70000", 2, "port 70000 is out of range"),
     ("serve --storage ftp://x", 2, "storage URL 'ftp://x' is not understood"),
     ("serve --catalog mysql://x", 2, "catalog URL 'mysql://x' is not understood"),
+    ("serve --upstream ftp://x", 2, "upstream 'ftp://x/' is not an http(s) URL"),
+    ("serve --upstream-mode teleport", 2, "upstream mode 'teleport' is unknown"),
+    ("serve --upstream-min-age soon", 2, "a duration is a number of seconds"),
     ("serve --data-dir F", 2, "the data directory F is a file, not a directory"),
     ("serve --data-dir /proc/pubkit", 2, "cannot create the data directory /proc/pubkit"),
     ("user list --data-dir F", 2, "F is a file, not a directory; choose another --data-dir"),
@@ -153,6 +156,11 @@ REFUSALS = [
     ("project public Bad!Name --data-dir D", 2, "'Bad!Name' is not a valid project name"),
     ("role grant Bad!Name bob owner --data-dir D", 2, "'Bad!Name' is not a valid project name"),
     ("role list nothing --data-dir D", 1, "no project 'nothing'"),
+    ("project reserve Bad!Name --data-dir D", 2, "'Bad!Name' is not a valid project name"),
+    ("project track nothing --upstream --data-dir D", 1, "'nothing' is not on this index"),
+    ("project upstream-min-age p soon --data-dir D", 2, "'soon' is not a duration"),
+    ("upstream status --data-dir D", 2, "no upstream to check"),
+    ("upstream prune --older-than soon --data-dir D", 2, "--older-than 'soon'"),
     ("group remove nogroup --data-dir D", 1, "no group 'nogroup'"),
     ("group remove-member nogroup bob --data-dir D", 1, "no group 'nogroup'"),
     ("group list --server http://127.0.0.1:9/ --data-dir D", 2, "pass one or the other"),
