@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit, urlunsplit
-
-import requests
 
 from pubkit import __version__
 from pubkit.errors import UpstreamError
 from pubkit.settings import redact_url
+
+if TYPE_CHECKING:
+    import requests
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
@@ -182,6 +183,11 @@ class UpstreamClient:
     """HTTP to the upstreams, bounded by ``timeout`` (connect, each read, and the whole)."""
 
     def __init__(self, timeout: float) -> None:
+        # Imported here: a server without an upstream never loads requests (small workers).
+        import requests
+        import requests.adapters
+
+        self._errors = requests.RequestException
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"pubkit/{__version__}"
@@ -203,7 +209,7 @@ class UpstreamClient:
             return self.session.get(url, headers=headers, stream=True, allow_redirects=True,
                                     auth=auth,
                                     timeout=(min(self.timeout, 5.0), self.timeout))  # fmt: skip
-        except requests.RequestException as error:
+        except self._errors as error:
             raise UpstreamError(
                 f"the upstream {redact_url(url)} did not answer ({type(error).__name__})"
             ) from None
@@ -224,7 +230,7 @@ class UpstreamClient:
                 if time.monotonic() > deadline:
                     raise UpstreamError(f"the upstream {redact_url(url)} sends too slowly")
                 yield chunk
-        except requests.RequestException as error:
+        except self._errors as error:
             raise UpstreamError(
                 f"the upstream {redact_url(url)} broke off ({type(error).__name__})"
             ) from None
