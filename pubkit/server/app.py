@@ -286,6 +286,15 @@ def create_app(
         ("pubkit_page_cache_requests", ("hit",), float(pages.lookups - pages.rendered)),
         ("pubkit_page_cache_requests", ("miss",), float(pages.rendered)),
     ])  # fmt: skip
+    if services.upstream is not None:
+        stats = services.upstream.pages.stats
+        metrics.pulled.append(lambda: [
+            ("pubkit_upstream_requests", ("page", "hit"), float(stats.hits)),
+            ("pubkit_upstream_requests", ("page", "fetch"), float(stats.fetches)),
+            ("pubkit_upstream_requests", ("page", "error"), float(stats.errors)),
+            ("pubkit_upstream_requests", ("file", "hit"), float(stats.file_hits)),
+            ("pubkit_upstream_requests", ("file", "fetch"), float(stats.file_fetches)),
+        ])  # fmt: skip
     publisher = Publisher(metrics, metrics_folder(os.environ))
 
     @asynccontextmanager

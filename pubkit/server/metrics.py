@@ -74,6 +74,10 @@ DEFINITIONS = {
         Definition("pubkit_page_cache_requests", "counter",
                    "Simple-page lookups in a worker's cache, by result (hit or miss).",
                    ("result",)),
+        Definition("pubkit_upstream_requests", "counter",
+                   "Upstream pages and files asked of a worker, by kind (page or file) and"
+                   " result (hit: from the cache; fetch: from the upstream; error: the"
+                   " upstream failed).", ("kind", "result")),
         Definition("pubkit_worker_restarts", "counter",
                    "Workers the supervisor replaced after they exited.", ()),
     )

@@ -239,6 +239,9 @@ def test_status_and_prune(
     assert status["pages"] == {"hits": 1, "fetches": 1, "errors": 0}
     assert status["files"] == {"hits": 1, "fetches": 1}
     assert index.client.get("/api/v1/upstream", headers=basic("alice")).status_code == 403
+    exposed = index.client.get("/metrics").text
+    assert 'pubkit_upstream_requests_total{kind="file",result="hit"} 1.0' in exposed
+    assert 'pubkit_upstream_requests_total{kind="page",result="fetch"} 1.0' in exposed
     # The CLI on the data dir: the same cache, reachability checked from here.
     code, out, err = run_cli(monkeypatch, capsys, "upstream", "status", "--upstream",
                              upstream.simple_url, "--data-dir", str(data_dir))  # fmt: skip
