@@ -160,8 +160,13 @@ class UpstreamFilesApp:
         if flight is None:
             flight = asyncio.get_running_loop().create_task(self._store(key, name, file, metadata))
             self._flights[key] = flight
-            flight.add_done_callback(lambda _t: self._flights.pop(key, None))
+            flight.add_done_callback(lambda done: self._landed(key, done))
         return await asyncio.shield(flight)
+
+    def _landed(self, key: str, flight: asyncio.Task[Cached]) -> None:
+        self._flights.pop(key, None)
+        if not flight.cancelled() and flight.exception() is not None:
+            log.debug("the upstream fetch of %s failed: %s", key, flight.exception())
 
     async def _store(self, key: str, name: str, file: UpstreamFile, metadata: bool) -> Cached:
         services, upstream = self.services, self.upstream

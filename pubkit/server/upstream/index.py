@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urljoin
@@ -44,6 +45,8 @@ from pubkit.server.upstream.pages import Lookup, UpstreamPage, UpstreamPages
 from pubkit.settings import ServerSettings, internal_patterns, upstream_urls
 
 LOCAL, TRACKED, UPSTREAM = "local", "tracked", "upstream"
+# Decisions and rendered pages kept per worker (a rendered page is a few KiB).
+MAX_ENTRIES = 4096
 UPSTREAM_FILES = "/upstream/files/"
 FILES_PREFIX = ".upstream/files/"  # in storage: the cached files, each with a sidecar
 
@@ -88,7 +91,7 @@ class UpstreamIndex:
         self._serial = -1
         self._decisions: dict[str, str] = {}
         self._rules: dict[str, UpstreamRule] = {}
-        self._rendered: dict[tuple[str, str], _Rendered] = {}
+        self._rendered: OrderedDict[tuple[str, str], _Rendered] = OrderedDict()
 
     # -- the guard -------------------------------------------------------------------------
 
@@ -119,6 +122,8 @@ class UpstreamIndex:
             if serial != self._serial:
                 self._serial, self._decisions, self._rules = serial, {}, rules
                 self._rendered.clear()
+            if len(self._decisions) >= MAX_ENTRIES:
+                self._decisions.clear()  # names probed at random must not grow it forever
             self._decisions[name] = decision
         return decision
 
@@ -182,7 +187,11 @@ class UpstreamIndex:
         rendered = render_project(built, media_type, serial)
         if not lookup.stale:
             until = min(until, time.monotonic() + self.pages.ttl)
-            self._rendered[(name, media_type)] = _Rendered(rendered, serial, page.version, until)
+            with self._lock:
+                self._rendered[(name, media_type)] = _Rendered(rendered, serial, page.version,
+                                                               until)  # fmt: skip
+                while len(self._rendered) > MAX_ENTRIES:
+                    self._rendered.popitem(last=False)
         return rendered
 
     def _link(self, name: str, file: UpstreamFile) -> FileLink:

@@ -140,19 +140,26 @@ class UpstreamPages:
         if flight is None:
             flight = asyncio.get_running_loop().create_task(self._fetch(name, known))
             self._flights[name] = flight
-            flight.add_done_callback(lambda _t: self._flights.pop(name, None))
-        problem: str
+            flight.add_done_callback(lambda done: self._landed(name, done))
         with anyio.move_on_after(self.timeout + 1.0):
-            try:
-                return Lookup(await asyncio.shield(flight), False)
-            except PubkitError as error:
-                problem = error.message
-        if not flight.done():
-            problem = f"the upstream did not answer within {self.timeout:g} s"
+            await asyncio.wait([flight])
+        problem = f"the upstream did not answer within {self.timeout:g} s"
+        if flight.done():
+            error = flight.exception()
+            if error is None:
+                return Lookup(flight.result(), False)
+            problem = error.message if isinstance(error, PubkitError) else repr(error)
         if known is not None:
             log.warning("serving the stale upstream page of %s: %s", name, problem)
             return Lookup(known, True, problem)
         raise UpstreamError(f"{problem}; no copy of {name}'s upstream page is kept here")
+
+    def _landed(self, name: str, flight: asyncio.Task[UpstreamPage]) -> None:
+        """A fetch ended: the next request starts another; its error is taken (and was
+        counted), so that asyncio does not report it as never retrieved."""
+        self._flights.pop(name, None)
+        if not flight.cancelled() and flight.exception() is not None:
+            log.debug("the upstream fetch of %s failed: %s", name, flight.exception())
 
     async def _stored(self, name: str) -> UpstreamPage | None:
         try:
