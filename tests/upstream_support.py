@@ -50,6 +50,8 @@ class StaticIndex:
     port: int = 0
     # (user, password) that every request must carry as Basic auth (401 otherwise).
     credentials: tuple[str, str] | None = None
+    # The statuses of page requests, with the If-None-Match each carried.
+    page_answers: list[tuple[int, str | None]] = field(default_factory=list)
 
     @property
     def simple_url(self) -> str:
@@ -127,10 +129,20 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
             path = unquote(self.path)
             if path.startswith("/simple/"):
                 answer = index.page(normalize_name(path[len("/simple/"):].strip("/")))
+                sent_tag = self.headers.get("If-None-Match")
                 if answer is None:
+                    index.page_answers.append((404, sent_tag))
                     self._send(404, b"not found", "text/plain")
-                else:
-                    self._send(200, *answer)
+                    return
+                etag = '"' + hashlib.sha256(answer[0]).hexdigest()[:16] + '"'
+                if sent_tag == etag:
+                    index.page_answers.append((304, sent_tag))
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                index.page_answers.append((200, sent_tag))
+                self._send(200, *answer, etag=etag)
                 return
             if path.startswith("/files/"):
                 data = index.file(path[len("/files/"):])
@@ -141,8 +153,11 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(404, b"not found", "text/plain")
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(self, status: int, body: bytes, content_type: str,
+                  etag: str | None = None) -> None:  # fmt: skip
             self.send_response(status)
+            if etag:
+                self.send_header("ETag", etag)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -284,3 +284,25 @@ def test_upstream_credentials_go_to_the_upstream_only(
     linked = make_index(upstream=secret_url, upstream_mode="redirect")
     page = linked.client.get("/simple/guarded-lib/", headers=JSON)
     assert "s3cret" not in page.text and "mirror@" not in page.text
+
+
+def test_pages_are_revalidated_after_their_ttl(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    upstream.add(make_wheel(dist_dir, "steady", "1.0"))
+    fresh = make_index()  # the default TTL: asked once
+    for _ in range(3):
+        assert list(files_of(fresh, "steady")) == ["steady-1.0-py3-none-any.whl"]
+    assert [status for status, _ in upstream.page_answers] == [200]
+    upstream.page_answers.clear()
+    # Another worker, whose pages are revalidated at every request: it starts from the copy
+    # in storage, so even its first request is a conditional one.
+    index = make_index(upstream_ttl="0")
+    for _ in range(2):
+        assert list(files_of(index, "steady")) == ["steady-1.0-py3-none-any.whl"]
+    assert [status for status, _ in upstream.page_answers] == [304, 304]
+    assert all(tag is not None for _, tag in upstream.page_answers)
+    upstream.add(make_wheel(dist_dir, "steady", "2.0"))
+    assert list(files_of(index, "steady")) == ["steady-1.0-py3-none-any.whl",
+                                               "steady-2.0-py3-none-any.whl"]  # fmt: skip
+    assert upstream.page_answers[-1][0] == 200
