@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 
 import anyio
 from starlette.applications import Starlette
@@ -31,14 +28,12 @@ from pubkit.server.asgi import (
     CLIENT_GONE,
     CROSS_SITE_REFUSAL,
     ASGIApp,
-    Message,
     Receive,
     Scope,
     Send,
     client_address,
     cross_site,
     error_headers,
-    header,
     log_client_gone,
 )
 from pubkit.server.auth.policy import decide_upload_start
@@ -48,16 +43,13 @@ from pubkit.server.files import FilesApp
 from pubkit.server.metrics import (
     Metrics,
     Publisher,
-    RequestMetrics,
     count_upload,
     exposition,
     instrument_engine,
     metrics_folder,
 )
+from pubkit.server.observe import Observe
 from pubkit.server.pypi_json import PypiJsonApp
-from pubkit.server.reason import ReasonPhrase
-from pubkit.server.request_log import REQUEST_ID_HEADER, RequestFacts, request_id
-from pubkit.server.request_log import current as current_request
 from pubkit.server.services import Services, services_of
 from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
@@ -67,7 +59,6 @@ from pubkit.server.upstream.files_app import UpstreamFilesApp
 from pubkit.server.upstream.index import UPSTREAM_FILES
 from pubkit.settings import ServerSettings, load_server_settings
 
-access_log = logging.getLogger("pubkit.access")
 log = logging.getLogger("pubkit.server")
 
 
@@ -201,57 +192,6 @@ class ReadPaths:
             await self.app(scope, receive, send)
 
 
-class AccessLog:
-    """One JSON line per request: time, request id, method, path, status, bytes, duration,
-    client, and the user (and token) it acted as. The request id, the client's sane
-    ``X-Request-ID`` or a new one, is echoed in the answer's ``X-Request-ID``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        facts = RequestFacts(request_id(header(scope, REQUEST_ID_HEADER)))
-        echoed = (REQUEST_ID_HEADER, facts.request_id.encode())
-        started = time.perf_counter()
-        status = 500
-        sent = 0
-
-        async def record(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), echoed]}
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        context = current_request.set(facts)
-        try:
-            await self.app(scope, receive, record)
-        finally:
-            current_request.reset(context)
-            if access_log.isEnabledFor(logging.INFO):
-                # Formatted by hand: this line is written for every request. The path, the
-                # request id and the user come from the client: json.dumps escapes them.
-                access_log.info(
-                    '{"time":"%s","request_id":%s,"method":"%s","path":%s,"status":%d,'
-                    '"bytes":%d,"ms":%.2f,"client":%s,"user":%s,"token":%s}',
-                    datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                    json.dumps(facts.request_id),
-                    scope["method"],
-                    json.dumps(scope["path"]),
-                    status,
-                    sent,
-                    (time.perf_counter() - started) * 1000,
-                    json.dumps(client_address(scope)),
-                    json.dumps(facts.user),
-                    json.dumps(facts.token),
-                )
-
-
 def _seed_access_state(services: Services) -> None:
     """Store the catalog's access data if storage has none yet (a catalog from before access
     snapshots), so that the bucket alone can restore it; a failure only delays that."""
@@ -336,10 +276,7 @@ def create_app(
     upstream_files = UpstreamFilesApp(services) if services.upstream is not None else None
     app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services),
                        pypi=PypiJsonApp(services), upstream=upstream_files)  # fmt: skip
-    app.add_middleware(ReasonPhrase)
-    if settings.metrics:
-        app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(AccessLog)
+    app.add_middleware(Observe, metrics=metrics if settings.metrics else None)
     return app
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pubkit import __version__
-from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send
+from pubkit.server.asgi import Scope
 
 METRICS_DIR = "PUBKIT_METRICS_DIR"
 SNAPSHOT_INTERVAL = 1.0  # seconds between a worker's snapshots while it serves
@@ -190,43 +190,24 @@ def route_class(method: str, path: str) -> str:
     return "other"
 
 
-class RequestMetrics:
-    """ASGI middleware: counts every request and times it, by route class and status."""
+def count_request(metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
+    """One answered request (see :class:`pubkit.server.observe.Observe`): counted and timed
+    by route class and status; a refusal also where it says something (sign-ins, uploads)."""
+    method = scope["method"]
+    route = route_class(method, scope["path"])
+    metrics.request(route, method, status, seconds)
+    if status >= 400:
+        _count_refusal(metrics, scope, route, status)
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record)
-        finally:
-            method = scope["method"]
-            route = route_class(method, scope["path"])
-            self.metrics.request(route, method, status, time.perf_counter() - started)
-            if status >= 400:
-                self._refused(scope, route, status)
-
-    def _refused(self, scope: Scope, route: str, status: int) -> None:
-        if status == 429:
-            self.metrics.inc("pubkit_sign_in_throttled")
-        elif status == 401 and any(name == b"authorization" for name, _ in scope["headers"]):
-            self.metrics.inc("pubkit_sign_in_failures")
-        if route == "upload":
-            self.metrics.inc("pubkit_uploads", ("refused",))
-            self.metrics.inc("pubkit_upload_refusals", (REFUSAL_REASONS.get(status, "other"),))
+def _count_refusal(metrics: Metrics, scope: Scope, route: str, status: int) -> None:
+    if status == 429:
+        metrics.inc("pubkit_sign_in_throttled")
+    elif status == 401 and any(name == b"authorization" for name, _ in scope["headers"]):
+        metrics.inc("pubkit_sign_in_failures")
+    if route == "upload":
+        metrics.inc("pubkit_uploads", ("refused",))
+        metrics.inc("pubkit_upload_refusals", (REFUSAL_REASONS.get(status, "other"),))
 
 
 def count_upload(metrics: Metrics, created: bool, size: int) -> None:

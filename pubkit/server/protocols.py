@@ -1,31 +1,27 @@
 """uvicorn's httptools protocol, writing the reason phrase of :mod:`pubkit.server.reason`.
 
 uvicorn writes ``HTTP/1.1 <status> <standard phrase>`` with both of its HTTP/1.1 protocols
-(h11 and httptools) and gives the application no say in the phrase. The patch point is the
-one method of uvicorn's httptools protocol that hands a request's cycle to the application
-(``_start_asgi_task``, pipelined requests included): the cycle's ``send`` is wrapped so that,
-for a response start carrying :data:`~pubkit.server.reason.REASON_KEY`, the status line of
-the one write that sends the head gets that phrase. Everything else is uvicorn's own code.
-The h11 protocol has no such method; pubkit runs httptools. On a uvicorn without it, the
-server answers with the standard phrases (the body carries the message as always).
+(h11 and httptools) and gives the application no say in the phrase. The protocol here notes
+each request's cycle in its scope (a weak reference under :data:`CYCLE_KEY`, set once the
+head is parsed, before the application runs; pipelined requests included), and
+:func:`send_start` sends an answer's start through that cycle with its transport swapped for
+the one write that sends the head, whose status line then gets the phrase. Everything else
+is uvicorn's own code, and an answer without a phrase (every successful one) costs nothing
+more than the weak reference. The h11 protocol has no such scope entry; pubkit runs
+httptools. Served by anything else, answers carry the standard phrases (the body carries the
+message as always).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from pubkit.server.reason import REASON_KEY
+from pubkit.server.asgi import Message, Scope, Send
 
-_PATCH_POINT = "_start_asgi_task"
-PATCHABLE = callable(getattr(HttpToolsProtocol, _PATCH_POINT, None))
-if not PATCHABLE:  # pragma: no cover - a uvicorn this code does not know
-    logging.getLogger("pubkit.server").warning(
-        "this uvicorn has no %s: refusals carry the standard reason phrase", _PATCH_POINT
-    )
+CYCLE_KEY = "pubkit.cycle"
 
 
 class _StatusLineTransport:
@@ -48,28 +44,30 @@ class _StatusLineTransport:
         return getattr(self._transport, name)
 
 
-def _send_with_reason(cycle: Any) -> Callable[[Any], Awaitable[None]]:
-    send: Callable[[Any], Awaitable[None]] = cycle.send
-
-    async def send_with_reason(message: Any) -> None:
-        reason = message.get(REASON_KEY) if message["type"] == "http.response.start" else None
-        if not reason or cycle.response_started:
-            await send(message)
-            return
-        transport = cycle.transport
-        cycle.transport = _StatusLineTransport(transport, reason)
-        try:
-            await send(message)
-        finally:
-            cycle.transport = transport
-
-    return send_with_reason
+async def send_start(scope: Scope, send: Send, start: Message, reason: bytes | None) -> None:
+    """Send an ``http.response.start`` through ``send``; when the request came through
+    :class:`ReasonHttpToolsProtocol`, its status line carries ``reason`` (if any)."""
+    noted = scope.get(CYCLE_KEY) if reason else None
+    cycle: Any = noted() if noted is not None else None
+    # A uvicorn whose cycles lack these attributes gets the standard phrase.
+    transport = getattr(cycle, "transport", None)
+    if reason is None or transport is None or getattr(cycle, "response_started", True):
+        await send(start)
+        return
+    cycle.transport = _StatusLineTransport(transport, reason)
+    try:
+        await send(start)
+    finally:
+        cycle.transport = transport
 
 
 class ReasonHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with the application's reason phrase."""
 
-    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
-        # run_asgi calls `self.send`: an attribute of the cycle overrides the method.
-        cycle.send = _send_with_reason(cycle)
-        super()._start_asgi_task(cycle, app)
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        # The cycle made for this head (none when the request upgrades): weakly, so that
+        # a scope and its cycle do not hold each other (nothing for the collector to do).
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:
+            self.scope[CYCLE_KEY] = weakref.ref(cycle)  # type: ignore[literal-required]

@@ -2,19 +2,17 @@
 body, as PyPI does: twine prints only the status line unless ``--verbose``.
 
 ASGI has no field for the reason phrase and uvicorn derives it from the status, so the
-:class:`ReasonPhrase` middleware puts the phrase under :data:`REASON_KEY` in the
-``http.response.start`` message (other servers ignore unknown keys) and the protocol classes
-of :mod:`pubkit.server.protocols` write it. The phrase is the first line of the error body
-(plain text, or the ``error`` of a JSON body), made safe for a status line.
+request middleware (:class:`pubkit.server.observe.Observe`) holds back the start of an error
+answer until its first body chunk, takes the phrase from it, and sends the start with
+:func:`pubkit.server.protocols.send_start`, which has pubkit's protocol write the phrase.
+The phrase is the first line of the error body (plain text, or the ``error`` of a JSON
+body), made safe for a status line.
 """
 
 from __future__ import annotations
 
 import json
 
-from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send
-
-REASON_KEY = "pubkit.reason"
 MAX_REASON = 200
 # Characters an error message uses that latin-1 (the status line's charset) lacks.
 _PLAIN = str.maketrans({"\u2026": "...", "\u2018": "'", "\u2019": "'", "\u201c": '"',
@@ -52,32 +50,3 @@ def reason_of(headers: list[tuple[bytes, bytes]], body: bytes) -> bytes | None:
         error = document.get("error") if isinstance(document, dict) else None
         return reason_phrase(error) if isinstance(error, str) else None
     return None
-
-
-class ReasonPhrase:
-    """Holds back the start of an error answer (status 400 and up) until its first body
-    chunk is known, and adds the reason phrase the body gives to it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held: Message | None = None
-
-        async def send_with_reason(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and message["status"] >= 400:
-                held = message
-                return
-            if held is not None:
-                start, held = held, None
-                reason = reason_of(list(start.get("headers", [])), message.get("body", b""))
-                if reason is not None:
-                    start = {**start, REASON_KEY: reason}
-                await send(start)
-            await send(message)
-
-        await self.app(scope, receive, send_with_reason)
