@@ -136,6 +136,11 @@ class _Worker:
             log.warning(message, *args)
 
 
+# The per-request callbacks below call their base class by name: a super() object per call
+# showed in the read path's CPU per request.
+_Base = ReasonHttpToolsProtocol
+
+
 class GuardedProtocol(ReasonHttpToolsProtocol):
     """uvicorn's httptools protocol with :class:`HttpLimits`; see the module's docstring."""
 
@@ -212,7 +217,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         # Bytes since the end of the last request: a head, when one is being read.
         self._head_bytes += len(data)
-        super().data_received(data)
+        _Base.data_received(self, data)
         if self._in_head and self._head_bytes > self.limits.max_header_size and not (
             self._stopped or self.transport.is_closing()
         ):
@@ -222,7 +227,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
     def on_message_begin(self) -> None:
         if self._stopped:
             return
-        super().on_message_begin()
+        _Base.on_message_begin(self)
         self._in_head = True
         if not self._head_since:
             self._head_since = self.worker.now
@@ -242,7 +247,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
         self._head_since = self.idle_since = 0.0
         self._body_pending = True
         self._body_started = self._body_last = self.worker.now
-        super().on_headers_complete()
+        _Base.on_headers_complete(self)
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -254,7 +259,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
             return
         self._body_received += len(body)
         self._body_last = self.worker.now
-        super().on_body(body)
+        _Base.on_body(self, body)
 
     def on_message_complete(self) -> None:
         if self._stopped:
@@ -262,7 +267,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
         self._head_bytes = 0
         self._body_pending = False
         self._body_received = 0
-        super().on_message_complete()
+        _Base.on_message_complete(self)
 
     def _check_body(self, now: float) -> None:
         timeout, rate = self.limits.request_timeout, self.limits.min_body_rate
@@ -292,7 +297,7 @@ class GuardedProtocol(ReasonHttpToolsProtocol):
     # -- the answer ------------------------------------------------------------------------
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        _Base.on_response_complete(self)
         if not self.pipeline:
             self.idle_since = self.loop.time()
 

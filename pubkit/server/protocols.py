@@ -65,7 +65,7 @@ class ReasonHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with the application's reason phrase."""
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)  # by name: no super() object per request
         # The cycle made for this head (none when the request upgrades): weakly, so that
         # a scope and its cycle do not hold each other (nothing for the collector to do).
         cycle = self.cycle
