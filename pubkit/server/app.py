@@ -192,6 +192,22 @@ class ReadPaths:
             await self.app(scope, receive, send)
 
 
+class PubkitApp(Starlette):
+    """Starlette behind the request middleware and the read paths: every request passes
+    :class:`~pubkit.server.observe.Observe` first; ``/simple/`` and ``/files/`` then go to
+    their bare-ASGI apps without entering the framework (its error middleware wrapped every
+    ``send`` once more: on the hottest path that showed); the rest goes through Starlette as
+    usual. An exception the bare apps let out reaches uvicorn, which answers 500."""
+
+    front: ASGIApp | None = None
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await (self.front or self.framework)(scope, receive, send)
+
+
 def _seed_access_state(services: Services) -> None:
     """Store the catalog's access data if storage has none yet (a catalog from before access
     snapshots), so that the bucket alone can restore it; a failure only delays that."""
@@ -264,7 +280,7 @@ def create_app(
         # The admin API: JSON in and out, errors included (its own exception handlers).
         api.mount(services),
     ]
-    app = Starlette(
+    app = PubkitApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={PubkitError: _pubkit_error, ClientDisconnect: _client_gone},
@@ -274,9 +290,9 @@ def create_app(
     app.state.services = services
     app.state.metrics_publisher = publisher
     upstream_files = UpstreamFilesApp(services) if services.upstream is not None else None
-    app.add_middleware(ReadPaths, simple=SimpleApp(services), files=FilesApp(services),
-                       pypi=PypiJsonApp(services), upstream=upstream_files)  # fmt: skip
-    app.add_middleware(Observe, metrics=metrics if settings.metrics else None)
+    read_paths = ReadPaths(app.framework, SimpleApp(services), FilesApp(services),
+                           PypiJsonApp(services), upstream_files)  # fmt: skip
+    app.front = Observe(read_paths, metrics if settings.metrics else None)
     return app
 
 

@@ -116,20 +116,22 @@ class Metrics:
         self.histograms: dict[str, dict[tuple[str, ...], Histogram]] = {
             name: {} for name, d in DEFINITIONS.items() if d.kind == "histogram"
         }
-        # (route, method, status, latency bucket) -> requests; route -> their seconds.
-        self.requests: dict[tuple[str, str, int, int], int] = {}
-        self.request_seconds: dict[str, float] = {}
+        # (route, method, status) -> requests per latency bucket (the last: +Inf), then
+        # their seconds.
+        self.requests: dict[tuple[str, str, int], list[float]] = {}
         self.lock = threading.Lock()
         # Numbers kept elsewhere (a page cache's hits), read when a snapshot is taken.
         self.pulled: list[Callable[[], Iterable[tuple[str, tuple[str, ...], float]]]] = []
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One answered request: the hot path's only bookkeeping, one key of one dict (the
-        request counter and the latency histogram are both derived from it) and a sum."""
-        key = (route, method, status, bisect_left(LATENCY_BUCKETS, seconds))
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        self.request_seconds[route] = self.request_seconds.get(route, 0.0) + seconds
+        """One answered request: the hot path's only bookkeeping, one list of one dict (the
+        request counter and the latency histogram are both derived from it)."""
+        key = (route, method, status)
+        series = self.requests.get(key)
+        if series is None:
+            series = self.requests[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series[-1] += seconds
 
     def inc(self, name: str, labels: tuple[str, ...] = (), value: float = 1.0) -> None:
         counter = self.counters[name]
@@ -151,16 +153,18 @@ class Metrics:
             histograms = {name: [[list(k), list(h.counts), h.sum]
                                  for k, h in dict(series).items()]
                           for name, series in self.histograms.items()}  # fmt: skip
-        by_status: dict[tuple[str, str, str], float] = {}
-        by_route: dict[str, list[int]] = {}
-        for (route, method, status, bucket), count in dict(self.requests).items():
-            key = (route, method, str(status))
-            by_status[key] = by_status.get(key, 0) + count
-            by_route.setdefault(route, [0] * (len(LATENCY_BUCKETS) + 1))[bucket] += count
-        counters["pubkit_http_requests"] = [[list(k), v] for k, v in by_status.items()]
-        seconds = dict(self.request_seconds)
+        by_status: list[list[Any]] = []
+        by_route: dict[str, list[float]] = {}
+        for (route, method, status), series in dict(self.requests).items():
+            counts = list(series)  # one copy: the event loop may add to it meanwhile
+            by_status.append([[route, method, str(status)], int(sum(counts[:-1]))])
+            total = by_route.setdefault(route, [0.0] * len(counts))
+            for index, value in enumerate(counts):
+                total[index] += value
+        counters["pubkit_http_requests"] = by_status
         histograms["pubkit_http_request_duration_seconds"] = [
-            [[route], counts, seconds.get(route, 0.0)] for route, counts in by_route.items()
+            [[route], [int(count) for count in total[:-1]], total[-1]]
+            for route, total in by_route.items()
         ]
         for pull in self.pulled:
             for name, labels, value in pull():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -30,24 +31,23 @@ class RequestFacts:
 current: ContextVar[RequestFacts | None] = ContextVar("pubkit_request", default=None)
 
 
-class _NewIds:
+def _fresh_ids() -> Iterator[str]:
     """New request ids: 32 hex digits, 64 random bits drawn once per process (again in a
-    forked child) and a 64-bit count, unique across workers and restarts without the
-    random draw a uuid4 makes for every request."""
-
-    def __init__(self) -> None:
-        self.reseed()
-        os.register_at_fork(after_in_child=self.reseed)
-
-    def reseed(self) -> None:
-        self.prefix = os.urandom(8).hex()
-        self.count = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.count):016x}"
+    forked child) and a 64-bit count, unique across workers and restarts. Made in C (a
+    ``map`` of ``str.format`` over a count): no random draw and no Python call per id, as
+    a uuid4 per request had."""
+    return map(f"{os.urandom(8).hex()}{{:016x}}".format, itertools.count(1))
 
 
-new_request_id = _NewIds()
+_new_ids = _fresh_ids()
+
+
+def _reseed() -> None:
+    global _new_ids
+    _new_ids = _fresh_ids()
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def request_id(incoming: str | None) -> str:
@@ -55,7 +55,7 @@ def request_id(incoming: str | None) -> str:
     ``._:@/+=-``, starting with a letter or digit), else a new one."""
     if incoming is not None and _SANE_ID.fullmatch(incoming):
         return incoming
-    return new_request_id()
+    return next(_new_ids)
 
 
 def note_principal(principal: Principal | None) -> None:
