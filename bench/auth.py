@@ -56,6 +56,9 @@ RATIO_TARGET = 0.90  # authenticated req/s >= 90% of the same server's anonymous
 # --against-rev: another revision's anonymous reads within 5% of the reference's
 AGAINST_TARGET = 0.95
 AGAINST_SECTION = "## Read path: two revisions"
+# --metrics-cost: metrics on (the default) within 3% of metrics off (issue 16)
+METRICS_TARGET = 0.97
+METRICS_SECTION = "## Read path: metrics on and off"
 _TOKEN = re.compile(r"\bpubkit_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\b")
 
 
@@ -320,6 +323,9 @@ class Bench:
         if way.name == "against":
             target = f">= {AGAINST_TARGET:.2f}x reference"
             judge(row, target, lambda v: v["ratio"] >= AGAINST_TARGET, ("ratio",))
+        elif way.name == "metrics":
+            target = f">= {METRICS_TARGET:.2f}x metrics off"
+            judge(row, target, lambda v: v["ratio"] >= METRICS_TARGET, ("ratio",))
         elif way.server == "pubkit" and not anonymous:
             judge(row, f">= {RATIO_TARGET:.2f}x anonymous", lambda v: v["ratio"] >= RATIO_TARGET,
                   ("ratio",))  # fmt: skip
@@ -417,6 +423,37 @@ def against_group(bench: Bench, data: Path, public: Config, label: str) -> Group
     return Group("pubkit", [public, against], ways)
 
 
+def started_with_metrics(start: Callable[[], procs.Server], on: bool) -> procs.Server:
+    """A server from ``start`` whose ``/metrics`` answers as ``PUBKIT_METRICS`` says (200
+    on, 404 off): the setting must have reached its workers."""
+    server = start()
+    status = measure.session().get(server.base + "/metrics", timeout=30).status_code
+    if status != (200 if on else 404):
+        raise RuntimeError(f"metrics {'on' if on else 'off'}: /metrics answered {status}")
+    return server
+
+
+def metrics_group(bench: Bench, data: Path, path: str) -> Group:
+    """``--metrics-cost``: the anonymous page with metrics off (the reference) and on, side
+    by side, each with its own copy of the data dir; "vs anonymous" is then on/off."""
+    configs = []
+    for on in (False, True):
+        name = "on" if on else "off"
+        copy = bench.run_dir / f"pubkit-metrics-{name}" / "data"
+        shutil.copytree(data, copy, symlinks=True)
+        logs = bench.run_dir / "logs" / f"metrics-{name}"
+        start = partial(pubkit_srv.start_pubkit, copy, logs, read="public", metrics=on)
+        configs.append(Config("pubkit", f"read public, metrics {name}",
+                              partial(started_with_metrics, start, on), path))  # fmt: skip
+    ways = [
+        Way("pubkit", "anonymous", "anonymous, metrics off (PUBKIT_METRICS=0)",
+            configs[0].policy),
+        Way("pubkit", "metrics", "anonymous, metrics on (PUBKIT_METRICS=1, the default)",
+            configs[1].policy),
+    ]  # fmt: skip
+    return Group("pubkit", configs, ways)
+
+
 def pubkit_group(bench: Bench, spec: CorpusSpec, dists: Sequence[Dist]) -> Group:
     state = corpus.state_path("pubkit", spec)
     if bench.args.reseed and state.exists():
@@ -441,6 +478,8 @@ def pubkit_group(bench: Bench, spec: CorpusSpec, dists: Sequence[Dist]) -> Group
     )
     if bench.args.against_rev:
         return against_group(bench, public_data, public, bench.raw["pubkit_label"])
+    if bench.args.metrics_cost:
+        return metrics_group(bench, public_data, path)
     bad = wrong_token(token)
     wrong = {
         "wrong password": basic(user, password + "x"),
@@ -618,17 +657,21 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--pubkit-rev {args.pubkit_rev}")
     if args.against_rev:
         parts.append(f"--against-rev {args.against_rev}")
+    if args.metrics_cost:
+        parts.append("--metrics-cost")
     return " ".join(parts)
 
 
 def against_section(args: argparse.Namespace, meta: dict[str, Any], table: str) -> str:
     paragraphs = [
-        f"`{command_line(args)}` on {meta['when']}: `GET /simple/{args.project}/` (HTML) of a"
+        f"`{command_line(args)}` on {meta['when']} (load average {meta['load']}):"
+        f" `GET /simple/{args.project}/` (HTML) of a"
         f" {args.projects} x {args.releases} corpus, `wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration:g}s`, anonymous (`PUBKIT_READ=public`), on two pubkit servers"
         f" started side by side afresh in each of {args.rounds} rounds, each from its own"
         f" `git archive` and its own copy of the same data dir (SQLite catalog, local storage),"
-        f" `serve --workers 2`, access log on. The reference: {meta['pubkit']}. After a"
+        f" `serve --workers 2 --log-level warning` (which silences the access log), metrics"
+        f" as the environment says (on by default). The reference: {meta['pubkit']}. After a"
         f" {args.warmup:g} s warm-up each, the reference is run before and after the other"
         f" revision, whose runs are compared with the mean of the two reference runs beside"
         f" them (vs anonymous: the median of those paired ratios). Machine:"
@@ -641,9 +684,35 @@ def against_section(args: argparse.Namespace, meta: dict[str, Any], table: str) 
     return f"{AGAINST_SECTION}\n\n{text}\n\n{table}\n"
 
 
+def metrics_section(args: argparse.Namespace, meta: dict[str, Any], table: str) -> str:
+    paragraphs = [
+        f"`{command_line(args)}` on {meta['when']} (load average {meta['load']}):"
+        f" `GET /simple/{args.project}/` (HTML) of a {args.projects} x {args.releases} corpus,"
+        f" `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s`, anonymous"
+        f" (`PUBKIT_READ=public`), on two pubkit servers ({meta['pubkit']}) started side by"
+        f" side afresh in each of {args.rounds} rounds, each with its own copy of the same data"
+        f" dir, `serve --workers 2 --log-level warning`: one with `PUBKIT_METRICS=0` (the"
+        f" reference), one with `PUBKIT_METRICS=1` (the default: request counters and"
+        f" latency histograms, storage and catalog timing, a snapshot per worker every"
+        f" second). Before measuring, each server's `/metrics` must answer as its setting says"
+        f" (404 off, 200 on). After a {args.warmup:g} s warm-up each, the reference is run"
+        f" before and after the other, whose runs are compared with the mean of the two"
+        f" reference runs beside them (vs anonymous: the median of those paired ratios, here"
+        f" metrics on / off). Machine: {meta['cpus']} CPUs shared by wrk, both servers and"
+        f" whatever else ran: other processes used {meta['others_median']:.0%} of its CPU"
+        f" time during the median wrk run and {meta['others_max']:.0%} during the busiest.",
+        f"The target (issue 16): with metrics on, at least {METRICS_TARGET:.2f}x the"
+        f" throughput with metrics off.",
+    ]
+    text = "\n\n".join(textwrap.fill(p, width=100, break_on_hyphens=False) for p in paragraphs)
+    return f"{METRICS_SECTION}\n\n{text}\n\n{table}\n"
+
+
 def results_section(args: argparse.Namespace, meta: dict[str, Any], table: str) -> str:
     if args.against_rev:
         return against_section(args, meta, table)
+    if args.metrics_cost:
+        return metrics_section(args, meta, table)
     paragraphs = [
         f"`{command_line(args)}` on {meta['when']}: `GET /simple/{args.project}/` (HTML) of a"
         f" {args.projects} x {args.releases} corpus ({args.projects} projects, each with"
@@ -696,7 +765,8 @@ def write_results(
         from release import replace_section  # imported here: release.py imports pubkit
 
         section = results_section(args, meta, table)
-        heading = AGAINST_SECTION if args.against_rev else SECTION
+        heading = (AGAINST_SECTION if args.against_rev
+                   else METRICS_SECTION if args.metrics_cost else SECTION)  # fmt: skip
         RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), section, heading))
         log(f"updated the {heading[3:]} section of {RESULTS_MD}")
 
@@ -731,6 +801,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="instead of the credential rows, compare pubkit's anonymous reads with this git"
         " revision's (both from git archive with --pubkit-rev); only pubkit is measured",
     )
+    parser.add_argument(
+        "--metrics-cost",
+        action="store_true",
+        help="instead of the credential rows, compare pubkit's anonymous reads with metrics"
+        " on (PUBKIT_METRICS=1) and off; only pubkit is measured",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s wrk runs, one round")
     parser.add_argument("--reseed", action="store_true", help="rebuild the cached server states")
     parser.add_argument("--no-write-md", dest="write_md", action="store_false",
@@ -746,7 +822,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = args.servers - set(SERVERS)
     if unknown:
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))}")
-    if args.against_rev:
+    if args.against_rev and args.metrics_cost:
+        parser.error("--against-rev and --metrics-cost are separate runs")
+    if args.against_rev or args.metrics_cost:
         args.servers = {"pubkit"}
     if args.quick:
         args.write_md = False  # a quick run is not the record
@@ -778,6 +856,7 @@ def run(args: argparse.Namespace) -> int:
         "wrk": f"-t{args.threads} -c{args.connections} -d{args.duration:g}s",
         "rounds": args.rounds,
         "pubkit_workers": 2,
+        "load": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
     }
     try:
         commit = use_pubkit_rev(args.pubkit_rev, run_dir) if args.pubkit_rev else None
@@ -807,6 +886,8 @@ def run(args: argparse.Namespace) -> int:
         shares = [run.others for run in bench.runs]
         meta["others_median"] = statistics.median(shares) if shares else 0.0
         meta["others_max"] = max(shares, default=0.0)
+        meta["load"] += " at the start, " + " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        meta["load"] += " at the end (1, 5, 15 min)"
     finally:
         procs.stop_all()
         os.chdir(cwd)

@@ -83,15 +83,19 @@ def start_pubkit(
     workers: int = 2,
     read: str | None = None,
     source: Path | None = None,
+    metrics: bool | None = None,
 ) -> procs.Server:
-    """``pubkit serve`` on a free port; ``read`` sets ``PUBKIT_READ`` (else it is inherited);
-    ``source``: a directory holding the ``pubkit`` package to run (else the importable one)."""
+    """``pubkit serve`` on a free port; ``read`` sets ``PUBKIT_READ`` and ``metrics``
+    ``PUBKIT_METRICS`` (else they are inherited); ``source``: a directory holding the
+    ``pubkit`` package to run (else the importable one)."""
     port = procs.free_port()
     argv = [sys.executable, "-m", "pubkit", "serve", "--host", procs.HOST, "--port", str(port)]
     argv += ["--data-dir", str(data_dir), "--workers", str(workers), "--log-level", "warning"]
     # The default limit is 200 MiB; the big-upload test sends a 200 MiB member plus zip overhead.
     argv += ["--max-upload-size", "512MiB"]
     env = None if read is None else {**os.environ, "PUBKIT_READ": read}
+    if metrics is not None:
+        env = {**(env or os.environ), "PUBKIT_METRICS": "1" if metrics else "0"}
     cwd = None
     if source is not None:
         # ``python -m`` puts its working directory first on sys.path: run from the source's.
