@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime, timezone
+from time import perf_counter
 
 from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, client_address
 from pubkit.server.metrics import Metrics, count_request
@@ -24,6 +24,7 @@ from pubkit.server.request_log import REQUEST_ID_HEADER, RequestFacts, request_i
 from pubkit.server.request_log import current as current_request
 
 access_log = logging.getLogger("pubkit.access")
+INFO = logging.INFO
 
 
 class Observe:
@@ -49,7 +50,7 @@ class Observe:
                 break
         facts = RequestFacts(request_id(incoming))
         echoed = (REQUEST_ID_HEADER, facts.request_id.encode())
-        started = time.perf_counter()
+        started = perf_counter()
         status = 500
         sent = 0
         held: Message | None = None
@@ -77,10 +78,10 @@ class Observe:
             await self.app(scope, receive, observed)
         finally:
             current_request.reset(context)
-            seconds = time.perf_counter() - started
+            seconds = perf_counter() - started
             if self.metrics is not None:
                 count_request(self.metrics, scope, status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
+            if access_log.isEnabledFor(INFO):
                 # Formatted by hand: this line is written for every request. The path, the
                 # request id and the user come from the client: json.dumps escapes them.
                 access_log.info(
