@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -156,6 +157,7 @@ def compare(args: argparse.Namespace) -> None:
     import tempfile
 
     names, procs = [], []
+    done: list[float] = []
     with tempfile.TemporaryDirectory(prefix="pubkit-inproc-") as tmp:
         for spec in args.compare:
             name, _, source = spec.partition("=")
@@ -167,6 +169,9 @@ def compare(args: argparse.Namespace) -> None:
             argv += [f"-H{h}" for h in args.header]
             if source and source != ".":
                 argv += ["--source", source]
+            if args.callgrind:
+                argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                        f"--callgrind-out-file={tmp}/{name}.%p.out", *argv]  # fmt: skip
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     text=True, env={**os.environ})  # fmt: skip
             assert proc.stdout is not None
@@ -179,13 +184,31 @@ def compare(args: argparse.Namespace) -> None:
             order = list(zip(names, procs, strict=True))
             for name, proc in order if round_ % 2 == 0 else reversed(order):
                 assert proc.stdin is not None and proc.stdout is not None
+                if args.callgrind:
+                    subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)],
+                                   capture_output=True, check=True)  # fmt: skip
                 proc.stdin.write(f"{args.n}\n")
                 proc.stdin.flush()
                 samples[name].append(float(proc.stdout.readline()))
+                if args.callgrind:
+                    subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)],
+                                   capture_output=True, check=True)  # fmt: skip
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.close()
             proc.wait()
+        if args.callgrind:
+            # Instructions counted only while samples ran: per request, whatever the load.
+            for name in names:
+                totals = [int(line.split()[1]) for out in Path(tmp).glob(f"{name}.*.out")
+                          for line in out.read_text().splitlines()
+                          if line.startswith("totals:")]  # fmt: skip
+                done.append(sum(totals) / (args.n * args.repeat))
+    if done:
+        for name, instructions in zip(names, done, strict=True):
+            print(f"{name:>12}: {instructions:10,.0f} instructions/request"
+                  f"  vs {names[0]}: {instructions / done[0]:.3f}x")  # fmt: skip
+        return
     first = samples[names[0]]
     for name in names:
         ratios = [mine / theirs for mine, theirs in zip(samples[name], first, strict=True)]
@@ -212,7 +235,11 @@ def main() -> None:
                         help="run each source (a directory holding pubkit; '.' for the work"
                              " tree) in its own process on its own copy of --data-dir, and"
                              " interleave their samples")  # fmt: skip
-    parser.add_argument("--follow", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", action="store_true",
+                        help="with --compare: run each source under valgrind's callgrind and"
+                             " report instructions per request (slow, but deaf to the load)")
+    parser.add_argument("--follow", action="store_true",
+                        help="take one sample of N requests per line read from stdin")
     args = parser.parse_args()
     if args.compare:
         compare(args)

@@ -86,7 +86,7 @@ def serve(settings: ServerSettings, listening: socket.socket | None = None) -> N
         host=settings.host,
         port=settings.port,
         log_config=logging_config(settings),
-        access_log=False,  # ours is structured; see pubkit.server.app.AccessLog
+        access_log=False,  # ours is structured; see pubkit.server.observe.Observe
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
         # httptools with the limits of pubkit.server.limits and the reason phrase of refusals
