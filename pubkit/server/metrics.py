@@ -32,6 +32,7 @@ from pubkit.server.asgi import Scope
 METRICS_DIR = "PUBKIT_METRICS_DIR"
 SNAPSHOT_INTERVAL = 1.0  # seconds between a worker's snapshots while it serves
 
+ROUTES_REMEMBERED = 1024  # paths whose route class a worker remembers
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0, 30.0)  # fmt: skip
 
@@ -120,6 +121,8 @@ class Metrics:
         # their seconds.
         self.requests: dict[tuple[str, str, int], list[float]] = {}
         self.lock = threading.Lock()
+        # path -> route class, for the paths requested most (see count_request)
+        self.routes: dict[str, str] = {}
         # Numbers kept elsewhere (a page cache's hits), read when a snapshot is taken.
         self.pulled: list[Callable[[], Iterable[tuple[str, tuple[str, ...], float]]]] = []
 
@@ -197,8 +200,14 @@ def route_class(method: str, path: str) -> str:
 def count_request(metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
     """One answered request (see :class:`pubkit.server.observe.Observe`): counted and timed
     by route class and status; a refusal also where it says something (sign-ins, uploads)."""
-    method = scope["method"]
-    route = route_class(method, scope["path"])
+    method, path = scope["method"], scope["path"]
+    route = metrics.routes.get(path)
+    if route is None:
+        route = route_class(method, path)
+        # Remembered per path, up to a bound (paths come from clients), unless the class
+        # depends on the method too.
+        if route not in ("upload", "home") and len(metrics.routes) < ROUTES_REMEMBERED:
+            metrics.routes[path] = route
     metrics.request(route, method, status, seconds)
     if status >= 400:
         _count_refusal(metrics, scope, route, status)

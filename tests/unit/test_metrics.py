@@ -158,3 +158,34 @@ def test_catalog_statements_are_timed_and_failures_counted_but_not_constraints()
              snapshot["histograms"]["pubkit_catalog_query_duration_seconds"]}  # fmt: skip
     assert timed[("select",)] >= 1 and timed[("insert",)] >= 1
     assert snapshot["counters"]["pubkit_catalog_errors"] == [[["select"], 1.0]]
+
+
+def test_route_classes_are_remembered_per_path_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pubkit.server.metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "ROUTES_REMEMBERED", 2)
+    metrics = Metrics()
+
+    def answer(method: str, path: str, status: int = 200) -> None:
+        metrics_module.count_request(metrics, {"method": method, "path": path, "headers": []},
+                                     status, 0.001)  # fmt: skip
+
+    answer("GET", "/simple/a/")
+    answer("GET", "/simple/a/")
+    answer("GET", "/")  # its class depends on the method: never remembered
+    answer("POST", "/", 409)
+    answer("GET", "/files/a/a-1.0.tar.gz")
+    answer("GET", "/health")  # past the bound: counted, not remembered
+    assert metrics.routes == {"/simple/a/": "simple_project", "/files/a/a-1.0.tar.gz": "files"}
+    series = metrics.snapshot()["counters"]["pubkit_http_requests"]
+    counted = {tuple(labels): value for labels, value in series}
+    assert counted == {
+        ("simple_project", "GET", "200"): 2,
+        ("home", "GET", "200"): 1,
+        ("upload", "POST", "409"): 1,
+        ("files", "GET", "200"): 1,
+        ("health", "GET", "200"): 1,
+    }
+    assert metrics.counters["pubkit_uploads"] == {("refused",): 1.0}
