@@ -194,8 +194,9 @@ class ReadPaths:
 
 class PubkitApp(Starlette):
     """Starlette behind the request middleware and the read paths: every request passes
-    :class:`~pubkit.server.observe.Observe` first; ``/simple/`` and ``/files/`` then go to
-    their bare-ASGI apps without entering the framework (its error middleware wrapped every
+    :class:`~pubkit.server.observe.Observe` first; the read paths of :class:`ReadPaths`
+    (``/simple/``, ``/files/``, ``/pypi/``, upstream files) then go to their bare-ASGI apps
+    without entering the framework (its error middleware wrapped every
     ``send`` once more: on the hottest path that showed); the rest goes through Starlette as
     usual. An exception the bare apps let out reaches uvicorn, which answers 500."""
 
