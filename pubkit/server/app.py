@@ -16,13 +16,14 @@ from starlette.responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
+    RedirectResponse,
     Response,
 )
 from starlette.routing import Route
 
 from pubkit import __version__
 from pubkit.errors import PubkitError, UploadError
-from pubkit.server import api, spool
+from pubkit.server import api, spool, web
 from pubkit.server.access_state import AccessSnapshots
 from pubkit.server.asgi import (
     CLIENT_GONE,
@@ -150,9 +151,18 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+def _browser(request: Request) -> bool:
+    """A browser asking for a page: it prefers HTML (pip and uv ask for the Simple API's
+    types, twine and curl for anything)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/vnd.pypi" not in accept
+
+
 async def home(request: Request) -> Response:
     if request.method == "POST":
         return await upload(request)
+    if _browser(request):
+        return RedirectResponse("/ui/", status_code=303)
     return HTMLResponse(
         "<!DOCTYPE html><html><head><title>pubkit</title></head><body>"
         f"<h1>pubkit {__version__}</h1><p>A private Python package index.</p>"
@@ -280,6 +290,10 @@ def create_app(
         *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
         # The admin API: JSON in and out, errors included (its own exception handlers).
         api.mount(services),
+        # The web interface: pages and forms over the same operations and policy.
+        Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=308),
+              methods=["GET", "HEAD"]),
+        web.mount(services),
     ]
     app = PubkitApp(
         routes=routes,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packaging.metadata import InvalidMetadata, parse_email
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -45,6 +46,8 @@ class CoreMetadata:
     metadata_version: str
     requires_python: str | None
     summary: str | None
+    # The normalized names of the projects its Requires-Dist names (any extra or marker).
+    requires: tuple[str, ...] = ()
 
 
 def read_core_metadata(path: Path, parsed: DistributionFilename) -> CoreMetadata:
@@ -111,7 +114,19 @@ def parse_core_metadata(raw: bytes) -> CoreMetadata:
         metadata_version=str(fields["metadata_version"]),
         requires_python=str(requires_python) if requires_python is not None else None,
         summary=str(summary) if summary is not None else None,
+        requires=required_projects(fields.get("requires_dist") or []),
     )
+
+
+def required_projects(requirements: list[str]) -> tuple[str, ...]:
+    """The normalized project names of Requires-Dist values; unparsable ones are skipped."""
+    names = set()
+    for line in requirements:
+        try:
+            names.add(normalize_name(Requirement(str(line)).name))
+        except InvalidRequirement:
+            continue
+    return tuple(sorted(names))
 
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record

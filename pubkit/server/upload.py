@@ -339,7 +339,7 @@ class UploadService:
         # The audit row is written with the catalog row, in its transaction, or not at all.
         audit = audit_note("upload", committed.filename, actor or principal.actor, address,
                            sha256=committed.sha256, **(detail or {}))  # fmt: skip
-        row = self.catalog.add_file(committed, audit)
+        row = self.catalog.add_file(committed, audit, metadata.summary, metadata.requires)
         if row.sha256 != committed.sha256:
             raise self._conflict(parsed.filename)
         return UploadOutcome(row, created=created)

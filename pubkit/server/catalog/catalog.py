@@ -616,15 +616,24 @@ class Catalog:
             # Another worker created it first; it is theirs.
             return False
 
-    def add_file(self, record: FileRecord, audit: AuditNote | None = None) -> FileRecord:
+    def add_file(
+        self, record: FileRecord, audit: AuditNote | None = None, summary: str | None = None,
+        requires: Iterable[str] | None = None,
+    ) -> FileRecord:  # fmt: skip
         """Insert a file row (and ``audit``, in the same transaction); if the filename
-        exists, return the existing row unchanged (and write no audit row)."""
+        exists, return the existing row unchanged (and write no audit row). ``requires``
+        (and ``summary``): the projects its metadata requires, recorded if it is the
+        project's newest release (see :mod:`pubkit.server.catalog.web`)."""
+        from pubkit.server.catalog.web import describe_project
+
         try:
             with self._change("record the upload", audit, access=False) as conn:
                 project_id, _ = self._ensure_project(conn, record.project, record.display_name)
                 conn.execute(
                     insert(schema.files).values(project_id=project_id, **_file_values(record))
                 )
+                if requires is not None:
+                    describe_project(conn, project_id, record.version, summary, requires)
                 self._journal(
                     conn,
                     record.project,
@@ -813,6 +822,9 @@ class Catalog:
             self._journal(conn, "", "change password", actor=name)
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+            from pubkit.server.catalog.web import end_sessions_of
+
+            end_sessions_of(conn, name)  # a new password signs the old one's sessions out
 
     def upgrade_password(
         self, name: str, old_hash: str, new_hash: str, audit: AuditNote | None = None

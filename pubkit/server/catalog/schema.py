@@ -41,6 +41,31 @@ projects = Table(
     Column("last_serial", BigInteger, nullable=False, default=0),
     # Private projects are seen only by those who hold a role on them (and admins).
     Column("private", Boolean, nullable=False, default=False),
+    # The Summary of its newest release's metadata: what search looks at beside the name.
+    Column("summary", Text, nullable=True),
+)
+
+# The normalized names its newest release's Requires-Dist names: the web interface's "depends
+# on" and "used by" between this index's projects.
+project_requires = Table(
+    "project_requires",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("requires", String(255), nullable=False),
+    UniqueConstraint("project_id", "requires", name="uq_project_requires"),
+    Index("ix_project_requires_requires", "requires"),
+)
+
+# The web interface's sign-ins: ``id`` is the SHA-256 of the cookie's secret (a leaked
+# catalog holds no usable session); a row past ``expires`` signs nobody in.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
 )
 
 files = Table(

@@ -1,0 +1,241 @@
+"""The catalog's queries for the web interface (and the admin API's search): project search,
+"depends on" and "used by", sign-in sessions and the filtered audit log.
+
+Visibility is the caller's: every listing takes the private projects the reader may read
+(:meth:`pubkit.server.auth.permissions.Permissions.readable_private`) and shows no other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from pubkit.core.accounts import AuditEntry
+from pubkit.server.catalog import schema
+from pubkit.server.catalog.catalog import Catalog, User, _aware, _user
+from pubkit.server.layout import utc_now
+
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A project as a listing shows it."""
+
+    name: str
+    display_name: str
+    summary: str | None
+    private: bool
+
+
+@dataclass(frozen=True)
+class Found:
+    total: int
+    projects: list[Listed]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _visible(readable_private: frozenset[str]) -> ColumnElement[bool]:
+    projects = schema.projects.c
+    if not readable_private:
+        return projects.private.is_(False)
+    return or_(projects.private.is_(False), projects.name.in_(sorted(readable_private)))
+
+
+def search_projects(
+    catalog: Catalog, query: str, readable_private: frozenset[str], limit: int = 50,
+    offset: int = 0,
+) -> Found:  # fmt: skip
+    """Projects with files whose name or summary contains ``query`` (case-insensitive; empty:
+    every project), those whose name matches best first, then by name; with their total.
+    Only public projects and ``readable_private`` ones are seen, in the list and the count."""
+    projects, files = schema.projects.c, schema.files.c
+    has_files = select(files.id).where(files.project_id == projects.id).exists()
+    conditions: list[ColumnElement[bool]] = [has_files, _visible(readable_private)]
+    words = query.strip()[:MAX_QUERY]
+    order: list[ColumnElement[int]] = []
+    if words:
+        pattern = f"%{_escape_like(words.lower())}%"
+        normalized = words.lower().replace("_", "-").replace(".", "-")
+        conditions.append(or_(func.lower(projects.name).like(pattern, escape="\\"),
+                              func.lower(projects.display_name).like(pattern, escape="\\"),
+                              func.lower(projects.summary).like(pattern, escape="\\")))  # fmt: skip
+        prefix = f"{_escape_like(normalized)}%"
+        order.append(case((projects.name == normalized, 0),
+                          (projects.name.like(prefix, escape="\\"), 1), else_=2))  # fmt: skip
+    where = and_(*conditions)
+    with catalog._connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(schema.projects)
+                                 .where(where)).scalar() or 0)  # fmt: skip
+        rows = conn.execute(
+            select(projects.name, projects.display_name, projects.summary, projects.private)
+            .where(where).order_by(*order, projects.name).limit(limit).offset(offset)
+        ).all()  # fmt: skip
+    return Found(total, [Listed(r.name, r.display_name, r.summary, bool(r.private))
+                         for r in rows])  # fmt: skip
+
+
+def project_summary(catalog: Catalog, name: str) -> str | None:
+    with catalog._connect() as conn:
+        value = conn.execute(select(schema.projects.c.summary)
+                             .where(schema.projects.c.name == name)).scalar()  # fmt: skip
+    return str(value) if value is not None else None
+
+
+def depends_on(catalog: Catalog, name: str, readable_private: frozenset[str]) -> list[str]:
+    """The projects of this index that ``name``'s newest release requires (visible ones)."""
+    projects, requires = schema.projects.c, schema.project_requires.c
+    source = schema.projects.alias("source")
+    query = (select(projects.name)
+             .join(schema.project_requires, requires.requires == projects.name)
+             .join(source, source.c.id == requires.project_id)
+             .where(source.c.name == name, _visible(readable_private))
+             .order_by(projects.name))  # fmt: skip
+    with catalog._connect() as conn:
+        return [row.name for row in conn.execute(query)]
+
+
+def used_by(catalog: Catalog, name: str, readable_private: frozenset[str]) -> list[str]:
+    """The projects of this index whose newest release requires ``name`` (visible ones)."""
+    projects, requires = schema.projects.c, schema.project_requires.c
+    query = (select(projects.name)
+             .join(schema.project_requires, requires.project_id == projects.id)
+             .where(requires.requires == name, _visible(readable_private))
+             .order_by(projects.name))  # fmt: skip
+    with catalog._connect() as conn:
+        return [row.name for row in conn.execute(query)]
+
+
+def describe_project(
+    conn: Connection, project_id: int, version: str, summary: str | None,
+    requires: Iterable[str],
+) -> None:  # fmt: skip
+    """Record the summary and requirements of ``version`` if it is the project's newest
+    (called in the upload's transaction, after its file row is inserted)."""
+    try:
+        mine = Version(version)
+        newer = any(Version(str(other)) > mine for other in conn.execute(
+            select(schema.files.c.version).where(schema.files.c.project_id == project_id)
+        ).scalars())  # fmt: skip
+    except InvalidVersion:
+        return
+    if newer:
+        return
+    conn.execute(update(schema.projects).where(schema.projects.c.id == project_id)
+                 .values(summary=summary[:2000] if summary else None))  # fmt: skip
+    conn.execute(delete(schema.project_requires)
+                 .where(schema.project_requires.c.project_id == project_id))  # fmt: skip
+    names = sorted({name[:255] for name in requires})
+    if names:
+        conn.execute(insert(schema.project_requires),
+                     [{"project_id": project_id, "requires": name} for name in names])  # fmt: skip
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def _session_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_session(catalog: Catalog, user: User, lifetime: timedelta) -> tuple[str, datetime]:
+    """A new session of ``user``: the cookie's secret (only its hash is stored) and its
+    expiry. Expired sessions are removed on the way."""
+    secret = secrets.token_urlsafe(32)
+    now = utc_now()
+    expires = now + lifetime
+    sessions = schema.web_sessions
+    with catalog._guard("sign in"), catalog._write() as conn:
+        conn.execute(delete(sessions).where(sessions.c.expires < now))
+        conn.execute(insert(sessions).values(id=_session_id(secret), user_id=user.id,
+                                             created=now, expires=expires))  # fmt: skip
+    return secret, expires
+
+
+def session_user(catalog: Catalog, secret: str) -> User | None:
+    """The user a session cookie signs in, if that session exists and has not expired."""
+    sessions, users = schema.web_sessions.c, schema.users
+    with catalog._guard("read the session"), catalog._connect() as conn:
+        row = conn.execute(
+            select(users, sessions.expires.label("session_expires"))
+            .join(schema.web_sessions, sessions.user_id == users.c.id)
+            .where(sessions.id == _session_id(secret))
+        ).first()  # fmt: skip
+    if row is None or _aware(row.session_expires) <= utc_now():
+        return None
+    return _user(row)
+
+
+def end_session(catalog: Catalog, secret: str) -> None:
+    sessions = schema.web_sessions
+    with catalog._guard("sign out"), catalog._write() as conn:
+        conn.execute(delete(sessions).where(sessions.c.id == _session_id(secret)))
+
+
+def end_sessions_of(conn: Connection, user_name: str) -> None:
+    """Sign ``user_name`` out everywhere (their password changed), in the caller's transaction."""
+    users = schema.users.c
+    user_ids = select(users.id).where(users.name == user_name).scalar_subquery()
+    conn.execute(delete(schema.web_sessions).where(schema.web_sessions.c.user_id == user_ids))
+
+
+# -- the audit log, filtered ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str = ""
+    action: str = ""
+    project: str = ""  # a word of the target: a project, a user, a group, a token
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def audit_entries(catalog: Catalog, wanted: AuditFilter, limit: int = 100) -> list[AuditEntry]:
+    """The newest ``limit`` entries that match every filter given, newest first."""
+    audit = schema.audit.c
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.actor:
+        conditions.append(audit.actor.like(f"{_escape_like(wanted.actor)}%", escape="\\"))
+    if wanted.action:
+        conditions.append(audit.action == wanted.action)
+    if wanted.project:
+        conditions.append(or_(audit.target == wanted.project,
+                              audit.target.like(f"{_escape_like(wanted.project)} %",
+                                                escape="\\")))  # fmt: skip
+    if wanted.since is not None:
+        conditions.append(audit.time >= wanted.since)
+    if wanted.until is not None:
+        conditions.append(audit.time < wanted.until)
+    query = select(schema.audit).where(*conditions).order_by(audit.id.desc()).limit(limit)
+    with catalog._connect() as conn:
+        rows = conn.execute(query).all()
+    return [AuditEntry(r.id, _aware(r.time), r.actor, r.address, r.action, r.target,
+                       json.loads(r.detail) if r.detail else {}) for r in rows]  # fmt: skip
+
+
+def audit_actions(catalog: Catalog) -> list[str]:
+    with catalog._connect() as conn:
+        return [str(value) for value in conn.execute(
+            select(schema.audit.c.action).distinct().order_by(schema.audit.c.action)).scalars()]

@@ -1,0 +1,104 @@
+"""The administrators' pages: users, groups and their members, the audit log (a project's
+roles, visibility and releases are managed on its own page, by its owners too)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pubkit.errors import NotFoundError
+from pubkit.server.api import RequestError
+from pubkit.server.auth.policy import Action
+from pubkit.server.catalog import web as web_catalog
+from pubkit.server.web.actions import invoke
+from pubkit.server.web.pages import done
+from pubkit.server.web.render import page
+from pubkit.server.web.session import form_of, remember_csrf, visitor
+
+
+async def users(request: Request) -> Response:
+    visit = await visitor(request)
+    listed = await invoke(visit, "listUsers")
+    return remember_csrf(visit, page("users.html", visit.page(users=listed)))
+
+
+async def user_action(request: Request) -> Response:
+    visit = await visitor(request)
+    fields = await form_of(visit)
+    action = request.path_params["action"]
+    name = fields.get("name", "").strip()
+    if action == "add":
+        body = {"name": name, "password": fields.get("password", ""),
+                "admin": fields.get("admin") == "true"}  # fmt: skip
+        await invoke(visit, "addUser", None, body)
+        return done(request, "/ui/admin/users", f"Added user {name}.")
+    if action == "remove":
+        await invoke(visit, "removeUser", {"name": name})
+        return done(request, "/ui/admin/users", f"Removed user {name}.")
+    if action == "password":
+        await invoke(visit, "setPassword", {"name": name}, {"password": fields.get("password", "")})
+        return done(request, "/ui/admin/users", f"Set a new password for {name}.")
+    raise NotFoundError("no such page")
+
+
+async def groups(request: Request) -> Response:
+    visit = await visitor(request)
+    listed = await invoke(visit, "listGroups")
+    return remember_csrf(visit, page("groups.html", visit.page(groups=listed)))
+
+
+async def group_action(request: Request) -> Response:
+    visit = await visitor(request)
+    fields = await form_of(visit)
+    action = request.path_params["action"]
+    group = fields.get("group", "").strip()
+    member = fields.get("user", "").strip()
+    target = "/ui/admin/groups"
+    if action == "add":
+        await invoke(visit, "addGroup", None, {"name": group})
+        return done(request, target, f"Added group @{group.removeprefix('@')}.")
+    if action == "remove":
+        await invoke(visit, "removeGroup", {"name": group})
+        return done(request, target, f"Removed group @{group.removeprefix('@')}.")
+    if action == "member":
+        await invoke(visit, "addMember", {"name": group, "user": member})
+        return done(request, target, f"{member} is a member of @{group.removeprefix('@')}.")
+    if action == "unmember":
+        await invoke(visit, "removeMember", {"name": group, "user": member})
+        return done(request, target, f"{member} left @{group.removeprefix('@')}.")
+    raise NotFoundError("no such page")
+
+
+def _day(value: str, what: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise RequestError(f"{what}: a date as YYYY-MM-DD") from None
+
+
+def _next_day(day: datetime | None) -> datetime | None:
+    """The end of an "until" day, for a filter that keeps what is before it."""
+    return day + timedelta(days=1) if day is not None else None
+
+
+async def audit(request: Request) -> Response:
+    visit = await visitor(request)
+    await run_in_threadpool(visit.services.permissions.check, visit.principal, Action.ADMIN,
+                            None, False)  # fmt: skip
+    query = request.query_params
+    since, until = query.get("since", "")[:10], query.get("until", "")[:10]
+    wanted = web_catalog.AuditFilter(
+        actor=query.get("actor", "")[:255].strip(), action=query.get("action", "")[:64],
+        project=query.get("project", "")[:255].strip(), since=_day(since, "from"),
+        until=_next_day(_day(until, "until")),
+    )  # fmt: skip
+    catalog = visit.services.catalog
+    entries = await run_in_threadpool(web_catalog.audit_entries, catalog, wanted, 200)
+    actions = await run_in_threadpool(web_catalog.audit_actions, catalog)
+    return remember_csrf(visit, page("audit.html", visit.page(
+        entries=entries, actions=actions, wanted=wanted, since=since, until=until)))  # fmt: skip
