@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
@@ -55,6 +55,8 @@ from pubkit.server.auth.policy import (
     decide_token_revocation,
 )
 from pubkit.server.auth.tokens import PERMISSIONS, Principal, split_token
+from pubkit.server.catalog import web as web_catalog
+from pubkit.server.catalog.web import MAX_QUERY
 from pubkit.server.services import Services, services_of
 from pubkit.server.upstream.index import UpstreamIndex
 
@@ -174,6 +176,12 @@ COMPONENTS: dict[str, Schema] = {
                   admin={"type": "boolean", "description": "Whether these credentials may"
                          " administer: an admin's password or unscoped upload token."},
                   token={"anyOf": [ref("Token"), {"type": "null"}]}),
+    "Found": obj(("total", "projects"), "Projects matching a search, and how many match.",
+                 total={"type": "integer", "minimum": 0},
+                 projects=array(obj(("name", "display_name", "summary", "private"),
+                                    name={"type": "string"}, display_name={"type": "string"},
+                                    summary=nullable({"type": "string"}),
+                                    private={"type": "boolean"}))),
     "FileCount": obj(("files",), files={"type": "integer", "minimum": 0}),
     "PruneResult": obj(
         ("removed", "pinned", "kept", "dry_run"),
@@ -385,6 +393,37 @@ def _limit(value: str) -> int:
     return int(value)
 
 
+def _query(value: str) -> str:
+    _text(value, "q")
+    if len(value) > MAX_QUERY:
+        raise RequestError(f"q is longer than {MAX_QUERY} characters")
+    return value
+
+
+def _offset(value: str) -> int:
+    if not re.fullmatch("[0-9]{1,7}", value):
+        raise RequestError("offset must be an integer from 0 to 9999999")
+    return int(value)
+
+
+def _time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestError(f"{_shown(value)} is not a date-time (ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _word(name: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        _text(value, name)
+        if len(value) > 255:
+            raise RequestError(f"{name} is longer than 255 characters")
+        return value
+
+    return parse
+
+
 USER = Param("name", USER_NAME, _user, description="The user's name.")
 GROUP = Param("name", GROUP_NAME, _group, description="The group's name.")
 MEMBER = Param("user", USER_NAME, _user, description="The member's user name.")
@@ -395,6 +434,20 @@ VERSION_PARAM = Param("version", VERSION, _version, description="The release's v
 TOKEN = Param("id", TOKEN_ID, _token_id, description="The token's id.")
 TOKEN_USER = Param("user", USER_NAME, _user, "query",
                    "Whose tokens (admins: default everyone's; others: their own).")  # fmt: skip
+QUERY = Param("q", {"type": "string", "maxLength": MAX_QUERY}, _query, "query",
+              "Words the name or summary contains (default: every project).")
+OFFSET = Param("offset", {"type": "integer", "minimum": 0, "maximum": 9999999, "default": 0},
+               _offset, "query", "How many matches to skip.")
+AUDIT_FILTERS = (
+    Param("actor", {"type": "string", "maxLength": 255}, _word("actor"), "query",
+          "Entries of this actor (and of their tokens)."),
+    Param("action", {"type": "string", "maxLength": 255}, _word("action"), "query",
+          "Entries of this action (upload, yank, grant role…)."),
+    Param("target", {"type": "string", "maxLength": 255}, _word("target"), "query",
+          "Entries about this project, user, @group or token."),
+    Param("since", TIME, _time, "query", "Entries from this moment on."),
+    Param("until", TIME, _time, "query", "Entries before this moment."),
+)  # fmt: skip
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT, "default": 100},
               _limit, "query", "How many entries, newest first.")  # fmt: skip
 
@@ -626,8 +679,26 @@ async def _upstream_prune(call: Call) -> Json:
 
 async def _audit(call: Call) -> Json:
     await call.check(Action.ADMIN)
-    entries = await call.run(call.admin.audit, call.args.get("limit") or 100)
+    args = call.args
+    wanted = web_catalog.AuditFilter(args.get("actor", ""), args.get("action", ""),
+                                     args.get("target", ""), args.get("since"),
+                                     args.get("until"))  # fmt: skip
+    entries = await call.run(web_catalog.audit_entries, call.services.catalog, wanted,
+                             args.get("limit") or 100)  # fmt: skip
     return [entry.to_json() for entry in entries]
+
+
+async def _search(call: Call) -> Json:
+    """Private projects are seen by those who may read them, in the matches and the count."""
+    await call.check(Action.READ)
+    permissions = call.services.permissions
+    readable = await call.run(permissions.readable_private, call.principal)
+    found = await call.run(web_catalog.search_projects, call.services.catalog,
+                           call.args.get("q", ""), readable, call.args.get("limit") or 100,
+                           call.args.get("offset") or 0)  # fmt: skip
+    return {"total": found.total, "projects": [
+        {"name": p.name, "display_name": p.display_name, "summary": p.summary,
+         "private": p.private} for p in found.projects]}  # fmt: skip
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -746,6 +817,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", "/tokens/{id}", "revokeToken", "tokens", "Revoke a token.",
              "admin, or the token's user (not with a read-only token)", _revoke_token, (TOKEN,),
              answer=ref("Token")),
+    Endpoint("GET", "/projects", "searchProjects", "projects",
+             "Search the projects by name and summary (best name matches first).",
+             "any signed-in user (private projects: those who may read them)", _search,
+             (QUERY, LIMIT, OFFSET), answer=ref("Found")),
     Endpoint("GET", "/projects/{project}", "getProject", "projects",
              "A project's visibility and roles.", OWNER, _project_info, (PROJECT,),
              answer=ref("ProjectInfo")),
@@ -798,7 +873,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                         bytes={"type": "integer"}, dry_run={"type": "boolean"}),
              errors=(400,)),
     Endpoint("GET", "/audit", "listAudit", "audit", "The audit log, newest first.", ADMIN,
-             _audit, (LIMIT,), answer=array(ref("AuditEntry"))),
+             _audit, (LIMIT, *AUDIT_FILTERS), answer=array(ref("AuditEntry"))),
 )  # fmt: skip
 
 

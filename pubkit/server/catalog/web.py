@@ -207,7 +207,7 @@ def end_sessions_of(conn: Connection, user_name: str) -> None:
 class AuditFilter:
     actor: str = ""
     action: str = ""
-    project: str = ""  # a word of the target: a project, a user, a group, a token
+    target: str = ""  # a project, a user, an @group, a token ("token <id>")
     since: datetime | None = None
     until: datetime | None = None
 
@@ -217,12 +217,14 @@ def audit_entries(catalog: Catalog, wanted: AuditFilter, limit: int = 100) -> li
     audit = schema.audit.c
     conditions: list[ColumnElement[bool]] = []
     if wanted.actor:
-        conditions.append(audit.actor.like(f"{_escape_like(wanted.actor)}%", escape="\\"))
+        conditions.append(or_(audit.actor == wanted.actor,
+                              audit.actor.like(f"{_escape_like(wanted.actor)} (token %",
+                                               escape="\\")))  # fmt: skip
     if wanted.action:
         conditions.append(audit.action == wanted.action)
-    if wanted.project:
-        conditions.append(or_(audit.target == wanted.project,
-                              audit.target.like(f"{_escape_like(wanted.project)} %",
+    if wanted.target:
+        conditions.append(or_(audit.target == wanted.target,
+                              audit.target.like(f"{_escape_like(wanted.target)} %",
                                                 escape="\\")))  # fmt: skip
     if wanted.since is not None:
         conditions.append(audit.time >= wanted.since)
