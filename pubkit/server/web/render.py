@@ -109,12 +109,15 @@ def _values(value: Any) -> list[str]:
 
 _EMPTY_LINK = re.compile(r"<a [^>]*></a>")
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
+# Code blocks name their programming language in ``lang``, which is for human languages.
+_CODE_LANG = re.compile(r'<pre lang="')
 
 
 def render_readme(text: str, content_type: str | None) -> str | None:
     """The README as PyPI renders it (readme_renderer, whose output nh3 sanitizes); None if
     it cannot be rendered. Heading anchors without text are dropped and images without
-    alternative text get an empty one, so that a README cannot make a page inaccessible."""
+    alternative text get an empty one, and a code block's language moves out of ``lang``,
+    so that a README cannot make a page inaccessible."""
     from readme_renderer import markdown, rst, txt
 
     media = (content_type or "text/x-rst").partition(";")[0].strip().lower()
@@ -128,7 +131,8 @@ def render_readme(text: str, content_type: str | None) -> str | None:
         html = rst.render(text)
     if html is None:
         return None
-    return _IMG_WITHOUT_ALT.sub('<img alt=""', _EMPTY_LINK.sub("", html))
+    html = _CODE_LANG.sub('<pre data-lang="', _EMPTY_LINK.sub("", html))
+    return _IMG_WITHOUT_ALT.sub('<img alt=""', html)
 
 
 class _Described:
