@@ -19,12 +19,18 @@ Principals (columns, in this order):
 Reading on a public index does not look at credentials for public projects (as anonymous
 could read them anyway), so expired and revoked tokens read those too: that is the 200 in
 their columns of the first rows.
+
+The web interface's rows (/ui/…) come from browsers: the users sign in with their password
+(a session cookie), and every form carries its CSRF token. Tokens do not sign in to it: a
+token's columns there are an anonymous browser's. A redirect to the sign-in page is 303, and
+so is a form's success.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,9 @@ class World:
     dists: Path
     private: bool
     tokens: list[str]  # ids of olga's spare tokens, one per column
+    ui_tokens: list[str]  # and more of them, for the web interface's row
+    # Each principal as a browser: its cookies and its forms' CSRF token (tokens: anonymous).
+    browsers: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
 
     def upload(self, who: str, name: str, version: str) -> int:
         wheel = make_wheel(self.dists / who, name, version)
@@ -86,6 +95,47 @@ def api(method: str, path: str, body: Any = None) -> Request:
 def upload_to(project: str) -> Request:
     # A version (or a project) of each principal's own, so one's success changes no other cell.
     return lambda world, who, column: world.upload(who, project.format(i=column), f"2.{column}")
+
+
+def ui_get(path: str) -> Request:
+    def send(world: World, who: str, column: int) -> int:
+        cookies, _csrf = world.browsers[who]
+        answer = world.client.get(path.format(i=column), headers=cookies, follow_redirects=False)
+        world.client.cookies.clear()
+        return int(answer.status_code)
+
+    return send
+
+
+def ui_post(path: str, fields: dict[str, str] | None = None) -> Request:
+    def send(world: World, who: str, column: int) -> int:
+        cookies, csrf = world.browsers[who]
+        form = {key: value.format(i=column) for key, value in (fields or {}).items()}
+        answer = world.client.post(path.format(i=column), data={**form, "csrf": csrf},
+                                   headers=cookies, follow_redirects=False)  # fmt: skip
+        world.client.cookies.clear()
+        return int(answer.status_code)
+
+    return send
+
+
+def browser_of(client: TestClient, user: str | None) -> tuple[dict[str, str], str]:
+    """A browser's cookies and CSRF token: signed in as ``user``, or anonymous."""
+    signin = client.get("/ui/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signin.text)
+    assert csrf is not None, signin.text
+    jar = dict(client.cookies.items())
+    if user is not None:
+        answer = client.post("/ui/signin", data={"csrf": csrf[1], "name": user,
+                                                 "password": PASSWORD}, follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+        jar = {"pubkit_session": answer.cookies["pubkit_session"]}
+        cookie = {"Cookie": f"pubkit_session={jar['pubkit_session']}"}
+        page = client.get("/ui/account", headers=cookie)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text
+    client.cookies.clear()
+    return {"Cookie": "; ".join(f"{key}={value}" for key, value in jar.items())}, csrf[1]
 
 
 def set_visibility(world: World, who: str, column: int) -> int:
@@ -183,6 +233,45 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
                             else "401 403 403 403 204 403 204 401 401 403 403")
         for policy in (PUB, AUTH) for private in (False, True)
     }),
+    # The web interface: the same rules through pages and forms.
+    "GET /ui/": (ui_get("/ui/"), {
+        (policy, private): ("200 200 200 200 200 200 200 200 200 200 200" if policy == PUB
+                            else "303 200 200 200 200 200 200 303 303 303 303")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "GET /ui/project/acme/": (ui_get("/ui/project/acme/"), {
+        (PUB, False): "200 200 200 200 200 200 200 200 200 200 200",
+        (PUB, True): "404 200 404 200 200 200 200 404 404 404 404",
+        (AUTH, False): "303 200 200 200 200 200 200 303 303 303 303",
+        (AUTH, True): "303 200 404 200 200 200 200 303 303 303 303",
+    }),
+    "UI yank": (ui_post("/ui/project/acme/yank", {"version": "1.0", "reason": "m"}), {
+        (policy, private): ("401 403 404 403 303 403 303 401 401 401 401" if private
+                            else "401 403 403 403 303 403 303 401 401 401 401")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "UI unyank": (ui_post("/ui/project/acme/unyank", {"version": "1.0"}), {
+        (policy, private): ("401 403 404 403 303 403 303 401 401 401 401" if private
+                            else "401 403 403 403 303 403 303 401 401 401 401")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "UI visibility": (lambda world, who, column: ui_post(
+        "/ui/project/acme/visibility", {"private": str(world.private).lower()})(
+            world, who, column), {
+        (policy, private): ("401 403 404 403 303 403 303 401 401 401 401" if private
+                            else "401 403 403 403 303 403 303 401 401 401 401")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "UI grant role": (ui_post("/ui/project/acme/grant", {"holder": "@team",
+                                                         "role": "maintainer"}), {
+        (policy, private): ("401 403 404 403 303 403 303 401 401 401 401" if private
+                            else "401 403 403 403 303 403 303 401 401 401 401")
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
+    "UI delete release": (ui_post("/ui/project/acme/delete", {"version": "8.{i}"}), {
+        (policy, private): "401 403 403 403 403 403 303 401 401 401 401"
+        for policy in (PUB, AUTH) for private in (False, True)
+    }),
     # What does not depend on a project: the same in every combination.
     **{name: (request, {(policy, private): statuses for policy in (PUB, AUTH)
                         for private in (False, True)})
@@ -213,6 +302,29 @@ MATRIX: dict[str, tuple[Request, dict[tuple[str, bool], str]]] = {
          "401 403 403 403 403 403 204 401 401 403 403"),
         ("GET own tokens", api("GET", "/api/v1/tokens"),
          "401 200 200 200 200 200 200 401 401 200 200"),
+        ("GET /api/v1/projects (search)", api("GET", "/api/v1/projects?q=acme"),
+         "401 200 200 200 200 200 200 401 401 200 200"),
+        ("GET /ui/account", ui_get("/ui/account"),
+         "303 200 200 200 200 200 200 303 303 303 303"),
+        ("UI create own token", ui_post("/ui/account/token", {"permission": "read"}),
+         "401 201 201 201 201 201 201 401 401 401 401"),
+        ("GET /ui/admin/users", ui_get("/ui/admin/users"),
+         "303 403 403 403 403 403 200 303 303 303 303"),
+        ("GET /ui/admin/groups", ui_get("/ui/admin/groups"),
+         "303 403 403 403 403 403 200 303 303 303 303"),
+        ("GET /ui/admin/audit", ui_get("/ui/admin/audit"),
+         "303 403 403 403 403 403 200 303 303 303 303"),
+        ("UI add user", ui_post("/ui/admin/users/add", {"name": "ui-new-{i}",
+                                                        "password": PASSWORD}),
+         "401 403 403 403 403 403 303 401 401 401 401"),
+        ("UI add group", ui_post("/ui/admin/groups/add", {"group": "ui-new-{i}"}),
+         "401 403 403 403 403 403 303 401 401 401 401"),
+        ("UI add member", ui_post("/ui/admin/groups/member", {"group": "crew",
+                                                              "user": "ui-joiner-{i}"}),
+         "401 403 403 403 403 403 303 401 401 401 401"),
+        ("UI revoke olga's token", lambda world, who, column: ui_post(
+            "/ui/account/revoke", {"id": world.ui_tokens[column]})(world, who, column),
+         "401 403 403 403 303 403 303 401 401 401 401"),
         # olga's tokens, one per column: hers to revoke (with her password or an upload
         # token), an admin's, nobody else's.
         ("DELETE olga's token", lambda world, who, column: api(
@@ -235,10 +347,12 @@ def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
         headers["anon"] = {}
         operations = admin.Admin(catalog, lambda: services.storage, "test")
         spare = [operations.create_token("olga")[0].id for _ in PRINCIPALS]
-        world = World(client, headers, tmp / "dists", private, spare)
+        ui_spare = [operations.create_token("olga")[0].id for _ in PRINCIPALS]
+        world = World(client, headers, tmp / "dists", private, spare, ui_spare)
         assert world.upload("owner", "acme", "1.0") == 200
         for column in range(len(PRINCIPALS)):  # one release per principal, for DELETE
             assert world.upload("owner", "acme", f"9.{column}") == 200
+            assert world.upload("owner", "acme", f"8.{column}") == 200  # the UI's
         assert world.upload("other", "other", "1.0") == 200
         operations.grant("acme", "max", "maintainer")
         operations.grant("acme", "rita", "reader")
@@ -250,6 +364,7 @@ def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
         operations.add_group("crew")
         for column in range(len(PRINCIPALS)):
             for name in (f"victim-{column}", f"changer-{column}", f"joiner-{column}",
+                         f"ui-joiner-{column}",
                          f"leaver-{column}", f"member-{column}"):  # fmt: skip
                 admin.add_user(catalog, name, PASSWORD)
             operations.add_member("crew", f"leaver-{column}")
@@ -270,6 +385,9 @@ def build_world(tmp: Path, read: str, private: bool) -> Iterator[World]:
         headers["revoked"] = {"Authorization": f"Bearer {revoked_text}"}
         headers["scoped"] = token_header(projects=("other",))
         headers["readtok"] = token_header(permission="read")
+        anonymous = browser_of(client, None)
+        world.browsers = {who: browser_of(client, USERS[who]) if who in USERS else anonymous
+                          for who in PRINCIPALS}  # fmt: skip
         yield world
 
 
@@ -323,6 +441,15 @@ def test_the_project_list_shows_a_private_project_to_those_who_may_read_it(
         for who in ("reader", "maint", "owner", "group", "admin", "readtok"):
             assert listed(who) == {"acme", "other"}, who
         assert listed("scoped") == {"other"}
+
+        def searched(who: str, world: World = built) -> tuple[int, set[str]]:
+            found = world.client.get("/api/v1/projects", headers=world.headers[who]).json()
+            return found["total"], {project["name"] for project in found["projects"]}
+
+        assert searched("other") == (1, {"other"})
+        for who in ("reader", "maint", "owner", "group", "admin", "readtok"):
+            assert searched(who) == (2, {"acme", "other"}), who
+        assert searched("scoped") == (1, {"other"})
         # Public files may be cached by anyone on the way; a private project's may not.
         answer = built.client.get(f"/files/acme/{WHEEL}", headers=built.headers["owner"])
         assert answer.headers["cache-control"].startswith("private")
