@@ -113,9 +113,9 @@ _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
 _CODE_LANG = re.compile(r'<pre lang="')
 
 
-def render_readme(text: str, content_type: str | None) -> str | None:
-    """The README as PyPI renders it (readme_renderer, whose output nh3 sanitizes); None if
-    it cannot be rendered. Heading anchors without text are dropped and images without
+def render_readme(text: str, content_type: str | None) -> str:
+    """The README as PyPI renders it (readme_renderer, whose output nh3 sanitizes); as
+    plain text if it cannot be. Heading anchors without text are dropped and images without
     alternative text get an empty one, and a code block's language moves out of ``lang``,
     so that a README cannot make a page inaccessible."""
     from readme_renderer import markdown, rst, txt
@@ -129,8 +129,8 @@ def render_readme(text: str, content_type: str | None) -> str | None:
         html = txt.render(text)
     else:
         html = rst.render(text)
-    if html is None:
-        return None
+    if html is None:  # reStructuredText that docutils refused (PyPI refuses the upload)
+        html = txt.render(text)
     html = _CODE_LANG.sub('<pre data-lang="', _EMPTY_LINK.sub("", html))
     return _IMG_WITHOUT_ALT.sub('<img alt=""', html)
 

@@ -1,0 +1,254 @@
+"""The web interface in-process: sessions, CSRF, headers, search and rendering
+(tests/ui/ drives it in chromium; the access matrix checks who may do what)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from pubkit.server.app import create_app
+from pubkit.server.catalog import schema
+from pubkit.server.catalog import web as web_catalog
+from pubkit.server.layout import utc_now
+from pubkit.server.web import routes
+from pubkit.server.web.render import CONTENT_SECURITY_POLICY, render_readme
+from pubkit.settings import load_server_settings
+from pubkit.testing import core_metadata, make_wheel
+from tests.server.conftest import PASSWORD, Index
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def sign_in(client: TestClient, user: str, password: str = PASSWORD) -> str:
+    """Sign ``client`` in (its cookie jar keeps the session); the page's CSRF token."""
+    token = CSRF.search(client.get("/ui/signin").text)
+    assert token is not None
+    answer = client.post("/ui/signin", data={"csrf": token[1], "name": user,
+                                             "password": password}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    found = CSRF.search(client.get("/ui/account").text)
+    assert found is not None
+    return found[1]
+
+
+def post_routes() -> list[str]:
+    """Every form's path, from the UI's routes ({action} filled with each known one)."""
+    actions = {
+        "/project/{project}/{action:str}": ["yank", "unyank", "delete", "visibility",
+                                            "grant", "revoke"],
+        "/account/{action:str}": ["password", "revoke", "token"],
+        "/admin/users/{action:str}": ["add", "remove", "password"],
+        "/admin/groups/{action:str}": ["add", "remove", "member", "unmember"],
+    }  # fmt: skip
+    paths = []
+    for route in routes():
+        methods = getattr(route, "methods", None) or set()
+        if "POST" not in methods:
+            continue
+        path = route.path
+        for action in actions.get(path, [""]):
+            paths.append("/ui" + path.replace("{project}", "acme").replace("{action:str}",
+                                                                             action))  # fmt: skip
+    return paths
+
+
+def test_every_form_fails_without_its_csrf_token_or_from_another_site(
+    index: Index, tmp_path: Path
+) -> None:
+    index.upload(make_wheel(tmp_path, "acme", "1.0"), user="root")
+    client = index.client
+    csrf = sign_in(client, "root")
+    paths = post_routes()
+    assert len(paths) == 18, paths
+    fields = {"version": "1.0", "name": "zed", "password": "a-long-password", "group": "g",
+              "holder": "alice", "role": "reader", "user": "alice", "private": "true"}  # fmt: skip
+    for path in paths:
+        for sent in ({}, {"csrf": "0" * 64}, {"csrf": csrf[:-1]}):
+            answer = client.post(path, data={**fields, **sent}, follow_redirects=False)
+            assert answer.status_code == 403, (path, sent, answer.text)
+            assert "did not come from this site" in answer.text
+        answer = client.post(path, data={**fields, "csrf": csrf}, follow_redirects=False,
+                             headers={"Origin": "https://evil.example"})  # fmt: skip
+        assert answer.status_code == 403, (path, answer.text)
+    # Nothing happened: the user, the yank and the visibility are as they were.
+    assert index.catalog.user("zed") is None
+    assert not index.catalog.project_files("acme")[0].yanked
+    assert not index.catalog.private_projects()
+
+
+def test_sessions_expire_on_the_server_and_end_with_a_new_password(index: Index) -> None:
+    client = index.client
+    csrf = sign_in(client, "alice")
+    secret = client.cookies["pubkit_session"]
+    assert client.get("/ui/account", follow_redirects=False).status_code == 200
+    # Stored hashed: the cookie's value is not in the table.
+    with index.catalog.engine.connect() as conn:
+        ids = [row.id for row in conn.execute(schema.web_sessions.select())]
+    assert secret not in ids and len(ids) == 1
+    with index.catalog.engine.begin() as conn:
+        conn.execute(update(schema.web_sessions).values(expires=utc_now() - timedelta(seconds=1)))
+    answer = client.get("/ui/account", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/signin"
+
+    csrf = sign_in(client, "alice")
+    other = TestClient(client.app)
+    sign_in(other, "alice")  # a second browser
+    answer = client.post("/ui/account/password", data={"csrf": csrf,
+                                                       "password": "a-brand-new-password"},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303
+    for browser in (client, other):
+        assert browser.get("/ui/account", follow_redirects=False).status_code == 303
+
+
+def test_cookies_and_headers(index: Index) -> None:
+    client = index.client
+    page = client.get("/ui/signin")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "<script" not in page.text and "style=" not in page.text
+    token = CSRF.search(page.text)
+    assert token is not None
+    answer = client.post("/ui/signin", data={"csrf": token[1], "name": "alice",
+                                             "password": PASSWORD}, follow_redirects=False)
+    cookie = next(value for value in answer.headers.get_list("set-cookie")
+                  if value.startswith("pubkit_session="))  # fmt: skip
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; behind TLS below
+    secure = TestClient(client.app, base_url="https://index.example")
+    token = CSRF.search(secure.get("/ui/signin").text)
+    assert token is not None
+    answer = secure.post("/ui/signin", data={"csrf": token[1], "name": "alice",
+                                             "password": PASSWORD}, follow_redirects=False)
+    cookie = next(value for value in answer.headers.get_list("set-cookie")
+                  if value.startswith("pubkit_session="))  # fmt: skip
+    assert "Secure" in cookie
+
+
+def test_sign_in_is_paced_as_the_api_and_tokens_do_not_sign_in(data_dir: Path) -> None:
+    settings = load_server_settings({"data_dir": data_dir, "auth_failures_per_minute": "3"},
+                                    environ={})  # fmt: skip
+    app = create_app(settings)
+    with TestClient(app) as client:
+        index = Index(client, app.state.services, data_dir)
+        index.add_user("alice")
+        token = CSRF.search(client.get("/ui/signin").text)
+        assert token is not None
+        statuses = []
+        for _ in range(5):
+            answer = client.post("/ui/signin", data={"csrf": token[1], "name": "alice",
+                                                     "password": "wrong-password"})  # fmt: skip
+            statuses.append(answer.status_code)
+        assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+        assert "Retry-After".lower() in answer.headers
+        entries = index.admin().audit()
+        assert any(entry.action == "failed sign-in" for entry in entries)
+        _token, text = index.admin().create_token("alice")
+        other = TestClient(app)
+        token = CSRF.search(other.get("/ui/signin").text)
+        assert token is not None
+        answer = other.post("/ui/signin", data={"csrf": token[1], "name": "__token__",
+                                                "password": text})  # fmt: skip
+        assert answer.status_code == 401 and "pubkit_session" not in other.cookies
+
+
+def test_the_root_sends_browsers_to_the_interface_and_clients_to_the_old_page(
+    index: Index,
+) -> None:
+    browser = index.client.get("/", headers={"Accept": "text/html,*/*"}, follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"] == "/ui/"
+    pip = index.client.get("/", headers={
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.01"})
+    assert pip.status_code == 200 and "Simple API" in pip.text
+    assert index.client.get("/").status_code == 200
+
+
+def test_search_matches_names_and_summaries_best_first(index: Index, tmp_path: Path) -> None:
+    for name, summary in (("tool-kit", "Assorted helpers"), ("toolkit-extra", "More tools"),
+                          ("plain", "A 100%_sure toolkit"), ("other", "Nothing")):  # fmt: skip
+        wheel = make_wheel(tmp_path / name, name, "1.0",
+                           metadata=core_metadata(name, "1.0", summary=summary))  # fmt: skip
+        assert index.upload(wheel, user="alice").status_code == 200
+    catalog = index.catalog
+
+    def names(query: str) -> list[str]:
+        return [p.name for p in web_catalog.search_projects(catalog, query, frozenset()).projects]
+
+    assert names("toolkit") == ["toolkit-extra", "plain"]
+    assert names("tool") == ["tool-kit", "toolkit-extra", "plain"]
+    assert names("TOOL-KIT") == ["tool-kit"]
+    assert names("100%_") == ["plain"]  # LIKE's wildcards are text here
+    assert names("%") == ["plain"]
+    assert names("") == ["other", "plain", "tool-kit", "toolkit-extra"]
+    index.admin().set_private("plain", True)
+    assert names("toolkit") == ["toolkit-extra"]
+    found = web_catalog.search_projects(catalog, "toolkit", frozenset({"plain"}))
+    assert found.total == 2 and [p.private for p in found.projects] == [False, True]
+    # The summary and requirements come from the newest release, whatever the upload order.
+    newer = make_wheel(tmp_path / "n", "other", "2.0", requires=["plain"],
+                       metadata=core_metadata("other", "2.0", ["plain"], summary="Newer"))
+    older = make_wheel(tmp_path / "o", "other", "0.5",
+                       metadata=core_metadata("other", "0.5", summary="Older"))  # fmt: skip
+    assert index.upload(newer, user="alice").status_code == 200
+    assert index.upload(older, user="alice").status_code == 200
+    assert web_catalog.project_summary(catalog, "other") == "Newer"
+    assert web_catalog.used_by(catalog, "plain", frozenset({"plain"})) == ["other"]
+    assert web_catalog.depends_on(catalog, "other", frozenset()) == []  # plain is private
+    assert web_catalog.depends_on(catalog, "other", frozenset({"plain"})) == ["plain"]
+
+
+def test_the_api_filters_the_audit_log(index: Index) -> None:
+    admin = index.admin("root")
+    admin.add_group("ops")
+    admin.add_member("ops", "alice")
+    admin.add_member("ops", "bob")
+    headers = {"Authorization": "Basic " + __import__("base64").b64encode(
+        f"root:{PASSWORD}".encode()).decode()}  # fmt: skip
+
+    def actions(**params: str) -> list[tuple[str, str]]:
+        answer = index.client.get("/api/v1/audit", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [(entry["action"], entry["detail"].get("user", "")) for entry in answer.json()]
+
+    assert actions(action="add member") == [("add member", "bob"), ("add member", "alice")]
+    assert actions(target="@ops", action="add group") == [("add group", "")]
+    assert actions(actor="nobody") == []
+    future = (utc_now() + timedelta(hours=1)).isoformat()
+    assert actions(since=future) == []
+    assert len(actions(until=future, action="add member")) == 2
+    bad = index.client.get("/api/v1/audit", params={"since": "yesterday"}, headers=headers)
+    assert bad.status_code == 400 and "date-time" in bad.json()["error"]
+
+
+@pytest.mark.parametrize(("text", "media"), [
+    ("# Title\n\n<script>alert(1)</script><img src=x onerror=alert(2)>", "text/markdown"),
+    ("Title\n=====\n\n.. raw:: html\n\n   <script>alert(1)</script>\n", "text/x-rst"),
+])  # fmt: skip
+def test_readmes_are_rendered_sanitized_and_accessible(text: str, media: str) -> None:
+    html = render_readme(text, media)
+    assert "Title" in html
+    assert "<script" not in html and "onerror" not in html
+    assert not re.search(r"<a [^>]*></a>", html)  # no empty heading anchors
+    assert all("alt=" in tag for tag in re.findall(r"<img[^>]*>", html))
+
+
+def test_private_projects_are_absent_from_pages_to_strangers(index: Index, tmp_path: Path) -> None:
+    index.upload(make_wheel(tmp_path, "hush", "1.0"), user="alice")
+    index.admin().set_private("hush", True)
+    client = index.client
+    sign_in(client, "bob")
+    listing = client.get("/ui/?q=hush")
+    assert "/ui/project/hush/" not in listing.text and "0 projects" in listing.text
+    pages = [client.get(f"/ui/project/{name}/") for name in ("hush", "nosuch")]
+    assert [p.status_code for p in pages] == [404, 404]
+    assert pages[0].text.replace("hush", "X") == pages[1].text.replace("nosuch", "X")
+    client.cookies.clear()
+    sign_in(client, "alice")
+    assert client.get("/ui/project/hush/").status_code == 200
