@@ -130,7 +130,7 @@ def render_readme(text: str, content_type: str | None) -> str:
     else:
         html = rst.render(text)
     if html is None:  # reStructuredText that docutils refused (PyPI refuses the upload)
-        html = txt.render(text)
+        html = txt.render(text) or ""
     html = _CODE_LANG.sub('<pre data-lang="', _EMPTY_LINK.sub("", html))
     return _IMG_WITHOUT_ALT.sub('<img alt=""', html)
 
