@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    and_,
     case,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
+    text,
     update,
 )
 
@@ -56,44 +60,86 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _visible(readable_private: frozenset[str]) -> ColumnElement[bool]:
+# What a reader who may read every private project (an administrator) passes.
+EVERY_PROJECT = None
+
+
+def _visible(readable_private: frozenset[str] | None) -> ColumnElement[bool]:
+    """Public projects, and the private ones in ``readable_private`` (None: all of them)."""
     projects = schema.projects.c
+    if readable_private is None:
+        return projects.id.is_not(None)
     if not readable_private:
         return projects.private.is_(False)
     return or_(projects.private.is_(False), projects.name.in_(sorted(readable_private)))
 
 
+_FTS: weakref.WeakKeyDictionary[Catalog, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_fts(catalog: Catalog, conn: Connection) -> bool:
+    """Whether this SQLite catalog has the trigram index (migration 0004 made it if it could)."""
+    found = _FTS.get(catalog)
+    if found is None:
+        found = _FTS[catalog] = catalog.is_sqlite and conn.execute(text(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'project_search'")).scalar() == 1
+    return found
+
+
+def _phrase(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
 def search_projects(
-    catalog: Catalog, query: str, readable_private: frozenset[str], limit: int = 50,
+    catalog: Catalog, query: str, readable_private: frozenset[str] | None, limit: int = 50,
     offset: int = 0,
 ) -> Found:  # fmt: skip
     """Projects with files whose name or summary contains ``query`` (case-insensitive; empty:
     every project), those whose name matches best first, then by name; with their total.
-    Only public projects and ``readable_private`` ones are seen, in the list and the count."""
+    Only public projects and ``readable_private`` ones are seen, in the list and the count.
+
+    SQLite looks the words up in its trigram index when they are 3 characters or more
+    (FTS5; shorter ones, or without FTS5, scan with LIKE, which ignores ASCII case by
+    itself); PostgreSQL's ILIKE uses pg_trgm's indexes where the extension is installed."""
     projects, files = schema.projects.c, schema.files.c
     has_files = select(files.id).where(files.project_id == projects.id).exists()
     conditions: list[ColumnElement[bool]] = [has_files, _visible(readable_private)]
     words = query.strip()[:MAX_QUERY]
     order: list[ColumnElement[int]] = []
-    if words:
-        pattern = f"%{_escape_like(words.lower())}%"
-        normalized = words.lower().replace("_", "-").replace(".", "-")
-        conditions.append(or_(func.lower(projects.name).like(pattern, escape="\\"),
-                              func.lower(projects.display_name).like(pattern, escape="\\"),
-                              func.lower(projects.summary).like(pattern, escape="\\")))  # fmt: skip
-        prefix = f"{_escape_like(normalized)}%"
-        order.append(case((projects.name == normalized, 0),
-                          (projects.name.like(prefix, escape="\\"), 1), else_=2))  # fmt: skip
-    where = and_(*conditions)
     with catalog._connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(schema.projects)
-                                 .where(where)).scalar() or 0)  # fmt: skip
-        rows = conn.execute(
-            select(projects.name, projects.display_name, projects.summary, projects.private)
-            .where(where).order_by(*order, projects.name).limit(limit).offset(offset)
-        ).all()  # fmt: skip
-    return Found(total, [Listed(r.name, r.display_name, r.summary, bool(r.private))
+        if words:
+            normalized = re.sub(r"[-_.]+", "-", words.lower())
+            if len(words) >= 3 and len(normalized) >= 3 and _has_fts(catalog, conn):
+                match = f"name : {_phrase(normalized)} OR summary : {_phrase(words)}"
+                conditions.append(projects.id.in_(
+                    select(literal_column("rowid")).select_from(text("project_search"))
+                    .where(text("project_search MATCH :match").bindparams(match=match))))
+            else:
+                conditions.append(or_(_contains(catalog, projects.name, normalized),
+                                      _contains(catalog, projects.summary, words)))  # fmt: skip
+            prefix = f"{_escape_like(normalized)}%"
+            order.append(case((projects.name == normalized, 0),
+                              (projects.name.like(prefix, escape="\\"), 1), else_=2))  # fmt: skip
+        columns: list[ColumnElement[Any]] = [projects.name, projects.display_name,
+                                             projects.summary, projects.private]
+        if words:  # the matches are ranked, so all are read anyway: count them on the way
+            columns.append(func.count().over().label("total"))
+        rows = conn.execute(select(*columns).where(*conditions)
+                            .order_by(*order, projects.name).limit(limit).offset(offset)).all()
+        if rows and words:
+            count = int(rows[0].total)
+        else:  # every project (the name index pages them), or past the last match
+            count = int(conn.execute(select(func.count()).select_from(schema.projects)
+                                     .where(*conditions)).scalar() or 0)  # fmt: skip
+    return Found(count, [Listed(r.name, r.display_name, r.summary, bool(r.private))
                          for r in rows])  # fmt: skip
+
+
+def _contains(catalog: Catalog, column: ColumnElement[str], value: str) -> ColumnElement[bool]:
+    pattern = f"%{_escape_like(value)}%"
+    if catalog.is_sqlite:
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
 
 
 def project_summary(catalog: Catalog, name: str) -> str | None:
@@ -103,7 +149,9 @@ def project_summary(catalog: Catalog, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def depends_on(catalog: Catalog, name: str, readable_private: frozenset[str]) -> list[str]:
+def depends_on(
+    catalog: Catalog, name: str, readable_private: frozenset[str] | None
+) -> list[str]:
     """The projects of this index that ``name``'s newest release requires (visible ones)."""
     projects, requires = schema.projects.c, schema.project_requires.c
     source = schema.projects.alias("source")
@@ -116,7 +164,7 @@ def depends_on(catalog: Catalog, name: str, readable_private: frozenset[str]) ->
         return [row.name for row in conn.execute(query)]
 
 
-def used_by(catalog: Catalog, name: str, readable_private: frozenset[str]) -> list[str]:
+def used_by(catalog: Catalog, name: str, readable_private: frozenset[str] | None) -> list[str]:
     """The projects of this index whose newest release requires ``name`` (visible ones)."""
     projects, requires = schema.projects.c, schema.project_requires.c
     query = (select(projects.name)

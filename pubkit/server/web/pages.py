@@ -43,8 +43,14 @@ async def may_read_index(visit: Visitor) -> None:
     await run_in_threadpool(visit.services.permissions.check, visit.principal, Action.READ)
 
 
-async def readable_private(visit: Visitor) -> frozenset[str]:
-    return await run_in_threadpool(visit.services.permissions.readable_private, visit.principal)
+async def readable_private(visit: Visitor) -> frozenset[str] | None:
+    """The private projects the visitor may read; None when that is every one of them (an
+    administrator: the listings then need no filter)."""
+    permissions = visit.services.permissions
+    readable = await run_in_threadpool(permissions.readable_private, visit.principal)
+    if readable and readable == permissions.private_projects():
+        return web_catalog.EVERY_PROJECT
+    return readable
 
 
 # -- browse --------------------------------------------------------------------------------

@@ -35,9 +35,52 @@ def upgrade() -> None:
         sa.Column("expires", sa.DateTime(timezone=True), nullable=False),
     )  # fmt: skip
     op.create_index("ix_web_sessions_user", "web_sessions", ["user_id"])
+    search_index(op.get_bind())
+
+
+# SQLite: an FTS5 trigram index of the names and summaries, which substring search uses
+# (pubkit.server.catalog.web), kept by triggers. PostgreSQL: pg_trgm's GIN indexes, which
+# its ILIKE uses. Either is skipped where the database lacks it (FTS5 compiled out,
+# the extension not installable): search then scans, still correct.
+SQLITE_SEARCH = [
+    "CREATE VIRTUAL TABLE project_search USING fts5(name, summary, content='projects',"
+    " content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER project_search_insert AFTER INSERT ON projects BEGIN"
+    " INSERT INTO project_search(rowid, name, summary) VALUES (new.id, new.name, new.summary);"
+    " END",
+    "CREATE TRIGGER project_search_delete AFTER DELETE ON projects BEGIN"
+    " INSERT INTO project_search(project_search, rowid, name, summary)"
+    " VALUES ('delete', old.id, old.name, old.summary); END",
+    "CREATE TRIGGER project_search_update AFTER UPDATE OF name, summary ON projects BEGIN"
+    " INSERT INTO project_search(project_search, rowid, name, summary)"
+    " VALUES ('delete', old.id, old.name, old.summary);"
+    " INSERT INTO project_search(rowid, name, summary) VALUES (new.id, new.name, new.summary);"
+    " END",
+    "INSERT INTO project_search(project_search) VALUES ('rebuild')",
+]
+POSTGRES_SEARCH = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX ix_projects_name_trgm ON projects USING gin (name gin_trgm_ops)",
+    "CREATE INDEX ix_projects_summary_trgm ON projects USING gin (summary gin_trgm_ops)",
+]
+
+
+def search_index(bind: sa.engine.Connection) -> None:
+    statements = SQLITE_SEARCH if bind.dialect.name == "sqlite" else POSTGRES_SEARCH
+    try:
+        with bind.begin_nested():
+            for statement in statements:
+                bind.execute(sa.text(statement))
+    except sa.exc.DBAPIError:
+        pass  # without the index: search scans
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for name in ("insert", "delete", "update"):
+            bind.execute(sa.text(f"DROP TRIGGER IF EXISTS project_search_{name}"))
+        bind.execute(sa.text("DROP TABLE IF EXISTS project_search"))
     op.drop_table("web_sessions")
     op.drop_table("project_requires")
     op.drop_column("projects", "summary")
