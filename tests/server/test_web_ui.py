@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from pubkit.server.web import routes
 from pubkit.server.web.render import CONTENT_SECURITY_POLICY, render_readme
 from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
+from tests.conftest import postgres_database
 from tests.server.conftest import PASSWORD, Index
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -170,7 +173,22 @@ def test_the_root_sends_browsers_to_the_interface_and_clients_to_the_old_page(
     assert index.client.get("/").status_code == 200
 
 
-def test_search_matches_names_and_summaries_best_first(index: Index, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
+    """An index on each kind of catalog (the search query differs by database)."""
+    with contextlib.ExitStack() as stack:
+        values = {"data_dir": tmp_path / "data"}
+        if request.param == "postgresql":
+            values["catalog"] = stack.enter_context(postgres_database("pubkit_search"))
+        app = create_app(load_server_settings(values, environ={}))
+        with TestClient(app) as client:
+            index = Index(client, app.state.services, tmp_path / "data")
+            index.add_user("alice")
+            yield index
+
+
+def test_search_matches_names_and_summaries_best_first(any_index: Index, tmp_path: Path) -> None:
+    index = any_index
     for name, summary in (("tool-kit", "Assorted helpers"), ("toolkit-extra", "More tools"),
                           ("plain", "A 100%_sure toolkit"), ("other", "Nothing")):  # fmt: skip
         wheel = make_wheel(tmp_path / name, name, "1.0",
@@ -187,6 +205,17 @@ def test_search_matches_names_and_summaries_best_first(index: Index, tmp_path: P
     assert names("100%_") == ["plain"]  # LIKE's wildcards are text here
     assert names("%") == ["plain"]
     assert names("") == ["other", "plain", "tool-kit", "toolkit-extra"]
+    if catalog.is_sqlite:  # the trigram index answers as the scan does (FTS5 compiled out)
+        assert web_catalog._FTS[catalog] is True
+        web_catalog._FTS[catalog] = False
+        assert names("toolkit") == ["toolkit-extra", "plain"]
+        assert names("100%_") == ["plain"]
+        web_catalog._FTS[catalog] = True
+    else:  # pg_trgm's index, where the server has the extension
+        with catalog.engine.connect() as conn:
+            indexes = {row[0] for row in conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'projects'")}
+        assert "ix_projects_name_trgm" in indexes
     index.admin().set_private("plain", True)
     assert names("toolkit") == ["toolkit-extra"]
     found = web_catalog.search_projects(catalog, "toolkit", frozenset({"plain"}))
