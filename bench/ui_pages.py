@@ -10,8 +10,8 @@ median and 95th percentile of the time the application took (the ASGI call, no n
 from __future__ import annotations
 
 import argparse
-import hashlib
 import asyncio
+import hashlib
 import statistics
 import tempfile
 import time
@@ -28,16 +28,16 @@ from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
 
 WORDS = ("core", "api", "client", "tools", "models", "data", "web", "cli", "utils", "auth")
-PASSWORD = "bench-password-1"
+PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway index's user
 
 
 def fill(app: object, projects: int) -> None:
     catalog = app.state.services.catalog  # type: ignore[attr-defined]
     now = datetime.now(timezone.utc)
     with catalog.engine.begin() as conn:
-        rows = [{"name": f"pkg-{i:05d}-{WORDS[i % 10]}", "display_name": f"pkg-{i:05d}-{WORDS[i % 10]}",
-                 "created": now, "last_serial": 0, "private": i % 100 == 0,
-                 "summary": f"The {WORDS[(i * 7) % 10]} of team {i % 37}"}
+        names = [f"pkg-{i:05d}-{WORDS[i % 10]}" for i in range(projects)]
+        rows = [{"name": names[i], "display_name": names[i], "created": now, "last_serial": 0,
+                 "private": i % 100 == 0, "summary": f"The {WORDS[(i * 7) % 10]} of team {i % 37}"}
                 for i in range(projects)]  # fmt: skip
         conn.execute(insert(schema.projects), rows)
         ids = dict(conn.execute(select(schema.projects.c.name, schema.projects.c.id)).all())
