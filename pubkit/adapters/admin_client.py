@@ -323,6 +323,9 @@ class AdminClient:
     def set_password(self, name: str, password: str) -> None:
         self._call("PUT", f"users/{_segment(name)}/password", {"password": password})
 
+    def set_admin(self, name: str, is_admin: bool) -> None:
+        self._call("PUT", f"users/{_segment(name)}/admin", {"admin": is_admin})
+
     # -- groups ------------------------------------------------------------------------------
 
     def groups(self) -> list[Group]:

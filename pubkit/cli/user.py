@@ -63,3 +63,15 @@ def passwd(
     operations = target.operations()
     operations.set_password(name, read_password(password_stdin))
     typer.echo(f"changed the password of {name}")
+
+
+@app.command("admin")
+@admin_options
+def set_admin(
+    target: AdminTarget,
+    name: str = typer.Argument(..., help="User name."),
+    revoke: bool = typer.Option(False, "--revoke", help="Take the administrator flag away."),
+) -> None:
+    """Make a user an administrator (or, with --revoke, no longer; never the last one)."""
+    target.operations().set_admin(name, not revoke)
+    typer.echo(f"{name} is {'no longer ' if revoke else ''}an administrator")

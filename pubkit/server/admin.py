@@ -374,6 +374,11 @@ class Admin:
         self._user(name)
         change_password(self.catalog, name, password, self._note("change password", name))
 
+    def set_admin(self, name: str, is_admin: bool) -> None:
+        """Make a user an administrator, or no longer (never the last one)."""
+        self.catalog.set_admin(name, is_admin, self._note(
+            "make admin" if is_admin else "unmake admin", name))  # fmt: skip
+
     def _user(self, name: str) -> User:
         user = self.catalog.user(name)
         if user is None:

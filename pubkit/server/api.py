@@ -538,6 +538,11 @@ async def _set_password(call: Call) -> Json:
     await call.run(call.admin.set_password, name, call.body["password"])
 
 
+async def _set_admin(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.set_admin, call.args["name"], call.body["admin"])
+
+
 async def _groups(call: Call) -> Json:
     await call.check(Action.ADMIN)
     return [group.to_json() for group in await call.run(call.admin.groups)]
@@ -793,6 +798,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/users/{name}/password", "setPassword", "users", "Set a user's password.",
              "admin, or that user signed in with their password (not a token)", _set_password,
              (USER,), body=obj(("password",), password=PASSWORD), status=204),
+    Endpoint("PUT", "/users/{name}/admin", "setAdmin", "users",
+             "Make a user an administrator or not (never the last administrator: 400).",
+             ADMIN, _set_admin, (USER,), body=obj(("admin",), admin={"type": "boolean"}),
+             status=204),
     Endpoint("GET", "/groups", "listGroups", "groups", "List the groups.", ADMIN, _groups,
              answer=array(ref("Group"))),
     Endpoint("POST", "/groups", "addGroup", "groups", "Add a group.", ADMIN, _add_group,

@@ -121,7 +121,8 @@ def test_the_document_describes_every_endpoint_and_its_errors() -> None:
                   for method in item}  # fmt: skip
     contract = {
         ("GET", "/openapi.json"), ("GET", "/whoami"), ("GET", "/users"), ("POST", "/users"),
-        ("DELETE", "/users/{name}"), ("PUT", "/users/{name}/password"), ("GET", "/groups"),
+        ("DELETE", "/users/{name}"), ("PUT", "/users/{name}/password"),
+        ("PUT", "/users/{name}/admin"), ("GET", "/groups"),
         ("POST", "/groups"), ("DELETE", "/groups/{name}"),
         ("PUT", "/groups/{name}/members/{user}"), ("DELETE", "/groups/{name}/members/{user}"),
         ("GET", "/tokens"), ("POST", "/tokens"), ("DELETE", "/tokens/{id}"),

@@ -40,6 +40,15 @@ def test_user_lifecycle(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
     code, _, err = run(monkeypatch, capsys, "user", "remove", "alice", *d)
     assert code == 1 and "no user 'alice'" in err
 
+    assert run(monkeypatch, capsys, "user", "add", "bob", "--password-stdin", *d,
+               stdin="bob-password\n")[0] == 0
+    assert run(monkeypatch, capsys, "user", "admin", "bob", *d)[:2] == (
+        0, "bob is an administrator\n")
+    assert run(monkeypatch, capsys, "user", "admin", "bob", "--revoke", *d)[:2] == (
+        0, "bob is no longer an administrator\n")
+    code, _, err = run(monkeypatch, capsys, "user", "admin", "root", "--revoke", *d)
+    assert code == 2 and "root is the last administrator" in err
+
 
 @pytest.mark.parametrize(
     ("argv", "stdin", "code", "message"),

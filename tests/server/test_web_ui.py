@@ -45,7 +45,7 @@ def post_routes() -> list[str]:
         "/project/{project}/{action:str}": ["yank", "unyank", "delete", "visibility",
                                             "grant", "revoke"],
         "/account/{action:str}": ["password", "revoke", "token"],
-        "/admin/users/{action:str}": ["add", "remove", "password"],
+        "/admin/users/{action:str}": ["add", "remove", "password", "admin"],
         "/admin/groups/{action:str}": ["add", "remove", "member", "unmember"],
     }  # fmt: skip
     paths = []
@@ -67,7 +67,7 @@ def test_every_form_fails_without_its_csrf_token_or_from_another_site(
     client = index.client
     csrf = sign_in(client, "root")
     paths = post_routes()
-    assert len(paths) == 18, paths
+    assert len(paths) == 19, paths
     fields = {"version": "1.0", "name": "zed", "password": "a-long-password", "group": "g",
               "holder": "alice", "role": "reader", "user": "alice", "private": "true"}  # fmt: skip
     for path in paths:
@@ -281,3 +281,24 @@ def test_private_projects_are_absent_from_pages_to_strangers(index: Index, tmp_p
     client.cookies.clear()
     sign_in(client, "alice")
     assert client.get("/ui/project/hush/").status_code == 200
+
+
+def test_the_administrator_flag_changes_but_never_leaves_the_index_without_one(
+    index: Index,
+) -> None:
+    client = index.client
+    csrf = sign_in(client, "root")
+
+    def flag(name: str, admin: bool) -> int:
+        answer = client.post("/ui/admin/users/admin", data={
+            "csrf": csrf, "name": name, "admin": str(admin).lower()}, follow_redirects=False)
+        return int(answer.status_code)
+
+    assert flag("alice", True) == 303
+    assert index.catalog.user("alice").is_admin  # type: ignore[union-attr]
+    assert flag("alice", False) == 303
+    assert flag("root", False) == 400  # the last administrator
+    assert index.catalog.user("root").is_admin  # type: ignore[union-attr]
+    assert flag("nobody", True) == 404
+    actions = [(e.action, e.target) for e in index.admin().audit()[:2]]
+    assert actions == [("unmake admin", "alice"), ("make admin", "alice")]

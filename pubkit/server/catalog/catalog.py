@@ -810,6 +810,28 @@ class Catalog:
             if result.rowcount == 0:
                 raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
 
+    def set_admin(self, name: str, is_admin: bool, audit: AuditNote | None = None) -> bool:
+        """Make ``name`` an administrator or not; whether that changed anything. The last
+        administrator stays one (checked in this transaction: concurrent changes cannot race
+        it), or nobody could administer the index through the API."""
+        users = schema.users.c
+        with self._change("change the administrator flag", audit) as conn:
+            row = conn.execute(select(users.is_admin).where(users.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+            if bool(row.is_admin) == is_admin:
+                return False
+            if not is_admin:
+                others = conn.execute(select(func.count()).select_from(schema.users).where(
+                    users.is_admin.is_(True), users.name != name)).scalar()  # fmt: skip
+                if not others:
+                    raise UsageError(f"{name} is the last administrator; make another user"
+                                     " an administrator first")  # fmt: skip
+            conn.execute(update(schema.users).where(users.name == name)
+                         .values(is_admin=is_admin))  # fmt: skip
+            self._journal(conn, "", "set admin" if is_admin else "unset admin", actor=name)
+        return True
+
     def set_password(
         self, name: str, password_hash: str, audit: AuditNote | None = None
     ) -> None:

@@ -37,6 +37,11 @@ async def user_action(request: Request) -> Response:
     if action == "remove":
         await invoke(visit, "removeUser", {"name": name})
         return done(request, "/ui/admin/users", f"Removed user {name}.")
+    if action == "admin":
+        flag = fields.get("admin") == "true"
+        await invoke(visit, "setAdmin", {"name": name}, {"admin": flag})
+        return done(request, "/ui/admin/users",
+                    f"{name} is {'now' if flag else 'no longer'} an administrator.")  # fmt: skip
     if action == "password":
         await invoke(visit, "setPassword", {"name": name}, {"password": fields.get("password", "")})
         return done(request, "/ui/admin/users", f"Set a new password for {name}.")
