@@ -19,6 +19,8 @@ PAGES = [
     (None, "/ui/project/acme-core/"),
     (None, "/ui/project/no-such-thing/"),
     ("olga", "/ui/account"),
+    ("olga", "/ui/project/secret-sauce/"),
+    ("mo", "/ui/admin/users"),  # 403
     ("root", "/ui/project/acme-api/"),
     ("root", "/ui/admin/users"),
     ("root", "/ui/admin/groups"),
@@ -56,6 +58,13 @@ def test_every_page_is_accessible_and_fits(
             found.append(f"the page is {overflow} px wide on a {width} px screen")
         if found:
             problems[f"{who or 'anonymous'} {path}"] = found
+    # The page that shows a new token, once (the answer to a form).
+    visit = visits["olga"]
+    visit.go("/ui/account")
+    visit.page.get_by_role("button", name="Create the token").click()
+    found = axe_violations(visit.page, axe)
+    if found:
+        problems["olga, a new token"] = found
     for who, visit in visits.items():
         assert visit.csp_violations() == [], who
     assert not problems, problems

@@ -153,7 +153,7 @@ async def project(request: Request) -> Response:
         "install": install_lines(request, name, version),
         "depends_on": await run_in_threadpool(web_catalog.depends_on, catalog, name, readable),
         "used_by": await run_in_threadpool(web_catalog.used_by, catalog, name, readable),
-        "private": name in services.permissions.private_projects(),
+        "private": name in await run_in_threadpool(services.permissions.private_projects),
         "roles": ("owner", "maintainer", "reader"),
     }  # fmt: skip
     return remember_csrf(visit, page("project.html", visit.page(**values)))
@@ -219,6 +219,8 @@ async def signin(request: Request) -> Response:
                                          error.http_status, headers))  # fmt: skip
     response = RedirectResponse("/ui/", status_code=303)
     flash(response, f"Signed in as {principal.name}.", request)
+    if visit.secret is not None:  # signing in again: the session it replaces ends
+        await sign_out(visit, response)
     return set_session(response, request, secret)
 
 
