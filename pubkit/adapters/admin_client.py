@@ -326,6 +326,9 @@ class AdminClient:
     def set_admin(self, name: str, is_admin: bool) -> None:
         self._call("PUT", f"users/{_segment(name)}/admin", {"admin": is_admin})
 
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        self._call("PUT", f"users/{_segment(name)}/disabled", {"disabled": disabled})
+
     # -- groups ------------------------------------------------------------------------------
 
     def groups(self) -> list[Group]:

@@ -37,7 +37,7 @@ def add(
 def list_users(target: AdminTarget) -> None:
     """List users: name, admin or user, created."""
     for user in target.operations().users():
-        flags = "admin" if user.is_admin else "user"
+        flags = ("admin" if user.is_admin else "user") + (",disabled" if user.disabled else "")
         typer.echo(f"{user.name}\t{flags}\t{user.created.isoformat()}")
 
 
@@ -75,3 +75,16 @@ def set_admin(
     """Make a user an administrator (or, with --revoke, no longer; never the last one)."""
     target.operations().set_admin(name, not revoke)
     typer.echo(f"{name} is {'no longer ' if revoke else ''}an administrator")
+
+
+@app.command("disable")
+@admin_options
+def disable(
+    target: AdminTarget,
+    name: str = typer.Argument(..., help="User name."),
+    enable: bool = typer.Option(False, "--enable", help="Enable the user again."),
+) -> None:
+    """Disable a user: no sign-in with their password, tokens or web sessions (roles,
+    memberships and tokens stay); --enable undoes it."""
+    target.operations().set_disabled(name, not enable)
+    typer.echo(f"{'enabled' if enable else 'disabled'} user {name}")

@@ -126,16 +126,18 @@ class UserInfo:
     is_admin: bool
     created: datetime
     groups: tuple[str, ...] = ()
+    disabled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "admin": self.is_admin, "created": _time(self.created),
-                "groups": list(self.groups)}  # fmt: skip
+                "groups": list(self.groups), "disabled": self.disabled}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UserInfo:
         created = _parse_time(data["created"])
         assert created is not None
-        return cls(data["name"], bool(data["admin"]), created, tuple(data.get("groups") or ()))
+        return cls(data["name"], bool(data["admin"]), created, tuple(data.get("groups") or ()),
+                   bool(data.get("disabled", False)))
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class AdminOperations(Protocol):
     def remove_user(self, name: str) -> None: ...
     def set_password(self, name: str, password: str) -> None: ...
     def set_admin(self, name: str, is_admin: bool) -> None: ...
+    def set_disabled(self, name: str, disabled: bool) -> None: ...
 
     def groups(self) -> list[Group]: ...
     def add_group(self, name: str) -> Group: ...

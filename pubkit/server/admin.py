@@ -359,8 +359,8 @@ class Admin:
         for group in self.catalog.groups():
             for member in group.members:
                 member_of[member].append(group.name)
-        return [UserInfo(user.name, user.is_admin, user.created, tuple(member_of[user.name]))
-                for user in self.catalog.users()]  # fmt: skip
+        return [UserInfo(user.name, user.is_admin, user.created, tuple(member_of[user.name]),
+                         user.disabled) for user in self.catalog.users()]  # fmt: skip
 
     def add_user(self, name: str, password: str, is_admin: bool = False) -> UserInfo:
         user = add_user(self.catalog, name, password, is_admin,
@@ -378,6 +378,12 @@ class Admin:
         """Make a user an administrator, or no longer (never the last one)."""
         self.catalog.set_admin(name, is_admin, self._note(
             "make admin" if is_admin else "unmake admin", name))  # fmt: skip
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable a user (no sign-in with their password, tokens or web sessions) or enable
+        them again; their roles, memberships and tokens stay."""
+        self.catalog.set_disabled(name, disabled, self._note(
+            "disable user" if disabled else "enable user", name))  # fmt: skip
 
     def _user(self, name: str) -> User:
         user = self.catalog.user(name)

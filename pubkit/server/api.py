@@ -149,9 +149,10 @@ PASSWORD: Schema = {"type": "string", "minLength": 8, "maxLength": 1024, "patter
 COMPONENTS: dict[str, Schema] = {
     "Error": obj(("error",), "What went wrong and what to do, in one line.",
                  error={"type": "string"}),
-    "UserInfo": obj(("name", "admin", "created", "groups"), name={"type": "string"},
-                    admin={"type": "boolean"}, created=TIME,
-                    groups=array({"type": "string"})),
+    "UserInfo": obj(("name", "admin", "created", "groups", "disabled"),
+                    name={"type": "string"}, admin={"type": "boolean"}, created=TIME,
+                    groups=array({"type": "string"}),
+                    disabled={"type": "boolean", "description": "Signs in nowhere."}),
     "Group": obj(("name", "created", "members"), name={"type": "string"}, created=TIME,
                  members=array({"type": "string"})),
     "Token": obj(("id", "user", "permission", "projects", "description", "created", "expires",
@@ -543,6 +544,11 @@ async def _set_admin(call: Call) -> Json:
     await call.run(call.admin.set_admin, call.args["name"], call.body["admin"])
 
 
+async def _set_disabled(call: Call) -> Json:
+    await call.check(Action.ADMIN)
+    await call.run(call.admin.set_disabled, call.args["name"], call.body["disabled"])
+
+
 async def _groups(call: Call) -> Json:
     await call.check(Action.ADMIN)
     return [group.to_json() for group in await call.run(call.admin.groups)]
@@ -802,6 +808,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Make a user an administrator or not (never the last administrator: 400).",
              ADMIN, _set_admin, (USER,), body=obj(("admin",), admin={"type": "boolean"}),
              status=204),
+    Endpoint("PUT", "/users/{name}/disabled", "setDisabled", "users",
+             "Disable a user (no sign-in with their password or tokens) or enable them"
+             " (never the last enabled administrator: 400).", ADMIN, _set_disabled, (USER,),
+             body=obj(("disabled",), disabled={"type": "boolean"}), status=204),
     Endpoint("GET", "/groups", "listGroups", "groups", "List the groups.", ADMIN, _groups,
              answer=array(ref("Group"))),
     Endpoint("POST", "/groups", "addGroup", "groups", "Add a group.", ADMIN, _add_group,

@@ -10,7 +10,7 @@ between indexes or keeping it apart.
 The access document is JSON::
 
     {"format": "pubkit-access", "version": 2,
-     "users":    [{"name", "password_hash", "is_admin", "created"}],
+     "users":    [{"name", "password_hash", "is_admin", "created", "disabled"?}],
      "groups":   [{"name", "created", "members": [user names]}],
      "projects": [{"name", "display_name", "created", "private"}],
      "roles":    [{"project", "user" | "group", "role"}],
@@ -100,6 +100,7 @@ class _User:
     password_hash: str
     is_admin: bool
     created: datetime | None
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,8 @@ def access_document(access: Access) -> dict[str, Any]:
                 "password_hash": user.password_hash,
                 "is_admin": user.is_admin,
                 "created": _time(user.created),
+                # Only when set: the documents of indexes that disable nobody stay as they were.
+                **({"disabled": True} if user.disabled else {}),
             }
             for user in access.users
         ],
@@ -460,7 +463,8 @@ def parse_access(document: Any) -> _Access:
         if name in users:
             raise _bad(where, f"repeats the user {name!r}")
         users[name] = _User(
-            name, password_hash, _field(item, where, "is_admin", bool), _when(item, where)
+            name, password_hash, _field(item, where, "is_admin", bool), _when(item, where),
+            bool(_field(item, where, "disabled", bool, optional=True)),
         )
 
     groups: dict[str, _Group] = {}
@@ -617,13 +621,16 @@ def _import_user(
 ) -> None:
     if existing is None:
         txn.add_user(user.name, user.password_hash, user.is_admin, user.created)
+        if user.disabled:
+            txn.set_user(user.name, user.password_hash, user.is_admin, disabled=True)
         report.users_added.append(user.name)
-    elif existing.password_hash == user.password_hash and existing.is_admin == user.is_admin:
+    elif (existing.password_hash, existing.is_admin, existing.disabled) == (
+            user.password_hash, user.is_admin, user.disabled):  # fmt: skip
         report.users_unchanged += 1
     elif not replace:
         report.users_kept.append(user.name)
     else:
-        txn.set_user(user.name, user.password_hash, user.is_admin)
+        txn.set_user(user.name, user.password_hash, user.is_admin, user.disabled)
         report.users_updated.append(user.name)
 
 

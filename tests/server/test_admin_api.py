@@ -122,7 +122,7 @@ def test_the_document_describes_every_endpoint_and_its_errors() -> None:
     contract = {
         ("GET", "/openapi.json"), ("GET", "/whoami"), ("GET", "/users"), ("POST", "/users"),
         ("DELETE", "/users/{name}"), ("PUT", "/users/{name}/password"),
-        ("PUT", "/users/{name}/admin"), ("GET", "/groups"),
+        ("PUT", "/users/{name}/admin"), ("PUT", "/users/{name}/disabled"), ("GET", "/groups"),
         ("POST", "/groups"), ("DELETE", "/groups/{name}"),
         ("PUT", "/groups/{name}/members/{user}"), ("DELETE", "/groups/{name}/members/{user}"),
         ("GET", "/tokens"), ("POST", "/tokens"), ("DELETE", "/tokens/{id}"),
@@ -202,7 +202,8 @@ def test_users_are_listed_added_and_removed_by_admins(index: Index) -> None:
     assert [user["name"] for user in listed] == ["alice", "bob", "root"]
     added = api(index, "POST", "/users", json_body={"name": "carol", "password": PASSWORD})
     assert added.status_code == 201
-    assert added.json() == {"name": "carol", "admin": False, "created": ANY, "groups": []}
+    assert added.json() == {"name": "carol", "admin": False, "created": ANY, "groups": [],
+                            "disabled": False}
     assert api(index, "GET", "/whoami", "carol").status_code == 200
     admin = api(index, "POST", "/users",
                 json_body={"name": "dave", "password": PASSWORD, "admin": True})  # fmt: skip

@@ -48,6 +48,12 @@ def test_user_lifecycle(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
         0, "bob is no longer an administrator\n")
     code, _, err = run(monkeypatch, capsys, "user", "admin", "root", "--revoke", *d)
     assert code == 2 and "root is the last administrator" in err
+    assert run(monkeypatch, capsys, "user", "disable", "bob", *d)[:2] == (0, "disabled user bob\n")
+    code, out, _ = run(monkeypatch, capsys, "user", "list", *d)
+    assert [line.split("\t")[:2] for line in out.splitlines()] == [
+        ["bob", "user,disabled"], ["root", "admin"]]
+    assert run(monkeypatch, capsys, "user", "disable", "bob", "--enable", *d)[:2] == (
+        0, "enabled user bob\n")
 
 
 @pytest.mark.parametrize(

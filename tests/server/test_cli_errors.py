@@ -143,6 +143,8 @@ REFUSALS = [
     ("user add bob --data-dir D", 2, "no terminal to ask for a password"),
     ("user add bob --password-stdin --data-dir D", 2, "no password on standard input"),
     ("user remove nobody --data-dir D", 1, "nobody"),
+    ("user admin nobody --data-dir D", 1, "no user 'nobody'"),
+    ("user disable nobody --data-dir D", 1, "no user 'nobody'"),
     ("user passwd nobody --password-stdin --data-dir D", 2, "no password on standard input"),
     ("token create --user bob --expires soon --data-dir D", 2, "--expires 'soon'"),
     ("token create --user bob --read --upload --data-dir D", 2, "pass --read or --upload"),

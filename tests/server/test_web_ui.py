@@ -45,7 +45,7 @@ def post_routes() -> list[str]:
         "/project/{project}/{action:str}": ["yank", "unyank", "delete", "visibility",
                                             "grant", "revoke"],
         "/account/{action:str}": ["password", "revoke", "token"],
-        "/admin/users/{action:str}": ["add", "remove", "password", "admin"],
+        "/admin/users/{action:str}": ["add", "remove", "password", "admin", "disable"],
         "/admin/groups/{action:str}": ["add", "remove", "member", "unmember"],
     }  # fmt: skip
     paths = []
@@ -67,7 +67,7 @@ def test_every_form_fails_without_its_csrf_token_or_from_another_site(
     client = index.client
     csrf = sign_in(client, "root")
     paths = post_routes()
-    assert len(paths) == 19, paths
+    assert len(paths) == 20, paths
     fields = {"version": "1.0", "name": "zed", "password": "a-long-password", "group": "g",
               "holder": "alice", "role": "reader", "user": "alice", "private": "true"}  # fmt: skip
     for path in paths:
@@ -302,3 +302,57 @@ def test_the_administrator_flag_changes_but_never_leaves_the_index_without_one(
     assert flag("nobody", True) == 404
     actions = [(e.action, e.target) for e in index.admin().audit()[:2]]
     assert actions == [("unmake admin", "alice"), ("make admin", "alice")]
+
+
+def test_a_disabled_user_signs_in_nowhere_until_enabled(index: Index, tmp_path: Path) -> None:
+    from pubkit.server.backup import access_document, import_access
+    from pubkit.server.catalog import open_catalog
+    from tests.server.conftest import basic
+
+    _token, token = index.admin().create_token("alice")
+    alice = TestClient(index.client.app)
+    sign_in(alice, "alice")
+    root = index.client
+    csrf = sign_in(root, "root")
+
+    def disabled(name: str, flag: bool) -> int:
+        answer = root.post("/ui/admin/users/disable", data={
+            "csrf": csrf, "name": name, "disabled": str(flag).lower()}, follow_redirects=False)
+        return int(answer.status_code)
+
+    def whoami(headers: dict[str, str]) -> tuple[int, str]:
+        answer = TestClient(root.app).get("/api/v1/whoami", headers=headers)
+        return answer.status_code, answer.text
+
+    assert whoami(basic("alice"))[0] == 200
+    assert disabled("alice", True) == 303
+    assert alice.get("/ui/account", follow_redirects=False).status_code == 303  # session ended
+    refused = whoami(basic("alice"))
+    assert refused == whoami(basic("alice", "a-wrong-password")) and refused[0] == 401
+    assert whoami({"Authorization": f"Bearer {token}"})[0] == 401
+    fresh = TestClient(root.app)
+    page = CSRF.search(fresh.get("/ui/signin").text)
+    assert page is not None
+    answer = fresh.post("/ui/signin", data={"csrf": page[1], "name": "alice",
+                                            "password": PASSWORD})  # fmt: skip
+    assert answer.status_code == 401 and "Wrong user name or password." in answer.text
+    assert "no (disabled)" in root.get("/ui/admin/users").text
+    users = root.get("/api/v1/users", headers=basic("root")).json()
+    assert [u["disabled"] for u in users if u["name"] == "alice"] == [True]
+
+    # The access state carries it: an import into an empty catalog keeps alice disabled.
+    document = access_document(index.catalog.access())
+    assert [u.get("disabled") for u in document["users"] if u["name"] == "alice"] == [True]
+    assert all("disabled" not in u for u in document["users"] if u["name"] != "alice")
+    other = open_catalog(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    import_access(other, document)
+    assert other.user("alice").disabled and not other.user("bob").disabled  # type: ignore[union-attr]
+    other.close()
+
+    assert disabled("alice", False) == 303
+    assert whoami(basic("alice"))[0] == 200
+    assert whoami({"Authorization": f"Bearer {token}"})[0] == 200
+    assert disabled("root", True) == 400  # the last enabled administrator
+    actions = [(e.action, e.target) for e in index.admin().audit()
+               if e.action in ("enable user", "disable user")]  # fmt: skip
+    assert actions == [("enable user", "alice"), ("disable user", "alice")]

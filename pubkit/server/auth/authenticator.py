@@ -183,9 +183,10 @@ class Authenticator:
                 return None
             if found[1] != self._token_hashes.get(principal.token.id):
                 return None  # the id was given another secret (an import with --replace)
-            return Principal(found[2], found[0])
+            return Principal(found[2], found[0]) if not found[2].disabled else None
         current = self.catalog.user(principal.user.name)
-        if current is None or current.password_hash != principal.user.password_hash:
+        if (current is None or current.password_hash != principal.user.password_hash
+                or current.disabled):  # fmt: skip
             return None
         return Principal(current)
 
@@ -203,7 +204,8 @@ class Authenticator:
         serial = self.catalog.serial()
         user = self.catalog.user(credentials.username)
         stored = user.password_hash if user else dummy_hash()
-        if not verify_password(credentials.password, stored) or user is None:
+        if not verify_password(credentials.password, stored) or user is None or user.disabled:
+            # A disabled user's right password gets the answer of a wrong one.
             raise AuthenticationError(
                 "invalid username or password; check the credentials your client sends"
             )
@@ -243,7 +245,7 @@ class Authenticator:
         found = self.catalog.token(token_id)
         # Unknown ids cost the same hash as known ones: no telling which ids exist.
         stored = found[1] if found is not None else "0" * 64
-        if not matches(token_id, secret, stored) or found is None:
+        if not matches(token_id, secret, stored) or found is None or found[2].disabled:
             raise refused
         token, _hash, user = found
         state = token.state(utc_now())

@@ -104,6 +104,7 @@ class User:
     password_hash: str
     is_admin: bool
     created: datetime
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ def _token(row: Any) -> Token:
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created))
+    return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created),
+                bool(row.disabled))
 
 
 def _token_values(token: Token, user_id: int, stored_hash: str) -> dict[str, Any]:
@@ -823,13 +825,41 @@ class Catalog:
                 return False
             if not is_admin:
                 others = conn.execute(select(func.count()).select_from(schema.users).where(
-                    users.is_admin.is_(True), users.name != name)).scalar()  # fmt: skip
+                    users.is_admin.is_(True), users.disabled.is_(False),
+                    users.name != name)).scalar()  # fmt: skip
                 if not others:
                     raise UsageError(f"{name} is the last administrator; make another user"
                                      " an administrator first")  # fmt: skip
             conn.execute(update(schema.users).where(users.name == name)
                          .values(is_admin=is_admin))  # fmt: skip
             self._journal(conn, "", "set admin" if is_admin else "unset admin", actor=name)
+        return True
+
+    def set_disabled(self, name: str, disabled: bool, audit: AuditNote | None = None) -> bool:
+        """Disable a user (no sign-in anywhere, their web sessions end) or enable them again;
+        whether that changed anything. The last enabled administrator stays enabled."""
+        users = schema.users.c
+        with self._change("disable or enable the user", audit) as conn:
+            row = conn.execute(select(users.disabled, users.is_admin)
+                               .where(users.name == name)).first()  # fmt: skip
+            if row is None:
+                raise NotFoundError(f"no user {name!r}; `pubkit user list` shows who exists")
+            if bool(row.disabled) == disabled:
+                return False
+            if disabled and row.is_admin:
+                others = conn.execute(select(func.count()).select_from(schema.users).where(
+                    users.is_admin.is_(True), users.disabled.is_(False),
+                    users.name != name)).scalar()  # fmt: skip
+                if not others:
+                    raise UsageError(f"{name} is the last enabled administrator; make another"
+                                     " user an administrator first")  # fmt: skip
+            conn.execute(update(schema.users).where(users.name == name)
+                         .values(disabled=disabled))  # fmt: skip
+            self._journal(conn, "", "disable user" if disabled else "enable user", actor=name)
+            if disabled:
+                from pubkit.server.catalog.web import end_sessions_of
+
+                end_sessions_of(conn, name)
         return True
 
     def set_password(
@@ -1138,13 +1168,13 @@ class Catalog:
             row = conn.execute(
                 self._token_rows().add_columns(
                     schema.users.c.password_hash, schema.users.c.is_admin,
-                    schema.users.c.created.label("user_created"),
+                    schema.users.c.created.label("user_created"), schema.users.c.disabled,
                 ).where(schema.tokens.c.id == token_id)
             ).first()  # fmt: skip
         if row is None:
             return None
         user = User(row.user_id, row.user_name, row.password_hash, bool(row.is_admin),
-                    _aware(row.user_created))  # fmt: skip
+                    _aware(row.user_created), bool(row.disabled))  # fmt: skip
         return _token(row), row.secret_hash, user
 
     def tokens(self, user: str | None = None) -> list[Token]:
@@ -1301,11 +1331,13 @@ class AccessWriter:
     ) -> None:
         self._catalog._add_user(self._conn, name, password_hash, is_admin, created)
 
-    def set_user(self, name: str, password_hash: str, is_admin: bool) -> None:
+    def set_user(
+        self, name: str, password_hash: str, is_admin: bool, disabled: bool = False
+    ) -> None:
         self._conn.execute(
             update(schema.users)
             .where(schema.users.c.name == name)
-            .values(password_hash=password_hash, is_admin=is_admin)
+            .values(password_hash=password_hash, is_admin=is_admin, disabled=disabled)
         )
         self._catalog._journal(self._conn, "", "import user", actor=name)
 

@@ -99,6 +99,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created", DateTime(timezone=True), nullable=False),
+    # A disabled user signs in nowhere (password, tokens, web sessions) until enabled again.
+    Column("disabled", Boolean, nullable=False, default=False),
 )
 
 roles = Table(

@@ -230,7 +230,7 @@ def session_user(catalog: Catalog, secret: str) -> User | None:
             .join(schema.web_sessions, sessions.user_id == users.c.id)
             .where(sessions.id == _session_id(secret))
         ).first()  # fmt: skip
-    if row is None or _aware(row.session_expires) <= utc_now():
+    if row is None or _aware(row.session_expires) <= utc_now() or row.disabled:
         return None
     return _user(row)
 

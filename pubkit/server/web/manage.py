@@ -37,6 +37,10 @@ async def user_action(request: Request) -> Response:
     if action == "remove":
         await invoke(visit, "removeUser", {"name": name})
         return done(request, "/ui/admin/users", f"Removed user {name}.")
+    if action == "disable":
+        flag = fields.get("disabled") == "true"
+        await invoke(visit, "setDisabled", {"name": name}, {"disabled": flag})
+        return done(request, "/ui/admin/users", f"{'Disabled' if flag else 'Enabled'} {name}.")
     if action == "admin":
         flag = fields.get("admin") == "true"
         await invoke(visit, "setAdmin", {"name": name}, {"admin": flag})
