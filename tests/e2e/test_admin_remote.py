@@ -164,6 +164,20 @@ def test_users(server: LiveServer) -> None:
     )
     assert whoami.status_code == 200 and whoami.json()["user"] == "carol", whoami.text
 
+    # The administrator flag and disabling, through the server as on a data dir.
+    assert ok(pubkit(server, "user", "admin", "carol")) == "carol is an administrator\n"
+    assert ok(pubkit(server, "user", "admin", "carol", "--revoke")) == (
+        "carol is no longer an administrator\n")
+    assert ok(pubkit(server, "user", "disable", "carol")) == "disabled user carol\n"
+    refused = requests.get(server.url + "api/v1/whoami", auth=("carol", CAROL_PASSWORDS[2]),
+                           timeout=10)  # fmt: skip
+    assert refused.status_code == 401, refused.text
+    as_carol = as_user("carol", CAROL_PASSWORDS[2])
+    denied = pubkit(server, "user", "disable", "root", env=as_carol)
+    # Refused as a wrong password is: the answer does not tell that the account exists.
+    assert denied.returncode == 1 and "invalid username or password" in one_line_error(denied)
+    assert ok(pubkit(server, "user", "disable", "carol", "--enable")) == "enabled user carol\n"
+
     assert ok(pubkit(server, "user", "remove", "carol")) == "removed user carol\n"
     again = pubkit(server, "user", "remove", "carol")
     assert again.returncode == 1 and "no user 'carol'" in one_line_error(again)
