@@ -78,7 +78,7 @@ _FTS: weakref.WeakKeyDictionary[Catalog, bool] = weakref.WeakKeyDictionary()
 
 
 def _has_fts(catalog: Catalog, conn: Connection) -> bool:
-    """Whether this SQLite catalog has the trigram index (migration 0004 made it if it could)."""
+    """Whether this SQLite catalog has the trigram index (migration 0005 made it if it could)."""
     found = _FTS.get(catalog)
     if found is None:
         found = _FTS[catalog] = catalog.is_sqlite and conn.execute(text(
