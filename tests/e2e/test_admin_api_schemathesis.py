@@ -56,10 +56,12 @@ def schemathesis_command() -> str:
     return found
 
 
-# Changing the admin's password or removing the admin would sign the fuzzer out (and the
-# stateful phase does learn its name, from GET /users): those two operations get a run of
-# their own, without the stateful phase, so the names they see are generated, never learned.
-LOCKOUT = ("removeUser", "setPassword")
+# Changing the admin's password, removing or disabling the admin, or taking its
+# administrator flag (once the fuzzer made another user an administrator) would lock the
+# fuzzer out (and the stateful phase does learn its name, from GET /users): those operations
+# get a run of their own, without the stateful phase, so the names they see are generated,
+# never learned.
+LOCKOUT = ("removeUser", "setPassword", "setAdmin", "setDisabled")
 
 
 def schemathesis(server: LiveServer, cwd: Path, *selection: str) -> None:
