@@ -38,6 +38,7 @@ from tests.e2e.support import (
 pytestmark = pytest.mark.e2e
 
 RUNS = 15  # x 4 packages = 60 dev builds
+KEEP = 10  # the newest dev builds prune keeps of each project
 ROOT = {"PUBKIT_ADMIN_USERNAME": "root", "PUBKIT_ADMIN_PASSWORD": "root-retention-password"}
 
 
@@ -120,20 +121,20 @@ def test_sixty_dev_builds_pruned_to_the_newest_and_their_pins(
         metadata = wheel.read(f"ret_app-1.0.1.dev{RUNS}.dist-info/METADATA").decode()
     assert f"Requires-Dist: ret-core==1.0.1.dev{RUNS}" in metadata
 
-    # The dependents first, keeping 3: their kept builds pin ret-core's 13, 14 and 15 ...
-    dry = json.loads(prune(server, "--keep", "3", "--project", "ret-app", "--project",
+    # The dependents first, keeping 10: their kept builds pin ret-core's 6 to 15 ...
+    dry = json.loads(prune(server, "--keep", str(KEEP), "--project", "ret-app", "--project",
                            "ret-lib", "--project", "ret-tool", "--dry-run", "--json"))  # fmt: skip
-    assert dry["dry_run"] and len(dry["removed"]) == 3 * (RUNS - 3)
+    assert dry["dry_run"] and len(dry["removed"]) == 3 * (RUNS - KEEP)
     assert dev_versions(server, "ret-app") == every  # a dry run removes nothing
-    done = prune(server, "--keep", "3", "--project", "ret-app", "--project", "ret-lib",
+    done = prune(server, "--keep", str(KEEP), "--project", "ret-app", "--project", "ret-lib",
                  "--project", "ret-tool")  # fmt: skip
-    assert f"removed {3 * (RUNS - 3)} release(s)" in done, done
-    newest = every[-3:]
+    assert f"removed {3 * (RUNS - KEEP)} release(s)" in done, done
+    newest = every[-KEEP:]
     for project in ("ret-app", "ret-lib", "ret-tool"):
         assert dev_versions(server, project) == newest
-    # ... so keeping 1 of ret-core keeps those 3: a kept build's pin stays installable.
+    # ... so keeping 1 of ret-core keeps those 10: a kept build's pin stays installable.
     done = prune(server, "--keep", "1", "--project", "ret-core")
-    assert f"removed {RUNS - 3} release(s)" in done, done
+    assert f"removed {RUNS - KEEP} release(s)" in done, done
     assert dev_versions(server, "ret-core") == newest
     (first,) = (repo / "dist" / "ret-core").glob("ret_core-1.0.1.dev1-*.whl")
     gone = requests.get(f"{server.url}files/ret-core/{first.name}", timeout=CLIENT_TIMEOUT)
@@ -150,6 +151,6 @@ def test_sixty_dev_builds_pruned_to_the_newest_and_their_pins(
     assert older.returncode == 0, output(older)
     assert venv.installed()["ret-core"] == f"1.0.1.dev{RUNS - 2}"
     # What prune removed stays removed: a second run finds nothing to do.
-    again = prune(server, "--keep", "3", "--project", "ret-app", "--project", "ret-lib",
+    again = prune(server, "--keep", str(KEEP), "--project", "ret-app", "--project", "ret-lib",
                   "--project", "ret-tool")  # fmt: skip
     assert "removed 0 release(s)" in again, again
