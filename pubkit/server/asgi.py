@@ -70,6 +70,24 @@ async def refuse_writes(scope: Scope, send: Send, what: str) -> bool:
     return True
 
 
+class ReadOnlyApp:
+    """An ASGI app that only reads: methods other than GET and HEAD get 405 naming
+    :attr:`served`, and a PubkitError its status and one line (about :attr:`action`)."""
+
+    served = "this path is"
+    action = "request"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if not await refuse_writes(scope, send, self.served):
+                await self._handle(scope, send)
+        except PubkitError as error:
+            await send_error(send, error, self.action)
+
+    async def _handle(self, scope: Scope, send: Send) -> None:
+        raise NotImplementedError
+
+
 async def send_text(
     send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:

@@ -17,12 +17,10 @@ from urllib.parse import unquote
 
 from pubkit.errors import NotFoundError, PubkitError
 from pubkit.server.asgi import (
-    Receive,
+    ReadOnlyApp,
     Scope,
     Send,
     header,
-    refuse_writes,
-    send_error,
     send_redirect,
     send_response,
 )
@@ -120,7 +118,10 @@ async def _send_not_modified(send: Send, headers: list[tuple[bytes, bytes]]) -> 
     await send({"type": "http.response.body", "body": b""})
 
 
-class FilesApp:
+class FilesApp(ReadOnlyApp):
+    served = "files are"
+    action = "download"
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self.records = FileRecords(services.catalog)
@@ -129,15 +130,7 @@ class FilesApp:
         if settings.download_mode == "redirect" and isinstance(storage, Presigning):
             self.presigned = PresignedUrls(storage, settings.presign_seconds)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._handle(scope, send)
-        except PubkitError as error:
-            await send_error(send, error, "download")
-
     async def _handle(self, scope: Scope, send: Send) -> None:
-        if await refuse_writes(scope, send, "files are"):
-            return
         project, _, filename = unquote(scope["path"][len(PREFIX) :]).partition("/")
         services = self.services
         current = services.serials.now() or await services.serials.current()

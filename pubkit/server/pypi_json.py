@@ -28,14 +28,12 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import normalize_name, parse_distribution_filename
-from pubkit.errors import NotFoundError, PubkitError
+from pubkit.errors import NotFoundError
 from pubkit.server.asgi import (
-    Receive,
+    ReadOnlyApp,
     Scope,
     Send,
     header,
-    refuse_writes,
-    send_error,
     send_response,
 )
 from pubkit.server.catalog import Catalog
@@ -364,20 +362,15 @@ def parse_path(path: str) -> tuple[str, str | None] | None:
     return parts[0], (parts[1] if len(parts) == 3 else None)
 
 
-class PypiJsonApp:
+class PypiJsonApp(ReadOnlyApp):
+    served = "the JSON API is"
+    action = "JSON API request"
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self.documents = JsonDocuments(services.catalog, services.storage)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._handle(scope, send)
-        except PubkitError as error:
-            await send_error(send, error, "JSON API request")
-
     async def _handle(self, scope: Scope, send: Send) -> None:
-        if await refuse_writes(scope, send, "the JSON API is"):
-            return
         parsed = parse_path(scope["path"])
         if parsed is None:
             raise NotFoundError(

@@ -9,14 +9,11 @@ from __future__ import annotations
 from urllib.parse import parse_qs, quote
 
 from pubkit.core.distributions import is_normalized, normalize_name
-from pubkit.errors import PubkitError
 from pubkit.server.asgi import (
-    Receive,
+    ReadOnlyApp,
     Scope,
     Send,
     header,
-    refuse_writes,
-    send_error,
     send_response,
     send_text,
 )
@@ -89,19 +86,14 @@ async def _redirect(scope: Scope, send: Send, location: str) -> None:
     await send_text(send, 301, f"moved to {target}", [(b"location", target.encode("latin-1"))])
 
 
-class SimpleApp:
+class SimpleApp(ReadOnlyApp):
+    served = "the simple API is"
+    action = "simple API request"
+
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._handle(scope, send)
-        except PubkitError as error:
-            await send_error(send, error, "simple API request")
-
     async def _handle(self, scope: Scope, send: Send) -> None:
-        if await refuse_writes(scope, send, "the simple API is"):
-            return
         path: str = scope["path"]
         if path == PREFIX.rstrip("/"):
             await _redirect(scope, send, PREFIX)

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 from pubkit.errors import NotFoundError, PubkitError, UpstreamError
 from pubkit.server import spool
-from pubkit.server.asgi import Receive, Scope, Send, refuse_writes, send_error, send_redirect
+from pubkit.server.asgi import ReadOnlyApp, Scope, Send, send_redirect
 from pubkit.server.commit import put_new_bytes
 from pubkit.server.files import (
     METADATA_TYPE,
@@ -53,7 +53,10 @@ class Cached:
     size: int
 
 
-class UpstreamFilesApp:
+class UpstreamFilesApp(ReadOnlyApp):
+    served = "files are"
+    action = "upstream download"
+
     def __init__(self, services: Services) -> None:
         assert services.upstream is not None
         self.services = services
@@ -62,15 +65,7 @@ class UpstreamFilesApp:
         self._flights: dict[str, asyncio.Task[Cached]] = {}
         self._lock = threading.Lock()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._handle(scope, send)
-        except PubkitError as error:
-            await send_error(send, error, "upstream download")
-
     async def _handle(self, scope: Scope, send: Send, again: bool = True) -> None:
-        if await refuse_writes(scope, send, "files are"):
-            return
         name, _, filename = unquote(scope["path"][len(UPSTREAM_FILES) :]).partition("/")
         services, upstream = self.services, self.upstream
         current = services.serials.now() or await services.serials.current()
