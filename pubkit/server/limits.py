@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pubkit.server.protocols import ReasonHttpToolsProtocol
+from pubkit.server.protocols import AnswerHttpToolsProtocol
 
 log = logging.getLogger("pubkit.server")
 
@@ -138,10 +138,10 @@ class _Worker:
 
 # The per-request callbacks below call their base class by name: a super() object per call
 # showed in the read path's CPU per request.
-_Base = ReasonHttpToolsProtocol
+_Base = AnswerHttpToolsProtocol
 
 
-class GuardedProtocol(ReasonHttpToolsProtocol):
+class GuardedProtocol(AnswerHttpToolsProtocol):
     """uvicorn's httptools protocol with :class:`HttpLimits`; see the module's docstring."""
 
     limits = HttpLimits()

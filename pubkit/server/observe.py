@@ -18,7 +18,7 @@ from time import perf_counter
 
 from pubkit.server.asgi import ASGIApp, Message, Receive, Scope, Send, client_address
 from pubkit.server.metrics import Metrics, count_request
-from pubkit.server.protocols import send_start
+from pubkit.server.protocols import REASON
 from pubkit.server.reason import reason_of
 from pubkit.server.request_log import REQUEST_ID_HEADER, RequestFacts, request_id
 from pubkit.server.request_log import current as current_request
@@ -63,7 +63,10 @@ class Observe:
                 sent += len(body)
                 if held is not None:
                     start, held = held, None
-                    await send_start(scope, send, start, reason_of(start["headers"], body))
+                    reason = reason_of(start["headers"], body)
+                    if reason is not None:
+                        start[REASON] = reason
+                    await send(start)
             elif kind == "http.response.start":
                 status = message["status"]
                 # A copy: the application's message (and its header list) stay its own.

@@ -1,73 +1,130 @@
-"""uvicorn's httptools protocol, writing the reason phrase of :mod:`pubkit.server.reason`.
+"""uvicorn's httptools protocol with pubkit's own answer start: the application's reason
+phrase in the status line, and the headers checked in one pass.
 
-uvicorn writes ``HTTP/1.1 <status> <standard phrase>`` with both of its HTTP/1.1 protocols
-(h11 and httptools) and gives the application no say in the phrase. The protocol here notes
-each request's cycle in its scope (a weak reference under :data:`CYCLE_KEY`, set once the
-head is parsed, before the application runs; pipelined requests included), and
-:func:`send_start` sends an answer's start through that cycle with its transport swapped for
-the one write that sends the head, whose status line then gets the phrase. Everything else
-is uvicorn's own code, and an answer without a phrase (every successful one) costs nothing
-more than the weak reference. The h11 protocol has no such scope entry; pubkit runs
-httptools. Served by anything else, answers carry the standard phrases (the body carries the
-message as always).
+uvicorn writes ``HTTP/1.1 <status> <standard phrase>`` and gives the application no say in
+the phrase; pubkit puts a refusal's message there too (:mod:`pubkit.server.reason`). It also
+checks every answer header with two regular expressions, about half of the interpreter's
+work on a ``/simple/`` page (issue 12). The protocol here gives each request's cycle the
+class :class:`AnswerCycle`, whose ``send`` writes the start of an answer itself: the phrase
+from the start message's :data:`REASON` entry (an extension key other servers ignore, so
+that served by anything else, answers carry the standard phrases), the same checks of
+header names and values done with ``bytes.translate``, and uvicorn's framing rules
+(content-length, chunked, connection close). Bodies, and everything else, are uvicorn's own
+code.
 """
 
 from __future__ import annotations
 
-import weakref
+import types
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-from pubkit.server.asgi import Message, Scope, Send
-
-CYCLE_KEY = "pubkit.cycle"
-
-
-class _StatusLineTransport:
-    """A cycle's transport for the write of one response head: its status line gets
-    ``reason``; every other attribute is the transport's."""
-
-    def __init__(self, transport: Any, reason: bytes) -> None:
-        self._transport = transport
-        self._reason: bytes | None = reason
-
-    def write(self, data: bytes) -> None:
-        end = data.find(b"\r\n")
-        if self._reason is not None and data.startswith(b"HTTP/1.") and end > 0:
-            version, status = data[:end].split(b" ", 2)[:2]
-            data = b"%s %s %s%s" % (version, status, self._reason, data[end:])
-            self._reason = None
-        self._transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+# The start message's entry for the reason phrase (bytes, already safe for a status line).
+REASON = "pubkit.reason"
 
 
-async def send_start(scope: Scope, send: Send, start: Message, reason: bytes | None) -> None:
-    """Send an ``http.response.start`` through ``send``; when the request came through
-    :class:`ReasonHttpToolsProtocol`, its status line carries ``reason`` (if any)."""
-    noted = scope.get(CYCLE_KEY) if reason else None
-    cycle: Any = noted() if noted is not None else None
-    # A uvicorn whose cycles lack these attributes gets the standard phrase.
-    transport = getattr(cycle, "transport", None)
-    if reason is None or transport is None or getattr(cycle, "response_started", True):
-        await send(start)
-        return
-    cycle.transport = _StatusLineTransport(transport, reason)
-    try:
-        await send(start)
-    finally:
-        cycle.transport = transport
+
+def _marking(allowed: bytes) -> bytes:
+    """A ``bytes.translate`` table keeping ``allowed`` and turning every other byte into NUL
+    (never allowed), so that ``0 in header.translate(table)`` finds a bad byte."""
+    return bytes(byte if byte in allowed else 0 for byte in range(256))
 
 
-class ReasonHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with the application's reason phrase."""
+# Header names: RFC 9110's token characters. Values: what uvicorn accepts (tab, visible
+# ASCII and space, obs-text).
+_TOKEN = _marking(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_VALUE = _marking(bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)]))
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
-    def on_headers_complete(self) -> None:
-        HttpToolsProtocol.on_headers_complete(self)  # by name: no super() object per request
-        # The cycle made for this head (none when the request upgrades): weakly, so that
-        # a scope and its cycle do not hold each other (nothing for the collector to do).
-        cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope:
-            self.scope[CYCLE_KEY] = weakref.ref(cycle)  # type: ignore[literal-required]
+
+class AnswerCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle, starting its answer as described above."""
+
+    async def send(self, message: Any) -> None:
+        """The ASGI ``send``: an answer's start written here (unless the client does not
+        read: uvicorn waits for it); any other message, uvicorn's ``send``."""
+        if (
+            self.response_started
+            or self.disconnected
+            or self.flow.write_paused
+            or message["type"] != "http.response.start"
+        ):
+            await RequestResponseCycle.send(self, message)
+            return
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status = message["status"]
+        if self.access_log:  # uvicorn's line, when its access logger has somewhere to write
+            scope = self.scope
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope),
+                                    scope["method"], get_path_with_query_string(scope),
+                                    scope["http_version"], status)  # fmt: skip
+        reason = message.get(REASON)
+        line = STATUS_LINE[status] if reason is None else b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        content = [line]
+        for name, value in self.default_headers:  # uvicorn's own (date, server): made safe
+            content += (name, b": ", value, b"\r\n")
+        close = False
+        for name, value in message.get("headers", ()):
+            if 0 in name.translate(_TOKEN) or not name:
+                raise RuntimeError("Invalid HTTP header name.")
+            if 0 in value.translate(_VALUE):
+                raise RuntimeError("Invalid HTTP header value.")
+            name = name.lower()
+            if name in _FRAMING:
+                close |= self._framing(name, value)
+            content += (name, b": ", value, b"\r\n")
+        if not self.keep_alive and not close:
+            content.append(b"connection: close\r\n")
+        if (
+            self.chunked_encoding is None
+            and self.scope["method"] != "HEAD"
+            and status not in (204, 304)
+        ):
+            self.chunked_encoding = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        self.transport.write(b"".join(content))
+
+    def _framing(self, name: bytes, value: bytes) -> bool:
+        """uvicorn's reading of the headers that frame the body; True: ``connection: close``."""
+        if name == b"content-length":
+            if self.chunked_encoding is None:
+                self.expected_content_length = int(value.decode())
+                self.chunked_encoding = False
+        elif name == b"transfer-encoding":
+            if value.lower() == b"chunked":
+                self.expected_content_length = 0
+                self.chunked_encoding = True
+        elif b"close" in [token.lower().strip() for token in value.split(b",")]:
+            self.keep_alive = False
+            return True
+        return False
+
+
+def _making(cycle_class: type[RequestResponseCycle]) -> Any:
+    """uvicorn's own ``HttpToolsProtocol.on_headers_complete`` (the installed version's code,
+    not a copy of it) run with ``cycle_class`` where it makes a ``RequestResponseCycle``.
+
+    Changing the class of a cycle once made would cost more than it saves: CPython keeps an
+    instance's attributes inline only for the class it was made with.
+    """
+    original = HttpToolsProtocol.on_headers_complete
+    if "RequestResponseCycle" not in original.__code__.co_names:
+        raise RuntimeError("this uvicorn makes its request cycles elsewhere; pubkit needs 0.29+")
+    scope = {**vars(httptools_impl), "RequestResponseCycle": cycle_class}
+    return types.FunctionType(original.__code__, scope, original.__name__,
+                              original.__defaults__, original.__closure__)  # fmt: skip
+
+
+class AnswerHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, whose cycles are :class:`AnswerCycle` objects."""
+
+    on_headers_complete = _making(AnswerCycle)

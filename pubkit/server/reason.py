@@ -3,8 +3,8 @@ body, as PyPI does: twine prints only the status line unless ``--verbose``.
 
 ASGI has no field for the reason phrase and uvicorn derives it from the status, so the
 request middleware (:class:`pubkit.server.observe.Observe`) holds back the start of an error
-answer until its first body chunk, takes the phrase from it, and sends the start with
-:func:`pubkit.server.protocols.send_start`, which has pubkit's protocol write the phrase.
+answer until its first body chunk, takes the phrase from it, and sends the start with the
+phrase under :data:`pubkit.server.protocols.REASON`, which pubkit's protocol writes.
 The phrase is the first line of the error body (plain text, or the ``error`` of a JSON
 body), made safe for a status line.
 """

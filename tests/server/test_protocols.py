@@ -1,0 +1,147 @@
+"""pubkit's answer start (pubkit.server.protocols): a real uvicorn server on 127.0.0.1 with
+pubkit's protocol class, read by http.client and by a raw socket."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from pubkit.server.protocols import REASON, AnswerHttpToolsProtocol
+
+# path -> (start message without its type, body chunks)
+ANSWERS: dict[str, tuple[dict[str, Any], list[bytes]]] = {
+    "/ok": ({"status": 200, "headers": [(b"content-length", b"5"), (b"x-one", b"1")]},
+            [b"hello"]),
+    "/reason": ({"status": 403, "headers": [(b"content-length", b"3")],
+                 REASON: b"you may not read acme-secret"}, [b"no\n"]),
+    "/chunked": ({"status": 200, "headers": [(b"content-type", b"text/plain")]},
+                 [b"part one, ", b"part two"]),
+    "/close": ({"status": 200, "headers": [(b"content-length", b"2"),
+                                           (b"Connection", b"keep-alive, Close")]}, [b"ok"]),
+    "/bad-value": ({"status": 200, "headers": [(b"content-length", b"2"),
+                                               (b"x-note", b"a\r\nx-injected: yes")]}, [b"ok"]),
+    "/bad-name": ({"status": 200, "headers": [(b"content-length", b"2"),
+                                              (b"x note", b"spaces are not allowed")]}, [b"ok"]),
+    "/obs-text": ({"status": 200, "headers": [(b"content-length", b"2"),
+                                              (b"x-latin", "caf\u00e9\tok".encode("latin-1"))]},
+                  [b"ok"]),
+}  # fmt: skip
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    start, chunks = ANSWERS[scope["path"]]
+    await send({"type": "http.response.start", **start})
+    for index, chunk in enumerate(chunks):
+        more = index < len(chunks) - 1
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    # As pubkit serve runs it: its own access line, not uvicorn's.
+    config = uvicorn.Config(app, http=AnswerHttpToolsProtocol, lifespan="off", access_log=False,
+                            log_level="critical", server_header=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(10)
+
+
+def raw(port: int, request: bytes) -> bytes:
+    """Everything the server sends for ``request`` until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        conn.settimeout(1)
+        received = b""
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        return received
+
+
+def test_an_answer_keeps_its_headers_and_the_connection(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for _ in range(2):  # the second request on the same kept-alive connection
+        conn.request("GET", "/ok")
+        answer = conn.getresponse()
+        assert (answer.status, answer.reason, answer.read()) == (200, "OK", b"hello")
+        assert answer.getheader("x-one") == "1"
+        assert answer.getheader("date")  # uvicorn's own headers are still written
+    conn.close()
+
+
+def test_the_status_line_carries_the_reason_phrase(port: int) -> None:
+    received = raw(port, b"GET /reason HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 403 you may not read acme-secret\r\n")
+    assert received.endswith(b"\r\n\r\nno\n")
+
+
+def test_without_a_length_the_body_is_chunked(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/chunked")
+    answer = conn.getresponse()
+    assert answer.getheader("transfer-encoding") == "chunked"
+    assert answer.read() == b"part one, part two"
+    conn.close()
+
+
+def test_a_head_answer_has_no_body_and_no_chunking(port: int) -> None:
+    received = raw(port, b"HEAD /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"transfer-encoding" not in received
+    assert received.endswith(b"\r\n\r\n")
+
+
+def test_connection_close_closes_after_the_answer(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(65536):  # ends only because the server closes
+            received += chunk
+    assert received.endswith(b"\r\n\r\nok")
+    assert b"connection: keep-alive, Close\r\n" in received
+
+
+def test_an_http_1_0_client_gets_connection_close(port: int) -> None:
+    received = raw(port, b"GET /ok HTTP/1.0\r\n\r\n")
+    assert b"connection: close\r\n" in received
+
+
+def test_obs_text_and_tabs_are_allowed_in_values(port: int) -> None:
+    received = raw(port, b"GET /obs-text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert "x-latin: caf\u00e9\tok\r\n".encode("latin-1") in received
+
+
+@pytest.mark.parametrize("path", ["/bad-value", "/bad-name"])
+def test_a_header_that_would_break_the_head_is_never_written(port: int, path: str) -> None:
+    # As uvicorn does: the application's error, the connection closed, nothing sent.
+    received = raw(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert received == b""
+
+
+def test_uvicorn_s_access_line_is_still_written_when_it_has_a_handler(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # pytest's capture handler is one: uvicorn then writes its access line, as it would.
+    with caplog.at_level("INFO", logger="uvicorn.access"):
+        raw(port, b"GET /reason?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any('"GET /reason?x=1 HTTP/1.1" 403' in line for line in lines), lines
