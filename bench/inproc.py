@@ -160,9 +160,10 @@ def compare(args: argparse.Namespace) -> None:
     done: list[float] = []
     with tempfile.TemporaryDirectory(prefix="pubkit-inproc-") as tmp:
         for spec in args.compare:
-            name, _, source = spec.partition("=")
+            name, _, rest = spec.partition("=")
+            source, _, own_data = rest.partition(",")
             data = os.path.join(tmp, name)
-            shutil.copytree(args.data_dir, data, symlinks=True)
+            shutil.copytree(own_data or args.data_dir, data, symlinks=True)
             argv = [sys.executable, os.path.abspath(__file__), "--follow", "--data-dir", data,
                     "--path", args.path, "--method", args.method, "-n", str(args.n),
                     "--loop", args.loop]  # fmt: skip
@@ -231,10 +232,11 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--compare", nargs="+", metavar="NAME=SOURCE",
+    parser.add_argument("--compare", nargs="+", metavar="NAME=SOURCE[,DATA]",
                         help="run each source (a directory holding pubkit; '.' for the work"
-                             " tree) in its own process on its own copy of --data-dir, and"
-                             " interleave their samples")  # fmt: skip
+                             " tree) in its own process on its own copy of --data-dir (or of"
+                             " DATA, e.g. one an older revision can read), and interleave"
+                             " their samples")  # fmt: skip
     parser.add_argument("--callgrind", action="store_true",
                         help="with --compare: run each source under valgrind's callgrind and"
                              " report instructions per request (slow, but deaf to the load)")

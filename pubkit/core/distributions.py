@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from packaging.utils import (
@@ -43,7 +44,10 @@ def is_valid_project_name(name: str) -> bool:
     return bool(_PROJECT_NAME.match(name))
 
 
+@lru_cache(maxsize=4096)
 def is_normalized(name: str) -> bool:
+    """Whether ``name`` is already PEP 503 normalized (asked on every ``/simple/`` page
+    request, so remembered for the names asked most)."""
     return normalize_name(name) == name
 
 
@@ -74,7 +78,14 @@ class DistributionFilename:
         return "-".join([stem, *(part.lower() for part in rest)]) + ".whl"
 
 
+@lru_cache(maxsize=4096)
 def canonical_filename(filename: str) -> str:
+    """``filename``'s canonical spelling (see :attr:`DistributionFilename.canonical`).
+
+    Remembered for the filenames seen most: every download maps its catalog row's filename
+    to a storage key, and parsing a wheel's name and tags each time was a tenth of the
+    download path's work (issue 12).
+    """
     return parse_distribution_filename(filename).canonical
 
 

@@ -239,7 +239,7 @@ def create_app(
     settings: ServerSettings,
     storage: Storage | None = None,
     catalog: Catalog | None = None,
-) -> Starlette:
+) -> PubkitApp:
     """Build the server from explicit parts; storage and catalog default to the settings' URLs."""
     storage = storage if storage is not None else open_storage(settings.storage_url)
     catalog = catalog if catalog is not None else open_catalog(settings.catalog_url)
@@ -311,16 +311,22 @@ def create_app(
     return app
 
 
-def app_from_environment() -> Starlette:
-    """The uvicorn factory for ``pubkit serve``: settings come from ``PUBKIT_*`` variables."""
+def app_from_environment() -> ASGIApp:
+    """The uvicorn factory for ``pubkit serve``: settings come from ``PUBKIT_*`` variables.
+
+    uvicorn gets the app's front (its request middleware) itself rather than the app, whose
+    ``__call__`` only hands each request on to it: one coroutine less per request.
+    """
     settings = load_server_settings(environ=os.environ)
     app = create_app(settings)
+    front = app.front
+    assert front is not None  # create_app sets it
     # Everything alive now (modules, SQLAlchemy's tables and compiled constructs) lives as
     # long as the worker: keep it out of the collector's sight, so that full collections
     # stay short and do not show in the tail latency of requests.
     gc.collect()
     gc.freeze()
-    return app
+    return front
 
 
 __all__ = ["app_from_environment", "create_app"]

@@ -61,15 +61,6 @@ async def send_error(send: Send, error: PubkitError, what: str) -> None:
     await send_text(send, error.http_status, error.message, error_headers(error, what))
 
 
-async def refuse_writes(scope: Scope, send: Send, what: str) -> bool:
-    """Answer 405 to anything but GET and HEAD; True when the request was refused."""
-    if scope["method"] in ("GET", "HEAD"):
-        return False
-    await send_text(send, 405, f"{what} read-only; upload to the server root",
-                    [(b"allow", b"GET, HEAD")])  # fmt: skip
-    return True
-
-
 class ReadOnlyApp:
     """An ASGI app that only reads: methods other than GET and HEAD get 405 naming
     :attr:`served`, and a PubkitError its status and one line (about :attr:`action`)."""
@@ -79,8 +70,11 @@ class ReadOnlyApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            if not await refuse_writes(scope, send, self.served):
+            if scope["method"] in ("GET", "HEAD"):
                 await self._handle(scope, send)
+            else:
+                await send_text(send, 405, f"{self.served} read-only; upload to the server root",
+                                [(b"allow", b"GET, HEAD")])  # fmt: skip
         except PubkitError as error:
             await send_error(send, error, self.action)
 

@@ -118,6 +118,10 @@ async def _send_not_modified(send: Send, headers: list[tuple[bytes, bytes]]) -> 
     await send({"type": "http.response.body", "body": b""})
 
 
+def _missing(scope: Scope, filename: str) -> NotFoundError:
+    return NotFoundError(f"{filename or scope['path']} is not on this index")
+
+
 class FilesApp(ReadOnlyApp):
     served = "files are"
     action = "download"
@@ -136,11 +140,10 @@ class FilesApp(ReadOnlyApp):
         current = services.serials.now() or await services.serials.current()
         serial, stale = current.value, not current.fresh
         # A private project hidden from this principal answers as a missing file does.
-        missing = NotFoundError(f"{filename or scope['path']} is not on this index")
         try:
             principal = await services.reader(scope, project, serial, stale)
         except NotFoundError:
-            raise missing from None
+            raise _missing(scope, filename) from None
         want_metadata = filename.endswith(METADATA_SUFFIX)
         dist_name = filename[: -len(METADATA_SUFFIX)] if want_metadata else filename
         calls = services.catalog_calls
@@ -156,7 +159,7 @@ class FilesApp(ReadOnlyApp):
             or (want_metadata and not record.metadata_sha256)
         ):
             absent = await services.absent(scope, principal, project, serial, stale)
-            raise missing if isinstance(absent, NotFoundError) else absent
+            raise _missing(scope, filename) if isinstance(absent, NotFoundError) else absent
         private = services.permissions.known_private_projects(serial)
         if private is None:
             private = await calls.offload(
