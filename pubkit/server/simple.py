@@ -68,8 +68,13 @@ def _range_matches(media_range: str, media_type: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
-    """The media type to answer with, or None when the client accepts none we serve (406)."""
+    """The media type to answer with, or None when the client accepts none we serve (406).
+
+    Remembered for the Accept headers seen most: a client sends the same one with every
+    request (pip's names three types with qualities), and this is asked on every page.
+    """
     if not accept or not accept.strip():
         return TEXT_HTML
     ranges = _parse_accept(accept)
@@ -260,6 +265,9 @@ class RenderedPage:
     last_serial: int
     # The catalog serial at which this page was last known to be current.
     checked_serial: int = field(default=0, compare=False)
+    # The HTTP headers every answer with this page carries, made at its first answer
+    # (pubkit.server.simple_app.send_page).
+    headers: tuple[tuple[bytes, bytes], ...] | None = field(default=None, compare=False)
 
 
 def _render(body: bytes, media_type: str, last_serial: int, checked: int) -> RenderedPage:

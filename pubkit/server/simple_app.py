@@ -48,16 +48,27 @@ def _content_type(media_type: str) -> bytes:
     return (media_type + "; charset=utf-8" if media_type == "text/html" else media_type).encode()
 
 
+CONTENT_TYPES = {media_type: _content_type(media_type) for media_type in SERVED_TYPES}
+
+
+def _page_headers(page: RenderedPage) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of every answer with ``page`` (but its content type): made once a page."""
+    headers = page.headers
+    if headers is None:
+        headers = page.headers = (
+            (b"etag", page.etag.encode()),
+            (b"cache-control", CACHE_CONTROL),
+            (b"vary", VARY),
+            (b"x-pypi-last-serial", str(page.last_serial).encode()),
+        )
+    return headers
+
+
 async def send_page(
     scope: Scope, send: Send, page: RenderedPage, stale: bool = False,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:  # fmt: skip
-    headers = [
-        (b"etag", page.etag.encode()),
-        (b"cache-control", CACHE_CONTROL),
-        (b"vary", VARY),
-        (b"x-pypi-last-serial", str(page.last_serial).encode()),
-    ]
+    headers = [*_page_headers(page)]
     if stale:
         headers.append(STALE)
     if extra:
@@ -66,7 +77,8 @@ async def send_page(
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    headers.append((b"content-type", _content_type(page.media_type)))
+    headers.append((b"content-type", CONTENT_TYPES.get(page.media_type)
+                    or _content_type(page.media_type)))  # fmt: skip
     await send_response(send, 200, page.body, headers, include_body=scope["method"] != "HEAD")
 
 
