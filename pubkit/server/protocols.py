@@ -44,12 +44,29 @@ _VALUE = _marking(bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)]))
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
+# A head is held for its body when the body is at most this long: one write, one system call.
+HOLD_LIMIT = 64 * 1024
+
+
 class AnswerCycle(RequestResponseCycle):
-    """uvicorn's request/response cycle, starting its answer as described above."""
+    """uvicorn's request/response cycle, starting its answer as described above. The head
+    of an answer with a short body (content-length at most :data:`HOLD_LIMIT`) is held and
+    written together with its first body chunk: one ``send`` system call instead of two."""
+
+    _held: bytes | None = None  # the head waiting for its body
 
     async def send(self, message: Any) -> None:
-        """The ASGI ``send``: an answer's start written here (unless the client does not
-        read: uvicorn waits for it); any other message, uvicorn's ``send``."""
+        """The ASGI ``send``: an answer's start made here (unless the client does not read:
+        uvicorn waits for it); any other message, uvicorn's ``send``."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if message["type"] == "http.response.body":
+                # uvicorn's body path writes it, counted against the length it expects.
+                self.expected_content_length += len(held)
+                message = {**message, "body": held + message.get("body", b"")}
+            await RequestResponseCycle.send(self, message)
+            return
         if (
             self.response_started
             or self.disconnected
@@ -91,7 +108,14 @@ class AnswerCycle(RequestResponseCycle):
             self.chunked_encoding = True
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
-        self.transport.write(b"".join(content))
+        if (
+            self.chunked_encoding is False
+            and self.expected_content_length <= HOLD_LIMIT
+            and self.scope["method"] != "HEAD"
+        ):
+            self._held = b"".join(content)
+        else:
+            self.transport.write(b"".join(content))
 
     def _framing(self, name: bytes, value: bytes) -> bool:
         """uvicorn's reading of the headers that frame the body; True: ``connection: close``."""
