@@ -3,6 +3,7 @@ pubkit's protocol class, read by http.client and by a raw socket."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import socket
 import threading
@@ -29,6 +30,7 @@ ANSWERS: dict[str, tuple[dict[str, Any], list[bytes]]] = {
                                                (b"x-note", b"a\r\nx-injected: yes")]}, [b"ok"]),
     "/bad-name": ({"status": 200, "headers": [(b"content-length", b"2"),
                                               (b"x note", b"spaces are not allowed")]}, [b"ok"]),
+    "/big": ({"status": 200, "headers": [(b"content-length", b"70000")]}, [b"x" * 70000]),
     "/obs-text": ({"status": 200, "headers": [(b"content-length", b"2"),
                                               (b"x-latin", "caf\u00e9\tok".encode("latin-1"))]},
                   [b"ok"]),
@@ -145,3 +147,59 @@ def test_uvicorn_s_access_line_is_still_written_when_it_has_a_handler(
         raw(port, b"GET /reason?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert any('"GET /reason?x=1 HTTP/1.1" 403' in line for line in lines), lines
+
+
+class RecordingTransport(asyncio.Transport):
+    """Each write the protocol makes, kept apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+async def _writes_for(request: bytes) -> list[bytes]:
+    from uvicorn.server import ServerState
+
+    config = uvicorn.Config(app, http=AnswerHttpToolsProtocol, lifespan="off", access_log=False)
+    config.load()
+    state = ServerState()
+    protocol = AnswerHttpToolsProtocol(config=config, server_state=state, app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(request)
+    while state.tasks:
+        await asyncio.gather(*list(state.tasks))
+    protocol.connection_lost(None)
+    return transport.writes
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "writes"),
+    [("/ok", "GET", 1), ("/reason", "GET", 1), ("/big", "GET", 2), ("/ok", "HEAD", 1),
+     ("/chunked", "GET", 3)],
+)  # fmt: skip
+def test_a_short_answer_leaves_in_one_write(path: str, method: str, writes: int) -> None:
+    # Head and body together when the body is short (one send system call); a long body,
+    # a HEAD answer and a chunked one are written as uvicorn writes them.
+    request = f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    written = asyncio.run(_writes_for(request))
+    assert len(written) == writes, [w[:40] for w in written]
+    whole = b"".join(written)
+    assert whole.startswith(b"HTTP/1.1 ")
+    if method == "GET" and path != "/chunked":
+        body = whole.partition(b"\r\n\r\n")[2]
+        assert body == b"".join(ANSWERS[path][1])
