@@ -44,10 +44,18 @@ def is_valid_project_name(name: str) -> bool:
     return bool(_PROJECT_NAME.match(name))
 
 
-@lru_cache(maxsize=4096)
 def is_normalized(name: str) -> bool:
-    """Whether ``name`` is already PEP 503 normalized (asked on every ``/simple/`` page
-    request, so remembered for the names asked most)."""
+    """Whether ``name`` is already PEP 503 normalized. Asked on every ``/simple/`` page
+    request, before any credential is checked: remembered for the names asked most, but
+    only for names a project with files could have (no longer than a filename), as the
+    cache's keys come from anonymous clients."""
+    if len(name) > MAX_FILENAME_LENGTH:
+        return normalize_name(name) == name
+    return _is_normalized(name)
+
+
+@lru_cache(maxsize=4096)
+def _is_normalized(name: str) -> bool:
     return normalize_name(name) == name
 
 

@@ -208,7 +208,8 @@ class PubkitApp(Starlette):
     (``/simple/``, ``/files/``, ``/pypi/``, upstream files) then go to their bare-ASGI apps
     without entering the framework (its error middleware wrapped every
     ``send`` once more: on the hottest path that showed); the rest goes through Starlette as
-    usual. An exception the bare apps let out reaches uvicorn, which answers 500."""
+    usual. An exception the bare apps let out reaches uvicorn, which answers 500 (or closes
+    the connection, once the answer has started)."""
 
     front: ASGIApp | None = None
 

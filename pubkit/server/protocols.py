@@ -51,7 +51,10 @@ HOLD_LIMIT = 64 * 1024
 class AnswerCycle(RequestResponseCycle):
     """uvicorn's request/response cycle, starting its answer as described above. The head
     of an answer with a short body (content-length at most :data:`HOLD_LIMIT`) is held and
-    written together with its first body chunk: one ``send`` system call instead of two."""
+    written together with its first body chunk: one ``send`` system call instead of two.
+    (An application that fails between the two then leaves the client a closed connection
+    with nothing written, where uvicorn would have written the head first: a failed request
+    to the client either way.)"""
 
     _held: bytes | None = None  # the head waiting for its body
 
@@ -67,13 +70,12 @@ class AnswerCycle(RequestResponseCycle):
                 message = {**message, "body": held + message.get("body", b"")}
             await RequestResponseCycle.send(self, message)
             return
-        if (
-            self.response_started
-            or self.disconnected
-            or self.flow.write_paused
-            or message["type"] != "http.response.start"
-        ):
+        if self.response_started or message["type"] != "http.response.start":
             await RequestResponseCycle.send(self, message)
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()  # as uvicorn: the client reads what is queued first
+        if self.disconnected:
             return
         self.response_started = True
         self.waiting_for_100_continue = False
@@ -83,10 +85,14 @@ class AnswerCycle(RequestResponseCycle):
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope),
                                     scope["method"], get_path_with_query_string(scope),
                                     scope["http_version"], status)  # fmt: skip
+        line = STATUS_LINE[status]  # a status out of 100-599 fails here, as in uvicorn
         reason = message.get(REASON)
-        line = STATUS_LINE[status] if reason is None else b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        if reason is not None:
+            if 0 in reason.translate(_VALUE) or not reason:
+                raise RuntimeError("Invalid HTTP reason phrase.")
+            line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
         content = [line]
-        for name, value in self.default_headers:  # uvicorn's own (date, server): made safe
+        for name, value in self.default_headers:  # uvicorn's own: its date (pubkit adds none)
             content += (name, b": ", value, b"\r\n")
         close = False
         for name, value in message.get("headers", ()):
@@ -138,11 +144,18 @@ def _making(cycle_class: type[RequestResponseCycle]) -> Any:
     not a copy of it) run with ``cycle_class`` where it makes a ``RequestResponseCycle``.
 
     Changing the class of a cycle once made would cost more than it saves: CPython keeps an
-    instance's attributes inline only for the class it was made with.
+    instance's attributes inline only for the class it was made with. The function's globals
+    are a copy of the module's taken at import: a later patch of ``httptools_impl`` (a test's,
+    an instrumentation's) does not reach it.
+
+    It also checks that the cycle's ``keep_alive`` comes from the parser (uvicorn 0.53+,
+    which honours a request's ``Connection: close`` there; older versions did it in the
+    ``send`` that :class:`AnswerCycle` replaces).
     """
     original = HttpToolsProtocol.on_headers_complete
-    if "RequestResponseCycle" not in original.__code__.co_names:
-        raise RuntimeError("this uvicorn makes its request cycles elsewhere; pubkit needs 0.29+")
+    names = original.__code__.co_names
+    if "RequestResponseCycle" not in names or "should_keep_alive" not in names:
+        raise RuntimeError("pubkit needs uvicorn 0.53 or later; upgrade uvicorn")
     scope = {**vars(httptools_impl), "RequestResponseCycle": cycle_class}
     return types.FunctionType(original.__code__, scope, original.__name__,
                               original.__defaults__, original.__closure__)  # fmt: skip

@@ -68,7 +68,6 @@ def _range_matches(media_range: str, media_type: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-@functools.lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer with, or None when the client accepts none we serve (406).
 

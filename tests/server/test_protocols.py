@@ -31,6 +31,9 @@ ANSWERS: dict[str, tuple[dict[str, Any], list[bytes]]] = {
     "/bad-name": ({"status": 200, "headers": [(b"content-length", b"2"),
                                               (b"x note", b"spaces are not allowed")]}, [b"ok"]),
     "/big": ({"status": 200, "headers": [(b"content-length", b"70000")]}, [b"x" * 70000]),
+    "/too-long": ({"status": 200, "headers": [(b"content-length", b"2")]}, [b"longer"]),
+    "/bad-reason": ({"status": 404, "headers": [(b"content-length", b"2")],
+                     REASON: b"split\r\nx-injected: yes"}, [b"no"]),
     "/obs-text": ({"status": 200, "headers": [(b"content-length", b"2"),
                                               (b"x-latin", "caf\u00e9\tok".encode("latin-1"))]},
                   [b"ok"]),
@@ -155,6 +158,7 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
+        self.closed = False
 
     def write(self, data: Any) -> None:
         self.writes.append(bytes(data))
@@ -165,26 +169,46 @@ class RecordingTransport(asyncio.Transport):
         )
 
     def is_closing(self) -> bool:
-        return False
+        return self.closed
 
     def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
         pass
 
 
-async def _writes_for(request: bytes) -> list[bytes]:
+async def _run(request: bytes, paused: bool = False) -> RecordingTransport:
+    """``request`` through pubkit's protocol to the app above; with ``paused``, the client
+    reads nothing until the app has tried to answer."""
     from uvicorn.server import ServerState
 
-    config = uvicorn.Config(app, http=AnswerHttpToolsProtocol, lifespan="off", access_log=False)
+    config = uvicorn.Config(app, http=AnswerHttpToolsProtocol, lifespan="off",
+                            access_log=False, log_level="critical")  # fmt: skip
     config.load()
     state = ServerState()
     protocol = AnswerHttpToolsProtocol(config=config, server_state=state, app_state={})
     transport = RecordingTransport()
     protocol.connection_made(transport)
+    if paused:
+        protocol.pause_writing()
     protocol.data_received(request)
+    if paused:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert transport.writes == []  # the answer waits for the client
+        protocol.resume_writing()
     while state.tasks:
-        await asyncio.gather(*list(state.tasks))
+        await asyncio.gather(*list(state.tasks), return_exceptions=True)
     protocol.connection_lost(None)
-    return transport.writes
+    return transport
+
+
+async def _writes_for(request: bytes) -> list[bytes]:
+    return (await _run(request)).writes
 
 
 @pytest.mark.parametrize(
@@ -203,3 +227,32 @@ def test_a_short_answer_leaves_in_one_write(path: str, method: str, writes: int)
     if method == "GET" and path != "/chunked":
         body = whole.partition(b"\r\n\r\n")[2]
         assert body == b"".join(ANSWERS[path][1])
+
+
+def test_the_reason_phrase_survives_a_client_that_reads_slowly() -> None:
+    transport = asyncio.run(_run(b"GET /reason HTTP/1.1\r\nHost: x\r\n\r\n", paused=True))
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 403 you may not read acme-secret\r\n")
+
+
+def test_a_request_asking_to_close_gets_its_connection_closed() -> None:
+    transport = asyncio.run(_run(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert b"connection: close\r\n" in b"".join(transport.writes)
+    assert transport.closed
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    request = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /reason HTTP/1.1\r\nHost: x\r\n\r\n"
+    whole = b"".join(asyncio.run(_run(request)).writes)
+    first, second = whole.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200 OK") and first.endswith(b"hello")
+    assert second.startswith(b"403 you may not read acme-secret") and second.endswith(b"no\n")
+
+
+@pytest.mark.parametrize("path", ["/too-long", "/bad-reason"])
+def test_an_answer_that_breaks_its_framing_writes_nothing(path: str) -> None:
+    # A body longer than its content-length (the held head counted with it), or a phrase
+    # that would split the head: the application's error, nothing written, the connection
+    # closed.
+    transport = asyncio.run(_run(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()))
+    assert transport.writes == []
+    assert transport.closed
