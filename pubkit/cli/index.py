@@ -62,6 +62,9 @@ def rebuild(
         f"{report.files} files in storage: {report.added} added, {report.updated} updated,"
         f" {report.removed} removed from the catalog"
     )
+    if report.described:
+        typer.echo(f"{report.described} projects' summaries and requirements restored from"
+                   " their newest release's metadata")  # fmt: skip
     for line in report.owners_assigned:
         typer.echo(f"owner restored: {line}")
     for key in report.finished:

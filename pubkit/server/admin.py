@@ -30,7 +30,7 @@ from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
 from pubkit.server.catalog.catalog import AuditNote, audit_note
-from pubkit.server.inventory import complete, take_inventory
+from pubkit.server.inventory import complete, describe_projects, take_inventory
 from pubkit.server.layout import (
     SIDECAR_SUFFIX,
     FileRecord,
@@ -146,6 +146,8 @@ class RebuildReport:
     skipped: list[str] = field(default_factory=list)
     # Commits a crash interrupted, finished from their staged bytes.
     finished: list[str] = field(default_factory=list)
+    # Projects whose summary and requirements were set from their newest release's metadata.
+    described: int = 0
 
     # The access snapshot restored from (None: none), and what its import added.
     access_snapshot: str | None = None
@@ -274,6 +276,8 @@ def rebuild_catalog(
     report.added, report.updated, report.removed = catalog.replace_files(
         records, since=since, removable=removable
     )
+    report.described, unreadable = describe_projects(storage, catalog, records)
+    report.skipped.extend(unreadable)
     first_uploader: dict[str, FileRecord] = {}
     for record in records:
         current = first_uploader.get(record.project)
@@ -535,7 +539,10 @@ class Admin:
             storage.delete(file_key(record.project, record.filename))
         filenames = [r.filename for r in records]
         note = self._note(action, f"{name} {version}", files=filenames)
-        return self.catalog.delete_files(name, filenames, self.actor, note)
+        deleted = self.catalog.delete_files(name, filenames, self.actor, note)
+        # The newest release left describes the project now (a metadata unreadable: as it was).
+        describe_projects(storage, self.catalog, self.catalog.project_files(name))
+        return deleted
 
     def prune(self, policy: RetentionPolicy, dry_run: bool = False) -> PruneResult:
         """Remove the releases ``policy`` does not keep (see :mod:`pubkit.server.pruning`)."""

@@ -2,7 +2,8 @@
 the staged uploads, and how to finish a commit that a crash interrupted.
 
 Shared by ``pubkit index rebuild`` (admin.py), ``pubkit index verify`` (verify.py) and the
-upload path (commit.py), so that all three read storage by the same rules.
+upload path (commit.py), so that all three read storage by the same rules; and each project's
+description (summary, "depends on") read again from its newest release's stored metadata.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import hashlib
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.version import InvalidVersion, Version
 
 from pubkit.core.distributions import parse_distribution_filename
 from pubkit.errors import NotFoundError, PubkitError
@@ -29,6 +33,9 @@ from pubkit.server.layout import (
     staged_sha256,
 )
 from pubkit.server.storage import Storage, StoredObject
+
+if TYPE_CHECKING:
+    from pubkit.server.catalog import Catalog
 
 
 @dataclass
@@ -164,3 +171,37 @@ def _write_metadata(storage: Storage, record: FileRecord, path: Path) -> str | N
     storage.put_bytes(metadata_key(record.project, record.filename), raw)
     return None
 
+
+
+def describe_projects(
+    storage: Storage, catalog: Catalog, records: Iterable[FileRecord]
+) -> tuple[int, list[str]]:
+    """Give each project of ``records`` the summary and "depends on" of its newest release
+    (its newest version's file uploaded last: what the uploads left), read out of that
+    file's stored core metadata as the upload reads it; for ``index rebuild``, ``verify
+    --repair`` and a deleted release. How many projects changed, and "key: why" for each
+    metadata that could not be read (its project keeps what it had)."""
+    from pubkit.server.archives import parse_core_metadata
+    from pubkit.server.catalog.web import Description
+    from pubkit.server.catalog.web import describe_projects as record
+
+    newest: dict[str, tuple[Version, datetime, FileRecord]] = {}
+    for item in records:
+        try:
+            rank = (Version(item.version), item.upload_time, item)
+        except InvalidVersion:
+            continue
+        if item.project not in newest or rank[:2] > newest[item.project][:2]:
+            newest[item.project] = rank
+    descriptions, problems = [], []
+    for project, (_version, _time, item) in sorted(newest.items()):
+        key = metadata_key(item.project, item.filename)
+        try:
+            metadata = parse_core_metadata(storage.read_bytes(key))
+        except PubkitError as error:
+            problems.append(f"{key}: its summary and requirements cannot be read ({error});"
+                            " `pubkit index verify --deep --repair` reads it again")  # fmt: skip
+            continue
+        descriptions.append(Description(project, item.version, metadata.summary,
+                                        metadata.requires))  # fmt: skip
+    return record(catalog, descriptions), problems

@@ -331,7 +331,9 @@ class UploadService:
             # lists the file again), and the row if it is missing.
             restore(self.storage, existing, form.path, metadata.raw, self.spool_dir,
                     check_bytes=row is None)  # fmt: skip
-            return UploadOutcome(row or self.catalog.add_file(existing), created=False)
+            if row is None:
+                row = self.catalog.add_file(existing, None, metadata.summary, metadata.requires)
+            return UploadOutcome(row, created=False)
         committed, created = commit(self.storage, record, form.path, metadata.raw,
                                     self.spool_dir)  # fmt: skip
         if not hmac.compare_digest(committed.sha256, form.sha256):

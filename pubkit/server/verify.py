@@ -26,6 +26,11 @@ orphan                bytes, metadata or staged bytes that no      with --force:
                       committed), older than the grace period
 ====================  ===========================================  =============================
 
+A project whose rows --repair added or corrected takes its summary and "depends on" from its
+newest release's stored metadata, as ``index rebuild`` gives them
+(:func:`pubkit.server.inventory.describe_projects`); a metadata that cannot be read for it is
+an ``unreadable-metadata`` finding (``--deep --repair`` reads it again from the bytes).
+
 Nothing that a sidecar claims is ever deleted: a sidecar is a published file, and only its
 identical bytes (a re-upload) may complete it.
 """
@@ -47,6 +52,7 @@ from pubkit.server.inventory import (
     Entry,
     Inventory,
     complete,
+    describe_projects,
     downloaded,
     sha256_of,
     take_inventory,
@@ -119,7 +125,9 @@ def verify(
         return first
     # What the repairs left: a second, read-only pass, plus the list of what was done.
     after = _Checker(storage, catalog, deep, grace, tmp_dir).run(repair=False, force=False)
-    after.findings = first.repaired + after.findings
+    # (A description the repair could not restore is found only while repairing.)
+    kept = [f for f in first.problems if f.kind == "unreadable-metadata"]
+    after.findings = first.repaired + kept + after.findings
     return after
 
 
@@ -136,6 +144,8 @@ class _Checker:
         self.report = VerifyReport()
         self.repair = False
         self.force = False
+        self.adopted: list[FileRecord] = []  # complete files, as their sidecars say
+        self.rows_changed: set[str] = set()  # projects whose rows --repair added or changed
 
     def run(self, repair: bool, force: bool) -> VerifyReport:
         self.repair, self.force = repair, force
@@ -168,6 +178,13 @@ class _Checker:
                 continue
             for obj in objects:
                 self._orphan_object(obj.key, obj.modified, "staged bytes that no sidecar claims")
+        if self.rows_changed:
+            _changed, unreadable = describe_projects(
+                self.storage, self.catalog,
+                [r for r in self.adopted if r.project in self.rows_changed])  # fmt: skip
+            for line in unreadable:
+                key, _, detail = line.partition(": ")
+                self._add("unreadable-metadata", key, detail)
         return self.report
 
     # -- findings --------------------------------------------------------------------------
@@ -209,10 +226,12 @@ class _Checker:
             self._add(kind, key, detail, fixed)
             return record
         self._metadata(key, entry, record)
+        self.adopted.append(record)
         if row is None:
             fixed = None
             if self.repair:
                 self.catalog.add_file(record)
+                self.rows_changed.add(record.project)
                 fixed = "added its catalog row"
             self._add("unlisted", key, "a complete file that the catalog does not list", fixed)
         elif replace(row, display_name=record.display_name) != record:  # it is per project
@@ -220,6 +239,7 @@ class _Checker:
             if self.repair:
                 # Updates this one row and removes none.
                 self.catalog.replace_files([record], removable=lambda _row: False)
+                self.rows_changed.add(record.project)
                 fixed = "took the sidecar's values"
             differing = sorted(name for name, value in vars(record).items()
                                if getattr(row, name) != value)  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from pubkit.testing import LiveServer, make_sdist, make_wheel
+from pubkit.testing import LiveServer, core_metadata, make_sdist, make_wheel
 from tests.conftest import server_backend, unique_bucket_name
 from tests.e2e import support
 from tests.e2e.support import (
@@ -118,6 +120,89 @@ def test_rebuild_after_losing_the_catalog(
     accepted = twine_upload(server, [dists / "e2e_rebuilt-3.0-py3-none-any.whl"], "alice")
     assert accepted.returncode == 0, output(accepted)
     assert "e2e_rebuilt-3.0-py3-none-any.whl" in _listing(server)
+
+
+# -- the web interface's project descriptions come back too ---------------------------------
+
+CORE, APP = "e2e-core", "e2e-app"
+
+
+def _section(page: str, heading: str) -> list[str]:
+    """The project names listed under ``heading`` ("Depends on", "Used by") of a project page."""
+    found = re.search(rf"<h3>{heading}</h3>(.*?)</div>", page, re.S)
+    assert found is not None, page
+    return re.findall(r'<a href="/ui/project/[^"]+/">([^<]+)</a>', found[1])
+
+
+def _described(server: LiveServer, name: str) -> tuple[str | None, list[str], list[str]]:
+    """A project page's summary, "depends on" and "used by", as a browser is served them."""
+    answer = requests.get(f"{server.url}ui/project/{name}/", timeout=30)
+    assert answer.status_code == 200, answer.text
+    summary = re.search(r'<p class="summary">([^<]*)</p>', answer.text)
+    if "<h3>Depends on</h3>" not in answer.text:
+        return (html.unescape(summary[1]) if summary else None), [], []
+    return (html.unescape(summary[1]) if summary else None,
+            _section(answer.text, "Depends on"), _section(answer.text, "Used by"))  # fmt: skip
+
+
+def _searched(server: LiveServer, words: str) -> tuple[int, dict[str, str | None], str]:
+    """The admin API's search (total, name -> summary) and the browse page's HTML."""
+    answer = requests.get(f"{server.url}api/v1/projects", params={"q": words}, timeout=30,
+                          auth=("root", ROOT_PASSWORD))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    page = requests.get(f"{server.url}ui/", params={"q": words}, timeout=30)
+    assert page.status_code == 200, page.text
+    return (found["total"], {p["name"]: p["summary"] for p in found["projects"]},
+            html.unescape(page.text))  # fmt: skip
+
+
+def test_rebuild_restores_summaries_and_the_dependency_graph(
+    server: LiveServer, dists: Path
+) -> None:
+    """Drop the catalog, rebuild: each project's summary (its newest release's, whatever the
+    upload order), search by summary words and "depends on" / "used by" are back, through
+    the UI's pages and the admin API's search of the real server."""
+    server.add_user("root", ROOT_PASSWORD, admin=True)
+    meta = {"2.0": "Zebrafish telemetry core", "1.0": "Obsolete quokka library"}
+    # The newest version first: the older upload after it must not describe the project.
+    wheels = [make_wheel(dists, CORE, version, metadata=core_metadata(CORE, version,
+                                                                      summary=summary))
+              for version, summary in meta.items()]  # fmt: skip
+    wheels.append(make_wheel(dists, APP, "1.0", metadata=core_metadata(
+        APP, "1.0", requires=[f"{CORE.upper().replace('-', '_')}>=1", "requests; extra == 'x'"],
+        summary="Dashboard for telemetry")))  # fmt: skip
+    uploaded = twine_upload(server, wheels, "alice")
+    assert uploaded.returncode == 0, output(uploaded)
+
+    def observed() -> dict[str, Any]:
+        return {
+            "core": _described(server, CORE), "app": _described(server, APP),
+            "zebrafish": _searched(server, "zebrafish TELEMETRY")[:2],
+            "telemetry": _searched(server, "telemetry")[:2],
+            "quokka": _searched(server, "quokka")[:2],
+        }  # fmt: skip
+
+    before = observed()
+    assert before["core"] == ("Zebrafish telemetry core", [], [APP])
+    assert before["app"] == ("Dashboard for telemetry", [CORE], [])
+    assert before["zebrafish"] == (1, {CORE: "Zebrafish telemetry core"})
+    assert before["telemetry"][0] == 2
+    assert before["quokka"] == (0, {})
+
+    server.stop()
+    lose_catalog(server)
+    report = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
+    assert "3 files in storage: 3 added" in report, report
+    assert "2 projects' summaries and requirements restored" in report, report
+    server.start(timeout=120)
+
+    assert observed() == before
+    _total, _found, page = _searched(server, "zebrafish telemetry")
+    assert "Zebrafish telemetry core" in page and f'href="/ui/project/{CORE}/"' in page
+    # A second rebuild finds them as they should be: nothing to restore.
+    again = _pubkit("index", "rebuild", "--data-dir", server.data_dir)
+    assert "summaries and requirements restored" not in again, again
 
 
 # -- finding 4: the access state is in storage too ------------------------------------------

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from pubkit.server.catalog.catalog import Catalog, User, _aware, _user
 from pubkit.server.layout import utc_now
 
 MAX_QUERY = 200
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -175,29 +176,104 @@ def used_by(catalog: Catalog, name: str, readable_private: frozenset[str] | None
         return [row.name for row in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class Description:
+    """What a release's core metadata says about its project: its summary, and the projects
+    its Requires-Dist names (normalized)."""
+
+    project: str
+    version: str
+    summary: str | None
+    requires: tuple[str, ...]
+
+
+def _is_newest(version: str, others: Iterable[str]) -> bool:
+    """Whether a release of ``version`` describes its project: no release is newer (a later
+    upload of the newest version describes it again)."""
+    try:
+        mine = Version(version)
+        return not any(Version(str(other)) > mine for other in others)
+    except InvalidVersion:
+        return False
+
+
+def _described(summary: str | None, requires: Iterable[str]) -> tuple[str | None, list[str]]:
+    return summary[:2000] if summary else None, sorted({name[:255] for name in requires})
+
+
+def _write_description(
+    conn: Connection, project_id: int, summary: str | None, names: list[str],
+    serial: int | None = None,
+) -> bool:  # fmt: skip
+    """Store a project's description; with ``serial``, only while its last serial is that
+    (a change committed meanwhile is newer than what the caller read)."""
+    projects = schema.projects.c
+    condition = projects.id == project_id
+    if serial is not None:
+        condition = condition & (projects.last_serial == serial)
+    if conn.execute(update(schema.projects).where(condition)
+                    .values(summary=summary)).rowcount != 1:  # fmt: skip
+        return False
+    conn.execute(delete(schema.project_requires)
+                 .where(schema.project_requires.c.project_id == project_id))  # fmt: skip
+    if names:
+        conn.execute(insert(schema.project_requires),
+                     [{"project_id": project_id, "requires": name} for name in names])  # fmt: skip
+    return True
+
+
 def describe_project(
     conn: Connection, project_id: int, version: str, summary: str | None,
     requires: Iterable[str],
 ) -> None:  # fmt: skip
     """Record the summary and requirements of ``version`` if it is the project's newest
     (called in the upload's transaction, after its file row is inserted)."""
-    try:
-        mine = Version(version)
-        newer = any(Version(str(other)) > mine for other in conn.execute(
-            select(schema.files.c.version).where(schema.files.c.project_id == project_id)
-        ).scalars())  # fmt: skip
-    except InvalidVersion:
-        return
-    if newer:
-        return
-    conn.execute(update(schema.projects).where(schema.projects.c.id == project_id)
-                 .values(summary=summary[:2000] if summary else None))  # fmt: skip
-    conn.execute(delete(schema.project_requires)
-                 .where(schema.project_requires.c.project_id == project_id))  # fmt: skip
-    names = sorted({name[:255] for name in requires})
-    if names:
-        conn.execute(insert(schema.project_requires),
-                     [{"project_id": project_id, "requires": name} for name in names])  # fmt: skip
+    versions = conn.execute(select(schema.files.c.version)
+                            .where(schema.files.c.project_id == project_id)).scalars()  # fmt: skip
+    if _is_newest(version, versions):
+        _write_description(conn, project_id, *_described(summary, requires))
+
+
+def describe_projects(catalog: Catalog, descriptions: Iterable[Description]) -> int:
+    """Record each description as an upload of its release would have (:func:`describe_project`:
+    only a project's newest release describes it), in one transaction, writing only what
+    differs; how many projects changed. A project changed by a commit while this runs keeps
+    that commit's description. For ``index rebuild`` and ``verify --repair``, which read the
+    descriptions out of storage."""
+    wanted = {description.project: description for description in descriptions}
+    if not wanted:
+        return 0
+    projects, files, requires = schema.projects.c, schema.files.c, schema.project_requires.c
+    changed = 0
+    with catalog._guard("describe the projects"), catalog._write() as conn:
+        rows = {row.name: row for chunk in _chunks(sorted(wanted)) for row in conn.execute(
+            select(projects.id, projects.name, projects.summary, projects.last_serial)
+            .where(projects.name.in_(chunk)))}  # fmt: skip
+        ids = {row.id: name for name, row in rows.items()}
+        versions: dict[str, list[str]] = {name: [] for name in rows}
+        current: dict[str, list[str]] = {name: [] for name in rows}
+        for chunk in _chunks(sorted(ids)):
+            for found in conn.execute(select(files.project_id, files.version)
+                                      .where(files.project_id.in_(chunk))):  # fmt: skip
+                versions[ids[found.project_id]].append(found.version)
+            for found in conn.execute(select(requires.project_id, requires.requires)
+                                      .where(requires.project_id.in_(chunk))):  # fmt: skip
+                current[ids[found.project_id]].append(found.requires)
+        for name, row in sorted(rows.items()):
+            description = wanted[name]
+            if not _is_newest(description.version, versions[name]):
+                continue
+            summary, names = _described(description.summary, description.requires)
+            if (summary, names) == (row.summary, sorted(current[name])):
+                continue
+            changed += _write_description(conn, row.id, summary, names, row.last_serial)
+    return changed
+
+
+def _chunks(values: list[_T], size: int = 500) -> Iterable[list[_T]]:
+    """Bounded IN lists (SQLite and PostgreSQL cap a statement's parameters)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 # -- sessions ------------------------------------------------------------------------------
