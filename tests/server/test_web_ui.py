@@ -233,6 +233,101 @@ def test_search_matches_names_and_summaries_best_first(any_index: Index, tmp_pat
     assert web_catalog.depends_on(catalog, "other", frozenset({"plain"})) == ["plain"]
 
 
+def test_search_pages_counts_and_leaves_out_projects_without_files(
+    any_index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = any_index
+    for number in range(7):
+        name = f"lib-{number}"
+        wheel = make_wheel(tmp_path / name, name, "1.0", metadata=core_metadata(
+            name, "1.0", summary=f"Widgets Über {number}"))  # fmt: skip
+        assert index.upload(wheel, user="alice").status_code == 200
+    catalog = index.catalog
+    index.add_user("root", admin_=True)
+    index.admin().set_private("ghost-widgets", False)  # a project without a file
+
+    def found(query: str, limit: int = 3, offset: int = 0) -> tuple[int, list[str]]:
+        result = web_catalog.search_projects(catalog, query, frozenset(), limit, offset)
+        return result.total, [p.name for p in result.projects]
+
+    for _ in range(2):  # the second time from the projects without files read once
+        assert found("") == (7, ["lib-0", "lib-1", "lib-2"])
+        assert found("widgets", offset=6) == (7, ["lib-6"])
+        assert found("widgets", offset=7) == (7, [])  # past the last: still counted
+    assert found("wid") == (7, ["lib-0", "lib-1", "lib-2"])
+    assert found("WIDGETS ü", limit=1) == (7, ["lib-0"])  # any case, ASCII or not
+    assert found("über 5") == (1, ["lib-5"])
+    assert found("lib-3") == (1, ["lib-3"])
+    ghost = make_wheel(tmp_path / "g", "ghost-widgets", "1.0")
+    assert index.upload(ghost, user="root").status_code == 200
+    assert found("", limit=1) == (8, ["ghost-widgets"])  # the catalog moved: read again
+    index.admin().delete_release("lib-0", "1.0")
+    assert found("über", limit=1) == (6, ["lib-1"])
+    monkeypatch.setattr(web_catalog, "MAX_FILELESS", 0)  # too many: asked of each project
+    web_catalog._FILELESS.clear()
+    assert found("über", limit=1) == (6, ["lib-1"])
+    assert found("", limit=20) == (7, ["ghost-widgets", *(f"lib-{n}" for n in range(1, 7))])
+
+
+def test_rebuild_verify_and_delete_describe_projects_from_stored_metadata(
+    any_index: Index, tmp_path: Path
+) -> None:
+    """What uploads leave (the newest release's summary and requirements), rebuilt from the
+    stored metadata: by ``index rebuild``, ``verify --repair`` and a deleted release."""
+    from sqlalchemy import delete
+
+    from pubkit.server.admin import rebuild_catalog
+    from pubkit.server.verify import verify
+
+    index = any_index
+    releases = [("base", "3.0", [], "Base three"), ("base", "1.0", [], "Base one"),
+                ("app", "1.0", ["Base>=1", "outside"], "App one"),
+                ("app", "2.0", ["other"], "App two"), ("other", "1.0", [], "Other")]
+    for name, version, requires, summary in releases:
+        wheel = make_wheel(tmp_path / f"{name}{version}", name, version, metadata=core_metadata(
+            name, version, requires, summary=summary))  # fmt: skip
+        assert index.upload(wheel, user="alice").status_code == 200
+    catalog, storage = index.catalog, index.services.storage
+
+    def described() -> dict[str, tuple[str | None, list[str]]]:
+        return {name: (web_catalog.project_summary(catalog, name),
+                       web_catalog.depends_on(catalog, name, frozenset()))
+                for name in ("base", "app", "other")}  # fmt: skip
+
+    uploaded = described()
+    assert uploaded == {"base": ("Base three", []), "app": ("App two", ["other"]),
+                        "other": ("Other", [])}  # fmt: skip
+
+    def forget() -> None:
+        with catalog.engine.begin() as conn:
+            conn.execute(update(schema.projects).values(summary=None))
+            conn.execute(delete(schema.project_requires))
+
+    forget()
+    assert described()["app"] == (None, [])
+    report = rebuild_catalog(storage, catalog)
+    assert (report.described, report.skipped) == (3, [])
+    assert described() == uploaded
+    assert rebuild_catalog(storage, catalog).described == 0  # nothing left to restore
+
+    forget()
+    app_files = [r.filename for r in catalog.project_files("app")]
+    catalog.delete_files("app", app_files, "test")
+    repaired = verify(storage, catalog, repair=True)
+    assert {f.kind for f in repaired.repaired} == {"unlisted"}, repaired.findings
+    assert repaired.problems == []
+    assert described()["app"] == uploaded["app"]  # its rows added back: described again
+    assert described()["base"] == (None, [])  # untouched by the repair
+
+    index.admin().delete_release("app", "2.0")  # the release left describes it now
+    assert described()["app"] == ("App one", ["base"])
+    # A metadata that cannot be read is reported; the project keeps what it had.
+    storage.put_bytes("base/base-3.0-py3-none-any.whl.metadata", b"not metadata")
+    report = rebuild_catalog(storage, catalog)
+    assert len(report.skipped) == 1 and "base-3.0-py3-none-any.whl.metadata" in report.skipped[0]
+    assert described()["base"] == (None, [])
+
+
 def test_the_api_filters_the_audit_log(index: Index) -> None:
     admin = index.admin("root")
     admin.add_group("ops")

@@ -97,7 +97,10 @@ class Permissions:
     def readable_private(
         self, principal: Principal | None, serial: int | None = None
     ) -> frozenset[str]:
-        """The private projects ``principal`` may read (for their project list)."""
+        """The private projects ``principal`` may read (for their project list); the serial
+        read once for all of them."""
+        if serial is None:
+            serial = self.catalog.serial()
         private = self.private_projects(serial)
         if principal is None or not private:
             return frozenset()

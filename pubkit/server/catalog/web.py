@@ -7,6 +7,7 @@ Visibility is the caller's: every listing takes the private projects the reader 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -19,8 +20,11 @@ from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
+    Select,
+    bindparam,
     case,
     delete,
     func,
@@ -29,6 +33,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 
@@ -69,7 +74,7 @@ def _visible(readable_private: frozenset[str] | None) -> ColumnElement[bool]:
     """Public projects, and the private ones in ``readable_private`` (None: all of them)."""
     projects = schema.projects.c
     if readable_private is None:
-        return projects.id.is_not(None)
+        return true()
     if not readable_private:
         return projects.private.is_(False)
     return or_(projects.private.is_(False), projects.name.in_(sorted(readable_private)))
@@ -101,46 +106,118 @@ def search_projects(
 
     SQLite looks the words up in its trigram index when they are 3 characters or more
     (FTS5; shorter ones, or without FTS5, scan with LIKE, which ignores ASCII case by
-    itself); PostgreSQL's ILIKE uses pg_trgm's indexes where the extension is installed."""
-    projects, files = schema.projects.c, schema.files.c
-    has_files = select(files.id).where(files.project_id == projects.id).exists()
-    conditions: list[ColumnElement[bool]] = [has_files, _visible(readable_private)]
+    itself); PostgreSQL's LIKE (names are normalized, so lowercase) and ILIKE use pg_trgm's
+    indexes where the extension is installed (ILIKE under the "C" collation for an ASCII
+    query: the same matches, without folding every summary's Unicode case).
+
+    One statement: the matches' ids, ranks and names are gathered once, counted, and only
+    the page's rows are sorted out of them and read whole. Statements are built once per
+    shape (:func:`_search_statement`); the values are bound."""
     words = query.strip()[:MAX_QUERY]
-    order: list[ColumnElement[int]] = []
+    normalized = re.sub(r"[-_.]+", "-", words.lower())
+    values: dict[str, Any] = {"limit": limit, "offset": offset}
+    if readable_private:
+        values["readable"] = sorted(readable_private)
+    visible = ("all" if readable_private is EVERY_PROJECT
+               else "some" if readable_private else "public")  # fmt: skip
     with catalog._connect() as conn:
+        fileless = _fileless(catalog, conn)
+        if fileless:
+            values["fileless"] = sorted(fileless)
+        if not words:
+            match = ""
+        elif len(words) >= 3 and len(normalized) >= 3 and _has_fts(catalog, conn):
+            match = "fts"
+            values["match"] = f"name : {_phrase(normalized)} OR summary : {_phrase(words)}"
+        else:
+            match = "like" if catalog.is_sqlite else "ascii" if words.isascii() else "ilike"
+            values["name_pattern"] = f"%{_escape_like(normalized)}%"
+            values["summary_pattern"] = f"%{_escape_like(words)}%"
         if words:
-            normalized = re.sub(r"[-_.]+", "-", words.lower())
-            if len(words) >= 3 and len(normalized) >= 3 and _has_fts(catalog, conn):
-                match = f"name : {_phrase(normalized)} OR summary : {_phrase(words)}"
-                conditions.append(projects.id.in_(
-                    select(literal_column("rowid")).select_from(text("project_search"))
-                    .where(text("project_search MATCH :match").bindparams(match=match))))
-            else:
-                conditions.append(or_(_contains(catalog, projects.name, normalized),
-                                      _contains(catalog, projects.summary, words)))  # fmt: skip
-            prefix = f"{_escape_like(normalized)}%"
-            order.append(case((projects.name == normalized, 0),
-                              (projects.name.like(prefix, escape="\\"), 1), else_=2))  # fmt: skip
-        columns: list[ColumnElement[Any]] = [projects.name, projects.display_name,
-                                             projects.summary, projects.private]
-        if words:  # the matches are ranked, so all are read anyway: count them on the way
-            columns.append(func.count().over().label("total"))
-        rows = conn.execute(select(*columns).where(*conditions)
-                            .order_by(*order, projects.name).limit(limit).offset(offset)).all()
-        if rows and words:
-            count = int(rows[0].total)
-        else:  # every project (the name index pages them), or past the last match
-            count = int(conn.execute(select(func.count()).select_from(schema.projects)
-                                     .where(*conditions)).scalar() or 0)  # fmt: skip
-    return Found(count, [Listed(r.name, r.display_name, r.summary, bool(r.private))
-                         for r in rows])  # fmt: skip
+            values["normalized"], values["prefix"] = normalized, f"{_escape_like(normalized)}%"
+        page, total = _search_statement(match, visible, _fileless_kind(fileless))
+        rows = conn.execute(page, values).all()
+        # Counted apart: every project (an index counts them), no match, past the last one.
+        count = rows[0].total if rows and words else conn.execute(total, values).scalar()
+    return Found(int(count or 0), [Listed(r.name, r.display_name, r.summary, bool(r.private))
+                                   for r in rows])  # fmt: skip
 
 
-def _contains(catalog: Catalog, column: ColumnElement[str], value: str) -> ColumnElement[bool]:
-    pattern = f"%{_escape_like(value)}%"
-    if catalog.is_sqlite:
-        return column.like(pattern, escape="\\")
-    return column.ilike(pattern, escape="\\")
+@functools.lru_cache(maxsize=64)
+def _search_statement(match: str, visible: str, fileless: str) -> tuple[Select[Any], Select[Any]]:
+    """The page's statement (each row with the total) and the count's, for a search of this
+    shape: ``match`` "" (every project), "fts", "like", "ascii" or "ilike"; ``visible``
+    "all", "public" or "some" (public, and the bound ``readable`` names); ``fileless``
+    "none", "some" (the bound ``fileless`` ids) or "exists" (asked of each project)."""
+    projects, files = schema.projects.c, schema.files.c
+    conditions: list[ColumnElement[bool]] = []
+    if visible == "public":
+        conditions.append(projects.private.is_(False))
+    elif visible == "some":
+        conditions.append(or_(projects.private.is_(False),
+                              projects.name.in_(bindparam("readable", expanding=True))))
+    if fileless == "some":
+        conditions.append(projects.id.not_in(bindparam("fileless", expanding=True)))
+    elif fileless == "exists":
+        conditions.append(select(files.id).where(files.project_id == projects.id).exists())
+    limit: BindParameter[int] = bindparam("limit")
+    offset: BindParameter[int] = bindparam("offset")
+    columns = (projects.name, projects.display_name, projects.summary, projects.private)
+    if not match:  # the name index pages them; a count counts them
+        every = select(*columns).where(*conditions)
+        count = select(func.count()).select_from(schema.projects).where(*conditions)
+        return every.order_by(projects.name).limit(limit).offset(offset), count
+    if match == "fts":
+        conditions.append(projects.id.in_(
+            select(literal_column("rowid")).select_from(text("project_search"))
+            .where(text("project_search MATCH :match"))))  # fmt: skip
+    else:
+        summary: ColumnElement[str] = projects.summary
+        if match == "ascii":
+            summary = summary.collate("C")
+        pattern: BindParameter[str] = bindparam("summary_pattern")
+        conditions.append(or_(projects.name.like(bindparam("name_pattern"), escape="\\"),
+                              summary.like(pattern, escape="\\") if match == "like"
+                              else summary.ilike(pattern, escape="\\")))  # fmt: skip
+    rank = case((projects.name == bindparam("normalized"), 0),
+                (projects.name.like(bindparam("prefix"), escape="\\"), 1), else_=2)
+    matches = select(projects.id, rank.label("rank"), projects.name).where(
+        *conditions).cte("matches")  # fmt: skip
+    top = (select(matches.c.id, matches.c.rank, matches.c.name)
+           .order_by(matches.c.rank, matches.c.name).limit(limit).offset(offset)
+           .subquery("top"))  # fmt: skip
+    count = select(func.count()).select_from(matches)
+    listed = schema.projects.alias("listed")
+    page = (select(count.scalar_subquery().label("total"), listed.c.name,
+                   listed.c.display_name, listed.c.summary, listed.c.private)
+            .select_from(top.join(listed, listed.c.id == top.c.id))
+            .order_by(top.c.rank, top.c.name))  # fmt: skip
+    return page, count
+
+
+_FILELESS: weakref.WeakKeyDictionary[Catalog, tuple[int, frozenset[int]]] = (
+    weakref.WeakKeyDictionary())
+MAX_FILELESS = 500
+
+
+def _fileless(catalog: Catalog, conn: Connection) -> frozenset[int]:
+    """The projects without any file (few: claimed by an upload that failed, every release
+    deleted, or named by an access import before a rebuild), read once per catalog serial;
+    more than ``MAX_FILELESS`` of them: every project is asked instead."""
+    serial = catalog.serial()
+    cached = _FILELESS.get(catalog)
+    if cached is None or cached[0] != serial:
+        projects, files = schema.projects.c, schema.files.c
+        fileless = frozenset(conn.execute(
+            select(projects.id).where(~select(files.id).where(files.project_id == projects.id)
+                                      .exists()).limit(MAX_FILELESS + 1)).scalars())  # fmt: skip
+        # Read after the serial: a change meanwhile is read again at the next serial.
+        _FILELESS[catalog] = cached = (serial, fileless)
+    return cached[1]
+
+
+def _fileless_kind(fileless: frozenset[int]) -> str:
+    return "none" if not fileless else "some" if len(fileless) <= MAX_FILELESS else "exists"
 
 
 def project_summary(catalog: Catalog, name: str) -> str | None:
