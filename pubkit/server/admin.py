@@ -29,7 +29,7 @@ from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
-from pubkit.server.catalog.catalog import AuditNote, audit_note
+from pubkit.server.catalog.catalog import AuditNote, audit_note, holders
 from pubkit.server.inventory import complete, describe_projects, take_inventory
 from pubkit.server.layout import (
     SIDECAR_SUFFIX,
@@ -445,8 +445,7 @@ class Admin:
         access = self.catalog.project_access(name)
         if access is None:
             raise NotFoundError(f"no project {name!r} on this index")
-        roles = tuple(RoleGrant(name, holder, role)
-                      for holder, role in self.catalog.project_roles(name))  # fmt: skip
+        roles = tuple(RoleGrant(name, holder, role) for holder, role in holders(access))
         return ProjectInfo(name, access.private, roles)
 
     def grant(self, project: str, holder: str, role: str) -> None:

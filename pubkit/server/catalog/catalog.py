@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -339,6 +340,17 @@ class AccessRecorder(Protocol):
         ...
 
 
+def holders(access: ProjectAccess) -> list[tuple[str, str]]:
+    """``(holder, role)`` pairs of a project's access: users by name, then ``@groups``."""
+    groups = [(GROUP_PREFIX + group, role) for group, role in sorted(access.groups.items())]
+    return [*sorted(access.users.items()), *groups]
+
+
+# Catalog serials held by :meth:`Catalog.one_serial` (by the catalog's id); worker threads
+# run in a copy of the caller's context, so they share the dict.
+_HELD_SERIALS: ContextVar[dict[int, int] | None] = ContextVar("pubkit_held_serials",
+                                                               default=None)
+
 ACCESS_SNAPSHOT_KEY = "access_snapshot"  # catalog_info: the newest snapshot this catalog knows
 
 
@@ -507,8 +519,29 @@ class Catalog:
 
     # -- reads -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def one_serial(self) -> Iterator[None]:
+        """Within (a page that only reads, and the worker threads it calls): :meth:`serial`
+        is read once, at its first call, and then answered from memory, so that the page's
+        checks agree on one state of the catalog at the cost of one read (on PostgreSQL a
+        round trip each)."""
+        token = _HELD_SERIALS.set({})
+        try:
+            yield
+        finally:
+            _HELD_SERIALS.reset(token)
+
     def serial(self) -> int:
         """The largest journal serial: it moves on every change, on any worker or replica."""
+        held = _HELD_SERIALS.get()
+        if held is None:
+            return self._read_serial()
+        found = held.get(id(self))
+        if found is None:
+            found = held[id(self)] = self._read_serial()
+        return found
+
+    def _read_serial(self) -> int:
         database = self.engine.url.database
         if self.is_sqlite and database and database != ":memory:":
             if self._serial_probe is None:
@@ -974,10 +1007,7 @@ class Catalog:
     def project_roles(self, project: str) -> list[tuple[str, str]]:
         """``(holder, role)`` pairs of ``project``: users by name, then ``@groups``."""
         access = self.project_access(project)
-        if access is None:
-            return []
-        groups = [(GROUP_PREFIX + group, role) for group, role in sorted(access.groups.items())]
-        return [*sorted(access.users.items()), *groups]
+        return holders(access) if access is not None else []
 
     def project_access(self, project: str) -> ProjectAccess | None:
         """Visibility and roles of ``project``; None when there is no such project."""

@@ -137,8 +137,10 @@ def search_projects(
             values["normalized"], values["prefix"] = normalized, f"{_escape_like(normalized)}%"
         page, total = _search_statement(match, visible, _fileless_kind(fileless))
         rows = conn.execute(page, values).all()
-        # Counted apart: every project (an index counts them), no match, past the last one.
-        count = rows[0].total if rows and words else conn.execute(total, values).scalar()
+        if words and (rows or not offset):
+            count = rows[0].total if rows else 0
+        else:  # counted apart: every project (an index counts them), or past the last match
+            count = conn.execute(total, values).scalar()
     return Found(int(count or 0), [Listed(r.name, r.display_name, r.summary, bool(r.private))
                                    for r in rows])  # fmt: skip
 
@@ -222,8 +224,12 @@ def _fileless_kind(fileless: frozenset[int]) -> str:
 
 def project_summary(catalog: Catalog, name: str) -> str | None:
     with catalog._connect() as conn:
-        value = conn.execute(select(schema.projects.c.summary)
-                             .where(schema.projects.c.name == name)).scalar()  # fmt: skip
+        return _summary_of(conn, name)
+
+
+def _summary_of(conn: Connection, name: str) -> str | None:
+    value = conn.execute(select(schema.projects.c.summary)
+                         .where(schema.projects.c.name == name)).scalar()  # fmt: skip
     return str(value) if value is not None else None
 
 
@@ -231,6 +237,11 @@ def depends_on(
     catalog: Catalog, name: str, readable_private: frozenset[str] | None
 ) -> list[str]:
     """The projects of this index that ``name``'s newest release requires (visible ones)."""
+    with catalog._connect() as conn:
+        return _depends_on(conn, name, readable_private)
+
+
+def _depends_on(conn: Connection, name: str, readable_private: frozenset[str] | None) -> list[str]:
     projects, requires = schema.projects.c, schema.project_requires.c
     source = schema.projects.alias("source")
     query = (select(projects.name)
@@ -238,19 +249,40 @@ def depends_on(
              .join(source, source.c.id == requires.project_id)
              .where(source.c.name == name, _visible(readable_private))
              .order_by(projects.name))  # fmt: skip
-    with catalog._connect() as conn:
-        return [row.name for row in conn.execute(query)]
+    return [row.name for row in conn.execute(query)]
 
 
 def used_by(catalog: Catalog, name: str, readable_private: frozenset[str] | None) -> list[str]:
     """The projects of this index whose newest release requires ``name`` (visible ones)."""
+    with catalog._connect() as conn:
+        return _used_by(conn, name, readable_private)
+
+
+def _used_by(conn: Connection, name: str, readable_private: frozenset[str] | None) -> list[str]:
     projects, requires = schema.projects.c, schema.project_requires.c
     query = (select(projects.name)
              .join(schema.project_requires, requires.project_id == projects.id)
              .where(requires.requires == name, _visible(readable_private))
              .order_by(projects.name))  # fmt: skip
+    return [row.name for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class Links:
+    """What a project page shows of a project beside its files."""
+
+    summary: str | None
+    depends_on: list[str]
+    used_by: list[str]
+
+
+def project_links(
+    catalog: Catalog, name: str, readable_private: frozenset[str] | None
+) -> Links:
+    """:func:`project_summary`, :func:`depends_on` and :func:`used_by` on one connection."""
     with catalog._connect() as conn:
-        return [row.name for row in conn.execute(query)]
+        return Links(_summary_of(conn, name), _depends_on(conn, name, readable_private),
+                     _used_by(conn, name, readable_private))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ same operations and policy as the admin API and the CLI (docs/architecture.md, "
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError
 from pubkit.server.asgi import CLIENT_GONE, error_headers
-from pubkit.server.services import Services
+from pubkit.server.services import Services, services_of
 from pubkit.server.web import manage, pages
 from pubkit.server.web.render import SECURITY_HEADERS, Page, page
 from pubkit.server.web.session import visitor
@@ -62,21 +64,35 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return await _error_page(request, 500, "The server failed; its log says why.")
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _reads(endpoint: Endpoint) -> Endpoint:
+    """A page that only reads: the catalog serial its checks ask for is read once."""
+
+    @functools.wraps(endpoint)
+    async def page(request: Request) -> Response:
+        with services_of(request).catalog.one_serial():
+            return await endpoint(request)
+
+    return page
+
+
 def routes() -> list[Route | Mount]:
     return [
-        Route("/", pages.browse, methods=READ, name="browse"),
-        Route("/project/{project}/", pages.project, methods=READ, name="project"),
+        Route("/", _reads(pages.browse), methods=READ, name="browse"),
+        Route("/project/{project}/", _reads(pages.project), methods=READ, name="project"),
         Route("/project/{project}/{action:str}", pages.project_action, methods=POST),
-        Route("/signin", pages.signin_page, methods=READ, name="signin"),
+        Route("/signin", _reads(pages.signin_page), methods=READ, name="signin"),
         Route("/signin", pages.signin, methods=POST),
         Route("/signout", pages.signout, methods=POST),
-        Route("/account", pages.account, methods=READ, name="account"),
+        Route("/account", _reads(pages.account), methods=READ, name="account"),
         Route("/account/{action:str}", pages.account_action, methods=POST),
-        Route("/admin/users", manage.users, methods=READ, name="users"),
+        Route("/admin/users", _reads(manage.users), methods=READ, name="users"),
         Route("/admin/users/{action:str}", manage.user_action, methods=POST),
-        Route("/admin/groups", manage.groups, methods=READ, name="groups"),
+        Route("/admin/groups", _reads(manage.groups), methods=READ, name="groups"),
         Route("/admin/groups/{action:str}", manage.group_action, methods=POST),
-        Route("/admin/audit", manage.audit, methods=READ, name="audit"),
+        Route("/admin/audit", _reads(manage.audit), methods=READ, name="audit"),
         Mount("/static", StaticFiles(packages=[("pubkit.server.web", "static")]),
               name="static"),
     ]  # fmt: skip

@@ -40,9 +40,13 @@ async def invoke(visitor: Visitor, operation: str, args: dict[str, str] | None =
 async def allowed(visitor: Visitor, action: Action, project: str | None = None) -> bool:
     """Whether the policy lets the visitor do ``action`` (to show its controls; the action
     itself is decided again when it is asked for)."""
+    return await run_in_threadpool(may, visitor, action, project)
+
+
+def may(visitor: Visitor, action: Action, project: str | None = None) -> bool:
+    """:func:`allowed`, in a worker thread."""
     try:
-        await run_in_threadpool(visitor.services.permissions.check, visitor.principal,
-                                action, project)  # fmt: skip
+        visitor.services.permissions.check(visitor.principal, action, project)
     except PubkitError:
         return False
     return True

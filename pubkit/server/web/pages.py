@@ -18,7 +18,7 @@ from pubkit.errors import AuthenticationError, PubkitError, RateLimitedError
 from pubkit.server.auth.policy import Action, hidden
 from pubkit.server.catalog import web as web_catalog
 from pubkit.server.layout import FileRecord, metadata_key
-from pubkit.server.web.actions import allowed, invoke
+from pubkit.server.web.actions import allowed, invoke, may
 from pubkit.server.web.render import Described, described, page
 from pubkit.server.web.session import Visitor as Visitor
 from pubkit.server.web.session import (
@@ -39,18 +39,14 @@ def done(request: Request, target: str, message: str) -> Response:
     return flash(RedirectResponse(target, status_code=303), message, request)
 
 
-async def may_read_index(visit: Visitor) -> None:
-    await run_in_threadpool(visit.services.permissions.check, visit.principal, Action.READ)
-
-
-async def readable_private(visit: Visitor) -> frozenset[str] | None:
+def readable(visit: Visitor) -> frozenset[str] | None:
     """The private projects the visitor may read; None when that is every one of them (an
-    administrator: the listings then need no filter)."""
+    administrator: the listings then need no filter). In a worker thread."""
     permissions = visit.services.permissions
-    readable = await run_in_threadpool(permissions.readable_private, visit.principal)
-    if readable and readable == permissions.private_projects():
+    found = permissions.readable_private(visit.principal)
+    if found and found == permissions.private_projects():
         return web_catalog.EVERY_PROJECT
-    return readable
+    return found
 
 
 # -- browse --------------------------------------------------------------------------------
@@ -58,16 +54,19 @@ async def readable_private(visit: Visitor) -> frozenset[str] | None:
 
 async def browse(request: Request) -> Response:
     visit = await visitor(request)
-    await may_read_index(visit)
     query = request.query_params.get("q", "")[: web_catalog.MAX_QUERY]
     number = request.query_params.get("page", "1")
     current = int(number) if number.isdigit() and 0 < int(number) < 100000 else 1
-    readable = await readable_private(visit)
-    found = await run_in_threadpool(web_catalog.search_projects, visit.services.catalog, query,
-                                    readable, PER_PAGE, (current - 1) * PER_PAGE)  # fmt: skip
+    found = await run_in_threadpool(_search, visit, query, current)
     pages = max(1, -(-found.total // PER_PAGE))
     return remember_csrf(visit, page("browse.html", visit.page(
         query=query, found=found, current=current, pages=pages)))  # fmt: skip
+
+
+def _search(visit: Visitor, query: str, current: int) -> web_catalog.Found:
+    visit.services.permissions.check(visit.principal, Action.READ)
+    return web_catalog.search_projects(visit.services.catalog, query, readable(visit),
+                                       PER_PAGE, (current - 1) * PER_PAGE)  # fmt: skip
 
 
 # -- a project -----------------------------------------------------------------------------
@@ -76,15 +75,19 @@ async def browse(request: Request) -> Response:
 async def project_files(visit: Visitor, name: str) -> list[FileRecord]:
     """The project's files if the visitor may read it; otherwise (or if it has none) the
     answer a project that is not on this index gets, the same for both."""
-    await may_read_index(visit)
+    return await run_in_threadpool(_readable_files, visit, name)
+
+
+def _readable_files(visit: Visitor, name: str) -> list[FileRecord]:
+    permissions = visit.services.permissions
+    permissions.check(visit.principal, Action.READ)  # the index: may say "sign in"
     try:
-        await run_in_threadpool(visit.services.permissions.check, visit.principal,
-                                Action.READ, name)  # fmt: skip
+        permissions.check(visit.principal, Action.READ, name)
     except (AuthenticationError, PubkitError) as error:
         if error.http_status in (401, 403, 404):
             raise hidden(name) from None
         raise
-    files = await run_in_threadpool(visit.services.catalog.project_files, name)
+    files = visit.services.catalog.project_files(name)
     if not files:
         raise hidden(name)
     return files
@@ -108,19 +111,29 @@ def _newest(releases: list[tuple[str, list[FileRecord]]]) -> tuple[str, list[Fil
     return max(releases, key=rank)
 
 
-async def _describe(visit: Visitor, records: list[FileRecord]) -> Described | None:
+def _described(visit: Visitor, records: list[FileRecord]) -> Described | None:
+    """The release's core metadata and README, rendered (in a worker thread)."""
     with_metadata = [r for r in records if r.metadata_sha256]
     if not with_metadata:
         return None
     record = sorted(with_metadata, key=lambda r: not r.is_wheel)[0]
-    storage = visit.services.storage
     try:
-        raw = await run_in_threadpool(storage.read_bytes,
-                                      metadata_key(record.project, record.filename))  # fmt: skip
+        raw = visit.services.storage.read_bytes(metadata_key(record.project, record.filename))
     except PubkitError:
         return None
     assert record.metadata_sha256 is not None
-    return await run_in_threadpool(described.get, record.metadata_sha256, raw)
+    return described.get(record.metadata_sha256, raw)
+
+
+def _project_facts(visit: Visitor, name: str, records: list[FileRecord]) -> dict[str, Any]:
+    """What a project page shows beside its files and roles, read in one worker thread."""
+    services = visit.services
+    return {
+        "links": web_catalog.project_links(services.catalog, name, readable(visit)),
+        "described": _described(visit, records),
+        "delete": may(visit, Action.ADMIN),
+        "private": name in services.permissions.private_projects(),
+    }
 
 
 def install_lines(request: Request, name: str, version: str) -> dict[str, str]:
@@ -140,21 +153,14 @@ async def project(request: Request) -> Response:
     files = await project_files(visit, name)
     releases = _releases(files)
     version, records = _newest(releases)
-    services, catalog = visit.services, visit.services.catalog
-    readable = await readable_private(visit)
     manage = await allowed(visit, Action.MANAGE, name)
     info = await invoke(visit, "getProject", {"project": name}) if manage else None
     values: dict[str, Any] = {
         "name": name, "display_name": records[0].display_name, "version": version,
         "releases": releases, "info": info, "manage": manage,
-        "delete": await allowed(visit, Action.ADMIN),
-        "summary": await run_in_threadpool(web_catalog.project_summary, catalog, name),
-        "described": await _describe(visit, records),
         "install": install_lines(request, name, version),
-        "depends_on": await run_in_threadpool(web_catalog.depends_on, catalog, name, readable),
-        "used_by": await run_in_threadpool(web_catalog.used_by, catalog, name, readable),
-        "private": name in await run_in_threadpool(services.permissions.private_projects),
         "roles": ("owner", "maintainer", "reader"),
+        **await run_in_threadpool(_project_facts, visit, name, records),
     }  # fmt: skip
     return remember_csrf(visit, page("project.html", visit.page(**values)))
 
