@@ -128,7 +128,10 @@ def search_projects(
             match = ""
         elif len(words) >= 3 and len(normalized) >= 3 and _has_fts(catalog, conn):
             match = "fts"
-            values["match"] = f"name : {_phrase(normalized)} OR summary : {_phrase(words)}"
+            # One phrase over both columns when the name's spelling of it is the same: the
+            # index read once, not once per column.
+            values["match"] = (_phrase(words) if normalized == words.lower() else
+                               f"name : {_phrase(normalized)} OR summary : {_phrase(words)}")
         else:
             match = "like" if catalog.is_sqlite else "ascii" if words.isascii() else "ilike"
             values["name_pattern"] = f"%{_escape_like(normalized)}%"
