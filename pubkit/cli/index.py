@@ -189,8 +189,9 @@ def import_(
     replace: bool = typer.Option(
         False,
         "--replace",
-        help="Give existing users the file's password hash and admin flag, and existing roles"
-        " the file's role (default: keep them and report them).",
+        help="Give existing users the file's password hash and admin flag, existing roles"
+        " the file's role, and names the file's upstream rule (default: keep them and report"
+        " them).",
     ),
     data_dir: Path = DataDirOption,
     storage: str = StorageOption,
@@ -221,6 +222,9 @@ def import_(
     for token_id in report.tokens_kept:
         typer.echo(f"kept token {token_id}: the catalog's differs from the file's; --replace"
                    " takes the file's (a revoked token stays revoked)", err=True)  # fmt: skip
+    for label in report.rules_kept:
+        typer.echo(f"kept upstream rule {label}: the file's differs; --replace takes it",
+                   err=True)  # fmt: skip
     for project in report.projects_kept_private:
         typer.echo(f"kept {project} private: an import never makes a project public;"
                    f" `pubkit project public {project}` does", err=True)  # fmt: skip

@@ -1,9 +1,11 @@
-"""The access state in storage: users, groups, members, roles, private flags and tokens.
+"""The access state in storage: users, groups, members, roles, private flags, tokens and
+the upstream guard's rules.
 
 Storage is the truth, so access data must be there too, or a rebuilt catalog would have no
-users and every private project would be public. Every access change stores the whole access
-document (the export format of :mod:`pubkit.server.backup`, version 2: password and token
-*hashes*, never a secret) as a new, numbered snapshot::
+users, every private project would be public, and a reserved name would be open to the
+upstream again (dependency confusion). Every access change stores the whole access document
+(the export format of :mod:`pubkit.server.backup`, version 2, or 3 with upstream rules:
+password and token *hashes*, never a secret) as a new, numbered snapshot::
 
     .access/0000000000000042.json
 
@@ -141,8 +143,30 @@ class AccessSnapshots:
         from pubkit.server.backup import access_document
 
         document = access_document(catalog.access())
-        if not any(document[part] for part in ("users", "groups", "projects", "tokens")):
+        if not any(document.get(part) for part in ("users", "groups", "projects", "tokens",
+                                                    "upstream")):
             return False
+        previous, catalog.access_state = catalog.access_state, self
+        try:
+            catalog.store_access()
+        finally:
+            catalog.access_state = previous
+        return True
+
+
+    def add_rules(self, catalog: Catalog) -> bool:
+        """Store the catalog's access data again if the newest snapshot predates upstream
+        rules (a version 1 or 2 document) while the catalog has some (they were kept in the
+        catalog alone before this release), and the catalog knows that snapshot; whether it
+        did. The next access change would store them too; this does not wait for one."""
+        found = latest_snapshot(self.storage)
+        if found is None or "upstream" in found[1]:
+            return False
+        if not catalog.upstream_rules():
+            return False
+        key = found[0]
+        if catalog.access_snapshot() != int(key[len(PREFIX) :].split(".")[0]):
+            return False  # behind storage: `index rebuild` first, as for any change
         previous, catalog.access_state = catalog.access_state, self
         try:
             catalog.store_access()

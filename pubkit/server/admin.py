@@ -209,8 +209,9 @@ def scan_storage(storage: Storage, tmp_dir: Path | None = None) -> StorageScan:
 
 def restore_access(storage: Storage, catalog: Catalog, report: RebuildReport,
                    files: bool, without_access: bool = False) -> None:  # fmt: skip
-    """Add the newest access snapshot's users, groups, roles, private flags and tokens to the
-    catalog (additive, as ``index import``: nothing is removed, nothing made public).
+    """Add the newest access snapshot's users, groups, roles, private flags, tokens and upstream
+    rules to the catalog (additive, as ``index import``: nothing is removed, nothing made
+    public).
 
     Fails closed: an unreadable snapshot stops the rebuild before anything changes, and so
     does a storage with files but no snapshot while the catalog has no access data either

@@ -222,13 +222,17 @@ class PubkitApp(Starlette):
 
 def _seed_access_state(services: Services) -> None:
     """Store the catalog's access data if storage has none yet (a catalog from before access
-    snapshots), so that the bucket alone can restore it; a failure only delays that."""
+    snapshots), or if its newest snapshot lacks the catalog's upstream rules (a catalog from
+    before they were part of it), so that the bucket alone can restore them; a failure only
+    delays that."""
     snapshots = services.catalog.access_state
     if snapshots is None or not isinstance(snapshots, AccessSnapshots):
         return
     try:
         if snapshots.seed(services.catalog):
             log.info("stored the catalog's users, roles and tokens in storage")
+        elif snapshots.add_rules(services.catalog):
+            log.info("stored the catalog's upstream rules in storage with its access state")
     except PubkitError as error:
         log.warning("could not store the access state in storage yet: %s", error.message)
 

@@ -9,13 +9,14 @@ between indexes or keeping it apart.
 
 The access document is JSON::
 
-    {"format": "pubkit-access", "version": 2,
+    {"format": "pubkit-access", "version": 3,
      "users":    [{"name", "password_hash", "is_admin", "created", "disabled"?}],
      "groups":   [{"name", "created", "members": [user names]}],
      "projects": [{"name", "display_name", "created", "private"}],
      "roles":    [{"project", "user" | "group", "role"}],
      "tokens":   [{"id", "user", "secret_hash", "permission", "projects", "description",
-                   "created", "expires", "last_used", "revoked"}]}
+                   "created", "expires", "last_used", "revoked"}],
+     "upstream": [{"name", "reserved", "tracked", "min_age"}]}
 
 - ``password_hash`` is the stored scrypt hash, never a password, and ``secret_hash`` a token's
   stored keyed hash, never the token: the document is a secret all the same (whoever holds it
@@ -32,15 +33,22 @@ The access document is JSON::
   and its roles name users: it is read as it is (a missing key is an empty list, or false).
   Version 2 marks what version 1 cannot hold, so that an older pubkit refuses the file
   ("upgrade pubkit") rather than import it in part, dropping groups and private flags.
+- ``upstream`` holds the upstream guard's rules (:mod:`pubkit.server.upstream.index`): a name
+  ``reserved`` (served only from this index), ``tracked`` (a local project whose page merges
+  the upstream's files), and its own quarantine ``min_age`` in seconds (null: the server's
+  ``--upstream-min-age``); only names with a rule are listed. A document with rules is version
+  3, so that a pubkit that would drop them refuses it; one without any stays version 2, which
+  every pubkit since groups reads whole (a snapshot of an index without an upstream does not
+  change version with this release).
 
 Import is additive and idempotent: it adds what is missing (users, groups, members, projects,
-roles, tokens), changes what differs only with ``replace`` (a user's hash and admin flag, the
-role of a user or group, a token), and never removes a user, group, member, role or token the
-catalog has and the document lacks. A project the document marks private is made private; an
-import never makes a private project public, ``replace`` or not (`pubkit project public`
-does). A user's or group's creation and a token's creation and last use are the catalog's own
-record, and an import never revives a revoked token. It runs in one transaction, so a failure
-leaves the catalog as it was.
+roles, tokens, upstream rules), changes what differs only with ``replace`` (a user's hash and
+admin flag, the role of a user or group, a token, a name's upstream rule), and never removes a
+user, group, member, role, token or rule the catalog has and the document lacks. A project the
+document marks private is made private; an import never makes a private project public,
+``replace`` or not (`pubkit project public` does). A user's or group's creation and a token's
+creation and last use are the catalog's own record, and an import never revives a revoked
+token. It runs in one transaction, so a failure leaves the catalog as it was.
 """
 
 from __future__ import annotations
@@ -74,7 +82,14 @@ from pubkit.errors import (
 from pubkit.server.auth.passwords import is_stored_hash
 from pubkit.server.auth.tokens import PERMISSIONS
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import Access, AccessWriter, GroupRole, Role, User
+from pubkit.server.catalog.catalog import (
+    Access,
+    AccessWriter,
+    GroupRole,
+    Role,
+    UpstreamRule,
+    User,
+)
 from pubkit.server.layout import (
     METADATA_SUFFIX,
     SIDECAR_SUFFIX,
@@ -86,7 +101,8 @@ from pubkit.server.storage import LocalStorage, Storage
 from pubkit.server.storage.s3 import S3Storage
 
 ACCESS_FORMAT = "pubkit-access"
-ACCESS_VERSION = 2  # 2: groups, group roles, the reader role, private projects
+ACCESS_VERSION = 3  # 2: groups, group roles, the reader role, private projects; 3: upstream
+RULES_VERSION = 3  # the version a document with upstream rules has (without: 2)
 CHUNK = 1024 * 1024
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 _TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
@@ -126,6 +142,7 @@ class _Access:
     tokens: tuple[tuple[Token, str], ...]  # with the stored hash
     groups: tuple[_Group, ...] = ()
     group_roles: tuple[GroupRole, ...] = ()
+    upstream_rules: tuple[UpstreamRule, ...] = ()
 
 
 @dataclass
@@ -154,6 +171,11 @@ class ImportReport:
     tokens_updated: list[str] = field(default_factory=list)
     tokens_kept: list[str] = field(default_factory=list)
     tokens_unchanged: int = 0
+    # Upstream rules, as "name (reserved, tracked, min_age 259200 s)".
+    rules_added: list[str] = field(default_factory=list)
+    rules_changed: list[str] = field(default_factory=list)
+    rules_kept: list[str] = field(default_factory=list)
+    rules_unchanged: int = 0
 
     @property
     def changed(self) -> bool:
@@ -168,6 +190,8 @@ class ImportReport:
             or self.roles_changed
             or self.tokens_added
             or self.tokens_updated
+            or self.rules_added
+            or self.rules_changed
         )
 
     def summary(self) -> str:
@@ -183,7 +207,9 @@ class ImportReport:
             f" roles {len(self.roles_granted)} granted, {len(self.roles_changed)} changed,"
             f" {len(self.roles_kept)} kept, {self.roles_unchanged} unchanged;"
             f" tokens {len(self.tokens_added)} added, {len(self.tokens_updated)} updated,"
-            f" {len(self.tokens_kept)} kept, {self.tokens_unchanged} unchanged"
+            f" {len(self.tokens_kept)} kept, {self.tokens_unchanged} unchanged;"
+            f" upstream rules {len(self.rules_added)} added, {len(self.rules_changed)} changed,"
+            f" {len(self.rules_kept)} kept, {self.rules_unchanged} unchanged"
         )
 
 
@@ -221,9 +247,9 @@ def access_document(access: Access) -> dict[str, Any]:
     ]  # fmt: skip
     # By project, its users' roles before its groups' (both lists come sorted by name).
     roles.sort(key=lambda role: (role["project"], "group" in role))
-    return {
+    document: dict[str, Any] = {
         "format": ACCESS_FORMAT,
-        "version": ACCESS_VERSION,
+        "version": RULES_VERSION if access.upstream_rules else 2,
         "users": [
             {
                 "name": user.name,
@@ -266,6 +292,13 @@ def access_document(access: Access) -> dict[str, Any]:
             for token, stored_hash in access.tokens
         ],
     }
+    if access.upstream_rules:
+        document["upstream"] = [
+            {"name": rule.name, "reserved": rule.reserved, "tracked": rule.tracked,
+             "min_age": rule.min_age}
+            for rule in access.upstream_rules
+        ]  # fmt: skip
+    return document
 
 
 def write_access_file(path: Path, document: Mapping[str, Any], force: bool = False) -> None:
@@ -447,7 +480,7 @@ def parse_access(document: Any) -> _Access:
         )
     if version < 1:
         raise _bad("version", f"must be 1 to {ACCESS_VERSION}")
-    # Version 1 is read as version 2 without the keys it lacks: they are all optional.
+    # Versions 1 and 2 are read as version 3 without the keys they lack: all are optional.
 
     users: dict[str, _User] = {}
     for index, item in enumerate(_list(document, "users")):
@@ -525,10 +558,42 @@ def parse_access(document: Any) -> _Access:
         if token.id in tokens:
             raise _bad(f"tokens[{index}]", f"repeats the token {token.id!r}")
         tokens[token.id] = (token, stored_hash)
+
+    rules: dict[str, UpstreamRule] = {}
+    for index, item in enumerate(_list(document, "upstream")):
+        rule = _parse_rule(item, f"upstream[{index}]")
+        if rule.name in rules:
+            raise _bad(f"upstream[{index}]", f"repeats the name {rule.name!r}")
+        rules[rule.name] = rule
     return _Access(
         tuple(users.values()), tuple(projects.values()), tuple(roles.values()),
         tuple(tokens.values()), tuple(groups.values()), tuple(group_roles.values()),
+        tuple(rules.values()),
     )  # fmt: skip
+
+
+def _parse_rule(item: Any, where: str) -> UpstreamRule:
+    name = _field(item, where, "name", str)
+    _check_project_name(name, f"{where}.name")
+    min_age = item.get("min_age")
+    if min_age is not None and (isinstance(min_age, bool) or not isinstance(min_age, int | float)
+                                or not 0 <= min_age < float("inf")):  # fmt: skip
+        raise _bad(f"{where}.min_age", "must be null or a number of seconds, 0 or more")
+    rule = UpstreamRule(
+        name, bool(_field(item, where, "reserved", bool, optional=True)),
+        bool(_field(item, where, "tracked", bool, optional=True)),
+        float(min_age) if min_age is not None else None,
+    )  # fmt: skip
+    if rule.empty:
+        raise _bad(where, "sets nothing (reserved, tracked or min_age)")
+    return rule
+
+
+def _rule_label(rule: UpstreamRule) -> str:
+    parts = [part for part, on in (("reserved", rule.reserved), ("tracked", rule.tracked)) if on]
+    if rule.min_age is not None:
+        parts.append(f"min_age {rule.min_age:g} s")
+    return f"{rule.name} ({', '.join(parts) or 'no rule'})"
 
 
 @contextlib.contextmanager
@@ -548,10 +613,12 @@ def import_access(
     catalog: Catalog, document: Any, replace: bool = False, snapshot: int | None = None
 ) -> ImportReport:
     """Add the document's users, groups and their members, projects (private ones made
-    private), roles and tokens to the catalog (see the module docstring), in one transaction.
+    private), roles, tokens and upstream rules to the catalog (see the module docstring), in
+    one transaction.
 
-    An existing user, role or token that differs from the document is kept and reported,
-    unless ``replace``: then it is set to the document's (a user's hash and admin flag).
+    An existing user, role, token or upstream rule that differs from the document is kept and
+    reported, unless ``replace``: then it is set to the document's (a user's hash and admin
+    flag, a name's whole rule).
     ``snapshot``: the number of storage's access snapshot the document is (a rebuild).
     """
     access = parse_access(document)
@@ -613,7 +680,24 @@ def import_access(
                 raise _bad("tokens", f"name the user {token.user!r}, who is neither in users"
                            " nor in the catalog")  # fmt: skip
             _import_token(txn, token, stored_hash, tokens.get(token.id), replace, report)
+        rules = {rule.name: rule for rule in current.upstream_rules}
+        for rule in access.upstream_rules:
+            _import_rule(txn, rule, rules.get(rule.name), replace, report)
     return report
+
+
+def _import_rule(
+    txn: AccessWriter, rule: UpstreamRule, existing: UpstreamRule | None, replace: bool,
+    report: ImportReport,
+) -> None:  # fmt: skip
+    if existing == rule:
+        report.rules_unchanged += 1
+    elif existing is not None and not replace:
+        report.rules_kept.append(_rule_label(existing))
+    else:
+        txn.set_upstream_rule(rule)
+        (report.rules_added if existing is None else report.rules_changed).append(
+            _rule_label(rule))
 
 
 def _import_user(

@@ -306,3 +306,39 @@ def test_pages_are_revalidated_after_their_ttl(
     assert list(files_of(index, "steady")) == ["steady-1.0-py3-none-any.whl",
                                                "steady-2.0-py3-none-any.whl"]  # fmt: skip
     assert upstream.page_answers[-1][0] == 200
+
+
+def test_the_guard_survives_a_rebuilt_catalog(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Reserved, tracked and quarantined names are part of the access state in storage: a
+    catalog lost and rebuilt from storage alone guards the same names (else a reserved name
+    would be open to dependency confusion again)."""
+    upstream_dir = dist_dir / "upstream"
+    for name in ("reserved-name", "acme-core"):
+        upstream.add(make_wheel(upstream_dir, name, "99.0"))
+    upstream.add(make_wheel(upstream_dir, "fresh-lib", "0.9"),
+                 upload_time=yesterday().replace(year=2020))
+    upstream.add(make_wheel(upstream_dir, "fresh-lib", "1.0"), upload_time=yesterday())
+    index = make_index()
+    assert index.upload(make_wheel(dist_dir, "acme-core", "1.2")).status_code == 200
+    index.admin().reserve("reserved-name")
+    index.admin().track("acme-core", True)
+    index.admin().set_min_age("fresh-lib", 3 * 86400)
+    rules = index.catalog.upstream_rules()
+    assert set(rules) == {"reserved-name", "acme-core", "fresh-lib"}
+    index.client.__exit__(None, None, None)
+    index.catalog.close()
+    (data_dir / "catalog.sqlite3").unlink()
+
+    code, _, err = run_cli(monkeypatch, capsys, "index", "rebuild", "--data-dir", str(data_dir))
+    assert code == 0, err
+    rebuilt = make_index()
+    assert rebuilt.catalog.upstream_rules() == rules
+    assert rebuilt.client.get("/simple/reserved-name/").status_code == 404
+    assert not any(p.startswith("/simple/reserved") for p in upstream.requests)
+    page = rebuilt.client.get("/simple/acme-core/", headers=JSON).json()
+    assert [f["filename"] for f in page["files"]] == [
+        "acme_core-1.2-py3-none-any.whl", "acme_core-99.0-py3-none-any.whl"]
+    assert list(files_of(rebuilt, "fresh-lib")) == ["fresh_lib-0.9-py3-none-any.whl"]

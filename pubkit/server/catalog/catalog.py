@@ -89,6 +89,11 @@ class UpstreamRule:
     tracked: bool
     min_age: float | None
 
+    @property
+    def empty(self) -> bool:
+        """Says nothing the server's own settings would not (a name released again)."""
+        return not self.reserved and not self.tracked and self.min_age is None
+
 
 @dataclass(frozen=True)
 class ProjectSummary:
@@ -137,7 +142,8 @@ class GroupRole:
 @dataclass(frozen=True)
 class Access:
     """Users, groups (with their members), projects (with their private flag), the roles of
-    users and of groups, and tokens (each with its stored hash) as read at one moment."""
+    users and of groups, tokens (each with its stored hash) and the upstream guard's rules,
+    as read at one moment."""
 
     users: tuple[User, ...]
     projects: tuple[Project, ...]
@@ -145,6 +151,7 @@ class Access:
     tokens: tuple[tuple[Token, str], ...]
     groups: tuple[Group, ...] = ()
     group_roles: tuple[GroupRole, ...] = ()
+    upstream_rules: tuple[UpstreamRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,15 @@ def _groups(conn: Connection, name: str | None = None) -> list[Group]:
         if row.member is not None:
             members[row.name].append(row.member)
     return [Group(group, created[group], tuple(names)) for group, names in members.items()]
+
+
+def _upstream_rules(conn: Connection) -> list[UpstreamRule]:
+    """The rules that say something, by name (an older catalog may hold empty ones)."""
+    table = schema.upstream_rules
+    rows = conn.execute(select(table.c.name, table.c.reserved, table.c.tracked,
+                               table.c.min_age).order_by(table.c.name))  # fmt: skip
+    rules = (UpstreamRule(r.name, bool(r.reserved), bool(r.tracked), r.min_age) for r in rows)
+    return [rule for rule in rules if not rule.empty]
 
 
 def _summary(row: Any) -> ProjectSummary:
@@ -1051,40 +1067,26 @@ class Catalog:
 
     def upstream_rules(self) -> dict[str, UpstreamRule]:
         """Every name with a rule (reserved, tracked, or its own quarantine)."""
-        table = schema.upstream_rules
         with self._connect() as conn:
-            rows = conn.execute(select(table.c.name, table.c.reserved, table.c.tracked,
-                                       table.c.min_age)).all()  # fmt: skip
-        return {r.name: UpstreamRule(r.name, bool(r.reserved), bool(r.tracked), r.min_age)
-                for r in rows}  # fmt: skip
+            return {rule.name: rule for rule in _upstream_rules(conn)}
 
     def set_upstream_rule(
         self, name: str, audit: AuditNote | None = None, *, reserved: bool | None = None,
         tracked: bool | None = None, min_age: float | Literal["unset"] | None = "unset",
     ) -> bool:  # fmt: skip
         """Change the rule of ``name`` (normalized); whether anything changed. Journaled, so
-        that every worker's pages follow at once."""
-        table = schema.upstream_rules
-        with self._change("change the upstream rule", audit, access=False) as conn:
-            row = conn.execute(select(table).where(table.c.name == name)).first()
-            old = UpstreamRule(name, bool(row.reserved), bool(row.tracked), row.min_age) if row \
-                else UpstreamRule(name, False, False, None)  # fmt: skip
+        that every worker's pages follow at once, and part of the access state (a rebuilt
+        catalog has it back: :mod:`pubkit.server.access_state`)."""
+        with self._change("change the upstream rule", audit) as conn:
+            txn = AccessWriter(self, conn)
+            old = txn.upstream_rule(name)
             new = UpstreamRule(
                 name,
                 old.reserved if reserved is None else reserved,
                 old.tracked if tracked is None else tracked,
                 old.min_age if min_age == "unset" else min_age,
             )
-            if new == old:
-                return False
-            values = {"reserved": new.reserved, "tracked": new.tracked,
-                      "min_age": new.min_age, "changed": utc_now()}  # fmt: skip
-            if row is None:
-                conn.execute(insert(table).values(name=name, **values))
-            else:
-                conn.execute(update(table).where(table.c.name == name).values(**values))
-            self._journal(conn, name, "upstream rule")
-            return True
+            return txn.set_upstream_rule(new)
 
     # -- groups ----------------------------------------------------------------------------
 
@@ -1279,6 +1281,7 @@ class Catalog:
             tokens=tuple((_token(row), row.secret_hash) for row in tokens),
             groups=tuple(_groups(conn)),
             group_roles=tuple(GroupRole(row.project, row.group, row.role) for row in group_roles),
+            upstream_rules=tuple(_upstream_rules(conn)),
         )  # fmt: skip
 
     @contextlib.contextmanager
@@ -1448,6 +1451,33 @@ class AccessWriter:
             .values(_token_values(token, user_id, stored_hash))
         )
         self._catalog._journal(self._conn, "", "import token", actor=token.user)
+
+    def upstream_rule(self, name: str) -> UpstreamRule:
+        """The rule of ``name`` (an empty one when it has none)."""
+        table = schema.upstream_rules
+        row = self._conn.execute(select(table).where(table.c.name == name)).first()
+        if row is None:
+            return UpstreamRule(name, False, False, None)
+        return UpstreamRule(name, bool(row.reserved), bool(row.tracked), row.min_age)
+
+    def set_upstream_rule(self, rule: UpstreamRule) -> bool:
+        """Make the rule of ``rule.name`` this one (an empty rule removes it); whether
+        anything changed."""
+        table = schema.upstream_rules
+        old = self.upstream_rule(rule.name)
+        if old == rule:
+            return False
+        where = table.c.name == rule.name
+        values = {"reserved": rule.reserved, "tracked": rule.tracked, "min_age": rule.min_age,
+                  "changed": utc_now()}  # fmt: skip
+        if rule.empty:
+            self._conn.execute(delete(table).where(where))
+        elif old.empty:
+            self._conn.execute(insert(table).values(name=rule.name, **values))
+        else:
+            self._conn.execute(update(table).where(where).values(**values))
+        self._catalog._journal(self._conn, rule.name, "upstream rule")
+        return True
 
     def _id(self, table: Any, name: str, kind: str) -> int:
         return self._catalog._id_of(self._conn, table, name, kind)
