@@ -246,18 +246,18 @@ def mirror(
     An object that DST holds with other bytes is a conflict: reported, never overwritten.
     """
     require_server_extra()
-    from pubkit.server import backup
+    from pubkit.server import mirror as mirroring
     from pubkit.server.storage import open_storage
 
     source, target = open_storage(source_url), open_storage(target_url)
 
-    def show(event: backup.MirrorEvent) -> None:
+    def show(event: mirroring.MirrorEvent) -> None:
         if event.outcome == "copied":
             typer.echo(f"copied {event.key}")
         elif event.outcome in ("conflict", "failed"):
             typer.echo(f"{event.outcome}: {event.key}: {event.detail}", err=True)
 
-    report = backup.mirror(source, target, show, verify_existing=verify_existing)
+    report = mirroring.mirror(source, target, show, verify_existing=verify_existing)
     typer.echo(f"mirrored {redact_url(source_url)} to {redact_url(target_url)}: {report.summary()}")
     if not report.objects:
         typer.echo("warning: the source holds no objects; check SRC_URL", err=True)

@@ -288,13 +288,9 @@ def workload(moto: Moto, keys: dict[str, str], root: Path) -> dict[str, str]:
 
     from pubkit.server import admin
     from pubkit.server.app import create_app
-    from pubkit.server.backup import (
-        export_access,
-        mirror,
-        read_access_object,
-        write_access_object,
-    )
+    from pubkit.server.backup import export_access, read_access_object, write_access_object
     from pubkit.server.catalog import open_catalog
+    from pubkit.server.mirror import mirror
     from pubkit.server.storage import LocalStorage, open_object, open_storage
     from pubkit.server.storage.s3 import PART_SIZE
     from pubkit.settings import load_server_settings

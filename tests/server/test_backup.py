@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pubkit.errors import AlreadyExistsError, AuthenticationError, ConfigurationError, UsageError
-from pubkit.server import admin, backup
+from pubkit.server import admin, backup, mirror
 from pubkit.server.auth.authenticator import Authenticator, Credentials
 from pubkit.server.auth.passwords import hash_password, verify_password
 from pubkit.server.auth.tokens import matches, split_token
@@ -790,8 +790,8 @@ def test_mirror_copies_in_upload_order_and_resumes(tmp_path: Path) -> None:
         store(source, tmp_path, version, f"wheel {version}".encode())
     (tmp_path / "source" / ".tmp-abc.part").write_bytes(b"half an upload")
     target = Recording()
-    events: list[backup.MirrorEvent] = []
-    report = backup.mirror(source, target, events.append)
+    events: list[mirror.MirrorEvent] = []
+    report = mirror.mirror(source, target, events.append)
     assert report.summary() == "6 objects: 6 copied, 0 already there, 0 conflicts, 0 failed"
     assert contents(target) == contents(source)
     assert target.stored[:3] == [
@@ -810,7 +810,7 @@ def test_mirror_copies_in_upload_order_and_resumes(tmp_path: Path) -> None:
         "demo/demo-2.0-py3-none-any.whl",
     ):
         partial.put_bytes(key, source.read_bytes(key))  # fmt: skip
-    report = backup.mirror(source, partial)
+    report = mirror.mirror(source, partial)
     assert report.summary() == "6 objects: 2 copied, 4 already there, 0 conflicts, 0 failed"
     assert contents(partial) == contents(source)
     assert not list((tmp_path / "partial").glob(".tmp-*"))  # the spool files are gone
@@ -821,7 +821,7 @@ def test_mirror_reports_conflicts_and_never_overwrites(tmp_path: Path) -> None:
     store(source, tmp_path, "1.0", b"the real wheel")
     store(source, tmp_path, "2.0", b"another wheel")
     target = MemoryStorage()
-    backup.mirror(source, target)
+    mirror.mirror(source, target)
     # Another size; the same size (found only when verifying); a yank on one side only.
     target.objects["demo/demo-1.0-py3-none-any.whl"] = b"a tampered wheel!"
     target.objects["demo/demo-2.0-py3-none-any.whl"] = b"ANOTHER WHEEL"
@@ -831,14 +831,14 @@ def test_mirror_reports_conflicts_and_never_overwrites(tmp_path: Path) -> None:
         True, "bad").to_sidecar()  # fmt: skip
     before = dict(target.objects)
 
-    report = backup.mirror(source, target)
+    report = mirror.mirror(source, target)
     assert [event.key for event in report.conflicts] == [
         "demo/demo-1.0-py3-none-any.whl", "demo/demo-3.0-py3-none-any.whl.json"]  # fmt: skip
     assert report.copied == 2  # the third wheel and its metadata: the sidecar was there
     assert report.failed == []
     assert {k: v for k, v in target.objects.items() if k in before} == before
 
-    verified = backup.mirror(source, target, verify_existing=True)
+    verified = mirror.mirror(source, target, verify_existing=True)
     assert {event.key for event in verified.conflicts} == {
         "demo/demo-1.0-py3-none-any.whl", "demo/demo-2.0-py3-none-any.whl",
         "demo/demo-3.0-py3-none-any.whl.json"}  # fmt: skip
@@ -851,7 +851,7 @@ def test_mirror_verifies_the_source_against_its_sidecar(tmp_path: Path) -> None:
     store(source, tmp_path, "2.0", b"rotten bytes")
     source.objects["demo/demo-2.0-py3-none-any.whl"] = b"rotted bytes"  # same size, bit rot
     target = MemoryStorage()
-    report = backup.mirror(source, target)
+    report = mirror.mirror(source, target)
     assert report.copied == 3
     assert [(event.key, event.detail.split(";")[0]) for event in report.failed] == [
         ("demo/demo-2.0-py3-none-any.whl", "the source's bytes do not match its sidecar's sha256"),
@@ -865,10 +865,10 @@ def test_mirror_verifies_the_source_against_its_sidecar(tmp_path: Path) -> None:
 
 def test_mirror_refuses_a_missing_source_and_overlapping_places(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="is not a directory; check SRC_URL"):
-        backup.mirror(LocalStorage(tmp_path / "nowhere"), MemoryStorage())
+        mirror.mirror(LocalStorage(tmp_path / "nowhere"), MemoryStorage())
     assert not (tmp_path / "nowhere").exists()
     with pytest.raises(UsageError, match="overlap"):
-        backup.mirror(LocalStorage(tmp_path / "a"), LocalStorage(tmp_path / "a" / "copy"))
+        mirror.mirror(LocalStorage(tmp_path / "a"), LocalStorage(tmp_path / "a" / "copy"))
 
 
 def test_cli_mirror_missing_source_exits_2(
@@ -884,4 +884,4 @@ def test_mirror_refuses_an_unreadable_s3_source(moto_s3: str) -> None:
 
     source = open_storage("s3://no-such-bucket/backup?addressing=path&max_attempts=1")
     with pytest.raises(ConfigurationError, match=r"cannot read the source: .*does not exist"):
-        backup.mirror(source, MemoryStorage())
+        mirror.mirror(source, MemoryStorage())
