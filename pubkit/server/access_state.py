@@ -57,6 +57,11 @@ def snapshot_key(number: int) -> str:
     return f"{PREFIX}{number:016d}.json"
 
 
+def snapshot_number(key: str) -> int:
+    """The number of the snapshot stored under ``key`` (one :func:`snapshot_key` made)."""
+    return int(key[len(PREFIX) :].split(".")[0])
+
+
 def snapshot_numbers(storage: Storage) -> list[int]:
     """The numbers of the snapshots in storage, ascending (one listing of the prefix)."""
     numbers = []
@@ -146,13 +151,8 @@ class AccessSnapshots:
         if not any(document.get(part) for part in ("users", "groups", "projects", "tokens",
                                                     "upstream")):
             return False
-        previous, catalog.access_state = catalog.access_state, self
-        try:
-            catalog.store_access()
-        finally:
-            catalog.access_state = previous
+        self._store(catalog)
         return True
-
 
     def add_rules(self, catalog: Catalog) -> bool:
         """Store the catalog's access data again if the newest snapshot predates upstream
@@ -164,15 +164,18 @@ class AccessSnapshots:
             return False
         if not catalog.upstream_rules():
             return False
-        key = found[0]
-        if catalog.access_snapshot() != int(key[len(PREFIX) :].split(".")[0]):
+        if catalog.access_snapshot() != snapshot_number(found[0]):
             return False  # behind storage: `index rebuild` first, as for any change
+        self._store(catalog)
+        return True
+
+    def _store(self, catalog: Catalog) -> None:
+        """The catalog's access state as the next snapshot, written here."""
         previous, catalog.access_state = catalog.access_state, self
         try:
             catalog.store_access()
         finally:
             catalog.access_state = previous
-        return True
 
 
 class AccessStateAhead(CatalogError):

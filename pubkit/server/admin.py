@@ -217,7 +217,7 @@ def restore_access(storage: Storage, catalog: Catalog, report: RebuildReport,
     does a storage with files but no snapshot while the catalog has no access data either
     (its projects' privacy is unknown) unless ``without_access``. A catalog with access data
     and no snapshot in storage (an index from before snapshots) is stored as the first."""
-    from pubkit.server.access_state import PREFIX, AccessSnapshots, latest_snapshot
+    from pubkit.server.access_state import AccessSnapshots, latest_snapshot, snapshot_number
     from pubkit.server.backup import import_access, parse_access
 
     found = latest_snapshot(storage)
@@ -241,8 +241,7 @@ def restore_access(storage: Storage, catalog: Catalog, report: RebuildReport,
     report.access_snapshot = key
     # The catalog holds this snapshot's state once the import commits (recorded in the
     # import's transaction; its own snapshot, when it adds anything, follows this one).
-    number = int(key[len(PREFIX) :].split(".")[0])
-    report.access = import_access(catalog, document, snapshot=number)
+    report.access = import_access(catalog, document, snapshot=snapshot_number(key))
 
 
 def rebuild_catalog(

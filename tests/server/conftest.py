@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from pubkit.server import admin
 from pubkit.server.app import create_app
-from pubkit.server.catalog import Catalog
+from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.services import Services
 from pubkit.settings import load_server_settings
+from tests.conftest import postgres_database
 
 PASSWORD = "correct-horse-battery"
 
@@ -83,6 +86,26 @@ class Index:
 def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash new passwords with a small scrypt cost: the format records it, so checks still work."""
     monkeypatch.setattr("pubkit.server.auth.passwords.LOG2_N", 10)
+
+
+@pytest.fixture
+def catalogs(tmp_path: Path) -> Iterator[Any]:
+    """``make(backend)``: a fresh, empty catalog on "sqlite" or "postgresql"."""
+    with ExitStack() as stack:
+        opened: list[Catalog] = []
+
+        def make(backend: str) -> Catalog:
+            if backend == "sqlite":
+                url = f"sqlite:///{tmp_path / f'catalog-{len(opened)}.sqlite3'}"
+            else:
+                url = stack.enter_context(postgres_database("pubkit_catalogs"))
+            catalog = open_catalog(url)
+            opened.append(catalog)
+            return catalog
+
+        yield make
+        for catalog in opened:
+            catalog.close()
 
 
 @pytest.fixture

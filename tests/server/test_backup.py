@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,32 +23,11 @@ from pubkit.server.layout import FileRecord, file_key, metadata_key, sidecar_key
 from pubkit.server.storage import LocalStorage, MemoryStorage, Storage
 from pubkit.testing import make_wheel
 from tests.cli_support import run_cli as run
-from tests.conftest import postgres_database
 from tests.server.conftest import PASSWORD, Index, basic, upload_fields
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 # scrypt is slow on purpose: hash each password once for the whole module.
 HASHES = {name: hash_password(password) for name, password in PASSWORDS.items()}
-
-
-@pytest.fixture
-def catalogs(tmp_path: Path) -> Iterator[Any]:
-    """``make(backend)``: a fresh, empty catalog on "sqlite" or "postgresql"."""
-    with ExitStack() as stack:
-        opened: list[Catalog] = []
-
-        def make(backend: str) -> Catalog:
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp_path / f'catalog-{len(opened)}.sqlite3'}"
-            else:
-                url = stack.enter_context(postgres_database("pubkit_backup"))
-            catalog = open_catalog(url)
-            opened.append(catalog)
-            return catalog
-
-        yield make
-        for catalog in opened:
-            catalog.close()
 
 
 def populate(catalog: Catalog) -> dict[str, str]:

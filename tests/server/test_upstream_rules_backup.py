@@ -5,8 +5,6 @@ by an older pubkit. The served guard after a rebuild is tested in test_upstream.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +14,11 @@ from pubkit.server import backup
 from pubkit.server.access_state import AccessSnapshots, latest_snapshot
 from pubkit.server.admin import rebuild_catalog
 from pubkit.server.auth.passwords import hash_password
-from pubkit.server.catalog import Catalog, open_catalog
+from pubkit.server.catalog import Catalog
 from pubkit.server.storage import LocalStorage
 from tests.cli_support import run_cli
-from tests.conftest import postgres_database
 
 HASH = hash_password("alice-password")
-
-
-@pytest.fixture
-def catalogs(tmp_path: Path) -> Iterator[Any]:
-    with ExitStack() as stack:
-        opened: list[Catalog] = []
-
-        def make(backend: str) -> Catalog:
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp_path / f'catalog-{len(opened)}.sqlite3'}"
-            else:
-                url = stack.enter_context(postgres_database("pubkit_rules"))
-            catalog = open_catalog(url)
-            opened.append(catalog)
-            return catalog
-
-        yield make
-        for catalog in opened:
-            catalog.close()
 
 
 def with_rules(catalog: Catalog) -> None:
