@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from starlette.testclient import TestClient
 
 from pubkit.server.app import create_app
@@ -231,6 +232,37 @@ def test_search_matches_names_and_summaries_best_first(any_index: Index, tmp_pat
     assert web_catalog.used_by(catalog, "plain", frozenset({"plain"})) == ["other"]
     assert web_catalog.depends_on(catalog, "other", frozenset()) == []  # plain is private
     assert web_catalog.depends_on(catalog, "other", frozenset({"plain"})) == ["plain"]
+
+
+def test_postgres_searches_through_its_trigram_indexes(tmp_path: Path) -> None:
+    """A search's LIKE and ILIKE can use pg_trgm's indexes (the summary in the index's own
+    collation), and a new project is in them at once (no pending list, which a search reads
+    whole and which makes the planner scan every summary instead)."""
+    with postgres_database("pubkit_search_plan") as url:
+        app = create_app(load_server_settings({"data_dir": tmp_path / "data", "catalog": url},
+                                              environ={}))  # fmt: skip
+        with TestClient(app):
+            catalog = app.state.services.catalog
+            run: list[tuple[str, Any]] = []
+
+            def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+                run.append((statement, parameters))
+
+            event.listen(catalog.engine, "before_cursor_execute", record)
+            web_catalog.search_projects(catalog, "Tool", frozenset())
+            event.remove(catalog.engine, "before_cursor_execute", record)
+            statement, parameters = next((s, p) for s, p in run if "ILIKE" in s)
+            with catalog.engine.connect() as conn:
+                options = dict(conn.exec_driver_sql(
+                    "SELECT relname, reloptions FROM pg_class"
+                    " WHERE relname IN ('ix_projects_name_trgm', 'ix_projects_summary_trgm')"
+                ).all())  # fmt: skip
+                conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: any plan
+                plan = "\n".join(row[0] for row in conn.exec_driver_sql(
+                    "EXPLAIN " + statement, parameters))  # fmt: skip
+    assert options == {"ix_projects_name_trgm": ["fastupdate=off"],
+                       "ix_projects_summary_trgm": ["fastupdate=off"]}
+    assert "ix_projects_name_trgm" in plan and "ix_projects_summary_trgm" in plan, plan
 
 
 def test_search_pages_counts_and_leaves_out_projects_without_files(

@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 # The alembic revision these tables match (migrations/versions/); a catalog at an older one
 # is upgraded when it is opened.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 

@@ -107,8 +107,8 @@ def search_projects(
     SQLite looks the words up in its trigram index when they are 3 characters or more
     (FTS5; shorter ones, or without FTS5, scan with LIKE, which ignores ASCII case by
     itself); PostgreSQL's LIKE (names are normalized, so lowercase) and ILIKE use pg_trgm's
-    indexes where the extension is installed (ILIKE under the "C" collation for an ASCII
-    query: the same matches, without folding every summary's Unicode case).
+    indexes where the extension is installed (the summary in its own collation: under
+    another one, such as "C", the index does not apply and every summary is scanned).
 
     One statement: the matches' ids, ranks and names are gathered once, counted, and only
     the page's rows are sorted out of them and read whole. Statements are built once per
@@ -133,7 +133,7 @@ def search_projects(
             values["match"] = (_phrase(words) if normalized == words.lower() else
                                f"name : {_phrase(normalized)} OR summary : {_phrase(words)}")
         else:
-            match = "like" if catalog.is_sqlite else "ascii" if words.isascii() else "ilike"
+            match = "like" if catalog.is_sqlite else "ilike"
             values["name_pattern"] = f"%{_escape_like(normalized)}%"
             values["summary_pattern"] = f"%{_escape_like(words)}%"
         if words:
@@ -151,7 +151,7 @@ def search_projects(
 @functools.lru_cache(maxsize=64)
 def _search_statement(match: str, visible: str, fileless: str) -> tuple[Select[Any], Select[Any]]:
     """The page's statement (each row with the total) and the count's, for a search of this
-    shape: ``match`` "" (every project), "fts", "like", "ascii" or "ilike"; ``visible``
+    shape: ``match`` "" (every project), "fts", "like" or "ilike"; ``visible``
     "all", "public" or "some" (public, and the bound ``readable`` names); ``fileless``
     "none", "some" (the bound ``fileless`` ids) or "exists" (asked of each project)."""
     projects, files = schema.projects.c, schema.files.c
@@ -178,8 +178,6 @@ def _search_statement(match: str, visible: str, fileless: str) -> tuple[Select[A
             .where(text("project_search MATCH :match"))))  # fmt: skip
     else:
         summary: ColumnElement[str] = projects.summary
-        if match == "ascii":
-            summary = summary.collate("C")
         pattern: BindParameter[str] = bindparam("summary_pattern")
         conditions.append(or_(projects.name.like(bindparam("name_pattern"), escape="\\"),
                               summary.like(pattern, escape="\\") if match == "like"
