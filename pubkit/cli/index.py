@@ -199,7 +199,7 @@ def import_(
 ) -> None:
     """Add the users, roles and tokens of an export to the catalog; again, it changes nothing."""
     require_server_extra()
-    from pubkit.server import backup
+    from pubkit.server import access_format, backup
 
     if _is_object_url(source):
         from pubkit.server.storage import open_object
@@ -207,7 +207,7 @@ def import_(
         document = backup.read_access_object(*open_object(source))
     else:
         document = backup.read_access_file(Path(source))
-    backup.parse_access(document)  # a bad file is refused before the catalog is opened
+    access_format.parse_access(document)  # a bad file is refused before the catalog is opened
     catalog_ = open_server_catalog(data_dir, storage, catalog)
     report = backup.import_access(catalog_, document, replace=replace)
     typer.echo(f"imported {redact_url(source)}: {report.summary()}")

@@ -217,8 +217,9 @@ def restore_access(storage: Storage, catalog: Catalog, report: RebuildReport,
     does a storage with files but no snapshot while the catalog has no access data either
     (its projects' privacy is unknown) unless ``without_access``. A catalog with access data
     and no snapshot in storage (an index from before snapshots) is stored as the first."""
+    from pubkit.server.access_format import parse_access
     from pubkit.server.access_state import AccessSnapshots, latest_snapshot, snapshot_number
-    from pubkit.server.backup import import_access, parse_access
+    from pubkit.server.backup import import_access
 
     found = latest_snapshot(storage)
     if found is None:
