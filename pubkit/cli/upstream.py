@@ -48,7 +48,29 @@ def status(
     typer.echo(f"cache: {cache['files']} files, {cache['pages']} pages, {cache['bytes']} bytes")
     typer.echo(f"pages: {_ratio(info.get('pages'), 'hits', 'fetches')}")
     typer.echo(f"files: {_ratio(info.get('files'), 'hits', 'fetches')}")
-    typer.echo(f"last error: {info.get('last_error') or 'none'}")
+    typer.echo(f"last error: {_last_error(info.get('last_error'))}")
+    counted = info.get("counted")
+    if counted:
+        workers = counted.get("workers", [])
+        scope = (f"every worker ({len(workers)})" if counted.get("every_worker")
+                 else "only the worker that answered")  # fmt: skip
+        typer.echo(f"counted: {scope}; answered by worker {counted.get('answered_by')}")
+        for worker in workers:
+            state = "" if worker.get("running") else " (exited; its counts stay)"
+            pages, files = worker["pages"], worker["files"]
+            typer.echo(f"  worker {worker['pid']}{state}: pages {pages['hits']} hits"
+                       f" {pages['fetches']} fetches {pages['errors']} errors; files"
+                       f" {files['hits']} hits {files['fetches']} fetches"
+                       f" {files['errors']} errors")  # fmt: skip
+
+
+def _last_error(error: object) -> str:
+    if not error:
+        return "none"
+    if isinstance(error, dict):  # {"message", "time", "worker"}
+        where = f", worker {error['worker']}" if error.get("worker") is not None else ""
+        return f"{error.get('message')} (at {error.get('time') or 'an unknown time'}{where})"
+    return str(error)  # an older server's: the message alone
 
 
 @app.command("prune")

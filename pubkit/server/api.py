@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,9 @@ from pubkit.server.auth.policy import (
 from pubkit.server.auth.tokens import PERMISSIONS, Principal, split_token
 from pubkit.server.catalog import web as web_catalog
 from pubkit.server.catalog.web import MAX_QUERY
+from pubkit.server.metrics import Publisher
 from pubkit.server.services import Services, services_of
+from pubkit.server.upstream import counts
 from pubkit.server.upstream.index import UpstreamIndex
 
 log = logging.getLogger("pubkit.server")
@@ -108,6 +111,7 @@ def obj(required: tuple[str, ...], doc: str | None = None, /, **properties: Sche
 
 
 TIME: Schema = {"type": "string", "format": "date-time"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
 _NAME_RULE = "1 to 100 printable characters, no colon or slash, not starting with @"
 # What check_name allows, as far as a portable regex can say (no Unicode categories): no
 # control characters, colon or slash; no @ or space first; no space last.
@@ -184,6 +188,38 @@ COMPONENTS: dict[str, Schema] = {
                                     summary=nullable({"type": "string"}),
                                     private={"type": "boolean"}))),
     "FileCount": obj(("files",), files={"type": "integer", "minimum": 0}),
+    "UpstreamCounts": obj(("hits", "fetches", "errors"),
+                          "Served from the cache (hits) or asked of the upstream (fetches;"
+                          " errors: those that failed).",
+                          hits=COUNT, fetches=COUNT, errors=COUNT),
+    "UpstreamError": obj(("message", "time"), message={"type": "string"},
+                         time=nullable(TIME)),
+    "UpstreamStatus": obj(
+        ("upstreams", "cache", "pages", "files", "last_error", "counted"),
+        "Each upstream's reachability (asked now), the cache in storage, and the counts of"
+        " every worker summed (counted.workers: each one's).",
+        upstreams=array(obj(("url", "reachable", "problem"), url={"type": "string"},
+                            reachable={"type": "boolean"},
+                            problem=nullable({"type": "string"}))),
+        cache=obj(("files", "bytes", "pages"), files=COUNT, bytes=COUNT, pages=COUNT),
+        pages=ref("UpstreamCounts"), files=ref("UpstreamCounts"),
+        last_error={"anyOf": [obj(("message", "time", "worker"), "The newest of any worker.",
+                                  message={"type": "string"}, time=nullable(TIME),
+                                  worker={"type": "integer"}),
+                              {"type": "null"}]},
+        counted=obj(("every_worker", "answered_by", "workers"),
+                    every_worker={"type": "boolean", "description": "Whether the counts cover"
+                                  " every worker (false: only the one that answered)."},
+                    answered_by={"type": "integer", "description": "The answering worker's"
+                                 " pid."},
+                    workers=array(obj(("pid", "running", "as_of", "pages", "files",
+                                       "last_error"),
+                                      pid={"type": "integer"}, running={"type": "boolean"},
+                                      as_of=nullable(TIME), pages=ref("UpstreamCounts"),
+                                      files=ref("UpstreamCounts"),
+                                      last_error={"anyOf": [ref("UpstreamError"),
+                                                            {"type": "null"}]}))),
+    ),
     "PruneResult": obj(
         ("removed", "pinned", "kept", "dry_run"),
         removed=array(obj(("project", "version", "files"), project=PROJECT_NAME,
@@ -673,10 +709,11 @@ async def _upstream_status(call: Call) -> Json:
     await call.check(Action.ADMIN)
     upstream = _configured(call)
     status = await call.run(call.admin.upstream_status, upstream.pages.sources)
-    stats = upstream.pages.stats
-    status["pages"] = {"hits": stats.hits, "fetches": stats.fetches, "errors": stats.errors}
-    status["files"] = {"hits": stats.file_hits, "fetches": stats.file_fetches}
-    status["last_error"] = stats.last_error
+    # Every worker's counts: each shares them in its metrics snapshot (this one's fresh).
+    publisher = call.services.publisher or Publisher(call.services.metrics, None)
+    snapshots = publisher.snapshots()  # on the loop, like /metrics: never mid-count
+    every_worker = publisher.folder is not None or call.services.settings.workers == 1
+    status.update(counts.summed(snapshots, os.getpid(), every_worker))
     return status
 
 
@@ -878,9 +915,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              " releases a kept one pins stay).", ADMIN, _prune, body=_PRUNE_BODY,
              body_optional=True, answer=ref("PruneResult")),
     Endpoint("GET", "/upstream", "upstreamStatus", "upstream",
-             "Each upstream's reachability, the cache's size, this worker's hits and fetches,"
-             " and its last upstream error.", ADMIN, _upstream_status,
-             answer={"type": "object"}, errors=(400,)),
+             "Each upstream's reachability, the cache's size, every worker's page and file"
+             " hits, fetches and errors (summed, and each worker's), and the last upstream"
+             " error.", ADMIN, _upstream_status,
+             answer=ref("UpstreamStatus"), errors=(400,)),
     Endpoint("POST", "/upstream/prune", "pruneUpstream", "upstream",
              "Remove upstream files and pages cached longer ago than older_than_seconds.",
              ADMIN, _upstream_prune,

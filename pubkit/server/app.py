@@ -56,6 +56,7 @@ from pubkit.server.simple_app import SimpleApp
 from pubkit.server.storage import Storage, open_storage
 from pubkit.server.storage.timed import timed
 from pubkit.server.upload import MULTIPART_OVERHEAD, multipart_boundary, receive_form
+from pubkit.server.upstream import counts
 from pubkit.server.upstream.files_app import UpstreamFilesApp
 from pubkit.server.upstream.index import UPSTREAM_FILES
 from pubkit.settings import ServerSettings, load_server_settings
@@ -266,8 +267,10 @@ def create_app(
             ("pubkit_upstream_requests", ("page", "error"), float(stats.errors)),
             ("pubkit_upstream_requests", ("file", "hit"), float(stats.file_hits)),
             ("pubkit_upstream_requests", ("file", "fetch"), float(stats.file_fetches)),
+            ("pubkit_upstream_requests", ("file", "error"), float(stats.file_errors)),
         ])  # fmt: skip
-    publisher = Publisher(metrics, metrics_folder(os.environ))
+        metrics.shared[counts.SHARED_KEY] = lambda: counts.shared(stats)
+    publisher = services.publisher = Publisher(metrics, metrics_folder(os.environ))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -276,7 +279,9 @@ def create_app(
         await run_in_threadpool(spool.sweep, settings.tmp_dir)
         await run_in_threadpool(_seed_access_state, services)
         async with anyio.create_task_group() as background:
-            if settings.metrics and publisher.path is not None:
+            # Shared for /metrics, and for the upstream's status (every worker's counts).
+            sharing = settings.metrics or services.upstream is not None
+            if sharing and publisher.path is not None:
                 background.start_soon(publisher.run)
             yield
             background.cancel_scope.cancel()

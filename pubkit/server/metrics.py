@@ -12,6 +12,11 @@ scraped worker sums every snapshot in the folder. The snapshot of a worker that 
 and keeps counting, so counters never go back; the supervisor owns the folder, adds its own
 ``pubkit_worker_restarts_total`` to it, and removes it when it stops. Gauges are not summed
 across workers: every metric here is a counter or a histogram.
+
+A snapshot also carries its worker's pid and time, and what else a worker shares under its
+own key (:attr:`Metrics.shared`): the upstream's counts and last error, from which the admin
+API's upstream status reports every worker (:mod:`pubkit.server.upstream.counts`). The
+folder exists when metrics are on or an upstream is configured.
 """
 
 from __future__ import annotations
@@ -77,8 +82,8 @@ DEFINITIONS = {
                    ("result",)),
         Definition("pubkit_upstream_requests", "counter",
                    "Upstream pages and files asked of a worker, by kind (page or file) and"
-                   " result (hit: from the cache; fetch: from the upstream; error: the"
-                   " upstream failed).", ("kind", "result")),
+                   " result (hit: from the cache; fetch: asked of the upstream; error: of"
+                   " those fetches, the ones the upstream failed).", ("kind", "result")),
         Definition("pubkit_worker_restarts", "counter",
                    "Workers the supervisor replaced after they exited.", ()),
     )
@@ -125,6 +130,9 @@ class Metrics:
         self.routes: dict[str, str] = {}
         # Numbers kept elsewhere (a page cache's hits), read when a snapshot is taken.
         self.pulled: list[Callable[[], Iterable[tuple[str, tuple[str, ...], float]]]] = []
+        # Other per-worker facts shared with the snapshot, each under its own key (the
+        # upstream's counts and last error, for its status): never summed by merge().
+        self.shared: dict[str, Callable[[], Any]] = {}
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         """One answered request: the hot path's only bookkeeping, one list of one dict (the
@@ -148,8 +156,8 @@ class Metrics:
         histogram.observe(value)
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything as JSON-ready data: {"counters": {name: [[labels, value]…]},
-        "histograms": {name: [[labels, counts, sum]…]}}."""
+        """Everything as JSON-ready data: {"pid", "time", "counters": {name: [[labels,
+        value]…]}, "histograms": {name: [[labels, counts, sum]…]}, and each shared key}."""
         with self.lock:  # dict() copies in one step: no "changed size during iteration"
             counters = {name: [[list(k), v] for k, v in dict(series).items()]
                         for name, series in self.counters.items()}  # fmt: skip
@@ -172,7 +180,11 @@ class Metrics:
         for pull in self.pulled:
             for name, labels, value in pull():
                 counters.setdefault(name, []).append([list(labels), value])
-        return {"counters": counters, "histograms": histograms}
+        snapshot: dict[str, Any] = {"pid": os.getpid(), "time": time.time(),
+                                    "counters": counters, "histograms": histograms}  # fmt: skip
+        for key, share in self.shared.items():
+            snapshot[key] = share()
+        return snapshot
 
 
 # -- what a request is ----------------------------------------------------------------------
@@ -295,18 +307,23 @@ class Publisher:
 
     def collect(self) -> dict[str, Any]:
         """Every worker's numbers summed (this one's, fresh)."""
+        return merge(self.snapshots())
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """Every worker's snapshot, this one's first and fresh (and published); with one
+        worker (no shared folder), only this one's. The supervisor's counts are one too."""
         own = self.metrics.snapshot()
         if self.folder is None or self.path is None:
-            return own
+            return [own]
         write_snapshot(self.path, own)
         snapshots = [own]
-        for path in self.folder.glob("*.json"):
+        for path in sorted(self.folder.glob("*.json")):
             if path != self.path:
                 try:
                     snapshots.append(json.loads(path.read_bytes()))
                 except (OSError, ValueError):
                     continue  # being replaced at this moment, or gone: the next scrape has it
-        return merge(snapshots)
+        return snapshots
 
 
 def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> None:

@@ -147,7 +147,8 @@ class Supervisor:
             write_snapshot(self.metrics_dir / "supervisor.json", snapshot)
 
     def run(self) -> int:
-        if self.settings.metrics:
+        # The upstream's status reads every worker's snapshot too (metrics on or not).
+        if self.settings.metrics or self.settings.upstream:
             self.metrics_dir = Path(tempfile.mkdtemp(prefix="pubkit-metrics-"))
         try:
             return self._run()

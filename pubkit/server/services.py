@@ -32,7 +32,7 @@ from pubkit.server.dependencies import (
     catalog_dependency,
     storage_dependency,
 )
-from pubkit.server.metrics import Metrics
+from pubkit.server.metrics import Metrics, Publisher
 from pubkit.server.request_log import note_principal
 from pubkit.server.simple import SimplePages
 from pubkit.server.storage import Storage
@@ -69,6 +69,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # The upstream indexes this one also answers for (None: none configured).
     upstream: UpstreamIndex | None = None
+    # This worker's metrics snapshots, shared with the other workers (set by create_app).
+    publisher: Publisher | None = None
 
     @classmethod
     def build(

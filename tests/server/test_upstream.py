@@ -5,7 +5,9 @@ The upstream is a real HTTP server (tests/upstream_support.py) whose pages the t
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
 from tests.cli_support import run_cli
 from tests.server.conftest import Index, basic
+from tests.server.test_admin_api import api
 from tests.upstream_support import StaticIndex, static_index, yesterday
 
 JSON = {"Accept": JSON_V1}
@@ -230,18 +233,29 @@ def test_status_and_prune(
     files_of(index, "kept-lib")
     assert index.client.get(url).status_code == 200
     assert index.client.get(url).status_code == 200
-    status = index.client.get("/api/v1/upstream", headers=basic("root")).json()
+    status = api(index, "GET", "/upstream").json()
     assert status["upstreams"] == [{"url": upstream.simple_url, "reachable": True,
                                     "problem": None}]  # fmt: skip
     assert status["cache"] == {"files": 1, "pages": 1,
                                "bytes": status["cache"]["bytes"]}  # fmt: skip
     assert status["cache"]["bytes"] > wheel.stat().st_size
-    assert status["pages"] == {"hits": 1, "fetches": 1, "errors": 0}
-    assert status["files"] == {"hits": 1, "fetches": 1}
-    assert index.client.get("/api/v1/upstream", headers=basic("alice")).status_code == 403
+    # Pages: the first fetched; the second (the rendered page) and the first download's
+    # look-up (the page) from the cache.
+    assert status["pages"] == {"hits": 2, "fetches": 1, "errors": 0}
+    assert status["files"] == {"hits": 1, "fetches": 1, "errors": 0}
+    assert status["last_error"] is None
+    # One worker here: it counts for every worker, and says so.
+    pid = os.getpid()
+    assert status["counted"]["every_worker"] is True
+    assert status["counted"]["answered_by"] == pid
+    [worker] = status["counted"]["workers"]
+    assert worker["pid"] == pid and worker["running"] is True
+    assert (worker["pages"], worker["files"]) == (status["pages"], status["files"])
+    assert api(index, "GET", "/upstream", who="alice").status_code == 403
     exposed = index.client.get("/metrics").text
     assert 'pubkit_upstream_requests_total{kind="file",result="hit"} 1.0' in exposed
     assert 'pubkit_upstream_requests_total{kind="page",result="fetch"} 1.0' in exposed
+    assert 'pubkit_upstream_requests_total{kind="page",result="hit"} 2.0' in exposed
     # The CLI on the data dir: the same cache, reachability checked from here.
     code, out, err = run_cli(monkeypatch, capsys, "upstream", "status", "--upstream",
                              upstream.simple_url, "--data-dir", str(data_dir))  # fmt: skip
@@ -342,3 +356,37 @@ def test_the_guard_survives_a_rebuilt_catalog(
     assert [f["filename"] for f in page["files"]] == [
         "acme_core-1.2-py3-none-any.whl", "acme_core-99.0-py3-none-any.whl"]
     assert list(files_of(rebuilt, "fresh-lib")) == ["fresh_lib-0.9-py3-none-any.whl"]
+
+
+def test_every_page_served_from_the_cache_counts_as_a_hit(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    """The read path's first try (the rendered page) is a hit like a fresh page's."""
+    upstream.add(make_wheel(dist_dir, "counted", "1.0"))
+    index = make_index()
+    for _ in range(5):
+        assert list(files_of(index, "counted")) == ["counted-1.0-py3-none-any.whl"]
+    for _ in range(3):
+        assert index.client.get("/simple/counted/").status_code == 200  # HTML: another page
+    status = api(index, "GET", "/upstream").json()
+    assert status["pages"] == {"hits": 7, "fetches": 1, "errors": 0}
+
+
+def test_file_errors_are_counted_with_the_last_error(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    wheel = make_wheel(dist_dir, "broken-file", "1.0")
+    upstream.add(wheel, wrong_sha256=True)
+    index = make_index()
+    files_of(index, "broken-file")
+    url = f"/upstream/files/broken-file/{wheel.name}"
+    assert index.client.get(url).status_code == 502
+    assert index.client.get(url).status_code == 502
+    status = api(index, "GET", "/upstream").json()
+    assert status["files"] == {"hits": 0, "fetches": 2, "errors": 2}
+    error = status["last_error"]
+    assert "does not match the sha256" in error["message"] and error["worker"] == os.getpid()
+    assert datetime.fromisoformat(error["time"]).tzinfo is not None
+    assert status["counted"]["workers"][0]["last_error"]["message"] == error["message"]
+    exposed = index.client.get("/metrics").text
+    assert 'pubkit_upstream_requests_total{kind="file",result="error"} 2.0' in exposed

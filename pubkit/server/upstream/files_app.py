@@ -98,8 +98,14 @@ class UpstreamFilesApp(ReadOnlyApp):
             file = await upstream.offered_file(name, dist)
             if file is None or (want_metadata and file.metadata_hashes is None):
                 raise missing
-            cached = await self._fetch(key, name, file, want_metadata)
-            upstream.pages.stats.file_fetches += 1
+            stats = upstream.pages.stats
+            stats.file_fetches += 1
+            try:
+                cached = await self._fetch(key, name, file, want_metadata)
+            except PubkitError as error:
+                stats.file_errors += 1
+                stats.failed(error.message)
+                raise
         else:
             upstream.pages.stats.file_hits += 1
         public = services.settings.read == "public"

@@ -164,6 +164,7 @@ class UpstreamIndex:
         page = self.pages.fresh(name)
         if page is None or page.version != rendered.version:
             return None
+        self.pages.stats.hits += 1  # served from this worker's cache, like a fresh page
         return rendered.page
 
     def render(

@@ -79,15 +79,23 @@ class Lookup:
 
 @dataclass
 class UpstreamStats:
+    """One worker's upstream counts (shared with the others through its metrics snapshot:
+    :mod:`pubkit.server.upstream.counts`). Pages: served from this worker's cache (hits,
+    rendered pages included) or asked of the upstream (fetches; errors: those that failed).
+    Files: served from storage (hits) or asked of the upstream (fetches; errors: failed)."""
+
     hits: int = 0
     fetches: int = 0
     errors: int = 0
     last_error: str | None = None
-    last_error_time: float | None = None
+    last_error_time: float | None = None  # wall clock
     last_success_time: float | None = None
-    # Downloads of upstream files: served from storage, or fetched first.
     file_hits: int = 0
     file_fetches: int = 0
+    file_errors: int = 0
+
+    def failed(self, message: str) -> None:
+        self.last_error, self.last_error_time = message, time.time()
 
 
 class UpstreamPages:
@@ -191,7 +199,7 @@ class UpstreamPages:
             page = await self._ask(name, known)
         except PubkitError as error:
             self.stats.errors += 1
-            self.stats.last_error, self.stats.last_error_time = error.message, time.time()
+            self.stats.failed(error.message)
             raise
         self.stats.last_success_time = time.time()
         return page
