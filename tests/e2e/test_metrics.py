@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -164,6 +165,69 @@ def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
     rules.write_text(yaml.safe_dump(rule_groups()))
     done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+UPSTREAM_RULE_TESTS = """
+rule_files: [pubkit.rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # Failing: every fetch of pages and files fails; hits from the cache go on.
+      - series: 'pubkit_upstream_requests_total{kind="page",result="fetch"}'
+        values: '0+10x30'
+      - series: 'pubkit_upstream_requests_total{kind="page",result="error"}'
+        values: '0+10x30'
+      - series: 'pubkit_upstream_requests_total{kind="file",result="fetch"}'
+        values: '0+4x30'
+      - series: 'pubkit_upstream_requests_total{kind="file",result="error"}'
+        values: '0+3x30'
+      - series: 'pubkit_upstream_requests_total{kind="page",result="hit"}'
+        values: '0+100x30'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: PubkitUpstreamFailing
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: PubkitUpstreamFailing
+        exp_alerts:
+          - exp_labels: {severity: warning}
+            exp_annotations:
+              summary: Most of pubkit's requests to its upstream index fail
+              description: DESCRIPTION
+  - interval: 1m
+    input_series:
+      # Healthy: a few errors among many fetches.
+      - series: 'pubkit_upstream_requests_total{kind="page",result="fetch"}'
+        values: '0+10x30'
+      - series: 'pubkit_upstream_requests_total{kind="page",result="error"}'
+        values: '0+1x30'
+      - series: 'pubkit_upstream_requests_total{kind="file",result="error"}'
+        values: '0+0x30'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: PubkitUpstreamFailing
+        exp_alerts: []
+"""
+
+
+def test_promtool_fires_upstream_failing_only_when_most_fetches_fail(tmp_path: Path) -> None:
+    """``promtool test rules`` on the upstream alert: page and file errors both count."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian's prometheus package; .ci/run installs it)")
+    (tmp_path / "pubkit.rules.yaml").write_text(yaml.safe_dump(rule_groups()))
+    groups: Any = rule_groups()["groups"]
+    rule = next(r for g in groups for r in g["rules"] if r.get("alert") == "PubkitUpstreamFailing")
+    # (10 + 3) / (10 + 4) of the fetches failed: page and file errors both count.
+    described = rule["annotations"]["description"].replace(
+        "{{ $value | humanizePercentage }}", "92.86%")  # fmt: skip
+    tests = tmp_path / "upstream.test.yaml"
+    tests.write_text(UPSTREAM_RULE_TESTS.replace("DESCRIPTION", json.dumps(described)))
+    done = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True,
+                          text=True, timeout=60, check=False, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
