@@ -94,6 +94,9 @@ class ServerSettings:
     upstream_ttl: float = 600.0
     # The bound on one upstream request (connect, then each read, then the whole answer).
     upstream_timeout: float = 10.0
+    # /simple/ also lists the upstream projects whose pages are cached (never a name the
+    # guard keeps local, nor a page without a file past its quarantine).
+    upstream_list_cached: bool = False
 
     @property
     def storage_url(self) -> str:
@@ -143,7 +146,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        if name in ("access_log", "metrics"):
+        if name in ("access_log", "metrics", "upstream_list_cached"):
             return _parse_bool(raw)
         if name in ("max_upload_size", "page_cache_size", "max_header_size"):
             return parse_size(raw)

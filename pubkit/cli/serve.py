@@ -112,6 +112,13 @@ def serve(
         " then the cached page is served, marked stale. (env: PUBKIT_UPSTREAM_TIMEOUT;"
         " default: 10)",
     ),
+    upstream_list_cached: bool = typer.Option(
+        False,
+        "--upstream-list-cached",
+        help="/simple/ also lists the upstream projects whose pages are cached (never a name"
+        " kept local: a project here, reserved or --internal-names), refreshed every few"
+        " seconds. (env: PUBKIT_UPSTREAM_LIST_CACHED; default: off)",
+    ),
 ) -> None:
     """Serve the private package index (simple API, uploads, downloads)."""
     require_server_extra()
@@ -139,6 +146,7 @@ def serve(
         upstream_min_age=upstream_min_age,
         upstream_ttl=upstream_ttl,
         upstream_timeout=upstream_timeout,
+        upstream_list_cached=True if upstream_list_cached else None,  # else: the environment
     )
     ensure_directory(settings.data_dir, "the data directory",
                      "choose another --data-dir (or PUBKIT_DATA_DIR)")  # fmt: skip

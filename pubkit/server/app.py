@@ -283,6 +283,8 @@ def create_app(
             sharing = settings.metrics or services.upstream is not None
             if sharing and publisher.path is not None:
                 background.start_soon(publisher.run)
+            if services.upstream is not None and services.upstream.listing is not None:
+                background.start_soon(services.upstream.listing.refresh)  # the first scan
             yield
             background.cancel_scope.cancel()
         publisher.publish()  # a worker's last numbers outlive it: counters never go back

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import html
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -126,6 +127,17 @@ class ProjectPage:
 class IndexPage:
     projects: tuple[ProjectSummary, ...]
     last_serial: int
+    # Upstream projects listed too (--upstream-list-cached), normalized, sorted; each comes
+    # after a local project of the same name (the guard never lets one be both).
+    upstream: tuple[str, ...] = ()
+
+    def entries(self) -> Iterator[tuple[str, str, int | None]]:
+        """(name, display name, last serial: None for an upstream's), by name."""
+        local = ((p.name, p.display_name, p.last_serial) for p in self.projects)
+        if not self.upstream:
+            return local
+        upstream = ((name, name, None) for name in self.upstream)
+        return heapq.merge(local, upstream, key=lambda entry: entry[0])
 
 
 def file_url(project: str, filename: str) -> str:
@@ -240,7 +252,8 @@ def render_index_json(page: IndexPage) -> bytes:
     document = {
         "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
         "projects": [
-            {"name": p.display_name, "_last-serial": p.last_serial} for p in page.projects
+            {"name": shown, "_last-serial": serial} if serial is not None else {"name": shown}
+            for _, shown, serial in page.entries()
         ],
     }
     return json.dumps(document, separators=(",", ":")).encode()
@@ -248,9 +261,15 @@ def render_index_json(page: IndexPage) -> bytes:
 
 def render_index_html(page: IndexPage) -> bytes:
     body = (
-        f'<a href="{quote(p.name)}/">{html.escape(p.display_name)}</a><br>\n' for p in page.projects
+        f'<a href="{quote(name)}/">{html.escape(shown)}</a><br>\n'
+        for name, shown, _ in page.entries()
     )
     return _html_document("Simple index", page.last_serial, body)
+
+
+def render_index(page: IndexPage, media_type: str, checked: int) -> RenderedPage:
+    body = render_index_json(page) if media_type == JSON_V1 else render_index_html(page)
+    return _render(body, media_type, page.last_serial, checked)
 
 
 # -- rendered pages and their cache --------------------------------------------------------
@@ -368,7 +387,7 @@ class SimplePages:
         self, media_type: str, private: frozenset[str] = frozenset(), _serial: int = 0
     ) -> RenderedPage:
         """:meth:`cached_project` for the project list."""
-        return self._cached(self._index_key(media_type, private))
+        return self._cached(self.index_key(media_type, private))
 
     def _cached(self, key: tuple[str, str]) -> RenderedPage:
         page = self._get(key)
@@ -377,7 +396,7 @@ class SimplePages:
         return page
 
     @staticmethod
-    def _index_key(media_type: str, private: frozenset[str]) -> tuple[str, str]:
+    def index_key(media_type: str, private: frozenset[str]) -> tuple[str, str]:
         return ("", media_type + "".join(sorted(" " + name for name in private)))
 
     def index(
@@ -386,7 +405,7 @@ class SimplePages:
         """The project list: every public project, and of the private ones those named."""
         if serial is None:
             serial = self.catalog.serial()
-        key = self._index_key(media_type, private)
+        key = self.index_key(media_type, private)
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:
             return cached

@@ -6,6 +6,7 @@ they resolve), so it skips the framework: one pass over the headers, a cached pa
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qs, quote
 
 from pubkit.core.distributions import is_normalized, normalize_name
@@ -142,6 +143,14 @@ class SimpleApp(ReadOnlyApp):
             shown = await calls.offload(
                 services.permissions.readable_private, principal, serial, stale=stale
             )
+            listing = services.upstream.listing if services.upstream is not None else None
+            if listing is not None:  # --upstream-list-cached
+                scan = listing.current()
+                listed = listing.cached_index if stale else functools.partial(
+                    listing.index, services.pages)  # fmt: skip
+                await send_page(scope, send, await calls.offload(
+                    listed, media_type, shown, serial, scan, stale=stale), stale)  # fmt: skip
+                return
             index = services.pages.cached_index if stale else services.pages.index
             await send_page(scope, send, await calls.offload(index, media_type, shown, serial,
                                                              stale=stale), stale)  # fmt: skip

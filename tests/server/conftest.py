@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from pubkit.server.catalog import Catalog, open_catalog
 from pubkit.server.services import Services
 from pubkit.settings import load_server_settings
 from tests.conftest import postgres_database
+from tests.upstream_support import StaticIndex, static_index
 
 PASSWORD = "correct-horse-battery"
 
@@ -118,3 +119,36 @@ def index(data_dir: Path) -> Iterator[Index]:
         idx.add_user("bob")
         idx.add_user("root", admin_=True)
         yield idx
+
+
+# -- an upstream index (tests/upstream_support.py) and servers in front of it ----------------
+
+MakeIndex = Callable[..., Index]
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticIndex]:
+    with static_index() as index:
+        yield index
+
+
+@pytest.fixture
+def make_index(data_dir: Path, upstream: StaticIndex) -> Iterator[MakeIndex]:
+    clients: list[TestClient] = []
+
+    def make(**settings: Any) -> Index:
+        values = {"data_dir": data_dir, "upstream": upstream.simple_url,
+                  "upstream_timeout": "2", **settings}  # fmt: skip
+        app = create_app(load_server_settings(values, environ={}))
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        index = Index(client, app.state.services, data_dir)
+        if index.catalog.user("alice") is None:
+            index.add_user("alice")
+            index.add_user("root", admin_=True)
+        return index
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

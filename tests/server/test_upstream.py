@@ -6,53 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from pubkit.server.app import create_app
 from pubkit.server.simple import JSON_V1
-from pubkit.settings import load_server_settings
 from pubkit.testing import core_metadata, make_wheel
 from tests.cli_support import run_cli
-from tests.server.conftest import Index, basic
+from tests.server.conftest import Index, MakeIndex, basic
 from tests.server.test_admin_api import api
-from tests.upstream_support import StaticIndex, static_index, yesterday
+from tests.upstream_support import StaticIndex, yesterday
 
 JSON = {"Accept": JSON_V1}
-MakeIndex = Callable[..., Index]
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticIndex]:
-    with static_index() as index:
-        yield index
-
-
-@pytest.fixture
-def make_index(data_dir: Path, upstream: StaticIndex) -> Iterator[MakeIndex]:
-    clients: list[TestClient] = []
-
-    def make(**settings: Any) -> Index:
-        values = {"data_dir": data_dir, "upstream": upstream.simple_url,
-                  "upstream_timeout": "2", **settings}  # fmt: skip
-        app = create_app(load_server_settings(values, environ={}))
-        client = TestClient(app)
-        client.__enter__()
-        clients.append(client)
-        index = Index(client, app.state.services, data_dir)
-        if index.catalog.user("alice") is None:
-            index.add_user("alice")
-            index.add_user("root", admin_=True)
-        return index
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def files_of(index: Index, name: str) -> dict[str, dict[str, Any]]:

@@ -585,6 +585,11 @@ class Catalog:
             ).all()
         return [_summary(row) for row in rows]
 
+    def project_names(self) -> frozenset[str]:
+        """Every project's name, with files or not (the upstream guard's local names)."""
+        with self._connect() as conn:
+            return frozenset(conn.execute(select(schema.projects.c.name)).scalars())
+
     def project_files(self, name: str) -> list[FileRecord]:
         with self._connect() as conn:
             rows = conn.execute(

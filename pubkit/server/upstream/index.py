@@ -41,6 +41,7 @@ from pubkit.server.simple import (
 )
 from pubkit.server.storage import Storage
 from pubkit.server.upstream.client import UpstreamClient, UpstreamFile, public
+from pubkit.server.upstream.listing import CachedListing
 from pubkit.server.upstream.pages import Lookup, UpstreamPage, UpstreamPages
 from pubkit.settings import ServerSettings, internal_patterns, upstream_urls
 
@@ -92,6 +93,10 @@ class UpstreamIndex:
         self._decisions: dict[str, str] = {}
         self._rules: dict[str, UpstreamRule] = {}
         self._rendered: OrderedDict[tuple[str, str], _Rendered] = OrderedDict()
+        # --upstream-list-cached: /simple/ lists the cached upstream projects too.
+        self.listing: CachedListing | None = None
+        if settings.upstream_list_cached:
+            self.listing = CachedListing(self, catalog, storage, storage_calls)
 
     # -- the guard -------------------------------------------------------------------------
 
