@@ -5,6 +5,7 @@ against the OpenAPI document the server serves."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -114,6 +115,22 @@ def test_the_document_is_served_to_anyone_and_is_valid_openapi_3_1(index: Index)
     assert document["openapi"] == "3.1.0"
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
+
+
+def test_the_contract_page_lists_every_operation_of_the_document() -> None:
+    """docs/admin-api-contract.md's table has a row per operation, and the upstream status's
+    fields there are the schema's."""
+    page = (Path(__file__).parents[2] / "docs" / "admin-api-contract.md").read_text()
+    rows = set(re.findall(r"^\| (GET|POST|PUT|DELETE) \| /api/v1(/[^ \[|]*)", page, re.M))
+    operations = {(method.upper(), path) for path, item in DOCUMENT["paths"].items()
+                  for method in item}  # fmt: skip
+    assert rows == operations
+    status = DOCUMENT["components"]["schemas"]["UpstreamStatus"]
+    for field in status["required"]:
+        assert f'"{field}":' in page, field
+    counted = status["properties"]["counted"]
+    for field in [*counted["required"], *counted["properties"]["workers"]["items"]["required"]]:
+        assert f'"{field}":' in page, field
 
 
 def test_the_document_describes_every_endpoint_and_its_errors() -> None:
