@@ -1,6 +1,7 @@
 """What ``--upstream-list-cached`` costs on ``GET /simple/``: the same data, served with the
 option off and on in turns, a sequential loop of requests on one keep-alive connection each
-(client-side latency: median and 99th percentile, per round, so the spread shows the noise).
+(client-side latency: median and 99th percentile, per round, so the spread shows the noise);
+and the first request after each of ``--changes`` uploads, when the list is rendered again.
 
     .venv/bin/python bench/upstream_list.py [--local 50] [--cached 500] [--requests 2000]
                                             [--rounds 3]
@@ -56,6 +57,25 @@ def loop(server: LiveServer, accept: str, count: int) -> list[float]:
     return times
 
 
+def after_changes(server: LiveServer, where: Path, count: int, round_: int, on: bool
+                  ) -> list[float]:  # fmt: skip
+    """Milliseconds of the first GET /simple/ after each of ``count`` uploads (the catalog
+    serial moves: the list is rendered again, with the upstream names when on)."""
+    times = []
+    for number in range(count):
+        version = f"{round_}.{int(on)}.{number}"
+        wheel = make_wheel(where / "changes", "local-0000", version)
+        with wheel.open("rb") as content:
+            requests.post(server.url, data=upload_fields(wheel), auth=(USER, PASSWORD),
+                          files={"content": (wheel.name, content)},
+                          timeout=60).raise_for_status()  # fmt: skip
+        started = time.perf_counter()
+        requests.get(server.simple_url, headers={"Accept": TYPES["json"]},
+                     timeout=30).raise_for_status()  # fmt: skip
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def p99(times: list[float]) -> float:
     return sorted(times)[int(len(times) * 0.99) - 1]
 
@@ -66,6 +86,7 @@ def main() -> None:
     parser.add_argument("--cached", type=int, default=500)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pubkit-bench-list-") as tmp, static_index() as up:
         where = Path(tmp)
@@ -105,12 +126,15 @@ def main() -> None:
                         times = loop(server, accept, args.requests)
                         rows.setdefault(("on" if on else "off", kind), []).append(
                             (statistics.median(times), p99(times)))  # fmt: skip
+                    changed = after_changes(server, where, args.changes, _round, on)
+                    rows.setdefault(("on" if on else "off", "json, after a change"), []).append(
+                        (statistics.median(changed), max(changed)))  # fmt: skip
                 finally:
                     server.stop()
     print(f"GET /simple/: {args.local} local projects, {args.cached} cached upstream ones"
           f" (listed only with the option on); {args.requests} sequential requests per round")
     print()
-    print("| option | type | median ms per round | p99 ms per round |")
+    print("| option | type | median ms per round | p99 ms per round (after a change: max) |")
     print("|---|---|---|---|")
     for (option, kind), values in sorted(rows.items(), key=lambda r: (r[0][1], r[0][0])):
         medians = " / ".join(f"{m:.3f}" for m, _ in values)

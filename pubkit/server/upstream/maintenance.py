@@ -1,8 +1,9 @@
 """``pubkit upstream status|prune``: what the upstream cache holds, and removing old entries.
 
 Status: each upstream asked once (reachable or the one-line problem), the cache's size in
-storage, and, from a running server, the worker's own counts (pages served from the cache or
-fetched, files served from storage or fetched, the last error). Prune: cached files whose
+storage, and, from a running server, every worker's counts summed (pages served from the
+cache or fetched, files served from storage or fetched, errors, the newest last error; see
+:mod:`pubkit.server.upstream.counts`). Prune: cached files whose
 sidecar is older than the cutoff (sidecar first: without it the bytes are no cached file,
 and a later download fetches them again), and pages as old.
 """
