@@ -185,3 +185,33 @@ def test_the_last_error_stays_after_its_worker_exits(
     assert sums_hold(after, traffic)
     dead = [w for w in after["counted"]["workers"] if not w["running"]]
     assert [w["pid"] for w in dead] == [error["worker"]]
+
+
+def test_with_metrics_off_the_workers_still_share_their_counts(
+    tmp_path_factory: pytest.TempPathFactory, upstream: StaticIndex
+) -> None:
+    """PUBKIT_METRICS=0: no /metrics, but the supervisor still makes the shared folder for
+    the upstream's status."""
+    live = LiveServer(tmp_path_factory.mktemp("no-metrics") / "data",
+                      extra_args=("--workers", "2", "--upstream", upstream.simple_url),
+                      env={"PUBKIT_METRICS": "0"})  # fmt: skip
+    live.add_user(*ADMIN, admin=True)
+    live.start(timeout=120)
+    try:
+        assert requests.get(live.url + "metrics", timeout=30).status_code == 404
+        made = 0
+        workers: list[dict[str, Any]] = []
+        while made < MAX_PAGE_REQUESTS:
+            for _ in range(BATCH):
+                page = requests.get(live.simple_url + "spread-lib/", headers=CLOSE, timeout=30)
+                assert page.status_code == 200
+                made += 1
+            answer = wait_for(live, lambda s: sum(map(page_requests, s["counted"]["workers"]))
+                              == made)  # fmt: skip  # noqa: B023
+            assert answer["counted"]["every_worker"] is True
+            workers = answer["counted"]["workers"]
+            if len(workers) == 2 and all(page_requests(w) > 0 for w in workers):
+                break
+        assert len(workers) == 2 and sum(map(page_requests, workers)) == made
+    finally:
+        live.stop()
