@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pubkit.errors import AuthenticationError, PubkitError
 from pubkit.server import api
+from pubkit.server.api_schema import RequestError, check_json
 from pubkit.server.auth.policy import Action
 from pubkit.server.web.session import Visitor
 
@@ -29,10 +30,10 @@ async def invoke(visitor: Visitor, operation: str, args: dict[str, str] | None =
         if value is not None and value != "":
             parsed[param.name] = param.parse(value)
         elif param.where == "path":
-            raise api.RequestError(f"the form lacks the field {param.name!r}")
+            raise RequestError(f"the form lacks the field {param.name!r}")
     body = body or {}
     if spec.body is not None:
-        api.check_json(body, spec.body, "the form")
+        check_json(body, spec.body, "the form")
     call = api.Call(visitor.request, visitor.services, visitor.principal, parsed, body)
     return await spec.handler(call)
 

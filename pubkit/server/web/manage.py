@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pubkit.errors import NotFoundError
-from pubkit.server.api import RequestError
+from pubkit.server.api_schema import RequestError
 from pubkit.server.catalog import web as web_catalog
 from pubkit.server.web.actions import invoke
 from pubkit.server.web.pages import done

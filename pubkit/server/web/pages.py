@@ -281,6 +281,6 @@ async def account_action(request: Request) -> Response:
 
 
 def api_error(message: str) -> PubkitError:
-    from pubkit.server.api import RequestError
+    from pubkit.server.api_schema import RequestError
 
     return RequestError(message)

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pubkit.errors import AuthenticationError, PermissionDeniedError
-from pubkit.server.api import RequestError
+from pubkit.server.api_schema import RequestError
 from pubkit.server.asgi import CROSS_SITE_REFUSAL, client_address, cross_site
 from pubkit.server.auth.policy import administers
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal
