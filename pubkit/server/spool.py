@@ -53,7 +53,8 @@ def write_error(error: OSError, spool_dir: Path) -> PubkitError:
     )
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether the process ``pid`` on this host is alive (signal 0: nothing is sent)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,7 +68,7 @@ def is_stale(name: str, mtime: float, now: float) -> bool:
     """Whether a spool file nobody will finish: its writer on this host is gone, or it has
     not been written to for :data:`STALE_AFTER` seconds."""
     match = _NAME.match(name)
-    if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+    if match and match["host"] == _HOST and not process_alive(int(match["pid"])):
         return True
     return now - mtime > STALE_AFTER
 

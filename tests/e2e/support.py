@@ -318,12 +318,19 @@ def files_by_name(server: LiveServer, project: str) -> dict[str, dict[str, Any]]
 # -- servers and venvs (the fixtures in conftest.py use these) ------------------------------
 
 
-def start_server(data_dir: Path, *extra_args: str) -> LiveServer:
-    """``pubkit serve`` in a real process on a free port, with users alice and bob."""
+def start_server(
+    data_dir: Path, *extra_args: str, admin: tuple[str, str] | None = None,
+    timeout: float | None = None,
+) -> LiveServer:  # fmt: skip
+    """``pubkit serve`` in a real process on a free port, with users alice and bob (and the
+    administrator ``admin``: name, password); ``timeout``: how long it may take to start
+    (several workers start at once: slow on a busy machine)."""
     server = LiveServer(data_dir, extra_args=extra_args)
     for name, password in PASSWORDS.items():
         server.add_user(name, password)
-    return server.start()
+    if admin is not None:
+        server.add_user(*admin, admin=True)
+    return server.start() if timeout is None else server.start(timeout=timeout)
 
 
 VenvFactory = Callable[[], Venv]

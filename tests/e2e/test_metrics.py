@@ -21,7 +21,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pubkit.testing import LiveServer, make_wheel
-from tests.e2e.support import PASSWORDS
+from tests.e2e.support import PASSWORDS, start_server
 from tests.server.conftest import upload_fields
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +34,8 @@ Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("metrics") / "data", extra_args=("--workers", "2"))
-    for name, password in PASSWORDS.items():
-        live.add_user(name, password)
-    live.start(timeout=120)  # two workers start at once: slow on a busy machine
+    live = start_server(tmp_path_factory.mktemp("metrics") / "data", "--workers", "2",
+                        timeout=120)  # fmt: skip
     try:
         yield live
     finally:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from pubkit.testing import LiveServer, make_wheel
-from tests.e2e.support import PASSWORDS, client_env, output
+from tests.e2e.support import client_env, output, start_server
 from tests.upstream_support import StaticIndex, static_index
 
 pytestmark = pytest.mark.e2e
@@ -49,13 +49,9 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticIndex]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, upstream: StaticIndex
 ) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("workers") / "data",
-                      extra_args=("--workers", "2", "--upstream", upstream.simple_url,
-                                  "--upstream-timeout", "5"))  # fmt: skip
-    for name, password in PASSWORDS.items():
-        live.add_user(name, password)
-    live.add_user(*ADMIN, admin=True)
-    live.start(timeout=120)  # two workers start at once: slow on a busy machine
+    live = start_server(tmp_path_factory.mktemp("workers") / "data", "--workers", "2",
+                        "--upstream", upstream.simple_url, "--upstream-timeout", "5",
+                        admin=ADMIN, timeout=120)  # fmt: skip
     try:
         yield live
     finally:

@@ -9,10 +9,10 @@ Prometheus' counters never going back) and is shown as not running.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
+from pubkit.server.spool import process_alive
 from pubkit.server.upstream.pages import UpstreamStats
 
 SHARED_KEY = "upstream"
@@ -35,17 +35,6 @@ def shared(stats: UpstreamStats) -> dict[str, Any]:
                   "errors": stats.file_errors},
         "last_error": last,
     }  # fmt: skip
-
-
-def running(pid: int) -> bool:
-    """Whether a process ``pid`` is alive (a worker's sibling: signal 0 is allowed)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _error(last: Any, pid: int) -> dict[str, Any] | None:
@@ -77,7 +66,7 @@ def summed(snapshots: list[dict[str, Any]], own_pid: int, every_worker: bool) ->
         if error is not None and (newest is None or error["_at"] > newest["_at"]):
             newest = error
         workers.append({
-            "pid": pid, "running": pid == own_pid or running(pid),
+            "pid": pid, "running": pid == own_pid or process_alive(pid),
             "as_of": iso(snapshot.get("time")), "pages": worker_pages, "files": worker_files,
             "last_error": None if error is None else {k: v for k, v in error.items()
                                                       if k not in ("_at", "worker")},
