@@ -2,7 +2,10 @@
 
 Blocking calls (run in the upstream's own threads, :mod:`pubkit.server.dependencies`), each
 bounded three ways: the connect timeout, the read timeout of every socket read, and a
-deadline on the whole answer (a server that trickles a byte a second is cut off too).
+deadline on the whole call, which :mod:`~pubkit.server.upstream.deadline`'s watchdog
+enforces by shutting the call's socket down (an upstream that trickles a byte a second is
+cut off mid-read): a page's whole answer within three timeouts; a file's headers within
+three timeouts, then its body at ``MIN_RATE`` on average at least, after a grace period.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
@@ -20,6 +24,7 @@ from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit, urlunspli
 
 from pubkit import __version__
 from pubkit.errors import UpstreamError
+from pubkit.server.upstream.deadline import Call, Watchdog, watched_adapter
 from pubkit.settings import redact_url
 
 if TYPE_CHECKING:
@@ -30,7 +35,10 @@ ACCEPT = (
     " text/html;q=0.1"
 )
 MAX_PAGE = 64 * 1024 * 1024
-CHUNK = 256 * 1024
+CHUNK = 64 * 1024
+# A file's body, after its grace period (three timeouts, at least one chunk at this rate),
+# must come at least this fast on average: 100 MiB in under two hours.
+MIN_RATE = 16 * 1024
 # The hashes a file's bytes are checked against, strongest first.
 CHECKED_HASHES = ("sha256", "sha384", "sha512", "sha224", "md5")
 
@@ -185,13 +193,13 @@ class UpstreamClient:
     def __init__(self, timeout: float) -> None:
         # Imported here: a server without an upstream never loads requests (small workers).
         import requests
-        import requests.adapters
 
         self._errors = requests.RequestException
         self.timeout = timeout
+        self.watchdog = Watchdog()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"pubkit/{__version__}"
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
+        adapter = watched_adapter(pool_connections=8, pool_maxsize=32)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -214,12 +222,28 @@ class UpstreamClient:
                 f"the upstream {redact_url(url)} did not answer ({type(error).__name__})"
             ) from None
 
+    @contextmanager
+    def _watched(self, url: str, seconds: float, bound: str) -> Iterator[Call]:
+        """The calls made inside, cut off by the watchdog after ``seconds`` (the call may
+        extend them); ``bound``: what the error says was too slow."""
+        with self.watchdog.watch(seconds) as call:
+            try:
+                yield call
+            except UpstreamError:
+                if call.expired:
+                    raise self._too_slow(url, bound) from None
+                raise
+            if call.expired:  # a body without a length just ends when cut off
+                raise self._too_slow(url, bound)
+
+    @staticmethod
+    def _too_slow(url: str, bound: str) -> UpstreamError:
+        return UpstreamError(f"the upstream {redact_url(url)} sends too slowly ({bound})")
+
     def _chunks(
-        self, response: requests.Response, url: str, limit: int, whole: bool = True
+        self, response: requests.Response, url: str, limit: int, call: Call
     ) -> Iterator[bytes]:
-        """The body, within ``limit`` bytes; ``whole``: and within three timeouts in all
-        (pages; a file's size has no such bound, each of its reads has the timeout)."""
-        deadline = time.monotonic() + self.timeout * 3 if whole else float("inf")
+        """The body, within ``limit`` bytes (and ``call``'s deadline)."""
         received = 0
         try:
             for chunk in response.iter_content(CHUNK):
@@ -227,8 +251,8 @@ class UpstreamClient:
                 if received > limit:
                     raise UpstreamError(f"the upstream's answer for {redact_url(url)} is"
                                         f" larger than {limit} bytes")  # fmt: skip
-                if time.monotonic() > deadline:
-                    raise UpstreamError(f"the upstream {redact_url(url)} sends too slowly")
+                if call.expired:
+                    raise UpstreamError(f"the upstream {redact_url(url)} was cut off")
                 yield chunk
         except self._errors as error:
             raise UpstreamError(
@@ -248,23 +272,25 @@ class UpstreamClient:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        response = self._get(url, headers, source)
-        answer = PageAnswer(source, etag=response.headers.get("etag"),
-                            last_modified=response.headers.get("last-modified"))  # fmt: skip
-        if response.status_code == 304:
-            response.close()
-            answer.etag, answer.last_modified = answer.etag or etag, (
-                answer.last_modified or last_modified)  # fmt: skip
-            return answer
-        if response.status_code in (404, 410):
-            response.close()
-            answer.missing = True
-            return answer
-        if response.status_code != 200:
-            response.close()
-            raise UpstreamError(f"the upstream {redact_url(url)} answered"
-                                f" {response.status_code}")  # fmt: skip
-        body = b"".join(self._chunks(response, url, MAX_PAGE))
+        seconds = self.timeout * 3
+        with self._watched(url, seconds, f"its answer took over {seconds:g} s") as call:
+            response = self._get(url, headers, source)
+            answer = PageAnswer(source, etag=response.headers.get("etag"),
+                                last_modified=response.headers.get("last-modified"))  # fmt: skip
+            if response.status_code == 304:
+                response.close()
+                answer.etag, answer.last_modified = answer.etag or etag, (
+                    answer.last_modified or last_modified)  # fmt: skip
+                return answer
+            if response.status_code in (404, 410):
+                response.close()
+                answer.missing = True
+                return answer
+            if response.status_code != 200:
+                response.close()
+                raise UpstreamError(f"the upstream {redact_url(url)} answered"
+                                    f" {response.status_code}")  # fmt: skip
+            body = b"".join(self._chunks(response, url, MAX_PAGE, call))
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         page_url = public(response.url or url)
         if content_type.endswith("+json") or content_type == "application/json":
@@ -275,22 +301,33 @@ class UpstreamClient:
 
     def download(self, url: str, target: Path, limit: int, source: str) -> dict[str, str]:
         """Write the file at ``url`` (of upstream ``source``) to ``target``; its digests
-        (every checked algorithm)."""
-        response = self._get(url, {}, source)
-        if response.status_code != 200:
-            response.close()
-            raise UpstreamError(f"the upstream answered {response.status_code} for"
-                                f" {redact_url(url)}")  # fmt: skip
+        (every checked algorithm). Its headers within three timeouts; then its body at
+        ``MIN_RATE`` on average, after a grace period: the deadline moves with each chunk."""
+        seconds = self.timeout * 3
+        grace = max(seconds, CHUNK / MIN_RATE)
+        bound = (f"headers over {seconds:g} s, or under {MIN_RATE // 1024} KiB/s"
+                 f" after {grace:g} s")  # fmt: skip
         digests = {name: hashlib.new(name) for name in CHECKED_HASHES}
-        with target.open("wb") as out:
-            for chunk in self._chunks(response, url, limit, whole=False):
-                out.write(chunk)
-                for digest in digests.values():
-                    digest.update(chunk)
+        with self._watched(url, seconds, bound) as call:
+            response = self._get(url, {}, source)
+            if response.status_code != 200:
+                response.close()
+                raise UpstreamError(f"the upstream answered {response.status_code} for"
+                                    f" {redact_url(url)}")  # fmt: skip
+            started, received = time.monotonic(), 0
+            call.extend(started + grace)
+            with target.open("wb") as out:
+                for chunk in self._chunks(response, url, limit, call):
+                    received += len(chunk)
+                    call.extend(started + grace + received / MIN_RATE)
+                    out.write(chunk)
+                    for digest in digests.values():
+                        digest.update(chunk)
         return {name: digest.hexdigest() for name, digest in digests.items()}
 
     def close(self) -> None:
         self.session.close()
+        self.watchdog.close()
 
 
 def verify(advertised: dict[str, str], actual: dict[str, str], what: str) -> None:
