@@ -1,0 +1,116 @@
+"""The upstream watchdog (pubkit/server/upstream/deadline.py), on real sockets (socketpair):
+a read blocked past its call's deadline returns at once; a call that ended, or a socket
+another call took over, is left alone; a deadline moves later as the call extends it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pubkit.server.upstream.deadline import Watchdog, attach_current
+
+
+@pytest.fixture
+def watchdog() -> Iterator[Watchdog]:
+    dog = Watchdog()
+    yield dog
+    dog.close()
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    ours.settimeout(10)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_a_blocked_read_returns_when_its_call_passes_its_deadline(
+    watchdog: Watchdog, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    ours, _theirs = pair
+    started = time.monotonic()
+    with watchdog.watch(0.3) as call:
+        attach_current(ours)  # how the upstream connections register
+        assert ours.recv(1) == b""  # blocked until the watchdog shut the socket down
+    assert call.expired
+    assert 0.25 < time.monotonic() - started < 5
+
+
+def test_a_call_that_ended_in_time_keeps_its_socket(
+    watchdog: Watchdog, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    ours, theirs = pair
+    with watchdog.watch(0.2) as call:
+        watchdog.attach(call, ours)
+    time.sleep(0.4)
+    assert not call.expired
+    theirs.sendall(b"x")
+    assert ours.recv(1) == b"x"
+
+
+def test_extending_moves_the_deadline(
+    watchdog: Watchdog, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    ours, theirs = pair
+    with watchdog.watch(0.3) as call:
+        watchdog.attach(call, ours)
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:  # a byte every 0.1 s, each earning 0.3 s
+            theirs.sendall(b"x")
+            assert ours.recv(1) == b"x"
+            call.extend(time.monotonic() + 0.3)
+            call.extend(0.0)  # never earlier
+            time.sleep(0.1)
+        assert not call.expired
+        assert ours.recv(1) == b""  # no more bytes, no more time
+    assert call.expired
+
+
+def test_a_socket_another_call_took_over_is_left_alone(
+    watchdog: Watchdog, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    ours, theirs = pair
+    taken = threading.Event()
+    done = threading.Event()
+
+    def other() -> None:
+        with watchdog.watch(30) as call:
+            watchdog.attach(call, ours)
+            taken.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=other)
+    with watchdog.watch(0.2) as first:
+        watchdog.attach(first, ours)
+        thread.start()
+        assert taken.wait(5)
+        time.sleep(0.4)
+    assert first.expired
+    theirs.sendall(b"y")
+    assert ours.recv(1) == b"y"
+    done.set()
+    thread.join(5)
+
+
+def test_a_socket_attached_after_the_deadline_is_shut_down_at_once(
+    watchdog: Watchdog, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    ours, _theirs = pair
+    with watchdog.watch(0.05) as call:
+        time.sleep(0.3)
+        assert call.expired
+        watchdog.attach(call, ours)
+        assert ours.recv(1) == b""
+
+
+def test_no_watched_call_no_registration(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    attach_current(ours)  # outside any watch: nothing happens
+    theirs.sendall(b"z")
+    assert ours.recv(1) == b"z"
