@@ -146,9 +146,17 @@ def watched_adapter(pool_connections: int, pool_maxsize: int) -> requests.adapte
     class TLSPool(HTTPSConnectionPool):
         ConnectionCls = TLSConnection
 
+    pools = {"http": Pool, "https": TLSPool}
+
     class Adapter(requests.adapters.HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if not proxy.lower().startswith("socks"):  # SOCKS: only the checks per chunk
+                manager.pool_classes_by_scheme = pools
+            return manager
 
     return Adapter(pool_connections=pool_connections, pool_maxsize=pool_maxsize)
