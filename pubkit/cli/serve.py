@@ -108,9 +108,9 @@ def serve(
     upstream_timeout: str = typer.Option(
         None,
         "--upstream-timeout",
-        help="Seconds an upstream may take to connect, per read, and (three times) for a page;"
-        " then the cached page is served, marked stale. (env: PUBKIT_UPSTREAM_TIMEOUT;"
-        " default: 10)",
+        help="Seconds an upstream may take to connect, per read, and (three times) for a page"
+        " or a file's headers (a file's body: 16 KiB/s on average after that); then the cached"
+        " page is served, marked stale. (env: PUBKIT_UPSTREAM_TIMEOUT; default: 10)",
     ),
     upstream_list_cached: bool = typer.Option(
         False,
