@@ -61,6 +61,7 @@ class Setup:
     def cut_off(self, prefix: str, bound: float, since: float = 0.0) -> None:
         """pubkit hung up on every upstream answer under ``prefix`` (begun after ``since``),
         each within ``bound``."""
+
         def matching() -> list[Connection]:
             return [c for c in self.upstream.connections
                     if c.path.startswith(prefix) and c.started > since]  # fmt: skip
