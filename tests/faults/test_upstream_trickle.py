@@ -79,6 +79,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     index = StaticIndex()
     names = ("head-lib", "body-lib", "stale-lib", "plain-lib", "file-head-lib", "file-body-lib")
     wheels = {name: make_wheel(where, name, "1.0") for name in names}
+    # 600 KiB that do not compress: slower than the grace period at the rate it comes.
+    wheels["big-lib"] = make_wheel(
+        where, "big-lib", "1.0", extra_files={"big_lib/blob.bin": os.urandom(600 * 1024)}
+    )
     for wheel in wheels.values():
         index.add(wheel)
     with trickle_upstream(index) as upstream:
@@ -141,6 +145,16 @@ def test_a_file_whose_headers_or_body_trickle_is_not_cached(setup: Setup) -> Non
     keys = {stored.key for stored in open_storage(settings.storage_url).list(FILES_PREFIX)}
     assert not [key for key in keys if "file-head-lib" in key or "file-body-lib" in key], keys
     assert all(key.endswith(".json") or key + ".json" in keys for key in keys), keys
+
+
+def test_a_slow_but_honest_file_arrives(setup: Setup) -> None:
+    """96 KiB/s: well over the minimum rate, so the deadline keeps moving past the grace
+    period (the download takes longer than it) and the file is cached whole."""
+    setup.upstream.rates["/files/big_lib"] = 96 * 1024
+    elapsed, response = timed_get(setup.file("big-lib"))
+    assert response.status_code == 200, response.text
+    assert response.content == setup.wheels["big-lib"].read_bytes()
+    assert elapsed > FILE_CUT, elapsed  # it did outlast the grace period
 
 
 def test_other_requests_answer_while_upstreams_trickle(setup: Setup) -> None:

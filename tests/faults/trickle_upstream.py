@@ -2,6 +2,7 @@
 what a :class:`~tests.upstream_support.StaticIndex` holds (its pages, its files), where the
 test chooses which answers come one byte every ``interval`` seconds, their headers or their
 body. Every read of the client's is well within any read timeout; only the whole is slow.
+A body may also come slowly but honestly, at a steady rate (``rates``).
 
 Each connection is recorded: when it came, when it ended, and whether the client hung up
 before the answer was complete (how the tests see that pubkit let go of it)."""
@@ -37,10 +38,12 @@ class Connection:
 
 @dataclass
 class TrickleUpstream:
-    """``trickle``: path prefix -> HEADERS or BODY (which part of those answers trickles)."""
+    """``trickle``: path prefix -> HEADERS or BODY (which part of those answers trickles);
+    ``rates``: path prefix -> bytes per second of those answers' bodies."""
 
     index: StaticIndex
     trickle: dict[str, str] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
     interval: float = 0.5
     connections: list[Connection] = field(default_factory=list)
     port: int = 0
@@ -67,6 +70,10 @@ class TrickleUpstream:
         return next((part for prefix, part in self.trickle.items() if path.startswith(prefix)),
                     None)  # fmt: skip
 
+    def rate(self, path: str) -> float | None:
+        return next((rate for prefix, rate in self.rates.items() if path.startswith(prefix)),
+                    None)  # fmt: skip
+
     def finished(self, prefix: str) -> list[Connection]:
         return [c for c in self.connections if c.path.startswith(prefix) and c.ended]
 
@@ -86,9 +93,15 @@ class _Handler(socketserver.BaseRequestHandler):
         connection = Connection(path, time.monotonic())
         upstream.connections.append(connection)
         head, body = upstream.answer(path)
-        how = upstream.how(path)
+        how, rate = upstream.how(path), upstream.rate(path)
         try:
-            if how == HEADERS:
+            if rate is not None:
+                sock.sendall(head)
+                step = max(1, int(rate / 10))
+                for start in range(0, len(body), step):
+                    sock.sendall(body[start : start + step])
+                    time.sleep(0.1)
+            elif how == HEADERS:
                 self._trickle(head + body)
             elif how == BODY:
                 sock.sendall(head)
