@@ -44,6 +44,7 @@ class TrickleUpstream:
     index: StaticIndex
     trickle: dict[str, str] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
+    length: bool = True  # False: no Content-Length, the body ends when the connection does
     interval: float = 0.5
     connections: list[Connection] = field(default_factory=list)
     port: int = 0
@@ -62,8 +63,8 @@ class TrickleUpstream:
             data = self.index.file(path[len("/files/") :])
             found = None if data is None else (data, "application/octet-stream")
         status, body, kind = ("200 OK", *found) if found else ("404 Not Found", b"", "text/plain")
-        head = (f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n")  # fmt: skip
+        length = f"Content-Length: {len(body)}\r\n" if self.length else ""
+        head = f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n{length}Connection: close\r\n\r\n"
         return head.encode(), body
 
     def how(self, path: str) -> str | None:

@@ -1,6 +1,7 @@
 """The upstream watchdog (pubkit/server/upstream/deadline.py), on real sockets (socketpair):
 a read blocked past its call's deadline returns at once; a call that ended, or a socket
-another call took over, is left alone; a deadline moves later as the call extends it."""
+another call took over, is left alone; a deadline moves later as the call extends it. And
+the client's connections under it, against a real trickling server in this process."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pubkit.errors import UpstreamError
+from pubkit.server.upstream.client import UpstreamClient
 from pubkit.server.upstream.deadline import Watchdog, attach_current
+from pubkit.testing import make_wheel
+from tests.faults.trickle_upstream import BODY, trickle_upstream
+from tests.upstream_support import StaticIndex
 
 
 @pytest.fixture
@@ -114,3 +121,28 @@ def test_no_watched_call_no_registration(pair: tuple[socket.socket, socket.socke
     attach_current(ours)  # outside any watch: nothing happens
     theirs.sendall(b"z")
     assert ours.recv(1) == b"z"
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+def test_the_client_cuts_off_a_trickling_page_and_file(tmp_path: Path, length: bool) -> None:
+    """The watchdog through the client's own connections (a real trickling server): a page
+    and a file cut off after three timeouts, also when the body has no length (it would
+    end at the cut as if complete) and is refused all the same."""
+    index = StaticIndex()
+    wheel = index.add(make_wheel(tmp_path, "slow-lib", "1.0")).path
+    client = UpstreamClient(0.3)
+    try:
+        with trickle_upstream(index, interval=0.05) as upstream:
+            upstream.length = length
+            upstream.trickle = {"/simple/": BODY, "/files/": BODY}
+            for call in (
+                lambda: client.page(upstream.simple_url, "slow-lib"),
+                lambda: client.download(f"http://127.0.0.1:{upstream.port}/files/{wheel.name}",
+                                        tmp_path / "out", 1 << 20, upstream.simple_url),
+            ):  # fmt: skip
+                started = time.monotonic()
+                with pytest.raises(UpstreamError, match="sends too slowly"):
+                    call()
+                assert time.monotonic() - started < 4 + 3, "cut off within its bound"
+    finally:
+        client.close()
