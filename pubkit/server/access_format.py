@@ -48,7 +48,7 @@ from pubkit.core.distributions import normalize_name
 from pubkit.errors import UsageError
 from pubkit.server.auth.passwords import is_stored_hash
 from pubkit.server.auth.tokens import PERMISSIONS
-from pubkit.server.catalog.catalog import GroupRole, Role, UpstreamRule
+from pubkit.server.catalog.records import GroupRole, Role, UpstreamRule
 from pubkit.server.layout import utc_now
 
 ACCESS_FORMAT = "pubkit-access"

@@ -41,7 +41,7 @@ from typing import Any
 
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, StorageError
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import Access
+from pubkit.server.catalog.records import Access
 from pubkit.server.layout import ACCESS_PREFIX
 from pubkit.server.storage import Storage
 

@@ -29,7 +29,7 @@ from pubkit.core.retention import PruneResult, RetentionPolicy
 from pubkit.errors import CatalogError, NotFoundError, PubkitError, UsageError
 from pubkit.server.auth.passwords import check_password_strength, hash_password
 from pubkit.server.catalog import Catalog, User
-from pubkit.server.catalog.catalog import AuditNote, audit_note, holders
+from pubkit.server.catalog.records import AuditNote, audit_note, holders
 from pubkit.server.inventory import complete, describe_projects, take_inventory
 from pubkit.server.layout import (
     SIDECAR_SUFFIX,

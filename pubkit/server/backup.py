@@ -51,12 +51,8 @@ from pubkit.server.access_format import (
     parse_access,
 )
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import (
-    Access,
-    AccessWriter,
-    UpstreamRule,
-    User,
-)
+from pubkit.server.catalog.access_writer import AccessWriter
+from pubkit.server.catalog.records import Access, UpstreamRule, User
 from pubkit.server.storage import Storage
 
 CHUNK = 1024 * 1024

@@ -30,7 +30,7 @@ from pubkit.server.auth.permissions import Permissions
 from pubkit.server.auth.policy import Action, Policy
 from pubkit.server.auth.tokens import Principal
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import audit_note
+from pubkit.server.catalog.records import audit_note
 from pubkit.server.commit import commit, read_committed, restore
 from pubkit.server.layout import FileRecord, check_record, utc_now
 from pubkit.server.storage import Storage

@@ -37,7 +37,7 @@ from pubkit.server.auth.passwords import (
 )
 from pubkit.server.auth.tokens import TOKEN_USERNAME, Principal, matches, split_token
 from pubkit.server.catalog import Catalog
-from pubkit.server.catalog.catalog import User, audit_note
+from pubkit.server.catalog.records import User, audit_note
 from pubkit.server.layout import utc_now
 
 MAX_CACHED = 10_000

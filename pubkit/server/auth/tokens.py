@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from pubkit.core.accounts import Token
-from pubkit.server.catalog.catalog import User
+from pubkit.server.catalog.records import User
 
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the user name, not a secret
 PERMISSIONS = ("read", "upload")

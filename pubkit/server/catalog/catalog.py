@@ -12,11 +12,9 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -24,9 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     inspect,
@@ -36,22 +32,61 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from pubkit.core.accounts import GROUP_PREFIX, OWNER, AuditEntry, Group, Token
 from pubkit.core.distributions import canonical_filename
 from pubkit.errors import (
     AlreadyExistsError,
     CatalogError,
-    ConfigurationError,
     InvalidDistributionError,
     NotFoundError,
     UsageError,
 )
 from pubkit.server.catalog import schema
+from pubkit.server.catalog.access_writer import AccessWriter
+from pubkit.server.catalog.records import (
+    Access,
+    AuditNote,
+    GroupRole,
+    Project,
+    ProjectAccess,
+    ProjectSummary,
+    Role,
+    UpstreamRule,
+    User,
+    _aware,
+    _file_values,
+    _record,
+    _summary,
+    _token,
+    _token_values,
+    _user,
+    audit_note,
+    holders,
+)
 from pubkit.server.dependencies import may_block
 from pubkit.server.layout import FileRecord, utc_now
-from pubkit.settings import redact_url
+
+# Importable from here as before the catalog was split into modules.
+__all__ = [
+    "ACCESS_SNAPSHOT_KEY",
+    "Access",
+    "AccessRecorder",
+    "AccessWriter",
+    "AuditNote",
+    "Catalog",
+    "GroupRole",
+    "Project",
+    "ProjectAccess",
+    "ProjectSummary",
+    "Role",
+    "UpstreamRule",
+    "User",
+    "audit_log",
+    "audit_note",
+    "holders",
+]
+
 
 audit_log = logging.getLogger("pubkit.audit")
 
@@ -60,107 +95,6 @@ audit_log = logging.getLogger("pubkit.audit")
 _AUDIT_ACTOR = 255
 _AUDIT_ADDRESS = 64
 _AUDIT_ACTION = 64
-
-
-@dataclass(frozen=True)
-class AuditNote:
-    """An audit row to write in the same transaction as the change it records (and only
-    if that transaction changed something)."""
-
-    action: str
-    target: str
-    actor: str | None
-    address: str | None = None
-    detail: dict[str, Any] | None = None
-
-
-def audit_note(
-    action: str, target: str, actor: str | None, address: str | None = None, **detail: Any
-) -> AuditNote:
-    return AuditNote(action, target, actor, address, detail or None)
-
-
-@dataclass(frozen=True)
-class UpstreamRule:
-    """What the upstream guard knows about one name (see schema.upstream_rules)."""
-
-    name: str
-    reserved: bool
-    tracked: bool
-    min_age: float | None
-
-    @property
-    def empty(self) -> bool:
-        """Says nothing the server's own settings would not (a name released again)."""
-        return not self.reserved and not self.tracked and self.min_age is None
-
-
-@dataclass(frozen=True)
-class ProjectSummary:
-    name: str
-    display_name: str
-    last_serial: int
-    private: bool = False
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    password_hash: str
-    is_admin: bool
-    created: datetime
-    disabled: bool = False
-
-
-@dataclass(frozen=True)
-class Project:
-    """A project's own record (:class:`ProjectSummary` is what the pages show)."""
-
-    name: str
-    display_name: str
-    created: datetime
-    private: bool = False
-
-
-@dataclass(frozen=True)
-class Role:
-    project: str
-    user: str
-    role: str
-
-
-@dataclass(frozen=True)
-class GroupRole:
-    """A role held by a group (``group`` without its ``@``)."""
-
-    project: str
-    group: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Access:
-    """Users, groups (with their members), projects (with their private flag), the roles of
-    users and of groups, tokens (each with its stored hash) and the upstream guard's rules,
-    as read at one moment."""
-
-    users: tuple[User, ...]
-    projects: tuple[Project, ...]
-    roles: tuple[Role, ...]
-    tokens: tuple[tuple[Token, str], ...]
-    groups: tuple[Group, ...] = ()
-    group_roles: tuple[GroupRole, ...] = ()
-    upstream_rules: tuple[UpstreamRule, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProjectAccess:
-    """Who may see and touch a project: its visibility and the roles held on it."""
-
-    private: bool
-    users: dict[str, str]  # user name -> role
-    groups: dict[str, str]  # group name -> role
 
 
 class _Unavailable(CatalogError):
@@ -176,31 +110,6 @@ def _first_line(error: SQLAlchemyError) -> str:
     orig = getattr(error, "orig", None)
     text = str(orig if orig is not None else error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _record(row: Any, project: str) -> FileRecord:
-    return FileRecord(
-        project=project,
-        display_name=row.display_name,
-        version=row.version,
-        filename=row.filename,
-        packagetype=row.packagetype,
-        size=row.size,
-        sha256=row.sha256,
-        md5=row.md5,
-        blake2_256=row.blake2_256,
-        requires_python=row.requires_python,
-        metadata_sha256=row.metadata_sha256,
-        upload_time=_aware(row.upload_time),
-        uploader=row.uploader,
-        yanked=bool(row.yanked),
-        yanked_reason=row.yanked_reason,
-    )
 
 
 def _groups(conn: Connection, name: str | None = None) -> list[Group]:
@@ -231,58 +140,6 @@ def _upstream_rules(conn: Connection) -> list[UpstreamRule]:
                                table.c.min_age).order_by(table.c.name))  # fmt: skip
     rules = (UpstreamRule(r.name, bool(r.reserved), bool(r.tracked), r.min_age) for r in rows)
     return [rule for rule in rules if not rule.empty]
-
-
-def _summary(row: Any) -> ProjectSummary:
-    return ProjectSummary(row.name, row.display_name, row.last_serial, bool(row.private))
-
-
-def _maybe_aware(value: datetime | None) -> datetime | None:
-    return _aware(value) if value is not None else None
-
-
-def _token(row: Any) -> Token:
-    return Token(
-        id=row.id, user=row.user_name, permission=row.permission,
-        projects=tuple(json.loads(row.projects)) if row.projects is not None else None,
-        description=row.description, created=_aware(row.created),
-        expires=_maybe_aware(row.expires), last_used=_maybe_aware(row.last_used),
-        revoked=_maybe_aware(row.revoked),
-    )  # fmt: skip
-
-
-def _user(row: Any) -> User:
-    return User(row.id, row.name, row.password_hash, bool(row.is_admin), _aware(row.created),
-                bool(row.disabled))
-
-
-def _token_values(token: Token, user_id: int, stored_hash: str) -> dict[str, Any]:
-    return {
-        "id": token.id, "user_id": user_id, "secret_hash": stored_hash,
-        "permission": token.permission,
-        "projects": json.dumps(list(token.projects)) if token.projects is not None else None,
-        "description": token.description, "created": token.created, "expires": token.expires,
-        "last_used": token.last_used, "revoked": token.revoked,
-    }  # fmt: skip
-
-
-def _file_values(record: FileRecord) -> dict[str, Any]:
-    return {
-        "filename": record.filename,
-        "canonical_filename": canonical_filename(record.filename),
-        "version": record.version,
-        "packagetype": record.packagetype,
-        "size": record.size,
-        "sha256": record.sha256,
-        "md5": record.md5,
-        "blake2_256": record.blake2_256,
-        "requires_python": record.requires_python,
-        "metadata_sha256": record.metadata_sha256,
-        "upload_time": record.upload_time,
-        "uploader": record.uploader,
-        "yanked": record.yanked,
-        "yanked_reason": record.yanked_reason,
-    }
 
 
 _FILE_COLUMNS = (
@@ -354,12 +211,6 @@ class AccessRecorder(Protocol):
         """Whether ``access`` is exactly the access document ``document`` (a snapshot that
         a restore brought back whole needs no new one)."""
         ...
-
-
-def holders(access: ProjectAccess) -> list[tuple[str, str]]:
-    """``(holder, role)`` pairs of a project's access: users by name, then ``@groups``."""
-    groups = [(GROUP_PREFIX + group, role) for group, role in sorted(access.groups.items())]
-    return [*sorted(access.users.items()), *groups]
 
 
 # Catalog serials held by :meth:`Catalog.one_serial` (by the catalog's id); worker threads
@@ -1351,143 +1202,6 @@ class Catalog:
         return [row.name for row in rows]
 
 
-class AccessWriter:
-    """The writes of one :meth:`Catalog.transaction`. Each is journaled as the catalog's own
-    writers are: the serial moves (and every worker's credential and page caches learn of the
-    change) when, and only when, something is written."""
-
-    def __init__(self, catalog: Catalog, conn: Connection) -> None:
-        self._catalog = catalog
-        self._conn = conn
-
-    def access(self) -> Access:
-        """The access data as this transaction sees it."""
-        return self._catalog._access(self._conn)
-
-    def add_user(
-        self, name: str, password_hash: str, is_admin: bool, created: datetime | None = None
-    ) -> None:
-        self._catalog._add_user(self._conn, name, password_hash, is_admin, created)
-
-    def set_user(
-        self, name: str, password_hash: str, is_admin: bool, disabled: bool = False
-    ) -> None:
-        self._conn.execute(
-            update(schema.users)
-            .where(schema.users.c.name == name)
-            .values(password_hash=password_hash, is_admin=is_admin, disabled=disabled)
-        )
-        self._catalog._journal(self._conn, "", "import user", actor=name)
-
-    def ensure_project(self, name: str, display_name: str, created: datetime | None = None) -> bool:
-        """Create the project unless it exists, with no owner; whether it was created."""
-        _, new = self._catalog._ensure_project(self._conn, name, display_name, created)
-        if new:
-            self._catalog._journal(self._conn, name, "create project")
-        return new
-
-    def set_role(self, project: str, user: str, role: str) -> None:
-        """Grant ``role`` on ``project`` to ``user``, replacing any role they had there."""
-        project_id = self._id(schema.projects, project, "project")
-        user_id = self._id(schema.users, user, "user")
-        self._catalog._grant(self._conn, project, project_id, user, user_id, role)
-
-    def set_private(self, project: str, private: bool) -> bool:
-        """Make ``project`` (which must exist) private or public; whether anything changed."""
-        self._id(schema.projects, project, "project")
-        result = self._conn.execute(
-            update(schema.projects)
-            .where(and_(schema.projects.c.name == project,
-                        schema.projects.c.private.is_not(private)))
-            .values(private=private)
-        )  # fmt: skip
-        if result.rowcount:
-            self._catalog._journal(self._conn, project, "private" if private else "public")
-        return bool(result.rowcount)
-
-    def add_group(self, name: str, created: datetime | None = None) -> None:
-        self._conn.execute(
-            insert(schema.access_groups).values(name=name, created=created or utc_now())
-        )
-        self._catalog._journal(self._conn, "", "add group", actor=name)
-
-    def set_member(self, group: str, user: str, member: bool = True) -> bool:
-        """Add ``user`` to ``group`` (or take them out); whether anything changed."""
-        group_id = self._id(schema.access_groups, group, "group")
-        user_id = self._id(schema.users, user, "user")
-        pair = and_(schema.group_members.c.group_id == group_id,
-                    schema.group_members.c.user_id == user_id)  # fmt: skip
-        present = self._conn.execute(select(schema.group_members.c.user_id).where(pair)).first()
-        if (present is not None) == member:
-            return False
-        if member:
-            self._conn.execute(
-                insert(schema.group_members).values(group_id=group_id, user_id=user_id)
-            )
-        else:
-            self._conn.execute(delete(schema.group_members).where(pair))
-        self._catalog._journal(self._conn, "", "add member" if member else "remove member",
-                               actor=user)  # fmt: skip
-        return True
-
-    def set_group_role(self, project: str, group: str, role: str) -> None:
-        """Grant ``role`` on ``project`` to ``group``, replacing any role it had there."""
-        project_id = self._id(schema.projects, project, "project")
-        group_id = self._id(schema.access_groups, group, "group")
-        self._conn.execute(delete(schema.group_roles).where(and_(
-            schema.group_roles.c.project_id == project_id,
-            schema.group_roles.c.group_id == group_id)))  # fmt: skip
-        self._conn.execute(
-            insert(schema.group_roles).values(project_id=project_id, group_id=group_id, role=role)
-        )
-        self._catalog._journal(self._conn, project, f"grant {role}", actor=GROUP_PREFIX + group)
-
-    def add_token(self, token: Token, stored_hash: str) -> None:
-        user_id = self._id(schema.users, token.user, "user")
-        self._conn.execute(insert(schema.tokens).values(_token_values(token, user_id, stored_hash)))
-        self._catalog._journal(self._conn, "", "add token", actor=token.user)
-
-    def set_token(self, token: Token, stored_hash: str) -> None:
-        """Make the token with ``token.id`` equal to ``token`` (every field) and its hash."""
-        user_id = self._id(schema.users, token.user, "user")
-        self._conn.execute(
-            update(schema.tokens)
-            .where(schema.tokens.c.id == token.id)
-            .values(_token_values(token, user_id, stored_hash))
-        )
-        self._catalog._journal(self._conn, "", "import token", actor=token.user)
-
-    def upstream_rule(self, name: str) -> UpstreamRule:
-        """The rule of ``name`` (an empty one when it has none)."""
-        table = schema.upstream_rules
-        row = self._conn.execute(select(table).where(table.c.name == name)).first()
-        if row is None:
-            return UpstreamRule(name, False, False, None)
-        return UpstreamRule(name, bool(row.reserved), bool(row.tracked), row.min_age)
-
-    def set_upstream_rule(self, rule: UpstreamRule) -> bool:
-        """Make the rule of ``rule.name`` this one (an empty rule removes it); whether
-        anything changed."""
-        table = schema.upstream_rules
-        old = self.upstream_rule(rule.name)
-        if old == rule:
-            return False
-        where = table.c.name == rule.name
-        values = {"reserved": rule.reserved, "tracked": rule.tracked, "min_age": rule.min_age,
-                  "changed": utc_now()}  # fmt: skip
-        if rule.empty:
-            self._conn.execute(delete(table).where(where))
-        elif old.empty:
-            self._conn.execute(insert(table).values(name=rule.name, **values))
-        else:
-            self._conn.execute(update(table).where(where).values(**values))
-        self._catalog._journal(self._conn, rule.name, "upstream rule")
-        return True
-
-    def _id(self, table: Any, name: str, kind: str) -> int:
-        return self._catalog._id_of(self._conn, table, name, kind)
-
-
 _REBUILD_FIX = (
     "(written by an older development build?); move the catalog aside and run"
     " `pubkit index rebuild`, then re-create users"
@@ -1511,77 +1225,3 @@ def _known_revisions(config: Any) -> set[str]:
     from alembic.script import ScriptDirectory
 
     return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-
-
-def _switch_to_wal(cursor: Any, patience: float = 10.0) -> None:
-    """WAL mode (persistent, so only a new database needs the switch). The switch does not
-    wait on the busy timeout: connections opening a new catalog together retry it."""
-    deadline = time.monotonic() + patience
-    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # We issue BEGIN ourselves (see _sqlite_begin); WAL lets readers run beside a writer.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    _switch_to_wal(cursor)
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front so two workers never deadlock upgrading a read lock.
-    immediate = conn.get_execution_options().get("pubkit_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _private_sqlite_file(path: Path) -> None:
-    """The catalog's directory, and its file created 0600 (it holds password and token
-    hashes; SQLite gives the WAL and shared-memory files the same mode)."""
-    from pubkit.server.private_files import ensure_directory, ensure_private_file
-
-    hint = "choose another --data-dir or --catalog"
-    ensure_directory(path.parent, "the catalog's directory", hint)
-    ensure_private_file(path, "the catalog", hint)
-
-
-def open_catalog(url: str, create: bool = True) -> Catalog:
-    """``sqlite:///path`` (the default) or ``postgresql://…``."""
-    if url.startswith("sqlite:"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != url and not path.startswith(":memory:"):
-            _private_sqlite_file(Path(path))
-        engine = create_engine(url.replace("sqlite:", "sqlite+pysqlite:", 1))
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-    elif url.startswith(("postgresql:", "postgres:")):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise ConfigurationError(
-                "a PostgreSQL catalog needs psycopg: pip install 'pubkit[postgres]'"
-            ) from None
-        from pubkit.server.catalog.postgres import postgres_engine
-
-        engine = postgres_engine(url)
-    else:
-        raise ConfigurationError(
-            f"catalog URL {url!r} is not understood; use sqlite:///PATH or postgresql://…"
-        )
-    catalog = Catalog(engine)
-    if create:
-        try:
-            catalog.create_schema()
-        except SQLAlchemyError as error:
-            raise CatalogError(
-                f"could not open the catalog at {redact_url(url)}: {error}; check the catalog URL"
-            ) from error
-    return catalog

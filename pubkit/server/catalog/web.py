@@ -39,7 +39,8 @@ from sqlalchemy import (
 
 from pubkit.core.accounts import AuditEntry
 from pubkit.server.catalog import schema
-from pubkit.server.catalog.catalog import Catalog, User, _aware, _user
+from pubkit.server.catalog.catalog import Catalog
+from pubkit.server.catalog.records import User, _aware, _user
 from pubkit.server.layout import utc_now
 
 MAX_QUERY = 200
