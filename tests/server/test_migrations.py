@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from pubkit.errors import CatalogError
 from pubkit.server.catalog import open_catalog
-from pubkit.server.catalog.catalog import _alembic_config
+from pubkit.server.catalog.base import _alembic_config
 from pubkit.server.catalog.records import _file_values
 from pubkit.server.catalog.schema import SCHEMA_REVISION, metadata
 from pubkit.server.layout import FileRecord

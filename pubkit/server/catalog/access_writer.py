@@ -15,7 +15,7 @@ from pubkit.server.catalog.records import Access, UpstreamRule, _token_values
 from pubkit.server.layout import utc_now
 
 if TYPE_CHECKING:
-    from pubkit.server.catalog.catalog import Catalog
+    from pubkit.server.catalog.access import AccessCatalog
 
 
 class AccessWriter:
@@ -23,7 +23,7 @@ class AccessWriter:
     writers are: the serial moves (and every worker's credential and page caches learn of the
     change) when, and only when, something is written."""
 
-    def __init__(self, catalog: Catalog, conn: Connection) -> None:
+    def __init__(self, catalog: AccessCatalog, conn: Connection) -> None:
         self._catalog = catalog
         self._conn = conn
 
