@@ -297,12 +297,14 @@ def settings_environment(settings: ServerSettings) -> dict[str, str]:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
+    """``url`` with any password replaced by ``***``, for messages and logs; a user name
+    without a password is a token (``https://TOKEN@host/``, sent as the user): replaced too."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is None and parts.username is None:
         return url
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    keep = parts.username if parts.password is not None else None
+    netloc = f"{keep}:***@{host}" if keep else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))

@@ -267,6 +267,32 @@ def test_upstream_credentials_go_to_the_upstream_only(
     assert "s3cret" not in page.text and "mirror@" not in page.text
 
 
+def test_a_token_in_the_upstream_url_is_never_shown(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
+) -> None:
+    """A token given as the URL's user (``https://TOKEN@host/simple/``, sent as the user
+    with an empty password) is a credential too: not in the 502 an anonymous reader gets,
+    the stale page's header, nor the status's last error."""
+    upstream.credentials = ("t0ken-s3cret", "")
+    upstream.add(make_wheel(dist_dir, "token-lib", "1.0"))
+    index = make_index(upstream=upstream.simple_url.replace("http://", "http://t0ken-s3cret@"),
+                       upstream_ttl="0")  # fmt: skip
+    assert list(files_of(index, "token-lib")) == ["token_lib-1.0-py3-none-any.whl"]
+    upstream.failing = True
+    stale = index.client.get("/simple/token-lib/", headers=JSON)
+    assert stale.status_code == 200
+    assert "answered 500" in stale.headers["x-pubkit-upstream-stale"]
+    assert "t0ken" not in stale.headers["x-pubkit-upstream-stale"]
+    # Port 1: nothing listens there, "did not answer".
+    index = make_index(upstream="http://t0ken-s3cret@127.0.0.1:1/simple/")
+    missing = index.client.get("/simple/never-seen/")
+    assert missing.status_code == 502 and "did not answer" in missing.text
+    assert "t0ken" not in missing.text
+    status = index.client.get("/api/v1/upstream", headers=basic("root"))
+    assert status.status_code == 200 and "did not answer" in status.text
+    assert "t0ken" not in status.text
+
+
 def test_pages_are_revalidated_after_their_ttl(
     make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path
 ) -> None:

@@ -66,3 +66,6 @@ def test_parse_size(raw: str, size: int) -> None:
 def test_redact_url() -> None:
     assert redact_url("postgresql://u:secret@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert redact_url("sqlite:////tmp/x") == "sqlite:////tmp/x"
+    # A user without a password is a token (sent as the user): hidden whole.
+    assert redact_url("https://t0ken@host:8443/simple/") == "https://***@host:8443/simple/"
+    assert redact_url("https://u:@host/simple/") == "https://u:***@host/simple/"
