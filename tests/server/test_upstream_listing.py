@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pubkit.errors import PubkitError
 from pubkit.server.simple import JSON_V1
 from pubkit.testing import make_wheel
 from tests.server.conftest import MakeIndex
@@ -104,3 +105,28 @@ def test_the_environment_turns_it_on(value: str) -> None:
     on = load_server_settings(environ={"PUBKIT_UPSTREAM_LIST_CACHED": value})
     assert on.upstream_list_cached is True
     assert load_server_settings(environ={}).upstream_list_cached is False
+
+
+def test_a_page_that_cannot_be_read_does_not_freeze_the_list(
+    make_index: MakeIndex, upstream: StaticIndex, dist_dir: Path, s3_bucket: str
+) -> None:
+    """One cached page that storage will not give (here S3's InvalidObjectState: a
+    lifecycle rule moved it to Glacier) or that is malformed is left out; the scan goes on,
+    and the projects cached after it are listed."""
+    import boto3
+
+    for name in ("first-lib", "later-lib"):
+        upstream.add(make_wheel(dist_dir / "up", name, "1.0"))
+    index = make_index(upstream_list_cached="1",
+                       storage=f"s3://{s3_bucket}/pubkit?addressing=path")  # fmt: skip
+    files_of(index, "first-lib")
+    assert listed(index, want={"first-lib"}) == ["first-lib"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key="pubkit/.upstream/pages/cold-lib.json",
+                  Body=b'{"name": "cold-lib", "files": []}', StorageClass="GLACIER")  # fmt: skip
+    s3.put_object(Bucket=s3_bucket, Key="pubkit/.upstream/pages/odd-lib.json",
+                  Body=b'{"name": "odd-lib", "files": [1]}')  # fmt: skip
+    with pytest.raises(PubkitError):
+        index.services.storage.read_bytes(".upstream/pages/cold-lib.json")
+    files_of(index, "later-lib")
+    assert listed(index, want={"later-lib"}) == ["first-lib", "later-lib"]

@@ -62,7 +62,7 @@ def listed(raw: bytes) -> Listed | None:
     """What the list needs of a stored page (None: unreadable, or without files)."""
     try:
         page = UpstreamPage.from_json(raw)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if not page.files or not is_normalized(page.name):
         return None
@@ -92,6 +92,7 @@ class CachedListing:
         self.scan = Scan(0, {})
         self.scans = 0  # finished scans (for tests and the log)
         self._seen: dict[str, tuple[tuple[object, int], Listed | None]] = {}
+        self._unreadable: set[str] = set()  # pages whose read failed (warned once each)
         self._due = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
@@ -144,6 +145,17 @@ class CachedListing:
                 raw = self.storage.read_bytes(obj.key)
             except NotFoundError:
                 continue  # pruned meanwhile
+            except PubkitError as error:
+                # One page storage will not give must not stop the list: it stays as it
+                # was (unlisted if new), and is tried again at the next scan.
+                if known is not None:
+                    seen[obj.key] = known
+                if obj.key not in self._unreadable:
+                    self._unreadable.add(obj.key)
+                    log.warning("could not read the cached upstream page %s: %s", obj.key,
+                                error.message)  # fmt: skip
+                continue
+            self._unreadable.discard(obj.key)
             changed = True
             seen[obj.key] = (stamp, listed(raw))
         changed = changed or seen.keys() != self._seen.keys()
