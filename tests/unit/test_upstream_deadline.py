@@ -146,3 +146,68 @@ def test_the_client_cuts_off_a_trickling_page_and_file(tmp_path: Path, length: b
                 assert time.monotonic() - started < 4 + 3, "cut off within its bound"
     finally:
         client.close()
+
+
+def test_a_pooled_connection_is_the_new_calls_while_it_sends_its_request(
+    watchdog: Watchdog,
+) -> None:
+    """A call's connection goes back to the pool once its answer is read, while the call
+    may go on (a redirect's first hop, then a long download elsewhere). Another call that
+    takes it over owns it from its request on, not only from its response: the first call's
+    deadline passing while the second still sends (a large request, a slow peer) must not
+    cut the second's. A real HTTP server that reads the second request only later."""
+    import requests
+
+    from pubkit.server.upstream.deadline import watched_adapter
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    go = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(20)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+            go.wait(20)  # the second request waits in the buffers, then is read whole
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    return
+                data += chunk
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    session = requests.Session()
+    session.mount("http://", watched_adapter(pool_connections=1, pool_maxsize=1))
+    url = f"http://127.0.0.1:{port}/"
+    answers: list[object] = []
+
+    def second() -> None:
+        with watchdog.watch(30):
+            try:  # the pooled connection; its request is larger than the socket buffers
+                answers.append(session.get(url, headers={"X-Big": "x" * (32 << 20)},
+                                           timeout=20).text)  # fmt: skip
+            except requests.RequestException as error:
+                answers.append(error)
+
+    try:
+        with watchdog.watch(0.5) as first:
+            assert session.get(url, timeout=10).text == "first"  # back in the pool now
+            thread = threading.Thread(target=second)
+            thread.start()
+            time.sleep(1.5)  # the first call's deadline passes while the second sends
+            assert first.expired
+        go.set()
+        thread.join(30)
+        assert answers == ["second"]
+    finally:
+        go.set()
+        session.close()
+        listener.close()
+        server.join(5)

@@ -3,14 +3,15 @@
 A read timeout bounds each ``recv``, not the answer: an upstream that sends a byte within
 every timeout holds the calling thread for as long as it likes. So each call runs inside
 ``watchdog.watch(seconds)``; the connections it reads from register their socket with it
-(:func:`watched_adapter`'s connections do, at each response); once the call's deadline
+(:func:`watched_adapter`'s connections do, at each request and response); once the call's deadline
 passes, the watchdog's one daemon thread shuts those sockets down (``SHUT_RDWR``): the
 blocked ``recv`` returns at once, the HTTP library raises (or sees the end of the body), and
 ``call.expired`` tells the caller why. A call may move its deadline later while it runs (a
 download earns time with every chunk it receives).
 
 A socket is only shut down while the call that registered it last still runs: a pooled
-connection taken over by another call belongs to that call from its next response on.
+connection taken over by another call belongs to that call from its next request on (a new
+connection, from its response: its socket exists once the request connected it).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def attach_current(sock: socket.socket | None) -> None:
 
 def watched_adapter(pool_connections: int, pool_maxsize: int) -> requests.adapters.HTTPAdapter:
     """A requests adapter whose connections register their socket with the watched call of
-    the thread that reads a response from them."""
+    the thread that sends a request on them or reads a response from them."""
     # Imported here: a server without an upstream never loads requests.
     import requests.adapters
     from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -131,11 +132,19 @@ def watched_adapter(pool_connections: int, pool_maxsize: int) -> requests.adapte
     from urllib3.response import HTTPResponse
 
     class Connection(HTTPConnection):
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            attach_current(self.sock)  # a pooled one: ours from the request on
+            super().request(*args, **kwargs)
+
         def getresponse(self) -> HTTPResponse:  # type: ignore[override]
             attach_current(self.sock)
             return super().getresponse()
 
     class TLSConnection(HTTPSConnection):
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            attach_current(self.sock)  # a pooled one: ours from the request on
+            super().request(*args, **kwargs)
+
         def getresponse(self) -> HTTPResponse:  # type: ignore[override]
             attach_current(self.sock)
             return super().getresponse()
