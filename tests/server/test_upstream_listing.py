@@ -130,3 +130,34 @@ def test_a_page_that_cannot_be_read_does_not_freeze_the_list(
         index.services.storage.read_bytes(".upstream/pages/cold-lib.json")
     files_of(index, "later-lib")
     assert listed(index, want={"later-lib"}) == ["first-lib", "later-lib"]
+
+
+def test_a_listed_page_costs_the_same_whatever_its_files() -> None:
+    """Every worker holds every cached page it lists: what it keeps of one must not grow
+    with the page's files (a project of thousands of files, many such pages)."""
+    import tracemalloc
+    from datetime import datetime, timedelta, timezone
+
+    from pubkit.server.upstream.client import UpstreamFile
+    from pubkit.server.upstream.listing import listed as listed_page
+    from pubkit.server.upstream.pages import UpstreamPage
+
+    def page(files: int) -> bytes:
+        when = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        return UpstreamPage("big-lib", "http://up/simple/", tuple(
+            UpstreamFile(f"big_lib-{i}.0-py3-none-any.whl", f"http://up/{i}.whl", {},
+                         upload_time=when + timedelta(hours=i))
+            for i in range(files))).to_json()  # fmt: skip
+
+    def kept(raw: bytes) -> int:
+        tracemalloc.start()
+        try:
+            held = [listed_page(raw) for _ in range(20)]
+            size = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert all(entry is not None for entry in held)
+        return size
+
+    one, thousands = kept(page(1)), kept(page(2000))
+    assert thousands < 2 * one + 64 * 1024, (one, thousands)

@@ -46,10 +46,12 @@ LIST_INTERVAL = 5.0  # seconds between two scans of the cached pages, at most on
 
 @dataclass(frozen=True)
 class Listed:
-    """A cached page with files: its name and each file's upload time (None: undated)."""
+    """A cached page with files: its name, and what the quarantine needs of its files (the
+    same few bytes whatever their number: every cached page is held in every worker)."""
 
     name: str
-    uploads: tuple[float | None, ...]
+    undated: bool  # a file without an upload time (never in quarantine)
+    earliest: float | None  # the earliest upload time of the dated files (None: no such)
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,12 @@ def listed(raw: bytes) -> Listed | None:
         return None
     if not page.files or not is_normalized(page.name):
         return None
-    uploads = tuple(
-        None if f.upload_time is None else (
-            f.upload_time if f.upload_time.tzinfo else f.upload_time.replace(tzinfo=timezone.utc)
-        ).timestamp()
-        for f in page.files
-    )  # fmt: skip
-    return Listed(page.name, uploads)
+    dated = [
+        (f.upload_time if f.upload_time.tzinfo else f.upload_time.replace(tzinfo=timezone.utc)
+         ).timestamp()
+        for f in page.files if f.upload_time is not None
+    ]  # fmt: skip
+    return Listed(page.name, len(dated) < len(page.files), min(dated) if dated else None)
 
 
 class CachedListing:
@@ -184,11 +185,12 @@ class CachedListing:
                 continue
             min_age = rule.min_age if rule is not None and rule.min_age is not None else (
                 self.upstream.min_age)  # fmt: skip
-            uploads = scan.pages[name].uploads
-            if min_age <= 0 or any(t is None or t <= now - min_age for t in uploads):
+            entry = scan.pages[name]
+            if min_age <= 0 or entry.undated or (
+                    entry.earliest is not None and entry.earliest <= now - min_age):  # fmt: skip
                 shown.append(name)
-            else:
-                matures = min(t for t in uploads if t is not None) + min_age - now
+            elif entry.earliest is not None:  # (always: a page with files, none undated)
+                matures = entry.earliest + min_age - now
                 until = min(until, self.clock() + matures)
         names = tuple(shown)
         self._names = (serial, scan.version, until, names)
