@@ -88,6 +88,12 @@ def test_both_workers_list_what_either_cached(server: LiveServer) -> None:
 def test_pip_and_uv_install_a_listed_project(
     server: LiveServer, make_venv: VenvFactory
 ) -> None:
+    # Cached here too: this test may run alone, or on another xdist worker than the above.
+    assert requests.get(f"{server.simple_url}listed-lib/", headers=JSON,
+                        timeout=30).status_code == 200  # fmt: skip
+    deadline = time.monotonic() + LISTED_WITHIN
+    while "listed-lib" not in names(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "listed-lib" in names(server)
     for install in (pip_install, uv_pip_install):
         venv = make_venv()
