@@ -17,7 +17,7 @@ from pubkit.errors import UpstreamError
 from pubkit.server.upstream.client import UpstreamClient
 from pubkit.server.upstream.deadline import Watchdog, attach_current
 from pubkit.testing import make_wheel
-from tests.faults.trickle_upstream import BODY, trickle_upstream
+from tests.faults.trickle_upstream import BODY, HEADERS, trickle_upstream
 from tests.upstream_support import StaticIndex
 
 
@@ -211,3 +211,20 @@ def test_a_pooled_connection_is_the_new_calls_while_it_sends_its_request(
         session.close()
         listener.close()
         server.join(5)
+
+
+def test_the_status_probe_of_a_trickling_upstream_is_cut_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``pubkit upstream status`` (and GET /api/v1/upstream) asks each upstream: one that
+    trickles its headers is reported too slow after three probe timeouts (it held the
+    status for as long as it trickled, then called it reachable)."""
+    from pubkit.server.upstream import maintenance
+
+    monkeypatch.setattr(maintenance, "PROBE_TIMEOUT", 1.0)
+    with trickle_upstream(StaticIndex(), interval=0.5) as upstream:
+        upstream.trickle["/simple/"] = HEADERS
+        started = time.monotonic()
+        problem = maintenance.probe(upstream.simple_url)
+        assert time.monotonic() - started < 10
+        assert problem is not None and "too slowly" in problem, problem
