@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pubkit.core.distributions import normalize_name
 from pubkit.errors import ConfigurationError
 
 MIB = 1024 * 1024
@@ -254,7 +255,10 @@ def upstream_urls(settings: ServerSettings) -> list[str]:
 
 
 def internal_patterns(settings: ServerSettings) -> list[str]:
-    return [part.strip().lower() for part in settings.internal_names.split(",") if part.strip()]
+    """The ``--internal-names`` patterns, spelled as the names they are matched against are
+    (PEP 503: lowercase, runs of ``-_.`` one ``-``), so that ``acme_*`` guards ``acme-core``."""
+    return [normalize_name(part.strip()) for part in settings.internal_names.split(",")
+            if part.strip()]  # fmt: skip
 
 
 def _validate_upstream(settings: ServerSettings) -> None:

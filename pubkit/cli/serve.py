@@ -90,8 +90,8 @@ def serve(
     internal_names: str = typer.Option(
         None,
         "--internal-names",
-        help="Names never taken from an upstream, as patterns: 'acme-*,corp-*'."
-        " (env: PUBKIT_INTERNAL_NAMES)",
+        help="Names never taken from an upstream, as patterns: 'acme-*,corp-*' (matched as"
+        " PEP 503 names: acme_* is acme-*). (env: PUBKIT_INTERNAL_NAMES)",
     ),
     upstream_min_age: str = typer.Option(
         None,
