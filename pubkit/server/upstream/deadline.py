@@ -140,14 +140,8 @@ def watched_adapter(pool_connections: int, pool_maxsize: int) -> requests.adapte
             attach_current(self.sock)
             return super().getresponse()
 
-    class TLSConnection(HTTPSConnection):
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            attach_current(self.sock)  # a pooled one: ours from the request on
-            super().request(*args, **kwargs)
-
-        def getresponse(self) -> HTTPResponse:  # type: ignore[override]
-            attach_current(self.sock)
-            return super().getresponse()
+    class TLSConnection(Connection, HTTPSConnection):  # the same, over HTTPSConnection's TLS
+        pass
 
     class Pool(HTTPConnectionPool):
         ConnectionCls = Connection
