@@ -219,7 +219,7 @@ class UpstreamClient:
                                     timeout=(min(self.timeout, 5.0), self.timeout))  # fmt: skip
         except self._errors as error:
             raise UpstreamError(
-                f"the upstream {redact_url(url)} did not answer ({type(error).__name__})"
+                f"the upstream {shown(url)} did not answer ({type(error).__name__})"
             ) from None
 
     @contextmanager
@@ -238,7 +238,7 @@ class UpstreamClient:
 
     @staticmethod
     def _too_slow(url: str, bound: str) -> UpstreamError:
-        return UpstreamError(f"the upstream {redact_url(url)} sends too slowly ({bound})")
+        return UpstreamError(f"the upstream {shown(url)} sends too slowly ({bound})")
 
     def _chunks(
         self, response: requests.Response, url: str, limit: int, call: Call
@@ -249,14 +249,14 @@ class UpstreamClient:
             for chunk in response.iter_content(CHUNK):
                 received += len(chunk)
                 if received > limit:
-                    raise UpstreamError(f"the upstream's answer for {redact_url(url)} is"
+                    raise UpstreamError(f"the upstream's answer for {shown(url)} is"
                                         f" larger than {limit} bytes")  # fmt: skip
                 if call.expired:
-                    raise UpstreamError(f"the upstream {redact_url(url)} was cut off")
+                    raise UpstreamError(f"the upstream {shown(url)} was cut off")
                 yield chunk
         except self._errors as error:
             raise UpstreamError(
-                f"the upstream {redact_url(url)} broke off ({type(error).__name__})"
+                f"the upstream {shown(url)} broke off ({type(error).__name__})"
             ) from None
         finally:
             response.close()
@@ -288,7 +288,7 @@ class UpstreamClient:
                 return answer
             if response.status_code != 200:
                 response.close()
-                raise UpstreamError(f"the upstream {redact_url(url)} answered"
+                raise UpstreamError(f"the upstream {shown(url)} answered"
                                     f" {response.status_code}")  # fmt: skip
             body = b"".join(self._chunks(response, url, MAX_PAGE, call))
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -313,7 +313,7 @@ class UpstreamClient:
             if response.status_code != 200:
                 response.close()
                 raise UpstreamError(f"the upstream answered {response.status_code} for"
-                                    f" {redact_url(url)}")  # fmt: skip
+                                    f" {shown(url)}")  # fmt: skip
             started, received = time.monotonic(), 0
             call.extend(started + grace)
             with target.open("wb") as out:
@@ -338,6 +338,14 @@ def verify(advertised: dict[str, str], actual: dict[str, str], what: str) -> Non
                 f"{what} from the upstream does not match the {name} its page advertises;"
                 " it was not stored or served"
             )
+
+
+def shown(url: str) -> str:
+    """``url`` as messages show it (to readers too, in a 502): without credentials, and
+    without its query, which can hold a signature (a signed download URL)."""
+    redacted = redact_url(url)
+    parts = urlsplit(redacted)
+    return urlunsplit(parts._replace(query="…")) if parts.query else redacted
 
 
 def public(url: str) -> str:
