@@ -299,6 +299,20 @@ class UpstreamClient:
             answer.files = parse_html_page(body, page_url)
         return answer
 
+    def probe(self, source: str) -> str | None:
+        """None when the upstream's simple URL ``source`` answers (below 500), else the
+        problem in one line; its headers within three timeouts."""
+        seconds = self.timeout * 3
+        try:
+            with self._watched(source, seconds, f"its headers took over {seconds:g} s"):
+                response = self._get(source, {"Accept": ACCEPT}, source)
+                response.close()
+        except UpstreamError as error:
+            return error.message
+        if response.status_code >= 500:
+            return f"the upstream {shown(source)} answered {response.status_code}"
+        return None
+
     def download(self, url: str, target: Path, limit: int, source: str) -> dict[str, str]:
         """Write the file at ``url`` (of upstream ``source``) to ``target``; its digests
         (every checked algorithm). Its headers within three timeouts; then its body at

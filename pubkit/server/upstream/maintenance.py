@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import requests
-
 from pubkit.server.layout import SIDECAR_SUFFIX
 from pubkit.server.storage import Storage
-from pubkit.server.upstream.client import ACCEPT
-from pubkit.server.upstream.deadline import Watchdog, watched_adapter
+from pubkit.server.upstream.client import UpstreamClient
 from pubkit.server.upstream.index import FILES_PREFIX
 from pubkit.server.upstream.pages import PAGES_PREFIX
 from pubkit.settings import redact_url
@@ -48,39 +45,24 @@ def usage(storage: Storage) -> CacheUsage:
     return CacheUsage(files, size, pages)
 
 
-# The probes' deadline, like the pages': an upstream that trickles its headers (a byte
-# within every read timeout) would hold the status for as long as it likes.
-_watchdog = Watchdog()
-
-
 def probe(url: str) -> str | None:
     """None when the upstream's simple URL answers (below 500), else the problem; its
-    headers within three ``PROBE_TIMEOUT`` s."""
-    seconds = PROBE_TIMEOUT * 3
-    with _watchdog.watch(seconds) as call, requests.Session() as session:
-        adapter = watched_adapter(pool_connections=1, pool_maxsize=1)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        try:
-            response = session.get(url, headers={"Accept": ACCEPT}, timeout=PROBE_TIMEOUT,
-                                   stream=True)  # fmt: skip
-            response.close()
-        except requests.RequestException as error:
-            if call.expired:
-                return f"sends too slowly (its headers took over {seconds:g} s)"
-            return f"did not answer ({type(error).__name__})"
-    if response.status_code >= 500:
-        return f"answered {response.status_code}"
-    return None
+    headers within three ``PROBE_TIMEOUT`` s (:meth:`UpstreamClient.probe`)."""
+    problem: str | None = reachability([url])[0]["problem"]
+    return problem
 
 
 def reachability(sources: list[str]) -> list[dict[str, Any]]:
-    result = []
-    for source in sources:
-        problem = probe(source)
-        result.append({"url": redact_url(source), "reachable": problem is None,
-                       "problem": problem})  # fmt: skip
-    return result
+    client = UpstreamClient(PROBE_TIMEOUT)
+    try:
+        result = []
+        for source in sources:
+            problem = client.probe(source)
+            result.append({"url": redact_url(source), "reachable": problem is None,
+                           "problem": problem})  # fmt: skip
+        return result
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)
