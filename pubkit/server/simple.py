@@ -409,9 +409,14 @@ class SimplePages:
         cached = self._get(key)
         if cached is not None and cached.checked_serial == serial:
             return cached
-        shown = (p for p in self.catalog.projects() if not p.private or p.name in private)
-        page = IndexPage(tuple(shown), serial)
-        body = render_index_json(page) if media_type == JSON_V1 else render_index_html(page)
-        rendered = _render(body, media_type, serial, serial)
+        rendered = render_index(self.index_page(private, serial), media_type, serial)
         self._put(key, rendered)
         return rendered
+
+    def index_page(
+        self, private: frozenset[str], serial: int, upstream: tuple[str, ...] = ()
+    ) -> IndexPage:
+        """Blocking (catalog): every public project and of the private ones those named;
+        with ``upstream``'s names (--upstream-list-cached)."""
+        shown = (p for p in self.catalog.projects() if not p.private or p.name in private)
+        return IndexPage(tuple(shown), serial, upstream)

@@ -115,14 +115,7 @@ class UpstreamIndex:
         with self._lock:
             fresh_rules = serial != self._serial
         rules = self.catalog.upstream_rules() if fresh_rules else self._rules
-        rule = rules.get(name)
-        local = self.catalog.project(name) is not None
-        if rule is not None and rule.tracked and local:
-            decision = TRACKED
-        elif local or (rule is not None and rule.reserved) or self.internal(name):
-            decision = LOCAL
-        else:
-            decision = UPSTREAM
+        decision = self.guard(name, self.catalog.project(name) is not None, rules.get(name))
         with self._lock:
             if serial != self._serial:
                 self._serial, self._decisions, self._rules = serial, {}, rules
@@ -132,9 +125,25 @@ class UpstreamIndex:
             self._decisions[name] = decision
         return decision
 
-    def min_age_of(self, name: str) -> float:
-        rule = self._rules.get(name)
+    def guard(self, name: str, local: bool, rule: UpstreamRule | None) -> str:
+        """Where the page of ``name`` comes from, given whether it has a project here
+        (``local``) and its rule (see the module docstring)."""
+        if rule is not None and rule.tracked and local:
+            return TRACKED
+        if local or (rule is not None and rule.reserved) or self.internal(name):
+            return LOCAL
+        return UPSTREAM
+
+    def from_upstream(self, name: str, local: bool, rule: UpstreamRule | None) -> bool:
+        """Whether the page of ``name`` is the upstream's alone (:meth:`guard`)."""
+        return self.guard(name, local, rule) == UPSTREAM
+
+    def min_age_for(self, rule: UpstreamRule | None) -> float:
+        """The quarantine of a name with ``rule``: its own, or the server's."""
         return rule.min_age if rule is not None and rule.min_age is not None else self.min_age
+
+    def min_age_of(self, name: str) -> float:
+        return self.min_age_for(self._rules.get(name))
 
     def offered(self, name: str, page: UpstreamPage) -> tuple[list[UpstreamFile], float]:
         """The files of ``page`` past their quarantine, and when (monotonic) the next one

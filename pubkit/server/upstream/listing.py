@@ -32,7 +32,7 @@ from pubkit.core.distributions import is_normalized
 from pubkit.errors import NotFoundError, PubkitError
 from pubkit.server.catalog import Catalog
 from pubkit.server.dependencies import Dependency, WouldBlock
-from pubkit.server.simple import IndexPage, RenderedPage, SimplePages, render_index
+from pubkit.server.simple import RenderedPage, SimplePages, render_index
 from pubkit.server.storage import Storage
 from pubkit.server.upstream.pages import PAGES_PREFIX, UpstreamPage
 
@@ -180,11 +180,9 @@ class CachedListing:
         shown = []
         for name in sorted(scan.pages):
             rule = rules.get(name)
-            if name in local or (rule is not None and rule.reserved) or (
-                    self.upstream.internal(name)):  # fmt: skip
-                continue
-            min_age = rule.min_age if rule is not None and rule.min_age is not None else (
-                self.upstream.min_age)  # fmt: skip
+            if not self.upstream.from_upstream(name, name in local, rule):
+                continue  # local, reserved, internal, or tracked (listed as local)
+            min_age = self.upstream.min_age_for(rule)
             entry = scan.pages[name]
             if min_age <= 0 or entry.undated or (
                     entry.earliest is not None and entry.earliest <= now - min_age):  # fmt: skip
@@ -208,8 +206,7 @@ class CachedListing:
                 self.clock() < known[2]):  # fmt: skip
             return known[3]
         names, until = self.names(serial, scan)
-        shown = (p for p in self.catalog.projects() if not p.private or p.name in private)
-        rendered = render_index(IndexPage(tuple(shown), serial, names), media_type, serial)
+        rendered = render_index(pages.index_page(private, serial, names), media_type, serial)
         with self._lock:
             if len(self._rendered) >= 256:
                 self._rendered.clear()  # one per media type and set of private names read
