@@ -50,14 +50,20 @@ def read_answer(sock: socket.socket, started: float | None = None) -> Answer:
     return Answer(status, data.decode("latin-1"), seconds)
 
 
-def status_of(sock: socket.socket) -> int | None:
-    """The status of the next answer on a kept-alive connection (its head only)."""
+def read_head(sock: socket.socket) -> bytes:
+    """What comes until the end of a head (request or answer), or until the peer closes."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
             break
         data += chunk
+    return data
+
+
+def status_of(sock: socket.socket) -> int | None:
+    """The status of the next answer on a kept-alive connection (its head only)."""
+    data = read_head(sock)
     return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
 
 

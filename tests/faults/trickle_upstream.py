@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from pubkit.core.distributions import normalize_name
+from tests.faults.hostile import read_head
 from tests.upstream_support import StaticIndex
 
 HEADERS, BODY = "headers", "body"
@@ -84,12 +85,9 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         upstream, sock = self.server.upstream, self.request
-        request = b""
-        while b"\r\n\r\n" not in request:
-            data = sock.recv(4096)
-            if not data:
-                return
-            request += data
+        request = read_head(sock)
+        if b"\r\n\r\n" not in request:
+            return  # the client hung up
         path = request.split(b" ", 2)[1].decode()
         connection = Connection(path, time.monotonic())
         upstream.connections.append(connection)
